@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "rpa-orchestrator",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "orchestrator", targets: ["orchestrator"]),
+        .executable(name: "worker", targets: ["worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(name: "CShims"),
+        .target(
+            name: "OrchestratorCore",
+            dependencies: [
+                "CHiredis", "CShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "orchestrator",
+            dependencies: [
+                "OrchestratorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "worker",
+            dependencies: [
+                "OrchestratorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore"]),
+        .testTarget(name: "RedisIntegrationTests", dependencies: ["OrchestratorCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["OrchestratorCore"]),
+    ]
+)

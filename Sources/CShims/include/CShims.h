@@ -1,0 +1,33 @@
+#ifndef RPA_CSHIMS_H
+#define RPA_CSHIMS_H
+#include <sys/types.h>
+#include <signal.h>
+
+/// prctl is variadic, so Swift cannot call it directly. Makes this process the reaper of its
+/// orphaned descendants, so a handler's browser processes stay visible (and killable) after the
+/// handler itself exits.
+int rpa_set_child_subreaper(void);
+
+/// Installs TERM/INT/HUP handlers that only count what arrived (SA_RESTART), unblocks those
+/// signals (Foundation.Process children start with them blocked, and may inherit SIG_IGN), and
+/// ignores SIGPIPE so a handler that closes stdin early cannot kill the worker.
+void rpa_install_signal_handlers(void);
+/// How many TERM/INT/HUP signals arrived so far.
+int rpa_signal_count(void);
+/// The last of them.
+int rpa_signal_last(void);
+
+/// posix_spawn `path` with `argv`/`envp` in a new process group, with an empty signal mask and
+/// default dispositions, fds 0/1/2 taken from `fd_in`/`fd_out`/`fd_err` (-1 = /dev/null) and
+/// every other descriptor closed. Returns 0 or an errno value.
+int rpa_spawn(const char *path, char *const argv[], char *const envp[],
+              int fd_in, int fd_out, int fd_err, pid_t *pid_out);
+
+/// pipe2(fds, O_CLOEXEC): pipe2 needs _GNU_SOURCE, which Swift's Glibc import lacks.
+int rpa_pipe_cloexec(int fds[2]);
+
+/// Decoded wait status: returns 1 and sets *code when exited normally, 2 and sets *code to the
+/// signal when killed, 0 otherwise.
+int rpa_decode_wait_status(int status, int *code);
+
+#endif

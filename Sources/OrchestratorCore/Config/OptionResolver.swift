@@ -1,0 +1,92 @@
+import Foundation
+
+/// A flag or environment value that does not parse; the message names the flag (exit 64).
+public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let flag: String
+    public let message: String
+    public init(flag: String, message: String) {
+        self.flag = flag
+        self.message = message
+    }
+    public var description: String { "\(flag): \(message)" }
+}
+
+/// Resolves each option as flag, else environment variable, else default; parses and checks it,
+/// naming both the flag and the variable in errors.
+public struct OptionResolver: Sendable {
+    public let environment: [String: String]
+
+    public init(environment: [String: String]) { self.environment = environment }
+
+    /// The raw value and where it came from, for messages.
+    public func raw(_ value: String?, flag: String, env: String) -> (String, String)? {
+        if let value { return (value, flag) }
+        if let v = environment[env] { return (v, "\(flag) (from \(env))") }
+        return nil
+    }
+
+    public func string(_ value: String?, flag: String, env: String, default fallback: String) -> String {
+        raw(value, flag: flag, env: env)?.0 ?? fallback
+    }
+
+    public func int(_ value: String?, flag: String, env: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        guard let (text, source) = raw(value, flag: flag, env: env) else { return fallback }
+        guard let n = Int(text.trimmingSpaces) else {
+            throw ConfigError(flag: source, message: "expected a whole number, got '\(text)'")
+        }
+        guard range.contains(n) else {
+            throw ConfigError(flag: source, message: "must be between \(range.lowerBound) and \(range.upperBound), got \(n)")
+        }
+        return n
+    }
+
+    public func duration(_ value: String?, flag: String, env: String, default fallback: Duration, minimum: Duration = .zero) throws(ConfigError) -> Duration {
+        guard let (text, source) = raw(value, flag: flag, env: env) else { return fallback }
+        guard let d = parseDuration(text) else {
+            throw ConfigError(flag: source, message: "expected a duration like 2, 0.5, 500ms, 30s or 5m, got '\(text)'")
+        }
+        guard d >= minimum else {
+            throw ConfigError(flag: source, message: "must be at least \(formatDuration(minimum)), got '\(text)'")
+        }
+        return d
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// `2`, `0.5` (seconds), `500ms`, `30s`, `5m`, `1h`. Nil for anything else, negatives included.
+public func parseDuration(_ text: String) -> Duration? {
+    let s = text.trimmingSpaces.lowercased()
+    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+    var number = s
+    var scale = 1.0
+    for (suffix, factor) in units where s.hasSuffix(suffix) {
+        number = String(s.dropLast(suffix.count))
+        scale = factor
+        break
+    }
+    guard !number.isEmpty, number.allSatisfy({ $0.isNumber || $0 == "." }),
+          let value = Double(number), value.isFinite, value >= 0, value * scale <= 31_536_000 else { return nil }
+    return .milliseconds(Int64((value * scale * 1000).rounded()))
+}
+
+/// `1.5s`, `500ms`, `2m`.
+public func formatDuration(_ d: Duration) -> String {
+    let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    if ms % 60_000 == 0 && ms >= 60_000 { return "\(ms / 60_000)m" }
+    if ms % 1000 == 0 { return "\(ms / 1000)s" }
+    if ms < 1000 { return "\(ms)ms" }
+    return String(format: "%.1fs", Double(ms) / 1000)
+}
+
+extension Duration {
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    public var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

@@ -1,0 +1,38 @@
+/// Every Redis key the product uses, in one place (documented in the README).
+public struct QueueKeys: Sendable, Equatable {
+    public let prefix: String
+    public let queue: String
+
+    public init(prefix: String, queue: String) {
+        self.prefix = prefix
+        self.queue = queue
+    }
+
+    /// `fila:q`: producers `LPUSH`, workers pop from the right.
+    public var pending: String { prefix + queue }
+    /// `fila:q:processing:<worker-id>`: the job a worker holds.
+    public func processing(_ workerID: String) -> String { "\(pending):processing:\(workerID)" }
+    public var processingPattern: String { "\(pending):processing:*" }
+    public var processingPrefix: String { "\(pending):processing:" }
+    /// `fila:q:results`: one JSON record per finished job.
+    public var results: String { "\(pending):results" }
+    /// `fila:q:dead`: jobs that failed `--max-attempts` times.
+    public var dead: String { "\(pending):dead" }
+    /// `fila:q:retry`: sorted set of failed jobs waiting for their retry time (score = due, ms).
+    public var retry: String { "\(pending):retry" }
+    /// `fila:q:attempts`: hash, SHA-1 of payload → attempts started; `<sha>:error` → last error.
+    public var attempts: String { "\(pending):attempts" }
+    /// `orchestrator:stats:<queue>`: hash with `done`, `failed`, `dead` counters.
+    public var stats: String { "orchestrator:stats:\(queue)" }
+
+    /// `orchestrator:worker:<worker-id>`: a worker's heartbeat hash (TTL 10 s).
+    public static func heartbeat(_ workerID: String) -> String { "orchestrator:worker:\(workerID)" }
+    public static let heartbeatPattern = "orchestrator:worker:*"
+    /// `orchestrator:instance`: the running orchestrator's heartbeat hash (TTL 10 s).
+    public static let orchestrator = "orchestrator:instance"
+
+    /// The worker id used in key names: `<queue>-<slot>-<host>-<pid>`.
+    public static func workerID(queue: String, slot: Int, host: String, pid: Int32) -> String {
+        "\(queue)-\(slot)-\(host)-\(pid)"
+    }
+}

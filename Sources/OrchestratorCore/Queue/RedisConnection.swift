@@ -1,0 +1,204 @@
+import CHiredis
+import Foundation
+
+/// The one place that speaks hiredis. Not thread-safe: own one per thread or process.
+/// After a `.connection` error the context is dead; call `reconnect()` (or use
+/// `withReconnect` in `ResilientRedis`).
+public final class RedisConnection {
+    public let endpoint: RedisEndpoint
+    public let connectTimeout: Duration
+    public let commandTimeout: Duration
+    private var context: UnsafeMutablePointer<redisContext>?
+    private var scriptSHAs: [String: String] = [:]
+
+    /// Creates an unconnected connection; call `connect()`.
+    public init(endpoint: RedisEndpoint, connectTimeout: Duration = .seconds(2), commandTimeout: Duration = .seconds(5)) {
+        self.endpoint = endpoint
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+    }
+
+    deinit { if let context { redisFree(context) } }
+
+    public var isConnected: Bool { context != nil }
+
+    /// Connects, authenticates and selects the database (dropping any previous context).
+    /// Throws `.authentication` on bad credentials (retrying will not help) and `.connection`
+    /// when the server is unreachable.
+    public func connect() throws(RedisError) {
+        close()
+        try open()
+    }
+
+    public func close() {
+        if let context { redisFree(context) }
+        context = nil
+        scriptSHAs.removeAll()
+    }
+
+    private func open() throws(RedisError) {
+        guard let ctx = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), timeval(connectTimeout)) else {
+            throw .connection(code: -1, message: "cannot allocate a Redis context")
+        }
+        if ctx.pointee.err != 0 {
+            let message = Self.errorString(ctx)
+            let code = ctx.pointee.err
+            redisFree(ctx)
+            throw .connection(code: code, message: "\(endpoint.host):\(endpoint.port): \(message)")
+        }
+        redisSetTimeout(ctx, timeval(commandTimeout))
+        redisEnableKeepAlive(ctx)
+        context = ctx
+        do {
+            if let password = endpoint.password {
+                var args: [RedisArg] = ["AUTH"]
+                if let user = endpoint.user { args.append(RedisArg(user)) }
+                args.append(RedisArg(password))
+                _ = try send(args)
+            }
+            if endpoint.db != 0 { _ = try send(["SELECT", RedisArg(endpoint.db)]) }
+        } catch {
+            close()
+            if case .server(let m) = error {
+                if m.hasPrefix("WRONGPASS") || m.hasPrefix("NOAUTH") || m.contains("invalid password") || m.contains("AUTH") {
+                    throw .authentication(m)
+                }
+                if m.contains("DB index") { throw .server("SELECT \(endpoint.db): \(m)") }
+            }
+            throw error
+        }
+    }
+
+    /// Sends one command and waits for its reply. Binary-safe.
+    public func send(_ args: [RedisArg]) throws(RedisError) -> RedisReply {
+        guard let ctx = context else { throw .connection(code: -1, message: "not connected") }
+        let raw: UnsafeMutableRawPointer? = Self.withArgv(args) { argc, argv, lens in
+            redisCommandArgv(ctx, argc, argv, lens)
+        }
+        return try consume(raw, ctx)
+    }
+
+    /// Sends several commands in one round trip and returns their replies in order.
+    /// A server error in one command is returned as `.error` in its place.
+    public func pipeline(_ commands: [[RedisArg]]) throws(RedisError) -> [RedisReply] {
+        guard let ctx = context else { throw .connection(code: -1, message: "not connected") }
+        for args in commands {
+            let rc = Self.withArgv(args) { argc, argv, lens in redisAppendCommandArgv(ctx, argc, argv, lens) }
+            if rc != REDIS_OK { throw deadContext(ctx) }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            if redisGetReply(ctx, &raw) != REDIS_OK { throw deadContext(ctx) }
+            do { replies.append(try consume(raw, ctx)) } catch {
+                if case .server(let m) = error { replies.append(.error(m)) } else { throw error }
+            }
+        }
+        return replies
+    }
+
+    /// Runs a Lua script by SHA, loading it on first use or after the server forgot it (restart).
+    public func eval(_ script: String, keys: [String], args: [RedisArg]) throws(RedisError) -> RedisReply {
+        var tail: [RedisArg] = [RedisArg(keys.count)]
+        tail += keys.map { RedisArg($0) }
+        tail += args
+        for _ in 0..<2 {
+            let sha: String
+            if let known = scriptSHAs[script] { sha = known } else {
+                guard let loaded = try send(["SCRIPT", "LOAD", RedisArg(script)]).text else {
+                    throw .unexpectedReply("SCRIPT LOAD returned no SHA")
+                }
+                scriptSHAs[script] = loaded
+                sha = loaded
+            }
+            do {
+                return try send(["EVALSHA", RedisArg(sha)] + tail)
+            } catch {
+                if case .server(let m) = error, m.hasPrefix("NOSCRIPT") { scriptSHAs[script] = nil; continue }
+                throw error
+            }
+        }
+        throw .unexpectedReply("script could not be loaded")
+    }
+
+    // MARK: - hiredis boundary
+
+    private func consume(_ raw: UnsafeMutableRawPointer?, _ ctx: UnsafeMutablePointer<redisContext>) throws(RedisError) -> RedisReply {
+        guard let raw else { throw deadContext(ctx) }
+        defer { freeReplyObject(raw) }
+        let reply = raw.assumingMemoryBound(to: redisReply.self)
+        if reply.pointee.type == REDIS_REPLY_ERROR {
+            throw .server(Self.text(reply))
+        }
+        return Self.decode(reply)
+    }
+
+    private func deadContext(_ ctx: UnsafeMutablePointer<redisContext>) -> RedisError {
+        let error = RedisError.connection(code: ctx.pointee.err, message: Self.errorString(ctx))
+        close()
+        return error
+    }
+
+    private static func decode(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
+        let r = reply.pointee
+        switch r.type {
+        case REDIS_REPLY_STRING:
+            guard let str = r.str else { return .string([]) }
+            return .string(Array(UnsafeRawBufferPointer(start: str, count: Int(r.len))))
+        case REDIS_REPLY_STATUS: return .status(text(reply))
+        case REDIS_REPLY_ERROR: return .error(text(reply))
+        case REDIS_REPLY_INTEGER: return .integer(Int(r.integer))
+        case REDIS_REPLY_ARRAY:
+            var items: [RedisReply] = []
+            items.reserveCapacity(Int(r.elements))
+            for i in 0..<Int(r.elements) {
+                if let element = r.element?[i] { items.append(decode(element)) } else { items.append(.null) }
+            }
+            return .array(items)
+        default: return .null
+        }
+    }
+
+    private static func text(_ reply: UnsafeMutablePointer<redisReply>) -> String {
+        guard let str = reply.pointee.str else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: str, count: Int(reply.pointee.len)), as: UTF8.self)
+    }
+
+    private static func errorString(_ ctx: UnsafeMutablePointer<redisContext>) -> String {
+        let message = withUnsafeBytes(of: ctx.pointee.errstr) { buf -> String in
+            let bytes = buf.prefix { $0 != 0 }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return message.isEmpty ? "I/O error (code \(ctx.pointee.err))" : message
+    }
+
+    private static func withArgv<R>(_ args: [RedisArg], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
+        // Keep every argument in one contiguous buffer so the pointers stay valid for the call.
+        let lengths = args.map { $0.bytes.count }
+        var storage = [UInt8]()
+        storage.reserveCapacity(lengths.reduce(0, +) + 1)
+        for a in args { storage += a.bytes }
+        storage.append(0)
+        return storage.withUnsafeBufferPointer { buf -> R in
+            let base = UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var pointers: [UnsafePointer<CChar>?] = []
+            pointers.reserveCapacity(args.count)
+            var offset = 0
+            for len in lengths {
+                pointers.append(base + offset)
+                offset += len
+            }
+            return pointers.withUnsafeMutableBufferPointer { p in
+                lengths.withUnsafeBufferPointer { l in
+                    body(Int32(args.count), p.baseAddress!, l.baseAddress!)
+                }
+            }
+        }
+    }
+}
+
+private func timeval(_ d: Duration) -> timeval {
+    let (seconds, attoseconds) = d.components
+    return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+}

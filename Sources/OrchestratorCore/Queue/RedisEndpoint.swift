@@ -1,0 +1,108 @@
+import Foundation
+
+/// Where and how to reach Redis: parsed from `redis://[user[:password]@]host:port/db`.
+/// The password is kept out of `description` so the value can be logged.
+public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var db: Int
+    public var user: String?
+    public var password: String?
+
+    public init(host: String = "127.0.0.1", port: Int = 6379, db: Int = 0, user: String? = nil, password: String? = nil) {
+        self.host = host; self.port = port; self.db = db; self.user = user; self.password = password
+    }
+
+    /// Parses a URL; `REDIS_PASSWORD` (passed as `fallbackPassword`) fills a missing password.
+    public static func parse(_ url: String, fallbackPassword: String? = nil) throws(RedisError) -> RedisEndpoint {
+        let scheme = "redis://"
+        guard url.hasPrefix(scheme) else {
+            let shown = url.split(separator: ":").first.map(String.init) ?? ""
+            if url.hasPrefix("rediss://") {
+                throw .invalidURL("rediss:// (TLS) is not supported by hiredis 0.14; run a local stunnel and use redis://")
+            }
+            throw .invalidURL("expected redis://[user[:password]@]host:port/db, got scheme '\(shown)'")
+        }
+        var rest = Substring(url.dropFirst(scheme.count))
+        var endpoint = RedisEndpoint()
+        if let at = rest.lastIndex(of: "@") {
+            let auth = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = auth.firstIndex(of: ":") {
+                let user = String(auth[..<colon])
+                endpoint.user = user.isEmpty ? nil : percentDecode(user)
+                endpoint.password = percentDecode(String(auth[auth.index(after: colon)...]))
+            } else if !auth.isEmpty {
+                endpoint.user = percentDecode(String(auth))
+            }
+        }
+        var hostPort = rest
+        if let slash = rest.firstIndex(of: "/") {
+            hostPort = rest[..<slash]
+            let dbText = rest[rest.index(after: slash)...]
+            if !dbText.isEmpty {
+                guard let db = Int(dbText), db >= 0, db <= 15_999 else {
+                    throw .invalidURL("database must be a number, got '\(dbText)'")
+                }
+                endpoint.db = db
+            }
+        }
+        if hostPort.isEmpty { throw .invalidURL("missing host") }
+        if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasSuffix("]") {
+            let host = hostPort[..<colon]
+            let portText = hostPort[hostPort.index(after: colon)...]
+            guard let port = Int(portText), (1...65535).contains(port) else {
+                throw .invalidURL("port must be 1-65535, got '\(portText)'")
+            }
+            endpoint.host = String(host)
+            endpoint.port = port
+        } else {
+            endpoint.host = String(hostPort)
+        }
+        if endpoint.host.hasPrefix("[") && endpoint.host.hasSuffix("]") {
+            endpoint.host = String(endpoint.host.dropFirst().dropLast())
+        }
+        if endpoint.host.isEmpty { throw .invalidURL("missing host") }
+        if endpoint.password == nil, let pw = fallbackPassword, !pw.isEmpty { endpoint.password = pw }
+        return endpoint
+    }
+
+    /// The URL with the password replaced by `***`.
+    public var description: String {
+        var auth = ""
+        if let user { auth = user }
+        if password != nil { auth += ":***" }
+        if !auth.isEmpty { auth += "@" }
+        return "redis://\(auth)\(host):\(port)/\(db)"
+    }
+
+    /// The URL with the password removed, for handing to a child process (the password travels
+    /// in `REDIS_PASSWORD`, never on a command line).
+    public var urlWithoutPassword: String {
+        let auth = user.map { "\(percentEncode($0))@" } ?? ""
+        let h = host.contains(":") ? "[\(host)]" : host
+        return "redis://\(auth)\(h):\(port)/\(db)"
+    }
+}
+
+private func percentDecode(_ s: String) -> String {
+    guard s.contains("%") else { return s }
+    var out: [UInt8] = []
+    var bytes = Array(s.utf8)[...]
+    while let b = bytes.popFirst() {
+        if b == UInt8(ascii: "%"), bytes.count >= 2,
+           let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
+            out.append(v); bytes = bytes.dropFirst(2)
+        } else { out.append(b) }
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+private func percentEncode(_ s: String) -> String {
+    var out = ""
+    for b in s.utf8 {
+        let c = Character(Unicode.Scalar(b))
+        if c.isLetter || c.isNumber || "-._~".contains(c), b < 128 { out.append(c) } else { out += String(format: "%%%02X", b) }
+    }
+    return out
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+
+/// A `RedisConnection` that survives outages: it reconnects with capped exponential backoff and
+/// logs the change of state once ("redis.down", then "redis.up" with how long it lasted), not
+/// every attempt.
+public final class RedisLink {
+    public let connection: RedisConnection
+    private let logger: Logger
+    private let clock = ContinuousClock()
+    private var downSince: ContinuousClock.Instant?
+    private var nextAttempt: ContinuousClock.Instant?
+    private var backoff: Duration = .milliseconds(100)
+    public static let maxBackoff: Duration = .seconds(5)
+
+    public init(connection: RedisConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    public var isDown: Bool { downSince != nil }
+
+    /// One attempt: reconnects first if needed (unless still backing off), runs `body`, and on a
+    /// lost connection records the outage and rethrows.
+    public func perform<T>(_ body: (RedisConnection) throws(RedisError) -> T) throws(RedisError) -> T {
+        if !connection.isConnected {
+            if let nextAttempt, clock.now < nextAttempt {
+                throw .connection(code: -1, message: "reconnecting")
+            }
+            do { try connection.connect() } catch { noteFailure(error); throw error }
+        }
+        do {
+            let value = try body(connection)
+            noteSuccess()
+            return value
+        } catch {
+            if error.isConnectionLoss {
+                connection.close()
+                noteFailure(error)
+            }
+            throw error
+        }
+    }
+
+    /// Retries `body` through outages until it succeeds or `keepTrying` says stop (then nil).
+    /// Server errors (a bug or a WRONGTYPE key) are not retried: they are returned as failure.
+    public func performRetrying<T>(while keepTrying: () -> Bool = { true }, _ body: (RedisConnection) throws(RedisError) -> T) -> Result<T, RedisError>? {
+        while true {
+            do {
+                return .success(try perform(body))
+            } catch {
+                if !error.isConnectionLoss { return .failure(error) }
+                if !keepTrying() { return nil }
+                waitForNextAttempt()
+            }
+        }
+    }
+
+    /// Sleeps until the next reconnect is due (at most the cap).
+    public func waitForNextAttempt() {
+        guard let nextAttempt else { return }
+        let wait = nextAttempt - clock.now
+        if wait > .zero { usleep(UInt32(min(wait, Self.maxBackoff).milliseconds * 1000)) }
+    }
+
+    private func noteFailure(_ error: RedisError) {
+        let now = clock.now
+        if downSince == nil {
+            downSince = now
+            logger.warning("\(LogEvents.redisDown)", metadata: ["redis": "\(connection.endpoint)", "error": "\(error)"])
+        }
+        nextAttempt = now + backoff
+        backoff = min(backoff * 2, Self.maxBackoff)
+    }
+
+    private func noteSuccess() {
+        if let downSince {
+            let lasted = clock.now - downSince
+            logger.info("\(LogEvents.redisUp)", metadata: ["redis": "\(connection.endpoint)", "down_for": "\(String(format: "%.1f", lasted.seconds))s"])
+        }
+        downSince = nil
+        nextAttempt = nil
+        backoff = .milliseconds(100)
+    }
+}
+
+/// Connects at start-up, retrying a few times while the server is unreachable. Bad credentials
+/// fail at once. Used by both executables to decide exit code 69.
+public func connectAtStartup(_ connection: RedisConnection, attempts: Int = 5) throws(RedisError) {
+    var delay: useconds_t = 200_000
+    for attempt in 1...max(1, attempts) {
+        do {
+            try connection.connect()
+            return
+        } catch {
+            if case .authentication = error { throw error }
+            if case .server = error { throw error }
+            if attempt == attempts { throw error }
+            usleep(delay)
+            delay = min(delay * 2, 2_000_000)
+        }
+    }
+}

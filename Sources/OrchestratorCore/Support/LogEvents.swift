@@ -1,0 +1,43 @@
+/// Stable event names (the message of each structured log line). Scripts, tests and people grep these.
+public enum LogEvents {
+    public static let workerReady = "worker.ready"
+    public static let workerDraining = "worker.draining"
+    public static let workerExiting = "worker.exiting"
+    public static let jobStart = "job.start"
+    public static let jobDone = "job.done"
+    public static let jobFailed = "job.failed"
+    public static let jobRecovered = "job.recovered"
+    public static let redisDown = "redis.down"
+    public static let redisUp = "redis.up"
+    public static let orchestratorReady = "orchestrator.ready"
+    public static let drainBegin = "drain.begin"
+    public static let drainDone = "drain.done"
+    public static let workerSpawned = "worker.spawned"
+    public static let workerExited = "worker.exited"
+    public static let workerKilled = "worker.killed"
+    public static let crashLoop = "worker.crashloop"
+    public static let config = "config"
+}
+
+/// The original system's rebalance lines, word for word (operators grep these).
+public enum RebalanceLines {
+    public static func scaleUp(queue: String, pending: Int, adding: Int, from: Int, to: Int) -> String {
+        "[ESCALAR] \(queue): \(pending) jobs → criando \(adding) worker(s) (total: \(from) → \(to))"
+    }
+
+    public static func scaleDown(queue: String, pending: Int, excess: Int, from: Int, to: Int) -> String {
+        "[REDUZIR] \(queue): \(pending) jobs → \(excess) worker(s) em excesso (total: \(from) → \(to))"
+    }
+
+    public static func steady(queue: String, pending: Int, workers: Int) -> String {
+        "[EQUILIBRIO] \(queue): \(pending) jobs → \(workers) worker(s) ativo(s). Sem mudanças."
+    }
+
+    public static func started(name: String, pid: Int32, queue: String, total: Int) -> String {
+        "Worker '\(name)' iniciado (pid \(pid)). Total de \(queue): \(total)"
+    }
+
+    public static func stopped(name: String, pid: Int32, status: String, queue: String, total: Int) -> String {
+        "Worker '\(name)' encerrado (pid \(pid), \(status)). Total de \(queue): \(total)"
+    }
+}

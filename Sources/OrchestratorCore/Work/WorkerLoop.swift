@@ -1,0 +1,190 @@
+import CShims
+import Foundation
+import Logging
+
+/// One worker process: take a job (BLMOVE into our own processing list), run it in the handler,
+/// push the result and acknowledge, until told to stop. Synchronous on purpose: one thread owns
+/// the Redis connection and the handler processes.
+public final class WorkerLoop {
+    public let settings: WorkerSettings
+    public let workerID: String
+    private let link: RedisLink
+    private let queue: RedisJobQueue
+    private let runner: JobRunner
+    private let logger: Logger
+    private let clock = ContinuousClock()
+    private let host = WallClock.hostName()
+    private let startedAt = WallClock.nowMilliseconds()
+    private var jobsDone = 0
+    private var lastHeartbeat: ContinuousClock.Instant?
+    private var lastRecovery: ContinuousClock.Instant?
+    private var lastPromotion: ContinuousClock.Instant?
+    private var state = "idle"
+    private var jobStartedAt: Int64 = 0
+    private var lastRSS = 0
+
+    public init(settings: WorkerSettings, link: RedisLink, runner: JobRunner, logger: Logger) {
+        self.settings = settings
+        self.link = link
+        self.runner = runner
+        self.logger = logger
+        workerID = QueueKeys.workerID(queue: settings.queue, slot: settings.slot, host: host, pid: getpid())
+        queue = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: settings.queue), workerID: workerID)
+    }
+
+    private var drainRequested: Bool { rpa_signal_count() > 0 }
+
+    /// Runs until drained or recycled; returns the exit code.
+    public func run() -> Int32 {
+        heartbeat(force: true)
+        housekeeping()
+        logger.info("\(LogEvents.workerReady)", metadata: ["worker.id": "\(workerID)", "queue": "\(settings.queue)",
+                                                         "slot": "\(settings.slot)", "mode": "\(settings.job.handlerMode.rawValue)"])
+        var reason: WorkerStopReason
+        while true {
+            if let stop = stopReason() { reason = stop; break }
+            housekeeping()
+            let popped: [UInt8]?
+            do {
+                popped = try link.perform { _ throws(RedisError) in try queue.pop(timeout: .seconds(1)) }
+            } catch {
+                if !error.isConnectionLoss { logger.error("queue.error", metadata: ["error": "\(error)"]); usleep(1_000_000) }
+                link.waitForNextAttempt()
+                continue
+            }
+            guard let payload = popped else { continue }
+            if let stop = stopReason(), stop == .drainRequested || stop == .orphaned {
+                // Popped at the same moment as the signal: put it back untouched, never drop it.
+                _ = link.performRetrying { _ throws(RedisError) in try queue.pushBack() }
+                reason = stop
+                break
+            }
+            process(payload)
+        }
+        logger.info("\(LogEvents.workerExiting)", metadata: ["worker.id": "\(workerID)", "reason": "\(reason.rawValue)",
+                                                           "jobs_done": "\(jobsDone)", "exit": "\(reason.exitCode)"])
+        runner.shutdown()
+        _ = try? link.perform { c throws(RedisError) in try c.send(["DEL", RedisArg(QueueKeys.heartbeat(workerID))]) }
+        return reason.exitCode
+    }
+
+    private func stopReason() -> WorkerStopReason? {
+        let needRSS = settings.job.maxWorkerRSSMB > 0
+        return WorkerPolicy.stopReason(drainRequested: drainRequested, parentPID: getppid(), expectedParent: settings.orchestratorPID,
+                                       jobsDone: jobsDone, maxJobs: settings.job.maxJobsPerWorker,
+                                       treeRSSBytes: needRSS ? ProcessTree.treeRSS(of: getpid()) : 0, maxRSSMB: settings.job.maxWorkerRSSMB)
+    }
+
+    private func process(_ payload: [UInt8]) {
+        // The job sits in our processing list now: counting the attempt must happen, so wait out an outage.
+        guard case .success(let job)? = link.performRetrying({ _ throws(RedisError) in try queue.begin(payload: payload) }) else {
+            logger.error("queue.error", metadata: ["error": "could not count the attempt; the job stays in \(queue.processingKey)"])
+            return
+        }
+        if job.attempt > settings.job.maxAttempts {
+            var reason = "gave up after \(job.attempt - 1) attempt(s): the worker running the last one died (killed, crashed or out of memory)"
+            if !job.previousError.isEmpty { reason += "; earlier error: \(job.previousError)" }
+            finish(job, HandlerOutcome.failure(reason), attempt: job.attempt - 1, started: WallClock.nowMilliseconds())
+            return
+        }
+        state = "busy"
+        jobStartedAt = WallClock.nowMilliseconds()
+        heartbeat(force: true)
+        logger.info("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(job.attempt)", "bytes": "\(payload.count)"])
+        let outcome = runner.run(job: job, queue: settings.queue, deadline: clock.now + settings.job.jobTimeout) {
+            heartbeat(force: false)
+        }
+        finish(job, outcome, attempt: job.attempt, started: jobStartedAt)
+        jobsDone += 1
+        state = "idle"
+        jobStartedAt = 0
+        heartbeat(force: true)
+    }
+
+    private func finish(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64) {
+        let finished = WallClock.nowMilliseconds()
+        let record = resultRecord(job, outcome, attempt: attempt, started: started, finished: finished)
+        let elapsed = "\(finished - started)"
+        if outcome.status == .ok {
+            let result = link.performRetrying { _ throws(RedisError) in try queue.complete(id: job.id, record: record) }
+            if case .success(false)? = result {
+                logger.warning("job.duplicate", metadata: ["job.id": "\(job.id.prefix(12))",
+                                                           "why": "the job was recovered by another process while Redis was unreachable; it may run twice"])
+            }
+            logger.info("\(LogEvents.jobDone)", metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(attempt)", "ms": "\(elapsed)"])
+            return
+        }
+        let error = outcome.error ?? "failed"
+        let plan = WorkerPolicy.retryPlan(attempt: attempt, maxAttempts: settings.job.maxAttempts, retryDelay: settings.job.retryDelay, nowMilliseconds: finished)
+        var dead = JSONObjectWriter()
+        dead.string("queue", settings.queue)
+        dead.bytes("payload", job.payload)
+        dead.string("error", error)
+        dead.number("attempts", attempt)
+        dead.string("worker", workerID)
+        dead.string("failed_at", WallClock.iso8601(milliseconds: finished))
+        var due: Int64 = 0
+        if case .retryAt(let ms) = plan { due = ms }
+        let result = link.performRetrying { _ throws(RedisError) in
+            try queue.fail(id: job.id, error: error, attempt: attempt, maxAttempts: settings.job.maxAttempts,
+                           deadEntry: dead.data, record: record, retryAtMilliseconds: due)
+        }
+        var outcomeText = "unknown"
+        if case .success(let o)? = result { outcomeText = o.rawValue }
+        if case .failure(let e)? = result { outcomeText = "not recorded: \(e)" }
+        logger.log(level: plan == .deadLetter ? .error : .warning, "\(LogEvents.jobFailed)",
+                   metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(attempt)", "ms": "\(elapsed)",
+                              "then": "\(outcomeText)", "error": "\(String(error.prefix(500)))"])
+    }
+
+    private func resultRecord(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64, finished: Int64) -> [UInt8] {
+        var r = JSONObjectWriter()
+        r.string("queue", settings.queue)
+        r.bytes("payload", job.payload)
+        r.string("status", outcome.status.rawValue)
+        r.bytes("output", outcome.output)
+        if outcome.outputTruncated { r.bool("output_truncated", true) }
+        r.string("error", outcome.error)
+        r.number("attempts", attempt)
+        r.string("worker", workerID)
+        r.string("job_id", job.id)
+        r.string("started_at", WallClock.iso8601(milliseconds: started))
+        r.string("finished_at", WallClock.iso8601(milliseconds: finished))
+        return r.data
+    }
+
+    /// Heartbeat (every 2 s, or now when forced), due retries (every 1 s), abandoned
+    /// processing lists (at start and every 15 s).
+    private func housekeeping() {
+        let now = clock.now
+        heartbeat(force: false)
+        if lastPromotion.map({ now - $0 >= .seconds(1) }) ?? true {
+            lastPromotion = now
+            _ = try? link.perform { _ throws(RedisError) in try queue.promoteDueRetries(nowMilliseconds: WallClock.nowMilliseconds()) }
+        }
+        if lastRecovery.map({ now - $0 >= .seconds(15) }) ?? true {
+            lastRecovery = now
+            if let moved = try? link.perform({ _ throws(RedisError) in try queue.recoverAbandoned() }), moved > 0 {
+                logger.warning("\(LogEvents.jobRecovered)", metadata: ["jobs": "\(moved)", "why": "owner heartbeat expired"])
+            }
+        }
+    }
+
+    private func heartbeat(force: Bool) {
+        let now = clock.now
+        if !force, let last = lastHeartbeat, now - last < .seconds(2) { return }
+        lastHeartbeat = now
+        if settings.job.maxWorkerRSSMB > 0 || force { lastRSS = ProcessTree.treeRSS(of: getpid()) }
+        let key = RedisArg(QueueKeys.heartbeat(workerID))
+        let fields: [(String, String)] = [
+            ("worker", workerID), ("queue", settings.queue), ("slot", "\(settings.slot)"), ("pid", "\(getpid())"),
+            ("host", host), ("state", drainRequested && state == "idle" ? "draining" : state),
+            ("job_started_at", jobStartedAt > 0 ? "\(jobStartedAt)" : ""), ("jobs_done", "\(jobsDone)"),
+            ("rss_bytes", "\(lastRSS)"), ("started_at", "\(startedAt)"),
+            ("orchestrator_pid", settings.orchestratorPID.map { "\($0)" } ?? ""),
+        ]
+        var hset: [RedisArg] = ["HSET", key]
+        for (k, v) in fields { hset += [RedisArg(k), RedisArg(v)] }
+        _ = try? link.perform { c throws(RedisError) in try c.pipeline([hset, ["PEXPIRE", key, "10000"]]) }
+    }
+}

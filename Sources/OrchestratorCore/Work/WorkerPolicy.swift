@@ -1,0 +1,47 @@
+/// Why a worker stops taking jobs.
+public enum WorkerStopReason: String, Sendable, Equatable {
+    /// TERM/INT/HUP: finish the current job, exit 0.
+    case drainRequested = "drain requested"
+    /// The orchestrator that started us is gone: drain the same way.
+    case orphaned = "parent orchestrator gone"
+    /// `--max-jobs-per-worker` reached: exit 75 so the orchestrator replaces us.
+    case maxJobs = "max jobs per worker reached"
+    /// `--max-worker-rss-mb` exceeded by the process tree: exit 75.
+    case maxMemory = "process tree RSS over the limit"
+
+    public var exitCode: Int32 {
+        switch self {
+        case .drainRequested, .orphaned: return ExitCodes.ok
+        case .maxJobs, .maxMemory: return ExitCodes.recycle
+        }
+    }
+}
+
+/// Pure decisions of the worker loop, kept apart from I/O so they are unit-tested.
+public enum WorkerPolicy {
+    /// Whether to take another job, checked between jobs.
+    public static func stopReason(drainRequested: Bool, parentPID: Int32, expectedParent: Int32?,
+                                  jobsDone: Int, maxJobs: Int, treeRSSBytes: Int, maxRSSMB: Int) -> WorkerStopReason? {
+        if drainRequested { return .drainRequested }
+        if let expectedParent, parentPID != expectedParent { return .orphaned }
+        if maxJobs > 0 && jobsDone >= maxJobs { return .maxJobs }
+        if maxRSSMB > 0 && treeRSSBytes > maxRSSMB * 1024 * 1024 { return .maxMemory }
+        return nil
+    }
+
+    /// What to do with a failed attempt: dead-letter it, requeue at once, or wait until a due time.
+    public enum RetryPlan: Equatable, Sendable {
+        case deadLetter
+        case requeueNow
+        case retryAt(milliseconds: Int64)
+    }
+
+    public static func retryPlan(attempt: Int, maxAttempts: Int, retryDelay: Duration, nowMilliseconds: Int64) -> RetryPlan {
+        if attempt >= maxAttempts { return .deadLetter }
+        if retryDelay <= .zero { return .requeueNow }
+        // Doubling each attempt: delay, 2·delay, 4·delay … capped at one day.
+        let factor = Int64(1) << Int64(min(max(attempt - 1, 0), 20))
+        let wait = min(retryDelay.milliseconds * factor, 86_400_000)
+        return .retryAt(milliseconds: nowMilliseconds + wait)
+    }
+}

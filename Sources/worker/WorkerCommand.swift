@@ -1,0 +1,57 @@
+import ArgumentParser
+import CShims
+import Foundation
+import Logging
+import OrchestratorCore
+
+@main
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Take jobs from one Redis queue and run each in an isolated handler process.",
+        discussion: """
+        Normally started by `orchestrator`, but runnable alone (systemd, Kubernetes). Every option
+        also reads the environment variable named in its help; the flag wins. Secrets (REDIS_PASSWORD,
+        RPA credentials) belong in the environment, never on the command line.
+        Exit codes: 0 drained, 64 bad flags/env, 69 Redis unreachable or wrong credentials,
+        70 internal error, 75 recycled (max jobs or memory reached; start a new one).
+        """)
+
+    @Option(help: "Queue to work on; the Redis key is <prefix><NAME>.") var queue: String
+    @Option(help: "Slot number, shown in ps and logs (env WORKER_SLOT, default 1).") var slot: String?
+    @Option(help: "Command run with /bin/sh -c for each job (env HANDLER_<QUEUE>, then HANDLER).") var handler: String?
+    @OptionGroup var shared: SharedJobOptions
+
+    func run() throws {
+        rpa_install_signal_handlers()
+        let resolver = OptionResolver(environment: ProcessInfo.processInfo.environment)
+        let settings: WorkerSettings
+        do {
+            settings = try WorkerSettings.resolve(queue: queue, slot: slot, handler: handler, flags: shared.flags, resolver)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let sink = LogSink(fds: [STDERR_FILENO])
+        var logger = Logger(label: "worker") { _ in LineLogHandler(sink: sink) }
+        logger[metadataKey: "worker"] = "\(settings.queue)-\(settings.slot)"
+        _ = rpa_set_child_subreaper()
+
+        let connection = RedisConnection(endpoint: settings.job.redis)
+        do {
+            try connectAtStartup(connection)
+        } catch {
+            logger.critical("redis.unavailable", metadata: ["redis": "\(settings.job.redis)", "error": "\(error)"])
+            throw ExitCode(ExitCodes.redisUnavailable)
+        }
+        let reaper = Reaper()
+        var env = ProcessInfo.processInfo.environment
+        env["WORKER_QUEUE"] = settings.queue
+        env["WORKER_SLOT"] = String(settings.slot)
+        let runner: JobRunner = settings.job.handlerMode == .exec
+            ? ExecHandler(command: settings.handler, environment: env, reaper: reaper)
+            : PersistentHandler(command: settings.handler, environment: env, reaper: reaper)
+        let loop = WorkerLoop(settings: settings, link: RedisLink(connection: connection, logger: logger), runner: runner, logger: logger)
+        let code = loop.run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
