@@ -42,8 +42,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "TestSupport", dependencies: ["OrchestratorCore"], path: "Tests/TestSupport"),
         .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore"]),
-        .testTarget(name: "RedisIntegrationTests", dependencies: ["OrchestratorCore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["OrchestratorCore"]),
+        .testTarget(name: "RedisIntegrationTests", dependencies: ["OrchestratorCore", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["OrchestratorCore", "TestSupport"]),
     ]
 )

@@ -22,14 +22,18 @@ public struct QueueKeys: Sendable, Equatable {
     public var retry: String { "\(pending):retry" }
     /// `fila:q:attempts`: hash, SHA-1 of payload → attempts started; `<sha>:error` → last error.
     public var attempts: String { "\(pending):attempts" }
-    /// `orchestrator:stats:<queue>`: hash with `done`, `failed`, `dead` counters.
-    public var stats: String { "orchestrator:stats:\(queue)" }
+    /// `orchestrator:fila:stats:<queue>`: hash with `done`, `failed`, `dead` counters.
+    public var stats: String { Self.namespace(prefix) + "stats:\(queue)" }
+    /// `orchestrator:fila:worker:<worker-id>`: a worker's heartbeat hash (TTL 10 s).
+    public func heartbeat(_ workerID: String) -> String { Self.heartbeat(prefix: prefix, workerID) }
 
-    /// `orchestrator:worker:<worker-id>`: a worker's heartbeat hash (TTL 10 s).
-    public static func heartbeat(_ workerID: String) -> String { "orchestrator:worker:\(workerID)" }
-    public static let heartbeatPattern = "orchestrator:worker:*"
-    /// `orchestrator:instance`: the running orchestrator's heartbeat hash (TTL 10 s).
-    public static let orchestrator = "orchestrator:instance"
+    /// Orchestrator keys are namespaced by the queue prefix, so deployments sharing a Redis with
+    /// different prefixes never see each other: `orchestrator:<prefix>`.
+    public static func namespace(_ prefix: String) -> String { "orchestrator:\(prefix)" }
+    public static func heartbeat(prefix: String, _ workerID: String) -> String { namespace(prefix) + "worker:\(workerID)" }
+    public static func heartbeatPattern(prefix: String) -> String { namespace(prefix) + "worker:*" }
+    /// `orchestrator:fila:instance`: the running orchestrator's heartbeat hash (TTL 10 s).
+    public static func instance(prefix: String) -> String { namespace(prefix) + "instance" }
 
     /// The worker id used in key names: `<queue>-<slot>-<host>-<pid>`.
     public static func workerID(queue: String, slot: Int, host: String, pid: Int32) -> String {

@@ -48,7 +48,7 @@ public final class RedisJobQueue {
 
     /// Puts a job that was popped while draining back at the front of the queue, untouched.
     public func pushBack() throws(RedisError) {
-        _ = try redis.eval(QueueScripts.recover, keys: [processingKey, keys.pending, QueueKeys.heartbeat(workerID)], args: ["force"])
+        _ = try redis.eval(QueueScripts.recover, keys: [processingKey, keys.pending, keys.heartbeat(workerID)], args: ["force"])
     }
 
     /// Pushes the result record and acknowledges. Returns false when the job was no longer held.
@@ -86,7 +86,7 @@ public final class RedisJobQueue {
         for key in try processingLists() {
             let owner = String(key.dropFirst(keys.processingPrefix.count))
             if owner == workerID { continue }
-            let n = try redis.eval(QueueScripts.recover, keys: [key, keys.pending, QueueKeys.heartbeat(owner)], args: [""]).int ?? 0
+            let n = try redis.eval(QueueScripts.recover, keys: [key, keys.pending, keys.heartbeat(owner)], args: [""]).int ?? 0
             if n > 0 { moved += n }
         }
         return moved
@@ -95,7 +95,7 @@ public final class RedisJobQueue {
     /// Requeues the jobs of a worker known to be dead, whatever its heartbeat says.
     @discardableResult
     public func requeue(ownerID: String) throws(RedisError) -> Int {
-        try redis.eval(QueueScripts.recover, keys: [keys.processing(ownerID), keys.pending, QueueKeys.heartbeat(ownerID)], args: ["force"]).int ?? 0
+        try redis.eval(QueueScripts.recover, keys: [keys.processing(ownerID), keys.pending, keys.heartbeat(ownerID)], args: ["force"]).int ?? 0
     }
 
     /// Every `fila:q:processing:*` key.

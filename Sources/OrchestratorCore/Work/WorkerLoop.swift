@@ -64,7 +64,7 @@ public final class WorkerLoop {
         logger.info("\(LogEvents.workerExiting)", metadata: ["worker.id": "\(workerID)", "reason": "\(reason.rawValue)",
                                                            "jobs_done": "\(jobsDone)", "exit": "\(reason.exitCode)"])
         runner.shutdown()
-        _ = try? link.perform { c throws(RedisError) in try c.send(["DEL", RedisArg(QueueKeys.heartbeat(workerID))]) }
+        _ = try? link.perform { c throws(RedisError) in try c.send(["DEL", RedisArg(queue.keys.heartbeat(workerID))]) }
         return reason.exitCode
     }
 
@@ -175,7 +175,7 @@ public final class WorkerLoop {
         if !force, let last = lastHeartbeat, now - last < .seconds(2) { return }
         lastHeartbeat = now
         if settings.job.maxWorkerRSSMB > 0 || force { lastRSS = ProcessTree.treeRSS(of: getpid()) }
-        let key = RedisArg(QueueKeys.heartbeat(workerID))
+        let key = RedisArg(queue.keys.heartbeat(workerID))
         let fields: [(String, String)] = [
             ("worker", workerID), ("queue", settings.queue), ("slot", "\(settings.slot)"), ("pid", "\(getpid())"),
             ("host", host), ("state", drainRequested && state == "idle" ? "draining" : state),

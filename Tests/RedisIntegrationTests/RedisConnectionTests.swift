@@ -1,0 +1,49 @@
+import OrchestratorCore
+import Testing
+import TestSupport
+
+@Suite("RedisConnection over hiredis", .requiresRedis)
+struct RedisConnectionTests {
+    @Test("binary-safe SET/GET and typed replies")
+    func replies() throws {
+        let c = try TestEnv.connect()
+        let key = TestEnv.uniquePrefix("conn") + "k"
+        let value: [UInt8] = [0, 1, 0xFF, 0x0A, 0]
+        #expect(try c.send(["SET", RedisArg(key), RedisArg(bytes: value)]) == .status("OK"))
+        #expect(try c.send(["GET", RedisArg(key)]) == .string(value))
+        #expect(try c.send(["INCR", RedisArg(key + "n")]) == .integer(1))
+        #expect(try c.send(["GET", RedisArg(key + "missing")]) == .null)
+        let replies = try c.pipeline([["PING"], ["LPUSH", RedisArg(key), "x"], ["ECHO", "hi"]])
+        #expect(replies[0] == .status("PONG"))
+        if case .error(let message) = replies[1] { #expect(message.hasPrefix("WRONGTYPE")) } else { Issue.record("expected WRONGTYPE, got \(replies[1])") }
+        #expect(replies[2] == .string(Array("hi".utf8)))
+    }
+
+    @Test("a server error keeps the connection usable; a dead context is reported as a connection error")
+    func errorKinds() throws {
+        let c = try TestEnv.connect()
+        #expect(throws: RedisError.self) { try c.send(["NOSUCHCOMMAND"]) }
+        do { _ = try c.send(["NOSUCHCOMMAND"]) } catch { #expect(!error.isConnectionLoss) }
+        #expect(try c.send(["PING"]) == .status("PONG"))
+        let id = try #require(try c.send(["CLIENT", "ID"]).int)
+        let killer = try TestEnv.connect()
+        _ = try killer.send(["CLIENT", "KILL", "ID", RedisArg(id)])
+        do {
+            _ = try c.send(["PING"])
+            Issue.record("PING on a killed connection should fail")
+        } catch {
+            #expect(error.isConnectionLoss)
+        }
+        #expect(!c.isConnected)
+        try c.connect()
+        #expect(try c.send(["PING"]) == .status("PONG"))
+    }
+
+    @Test("scripts are reloaded after SCRIPT FLUSH (as after a server restart)")
+    func scriptReload() throws {
+        let c = try TestEnv.connect()
+        #expect(try c.eval("return 41 + 1", keys: [], args: []) == .integer(42))
+        _ = try c.send(["SCRIPT", "FLUSH"])
+        #expect(try c.eval("return 41 + 1", keys: [], args: []) == .integer(42))
+    }
+}

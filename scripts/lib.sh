@@ -1,0 +1,58 @@
+# Shared helpers for scripts/test, scripts/demo, scripts/bench and scripts/chaos. Source it.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs what is missing (Debian, as root): hiredis headers, redis-server, pkg-config.
+ensure_deps() {
+  local missing=()
+  pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v redis-cli >/dev/null || missing+=(redis-tools)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  command -v procps >/dev/null 2>&1 || command -v ps >/dev/null || missing+=(procps)
+  if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "missing packages: ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
+      exit 1
+    fi
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  command -v swift >/dev/null || { echo "swift (6.x) is not on PATH; install a Swift toolchain first" >&2; exit 1; }
+}
+
+# Prints a free TCP port on loopback.
+free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+  done
+  echo "no free port found" >&2; return 1
+}
+
+# start_redis DIR PORT [extra redis-server args...]: a private server, daemonized, waits until it answers.
+start_redis() {
+  local dir=$1 port=$2; shift 2
+  mkdir -p "$dir"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "$@" >/dev/null
+  for _ in $(seq 1 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "redis-server did not start on port $port; see $dir/redis.log" >&2
+  return 1
+}
+
+stop_redis() {
+  local dir=$1
+  [[ -f $dir/redis.pid ]] || return 0
+  local pid; pid=$(cat "$dir/redis.pid" 2>/dev/null || true)
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -9 "$pid" 2>/dev/null || true
+}
