@@ -6,6 +6,7 @@ public final class ExecHandler: JobRunner {
     public let command: String
     public let environment: [String: String]
     private let reaper: Reaper
+    public private(set) var activePID: Int32?
 
     public init(command: String, environment: [String: String], reaper: Reaper) {
         self.command = command
@@ -24,6 +25,8 @@ public final class ExecHandler: JobRunner {
         } catch {
             return .failure("\(error)")
         }
+        activePID = child.pid
+        defer { activePID = nil }
         var io = PipePump(child: child, stdinData: job.payload)
         let status = io.pump(until: deadline, reaper: reaper, tick: tick)
         io.child.closeAll()

@@ -29,6 +29,9 @@ public protocol JobRunner: AnyObject {
     func run(job: ClaimedJob, queue: String, deadline: ContinuousClock.Instant, tick: () -> Void) -> HandlerOutcome
     /// Stops any long-lived handler (persistent mode), gently then by force.
     func shutdown()
+    /// The handler process running now (its process group id), published in the heartbeat so the
+    /// orchestrator can kill the group if this worker dies.
+    var activePID: Int32? { get }
 }
 
 /// Limits on what a handler may print.

@@ -16,7 +16,7 @@ public final class PersistentHandler: JobRunner {
     private var buffer: [UInt8] = []
     /// How many handler processes were started (a restart increments it).
     public private(set) var starts = 0
-    public var pid: pid_t? { child?.pid }
+    public var activePID: Int32? { child?.pid }
 
     public init(command: String, environment: [String: String], reaper: Reaper) {
         self.command = command

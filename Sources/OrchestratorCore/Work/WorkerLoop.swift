@@ -182,6 +182,7 @@ public final class WorkerLoop {
             ("job_started_at", jobStartedAt > 0 ? "\(jobStartedAt)" : ""), ("jobs_done", "\(jobsDone)"),
             ("rss_bytes", "\(lastRSS)"), ("started_at", "\(startedAt)"),
             ("orchestrator_pid", settings.orchestratorPID.map { "\($0)" } ?? ""),
+            ("handler_pid", runner.activePID.map { "\($0)" } ?? ""),
         ]
         var hset: [RedisArg] = ["HSET", key]
         for (k, v) in fields { hset += [RedisArg(k), RedisArg(v)] }

@@ -1,0 +1,127 @@
+import Foundation
+
+/// The orchestrator's whole configuration, resolved from flags, environment and defaults.
+public struct OrchestratorSettings: Sendable {
+    public var job: JobSettings
+    public var queues: [String]
+    /// Queue name → handler command.
+    public var handlers: [String: String]
+    public var policy: ScalingPolicy
+    public var pollInterval: Duration
+    public var summaryInterval: Duration
+    public var drainTimeout: Duration
+    public var logDir: String
+    public var workerPath: String
+
+    public struct Flags: Sendable {
+        public var job = JobSettings.Flags()
+        public var queues: [String] = []
+        public var handlers: [String] = []
+        public var jobsPerWorker: String?
+        public var maxPerQueue: String?
+        public var maxTotal: String?
+        public var minPerQueue: String?
+        public var pollInterval: String?
+        public var interval: String?
+        public var scaleDownDelay: String?
+        public var drainTimeout: String?
+        public var logDir: String?
+        public var workerPath: String?
+        public init() {}
+    }
+
+    public static func resolve(_ f: Flags, _ r: OptionResolver, defaultWorkerPath: String) throws(ConfigError) -> OrchestratorSettings {
+        let job = try JobSettings.resolve(f.job, r)
+        var queues = f.queues
+        if queues.isEmpty {
+            let text = r.environment["QUEUES"] ?? "conferencia,emissao"
+            queues = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
+            if r.environment["QUEUES"] != nil && queues.allSatisfy(\.isEmpty) {
+                throw ConfigError(flag: "--queue (from QUEUES)", message: "the queue list is empty")
+            }
+            queues = queues.filter { !$0.isEmpty }
+        }
+        let queueFlag = f.queues.isEmpty && r.environment["QUEUES"] != nil ? "--queue (from QUEUES)" : "--queue"
+        for q in queues { try validateQueueName(q, flag: queueFlag) }
+        if queues.isEmpty { throw ConfigError(flag: queueFlag, message: "no queue to watch") }
+        if Set(queues).count != queues.count { throw ConfigError(flag: queueFlag, message: "a queue is listed twice: \(queues.joined(separator: ","))") }
+
+        var handlers: [String: String] = [:]
+        for entry in f.handlers {
+            guard let eq = entry.firstIndex(of: "=") else {
+                throw ConfigError(flag: "--handler", message: "expected NAME=COMMAND, got '\(entry)'")
+            }
+            let name = String(entry[..<eq]).trimmingSpaces
+            let command = String(entry[entry.index(after: eq)...])
+            guard queues.contains(name) else {
+                throw ConfigError(flag: "--handler", message: "'\(name)' is not a watched queue (queues: \(queues.joined(separator: ", ")))")
+            }
+            guard !command.trimmingSpaces.isEmpty else { throw ConfigError(flag: "--handler", message: "empty command for queue '\(name)'") }
+            handlers[name] = command
+        }
+        for q in queues where handlers[q] == nil {
+            if let command = r.environment[handlerEnvName(q)] ?? r.environment["HANDLER"], !command.trimmingSpaces.isEmpty {
+                handlers[q] = command
+            } else {
+                throw ConfigError(flag: "--handler", message: "no handler for queue '\(q)': pass --handler \(q)=COMMAND or set \(handlerEnvName(q))")
+            }
+        }
+
+        let maxTotal = try r.int(f.maxTotal, flag: "--max-total", env: "MAX_TOTAL", default: 20, range: 1...10_000)
+        let maxPerQueue = try r.int(f.maxPerQueue, flag: "--max-per-queue", env: "MAX_PER_QUEUE", default: 10, range: 1...10_000)
+        let minPerQueue = try r.int(f.minPerQueue, flag: "--min-per-queue", env: "MIN_PER_QUEUE", default: 0, range: 0...10_000)
+        if maxPerQueue > maxTotal {
+            throw ConfigError(flag: "--max-per-queue", message: "\(maxPerQueue) is above --max-total \(maxTotal)")
+        }
+        if minPerQueue > maxPerQueue {
+            throw ConfigError(flag: "--min-per-queue", message: "\(minPerQueue) is above --max-per-queue \(maxPerQueue)")
+        }
+        if minPerQueue * queues.count > maxTotal {
+            throw ConfigError(flag: "--min-per-queue", message: "\(minPerQueue) × \(queues.count) queues is above --max-total \(maxTotal)")
+        }
+        let policy = ScalingPolicy(
+            jobsPerWorker: try r.int(f.jobsPerWorker, flag: "--jobs-per-worker", env: "JOBS_PER_WORKER", default: 50, range: 1...100_000_000),
+            minPerQueue: minPerQueue, maxPerQueue: maxPerQueue, maxTotal: maxTotal,
+            scaleDownDelay: try r.duration(f.scaleDownDelay, flag: "--scale-down-delay", env: "SCALE_DOWN_DELAY", default: .seconds(60)))
+
+        let logDir = r.string(f.logDir, flag: "--log-dir", env: "LOG_DIR", default: "logs")
+        let workerPath = r.string(f.workerPath, flag: "--worker-path", env: "WORKER_PATH", default: defaultWorkerPath)
+        guard FileManager.default.isExecutableFile(atPath: workerPath) else {
+            throw ConfigError(flag: "--worker-path", message: "'\(workerPath)' is not an executable file")
+        }
+        return OrchestratorSettings(
+            job: job, queues: queues, handlers: handlers, policy: policy,
+            pollInterval: try r.duration(f.pollInterval, flag: "--poll-interval", env: "POLL_INTERVAL", default: .seconds(1), minimum: .milliseconds(50)),
+            summaryInterval: try r.duration(f.interval, flag: "--interval", env: "REBALANCE_INTERVAL", default: .seconds(60), minimum: .milliseconds(100)),
+            drainTimeout: try r.duration(f.drainTimeout, flag: "--drain-timeout", env: "DRAIN_TIMEOUT", default: .seconds(300)),
+            logDir: logDir, workerPath: workerPath)
+    }
+
+    /// The environment a worker gets: ours (credentials live there), plus every setting, so
+    /// its command line holds only `--queue NAME --slot N` and no secret.
+    public func workerEnvironment(base: [String: String], queue: String, orchestratorPID: Int32) -> [String: String] {
+        var env = base
+        env["REDIS_URL"] = job.redis.urlWithoutPassword
+        if let password = job.redis.password { env["REDIS_PASSWORD"] = password }
+        env["QUEUE_PREFIX"] = job.prefix
+        env["HANDLER_MODE"] = job.handlerMode.rawValue
+        env["JOB_TIMEOUT"] = "\(job.jobTimeout.milliseconds)ms"
+        env["MAX_ATTEMPTS"] = "\(job.maxAttempts)"
+        env["RETRY_DELAY"] = "\(job.retryDelay.milliseconds)ms"
+        env["MAX_JOBS_PER_WORKER"] = "\(job.maxJobsPerWorker)"
+        env["MAX_WORKER_RSS_MB"] = "\(job.maxWorkerRSSMB)"
+        env[handlerEnvName(queue)] = handlers[queue]
+        env["ORCHESTRATOR_PID"] = "\(orchestratorPID)"
+        return env
+    }
+
+    /// One line describing the configuration, with the password redacted.
+    public var summary: String {
+        let p = policy
+        return "redis=\(job.redis) queues=\(queues.joined(separator: ",")) prefix=\(job.prefix) jobs_per_worker=\(p.jobsPerWorker) "
+            + "min_per_queue=\(p.minPerQueue) max_per_queue=\(p.maxPerQueue) max_total=\(p.maxTotal) "
+            + "scale_down_delay=\(formatDuration(p.scaleDownDelay)) poll=\(formatDuration(pollInterval)) "
+            + "drain_timeout=\(formatDuration(drainTimeout)) job_timeout=\(formatDuration(job.jobTimeout)) "
+            + "max_attempts=\(job.maxAttempts) mode=\(job.handlerMode.rawValue) worker=\(workerPath)"
+    }
+}

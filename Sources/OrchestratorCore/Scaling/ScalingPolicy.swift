@@ -1,0 +1,155 @@
+/// What the caps allowed a queue, and which cap bound (for the log).
+public struct QueueTarget: Sendable, Equatable {
+    /// ceil(pending / jobs-per-worker) clamped to [min-per-queue, max-per-queue].
+    public var demand: Int
+    /// The share left after `--max-total` (fair, max-min).
+    public var allotted: Int
+    /// The cap that made `allotted` lower than the raw need, if any.
+    public var limitedBy: ScalingLimit?
+
+    public init(demand: Int, allotted: Int, limitedBy: ScalingLimit? = nil) {
+        self.demand = demand
+        self.allotted = allotted
+        self.limitedBy = limitedBy
+    }
+}
+
+public enum ScalingLimit: Sendable, Equatable, CustomStringConvertible {
+    case maxPerQueue(wanted: Int, cap: Int)
+    case maxTotal(wanted: Int, cap: Int)
+
+    public var description: String {
+        switch self {
+        case .maxPerQueue(let wanted, let cap): return "limited by --max-per-queue \(cap) (wanted \(wanted))"
+        case .maxTotal(let wanted, let cap): return "limited by --max-total \(cap) (wanted \(wanted))"
+        }
+    }
+}
+
+/// One queue's situation, as values: the policy reads no clock, Redis or process table.
+public struct ScalingInput: Sendable, Equatable {
+    public var target: QueueTarget
+    /// Workers of the queue that are not draining.
+    public var active: Int
+    /// Since when `active` has exceeded the target without the total cap forcing it (nil: it hasn't).
+    public var lowerTargetSince: ContinuousClock.Instant?
+    public var now: ContinuousClock.Instant
+
+    public init(target: QueueTarget, active: Int, lowerTargetSince: ContinuousClock.Instant?, now: ContinuousClock.Instant) {
+        self.target = target
+        self.active = active
+        self.lowerTargetSince = lowerTargetSince
+        self.now = now
+    }
+}
+
+public enum ScalingDecision: Sendable, Equatable {
+    case hold
+    case grow(by: Int)
+    case shrink(by: Int)
+    /// A lower target has not held for `--scale-down-delay` yet.
+    case waitToShrink(until: ContinuousClock.Instant)
+}
+
+/// The scaling rules: `ceil(pending / jobsPerWorker)` per queue, clamped, shared fairly under
+/// the total cap; scale up at once, scale down only after the lower target held for a delay
+/// (at once when the total cap takes workers for another queue).
+public struct ScalingPolicy: Sendable, Equatable {
+    public var jobsPerWorker: Int
+    public var minPerQueue: Int
+    public var maxPerQueue: Int
+    public var maxTotal: Int
+    public var scaleDownDelay: Duration
+
+    public init(jobsPerWorker: Int = 50, minPerQueue: Int = 0, maxPerQueue: Int = 10, maxTotal: Int = 20, scaleDownDelay: Duration = .seconds(60)) {
+        self.jobsPerWorker = jobsPerWorker
+        self.minPerQueue = minPerQueue
+        self.maxPerQueue = maxPerQueue
+        self.maxTotal = maxTotal
+        self.scaleDownDelay = scaleDownDelay
+    }
+
+    /// Workers one queue wants on its own: the seed's table (0→0, 1→1, 50→1, 51→2, 322→7, 500→10).
+    public func rawNeed(pending: Int) -> Int {
+        let p = max(0, pending)
+        return (p + jobsPerWorker - 1) / jobsPerWorker
+    }
+
+    public func demand(pending: Int) -> Int {
+        min(max(rawNeed(pending: pending), minPerQueue), maxPerQueue)
+    }
+
+    /// Targets for every queue. When demands exceed `maxTotal`, water-filling: every queue gets
+    /// its floor, then one worker at a time goes round the queues still short, so no queue holds
+    /// more than its share while another with pending jobs starves. Ties go to the queue with
+    /// more pending jobs, then by name: deterministic.
+    public func targets(pending: [String: Int]) -> [String: QueueTarget] {
+        var result: [String: QueueTarget] = [:]
+        for (queue, p) in pending {
+            let need = rawNeed(pending: p)
+            let d = demand(pending: p)
+            result[queue] = QueueTarget(demand: d, allotted: d, limitedBy: need > maxPerQueue ? .maxPerQueue(wanted: need, cap: maxPerQueue) : nil)
+        }
+        let total = result.values.reduce(0) { $0 + $1.demand }
+        guard total > maxTotal else { return result }
+        let order = pending.keys.sorted { (pending[$0]!, $1) > (pending[$1]!, $0) }
+        var given: [String: Int] = [:]
+        var left = maxTotal
+        for q in order {
+            let floor = min(minPerQueue, result[q]!.demand, left)
+            given[q] = floor
+            left -= floor
+        }
+        var progressed = true
+        while left > 0 && progressed {
+            progressed = false
+            for q in order where left > 0 && given[q]! < result[q]!.demand {
+                given[q]! += 1
+                left -= 1
+                progressed = true
+            }
+        }
+        for q in order where given[q]! < result[q]!.demand {
+            result[q]!.allotted = given[q]!
+            result[q]!.limitedBy = .maxTotal(wanted: result[q]!.demand, cap: maxTotal)
+        }
+        return result
+    }
+
+    public func decide(_ input: ScalingInput) -> ScalingDecision {
+        let target = input.target.allotted
+        if input.active < target { return .grow(by: target - input.active) }
+        if input.active == target { return .hold }
+        // The total cap wants these workers for another queue: no delay.
+        if target < input.target.demand { return .shrink(by: input.active - target) }
+        guard let since = input.lowerTargetSince else { return .waitToShrink(until: input.now + scaleDownDelay) }
+        if input.now - since >= scaleDownDelay { return .shrink(by: input.active - target) }
+        return .waitToShrink(until: since + scaleDownDelay)
+    }
+}
+
+/// A worker as the scale-down choice sees it.
+public struct WorkerCandidate: Sendable, Equatable {
+    public var pid: Int32
+    public var isBusy: Bool
+    public var startedAt: ContinuousClock.Instant
+
+    public init(pid: Int32, isBusy: Bool, startedAt: ContinuousClock.Instant) {
+        self.pid = pid
+        self.isBusy = isBusy
+        self.startedAt = startedAt
+    }
+}
+
+extension ScalingPolicy {
+    /// Which workers to drain: idle ones first (newest first), busy ones only when no idle one is
+    /// left; a busy worker finishes its job before it exits.
+    public static func pickToStop(_ workers: [WorkerCandidate], count: Int) -> [Int32] {
+        let ordered = workers.sorted {
+            if $0.isBusy != $1.isBusy { return !$0.isBusy }
+            if $0.startedAt != $1.startedAt { return $0.startedAt > $1.startedAt }
+            return $0.pid > $1.pid
+        }
+        return ordered.prefix(max(0, count)).map(\.pid)
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+/// What the supervisor needs to start a worker.
+public struct LaunchSpec: Sendable {
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var logPath: String
+}
+
+/// Starts and signals worker processes; a fake in unit tests.
+public protocol ProcessLauncher: AnyObject {
+    /// Starts the process; its exit is later posted to the inbox as `.workerExited`.
+    func launch(_ spec: LaunchSpec) throws(LaunchError) -> Int32
+    func signal(_ pid: Int32, _ signal: Int32)
+}
+
+/// Launches workers through Foundation.Process, with the pitfalls of LINUX-NOTES handled:
+/// an empty signal mask around `run()` (children inherit the calling thread's mask), the
+/// termination handler set before `run()`, and no `waitpid(-1)` anywhere in this process.
+public final class FoundationProcessLauncher: ProcessLauncher {
+    private let inbox: EventInbox
+    private let lock = NSLock()
+    private var processes: [Int32: Process] = [:]
+
+    public init(inbox: EventInbox) { self.inbox = inbox }
+
+    public func launch(_ spec: LaunchSpec) throws(LaunchError) -> Int32 {
+        let fd = open(spec.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LaunchError(path: spec.logPath, message: String(cString: strerror(errno))) }
+        let log = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: spec.executable)
+        process.arguments = spec.arguments
+        process.environment = spec.environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = log
+        process.standardError = log
+        let inbox = self.inbox
+        process.terminationHandler = { p in
+            let status: TerminationStatus = p.terminationReason == .uncaughtSignal ? .signaled(p.terminationStatus) : .exited(p.terminationStatus)
+            inbox.post(.workerExited(pid: p.processIdentifier, status: status))
+        }
+        var empty = sigset_t()
+        var old = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &old)
+        defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+        do {
+            try process.run()
+        } catch {
+            throw LaunchError(path: spec.executable, message: "\(error)")
+        }
+        let pid = process.processIdentifier
+        lock.lock()
+        processes[pid] = process
+        lock.unlock()
+        return pid
+    }
+
+    public func signal(_ pid: Int32, _ signal: Int32) {
+        kill(pid, signal)
+    }
+
+    /// Drops the Process object once its exit was handled.
+    public func forget(_ pid: Int32) {
+        lock.lock()
+        processes[pid] = nil
+        lock.unlock()
+    }
+}

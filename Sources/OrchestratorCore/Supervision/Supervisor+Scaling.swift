@@ -1,0 +1,168 @@
+import Foundation
+import Logging
+
+extension Supervisor {
+    /// One reconcile pass: read, decide, apply. On a Redis read error it holds (never scales down).
+    func poll() {
+        retryPendingRequeues()
+        guard readRedis() else { return }
+        let now = clock.now
+        let targets = settings.policy.targets(pending: queues.mapValues(\.pending))
+        for queue in settings.queues {
+            var state = queues[queue]!
+            state.target = targets[queue]!
+            let active = activeWorkers(of: queue)
+            let input = ScalingInput(target: state.target, active: active.count, lowerTargetSince: state.lowerTargetSince, now: now)
+            let decision = settings.policy.decide(input)
+            switch decision {
+            case .waitToShrink:
+                if state.lowerTargetSince == nil { state.lowerTargetSince = now }
+            default:
+                state.lowerTargetSince = nil
+            }
+            queues[queue] = state
+            var changed = false
+            switch decision {
+            case .grow(let n): changed = grow(queue, by: n, active: active.count)
+            case .shrink(let n): changed = shrink(queue, by: n, active: active)
+            case .hold, .waitToShrink: break
+            }
+            if !changed, queues[queue]!.lastSummary.map({ now - $0 >= settings.summaryInterval }) ?? true {
+                queues[queue]!.lastSummary = now
+                logger.info("\(RebalanceLines.steady(queue: queue, pending: state.pending, workers: active.count))")
+            }
+        }
+        writeInstanceHeartbeat()
+        if lastRecovery.map({ now - $0 >= .seconds(15) }) ?? true {
+            recoverAbandoned(reason: "owner heartbeat expired")
+        }
+    }
+
+    /// Reads every queue length and our workers' heartbeats in one round trip.
+    private func readRedis() -> Bool {
+        let prefix = settings.job.prefix
+        var commands: [[RedisArg]] = settings.queues.map { ["LLEN", RedisArg(prefix + $0)] }
+        let pids = Array(workers.keys)
+        for pid in pids { commands.append(["HGETALL", RedisArg(QueueKeys.heartbeat(prefix: prefix, workers[pid]!.id))]) }
+        let now = WallClock.nowMilliseconds()
+        for q in settings.queues {
+            commands.append(["EVAL", RedisArg(QueueScripts.promote), "2", RedisArg(QueueKeys(prefix: prefix, queue: q).retry),
+                             RedisArg(prefix + q), RedisArg(String(now)), "100"])
+        }
+        let replies: [RedisReply]
+        do {
+            replies = try link.perform { c throws(RedisError) in try c.pipeline(commands) }
+        } catch {
+            return false
+        }
+        for (i, q) in settings.queues.enumerated() {
+            if case .error(let message) = replies[i] {
+                logger.error("queue.unreadable", metadata: ["queue": "\(q)", "key": "\(prefix + q)", "error": "\(message)"])
+                return false  // e.g. WRONGTYPE: hold rather than guess
+            }
+            queues[q]!.pending = replies[i].int ?? 0
+        }
+        for (j, pid) in pids.enumerated() {
+            let fields = replies[settings.queues.count + j].fields
+            guard !fields.isEmpty, var w = workers[pid] else { continue }
+            _ = w.lifecycle.reportedReady()
+            w.isBusy = fields["state"] == "busy"
+            w.handlerPID = fields["handler_pid"].flatMap { Int32($0) }
+            workers[pid] = w
+        }
+        return true
+    }
+
+    private func grow(_ queue: String, by wanted: Int, active: Int) -> Bool {
+        var state = queues[queue]!
+        let now = clock.now
+        let room = settings.policy.maxTotal - workers.count
+        let n = min(wanted, room)
+        guard n > 0 else { return false }
+        guard state.backoff.mayStart(at: now) else {
+            logger.debug("scale.backoff", metadata: ["queue": "\(queue)", "delay": "\(formatDuration(state.backoff.currentDelay))"])
+            return false
+        }
+        var line = RebalanceLines.scaleUp(queue: queue, pending: state.pending, adding: n, from: active, to: active + n)
+        if let limit = state.target.limitedBy { line += "; \(limit)" }
+        if n < wanted { line += "; waiting for \(wanted - n) slot(s) under --max-total \(settings.policy.maxTotal)" }
+        logger.info("\(line)")
+        state.lastSummary = now
+        queues[queue] = state
+        for _ in 0..<n {
+            if !spawn(queue) { break }
+        }
+        return true
+    }
+
+    private func shrink(_ queue: String, by n: Int, active: [Worker]) -> Bool {
+        let candidates = active.map { WorkerCandidate(pid: $0.pid, isBusy: $0.isBusy, startedAt: $0.startedAt) }
+        let chosen = ScalingPolicy.pickToStop(candidates, count: n)
+        guard !chosen.isEmpty else { return false }
+        var state = queues[queue]!
+        var line = RebalanceLines.scaleDown(queue: queue, pending: state.pending, excess: chosen.count, from: active.count, to: active.count - chosen.count)
+        if let limit = state.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
+        logger.info("\(line)")
+        for pid in chosen where workers[pid]!.lifecycle.drainRequested(deadline: nil) == .sendTerminate {
+            logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(workers[pid]!.name)", "pid": "\(pid)",
+                                                                  "busy": "\(workers[pid]!.isBusy)"])
+            launcher.signal(pid, SIGTERM)
+        }
+        state.lastSummary = clock.now
+        state.lowerTargetSince = nil
+        queues[queue] = state
+        return true
+    }
+
+    /// Starts one worker in the lowest free slot. Returns false when the launch failed.
+    private func spawn(_ queue: String) -> Bool {
+        let used = Set(workers.values.filter { $0.queue == queue }.map(\.slot))
+        let slot = (1...).first { !used.contains($0) }!
+        let spec = LaunchSpec(
+            executable: settings.workerPath,
+            arguments: ["--queue", queue, "--slot", "\(slot)"],
+            environment: settings.workerEnvironment(base: baseEnvironment, queue: queue, orchestratorPID: pid),
+            logPath: "\(settings.logDir)/worker-\(queue)-\(slot).log")
+        let now = clock.now
+        do {
+            let child = try launcher.launch(spec)
+            let worker = Worker(pid: child, queue: queue, slot: slot,
+                                id: QueueKeys.workerID(queue: queue, slot: slot, host: host, pid: child), startedAt: now)
+            workers[child] = worker
+            logger.info("\(RebalanceLines.started(name: worker.name, pid: child, queue: queue, total: workers.values.filter { $0.queue == queue }.count))",
+                        metadata: ["event": "\(LogEvents.workerSpawned)"])
+            return true
+        } catch {
+            logger.error("worker.launch_failed", metadata: ["queue": "\(queue)", "error": "\(error)"])
+            _ = queues[queue]!.backoff.crashed(at: now)
+            return false
+        }
+    }
+
+    func recoverAbandoned(reason: String) {
+        lastRecovery = clock.now
+        for queue in settings.queues {
+            let q = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: queue), workerID: "orchestrator")
+            if let moved = try? link.perform({ _ throws(RedisError) in try q.recoverAbandoned() }), moved > 0 {
+                logger.warning("\(LogEvents.jobRecovered)", metadata: ["queue": "\(queue)", "jobs": "\(moved)", "why": "\(reason)"])
+            }
+        }
+    }
+
+    /// `orchestrator:<prefix>instance`: who runs, and each queue's numbers, for `status`.
+    func writeInstanceHeartbeat() {
+        let key = RedisArg(QueueKeys.instance(prefix: settings.job.prefix))
+        var fields: [(String, String)] = [
+            ("pid", "\(pid)"), ("host", host), ("started_at", "\(startedAtMilliseconds)"),
+            ("state", isDraining ? "draining" : "running"), ("queues", settings.queues.joined(separator: ",")),
+            ("max_total", "\(settings.policy.maxTotal)"), ("updated_at", "\(WallClock.nowMilliseconds())"),
+        ]
+        for q in settings.queues {
+            fields.append(("target:\(q)", "\(queues[q]!.target.allotted)"))
+            fields.append(("workers:\(q)", "\(workers.values.filter { $0.queue == q }.count)"))
+        }
+        var hset: [RedisArg] = ["HSET", key]
+        for (k, v) in fields { hset += [RedisArg(k), RedisArg(v)] }
+        _ = try? link.perform { c throws(RedisError) in try c.pipeline([["DEL", key], hset, ["PEXPIRE", key, "10000"]]) }
+    }
+}

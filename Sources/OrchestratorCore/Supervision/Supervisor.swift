@@ -1,0 +1,195 @@
+import Foundation
+import Logging
+
+/// The orchestrator's loop: every poll interval it reads queue lengths and heartbeats, asks the
+/// `ScalingPolicy` for targets, and starts or drains workers to match; between polls it handles
+/// worker exits and signals. One thread owns all of this state (like unicorn's master loop).
+public final class Supervisor {
+    struct Worker {
+        let pid: Int32
+        let queue: String
+        let slot: Int
+        let id: String
+        let startedAt: ContinuousClock.Instant
+        var lifecycle = WorkerLifecycle()
+        var isBusy = false
+        var handlerPID: Int32?
+        var name: String { "worker-\(queue)-\(slot)" }
+    }
+
+    struct QueueState {
+        var pending = 0
+        var lowerTargetSince: ContinuousClock.Instant?
+        var backoff = CrashBackoff()
+        var lastSummary: ContinuousClock.Instant?
+        var lastCrashLoopAlert: ContinuousClock.Instant?
+        var target = QueueTarget(demand: 0, allotted: 0)
+    }
+
+    let settings: OrchestratorSettings
+    let launcher: ProcessLauncher
+    let inbox: EventInbox
+    let link: RedisLink
+    let logger: Logger
+    let clock = ContinuousClock()
+    let host = WallClock.hostName()
+    let pid = getpid()
+    var baseEnvironment: [String: String]
+    var workers: [Int32: Worker] = [:]
+    var queues: [String: QueueState] = [:]
+    var isDraining = false
+    var drainDeadline: ContinuousClock.Instant?
+    var lastRecovery: ContinuousClock.Instant?
+    /// Worker ids whose processing lists still need requeueing (Redis was down when they exited).
+    var pendingRequeues: [(queue: String, id: String)] = []
+    var nextPoll: ContinuousClock.Instant
+    let startedAtMilliseconds = WallClock.nowMilliseconds()
+
+    public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
+                logger: Logger, environment: [String: String]) {
+        self.settings = settings
+        self.launcher = launcher
+        self.inbox = inbox
+        self.link = link
+        self.logger = logger
+        self.baseEnvironment = environment
+        nextPoll = clock.now
+        for q in settings.queues { queues[q] = QueueState() }
+    }
+
+    /// Runs until drained. Returns the exit code (0).
+    public func run() -> Int32 {
+        recoverAbandoned(reason: "start-up: owners gone (an earlier orchestrator or worker was killed)")
+        logger.info("\(LogEvents.orchestratorReady)", metadata: ["pid": "\(pid)", "queues": "\(settings.queues.joined(separator: ","))"])
+        while true {
+            let wakeAt = nextWake()
+            let wait = max(.zero, wakeAt - clock.now)
+            for event in inbox.take(waitingUntil: Date().addingTimeInterval(wait.seconds)) { handle(event) }
+            if isDraining {
+                drainTick()
+                if workers.isEmpty { return finishDrain() }
+                continue
+            }
+            if clock.now >= nextPoll {
+                poll()
+                nextPoll = clock.now + settings.pollInterval
+            }
+        }
+    }
+
+    private func nextWake() -> ContinuousClock.Instant {
+        if isDraining { return clock.now + .milliseconds(100) }
+        return nextPoll
+    }
+
+    // MARK: - Events
+
+    func handle(_ event: SupervisorEvent) {
+        switch event {
+        case .signal(let sig):
+            if isDraining {
+                logger.warning("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "mode": "now: SIGKILL and requeue"])
+                for pid in Array(workers.keys) where workers[pid]!.lifecycle.killNow() == .sendKill { kill(worker: pid) }
+            } else {
+                beginDrain(signal: sig)
+            }
+        case .workerExited(let pid, let status):
+            workerExited(pid: pid, status: status)
+        }
+    }
+
+    private func beginDrain(signal sig: Int32) {
+        isDraining = true
+        let deadline = clock.now + settings.drainTimeout
+        drainDeadline = deadline
+        logger.info("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "workers": "\(workers.count)",
+                                                          "deadline": "\(formatDuration(settings.drainTimeout))"])
+        for pid in workers.keys.sorted() where workers[pid]!.lifecycle.drainRequested(deadline: deadline) == .sendTerminate {
+            launcher.signal(pid, SIGTERM)
+        }
+        writeInstanceHeartbeat()
+    }
+
+    private func drainTick() {
+        let now = clock.now
+        for pid in Array(workers.keys) where workers[pid]!.lifecycle.tick(now: now) == .sendKill {
+            logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]!.name)", "pid": "\(pid)", "why": "drain timeout passed"])
+            kill(worker: pid)
+        }
+        retryPendingRequeues()
+    }
+
+    private func finishDrain() -> Int32 {
+        retryPendingRequeues()
+        for (queue, id) in pendingRequeues {
+            logger.error("requeue.pending", metadata: ["queue": "\(queue)", "worker.id": "\(id)",
+                                                       "note": "Redis unreachable; the next worker or orchestrator recovers it once its heartbeat expires"])
+        }
+        _ = try? link.perform { c throws(RedisError) in try c.send(["DEL", RedisArg(QueueKeys.instance(prefix: settings.job.prefix))]) }
+        logger.info("\(LogEvents.drainDone)", metadata: ["exit": "0"])
+        return ExitCodes.ok
+    }
+
+    /// SIGKILL a worker and its handler's process group (a browser must not outlive it).
+    private func kill(worker pid: Int32) {
+        launcher.signal(pid, SIGKILL)
+        if let handler = workers[pid]?.handlerPID, handler > 1 { Glibc.kill(-handler, SIGKILL) }
+    }
+
+    private func workerExited(pid: Int32, status: TerminationStatus) {
+        guard var worker = workers[pid] else { return }
+        let action = worker.lifecycle.processExited(status)
+        workers[pid] = nil
+        (launcher as? FoundationProcessLauncher)?.forget(pid)
+        guard case .requeue(let kind) = action else { return }
+        var queueState = queues[worker.queue]!
+        let now = clock.now
+        let total = workers.values.filter { $0.queue == worker.queue }.count
+        let line = RebalanceLines.stopped(name: worker.name, pid: pid, status: "\(status)", queue: worker.queue, total: total)
+        switch kind {
+        case .crashed, .killed:
+            if let handler = worker.handlerPID, handler > 1 { Glibc.kill(-handler, SIGKILL) }
+            logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(kind)"])
+        default:
+            logger.info("\(line)", metadata: ["event": "\(LogEvents.workerExited)"])
+        }
+        requeue(queue: worker.queue, id: worker.id)
+        if case .crashed = kind, !isDraining {
+            if queueState.backoff.crashed(at: now) {
+                if queueState.lastCrashLoopAlert.map({ now - $0 >= .seconds(60) }) ?? true {
+                    queueState.lastCrashLoopAlert = now
+                    logger.critical("\(LogEvents.crashLoop)", metadata: ["queue": "\(worker.queue)", "crashes_last_minute": "\(queueState.backoff.recent.count)",
+                                                                         "restart_delay": "\(formatDuration(queueState.backoff.currentDelay))",
+                                                                         "hint": "see \(settings.logDir)/\(worker.name).log"])
+                }
+            }
+        } else if now - worker.startedAt >= .seconds(10) || kind == .recycled || kind == .drained {
+            queueState.backoff.reset()
+        }
+        worker.isBusy = false
+        queues[worker.queue] = queueState
+        nextPoll = clock.now  // replace it (or not) right away
+    }
+
+    private func requeue(queue: String, id: String) {
+        let q = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: queue), workerID: "orchestrator")
+        do {
+            let moved = try link.perform { _ throws(RedisError) in try q.requeue(ownerID: id) }
+            _ = try? link.perform { c throws(RedisError) in try c.send(["DEL", RedisArg(q.keys.heartbeat(id))]) }
+            if moved > 0 { logger.warning("\(LogEvents.jobRecovered)", metadata: ["queue": "\(queue)", "jobs": "\(moved)", "worker.id": "\(id)"]) }
+        } catch {
+            pendingRequeues.append((queue, id))
+        }
+    }
+
+    func retryPendingRequeues() {
+        guard !pendingRequeues.isEmpty else { return }
+        let todo = pendingRequeues
+        pendingRequeues.removeAll()
+        for (queue, id) in todo { requeue(queue: queue, id: id) }
+    }
+
+    func activeWorkers(of queue: String) -> [Worker] {
+        workers.values.filter { $0.queue == queue && !$0.lifecycle.isDraining && !$0.lifecycle.isExited }
+    }
+}

@@ -1,0 +1,19 @@
+import Dispatch
+import Foundation
+
+/// Turns TERM/INT into `.signal` events in the supervisor's inbox. The handler only records; the
+/// loop decides (drain, or drain now on the second one).
+public enum SignalEvents {
+    /// Keep the returned sources alive for as long as signals should be handled.
+    public static func forward(_ signals: [Int32], to inbox: EventInbox) -> [DispatchSourceSignal] {
+        signals.map { sig in
+            // Dispatch needs the default action off. Workers reinstall their own handlers, so
+            // the inherited SIG_IGN does not reach them or their handlers.
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { inbox.post(.signal(sig)) }
+            source.resume()
+            return source
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OrchestratorCore
+
+@main
+struct Orchestrator: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orchestrator",
+        abstract: "Keep the right number of isolated worker processes running for Redis job queues.",
+        discussion: """
+        Exit codes: 0 clean stop or drain, 64 bad flags or env, 69 Redis unreachable at start or
+        wrong credentials, 70 internal error. `status` exits 3 when no orchestrator is running.
+        """,
+        subcommands: [Run.self, Status.self],
+        defaultSubcommand: Run.self)
+}
+
+/// Options naming queues, shared by `run` and `status`.
+struct QueueOptions: ParsableArguments {
+    @Option(name: .customLong("queue"), help: "Queue to watch, repeatable (env QUEUES as a comma list; default conferencia,emissao).")
+    var queues: [String] = []
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Watch the queues and supervise workers (the default).")
+
+    @OptionGroup var queueOptions: QueueOptions
+    @Option(name: .customLong("handler"), help: "NAME=COMMAND: what a worker runs for each job of queue NAME, repeatable (env HANDLER_<NAME>).")
+    var handlers: [String] = []
+    @Option(help: "Target = ceil(pending / this) (env JOBS_PER_WORKER, default 50).") var jobsPerWorker: String?
+    @Option(help: "Cap per queue (env MAX_PER_QUEUE, default 10).") var maxPerQueue: String?
+    @Option(help: "Cap over all queues (env MAX_TOTAL, default 20).") var maxTotal: String?
+    @Option(help: "Floor per queue, 0 = scale to zero (env MIN_PER_QUEUE, default 0).") var minPerQueue: String?
+    @Option(help: "How often queue lengths are read (env POLL_INTERVAL, default 1s).") var pollInterval: String?
+    @Option(help: "How often an [EQUILIBRIO] summary is logged when nothing changes (env REBALANCE_INTERVAL, default 60s).")
+    var interval: String?
+    @Option(help: "A lower target must hold this long before workers are drained (env SCALE_DOWN_DELAY, default 60s).")
+    var scaleDownDelay: String?
+    @Option(help: "On TERM, how long busy workers may finish before SIGKILL + requeue (env DRAIN_TIMEOUT, default 300s).")
+    var drainTimeout: String?
+    @Option(help: "Directory for orchestrator.log and worker-<queue>-<slot>.log (env LOG_DIR, default logs).") var logDir: String?
+    @Option(help: "The worker executable (env WORKER_PATH, default: the worker beside this binary).") var workerPath: String?
+    @OptionGroup var shared: SharedJobOptions
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        var flags = OrchestratorSettings.Flags()
+        flags.job = shared.flags
+        flags.queues = queueOptions.queues
+        flags.handlers = handlers
+        flags.jobsPerWorker = jobsPerWorker
+        flags.maxPerQueue = maxPerQueue
+        flags.maxTotal = maxTotal
+        flags.minPerQueue = minPerQueue
+        flags.pollInterval = pollInterval
+        flags.interval = interval
+        flags.scaleDownDelay = scaleDownDelay
+        flags.drainTimeout = drainTimeout
+        flags.logDir = logDir
+        flags.workerPath = workerPath
+        let settings: OrchestratorSettings
+        do {
+            settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: environment), defaultWorkerPath: defaultWorkerPath())
+            try FileManager.default.createDirectory(atPath: settings.logDir, withIntermediateDirectories: true)
+        } catch let error as ConfigError {
+            throw ValidationError(error.description)
+        } catch {
+            throw ValidationError("--log-dir: \(error.localizedDescription)")
+        }
+        let (sink, sinkError) = LogSink.stderrAndFile("\(settings.logDir)/orchestrator.log")
+        if let sinkError { throw ValidationError("--log-dir: \(sinkError)") }
+        let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink) }
+        logger.info("\(LogEvents.config)", metadata: ["settings": "\(settings.summary)"])
+
+        let connection = RedisConnection(endpoint: settings.job.redis)
+        do {
+            try connectAtStartup(connection)
+        } catch {
+            logger.critical("redis.unavailable", metadata: ["redis": "\(settings.job.redis)", "error": "\(error)"])
+            throw ExitCode(ExitCodes.redisUnavailable)
+        }
+        let inbox = EventInbox()
+        let signals = SignalEvents.forward([SIGTERM, SIGINT], to: inbox)
+        let supervisor = Supervisor(settings: settings, launcher: FoundationProcessLauncher(inbox: inbox), inbox: inbox,
+                                    link: RedisLink(connection: connection, logger: logger), logger: logger, environment: environment)
+        let code = supervisor.run()
+        withExtendedLifetime(signals) {}
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    private func defaultWorkerPath() -> String {
+        let exe = Bundle.main.executableURL?.resolvingSymlinksInPath() ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        return exe.deletingLastPathComponent().appendingPathComponent("worker").path
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show queues and workers, read from Redis (exit 3 when no orchestrator runs).")
+
+    @Flag(help: "Print JSON instead of a table.") var json = false
+    @OptionGroup var queueOptions: QueueOptions
+    @Option(help: "redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD).") var redisURL: String?
+    @Option(help: "Key prefix of the queues (env QUEUE_PREFIX, default fila:).") var prefix: String?
+
+    func run() throws {
+        let env = ProcessInfo.processInfo.environment
+        let r = OptionResolver(environment: env)
+        var flags = JobSettings.Flags()
+        flags.redisURL = redisURL
+        flags.prefix = prefix
+        let job: JobSettings
+        do { job = try JobSettings.resolve(flags, r) } catch { throw ValidationError(error.description) }
+        var queues = queueOptions.queues
+        if queues.isEmpty { queues = (env["QUEUES"] ?? "conferencia,emissao").split(separator: ",").map(String.init) }
+        let connection = RedisConnection(endpoint: job.redis)
+        let report: StatusReport
+        do {
+            try connectAtStartup(connection, attempts: 2)
+            report = try StatusReport.collect(redis: connection, prefix: job.prefix, queues: queues)
+        } catch {
+            FileHandle.standardError.write(Data("status: cannot read \(job.redis): \(error)\n".utf8))
+            throw ExitCode(ExitCodes.redisUnavailable)
+        }
+        print(json ? report.json : report.table, terminator: json ? "\n" : "")
+        if report.instance == nil { throw ExitCode(ExitCodes.notRunning) }
+    }
+}
