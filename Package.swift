@@ -29,7 +29,7 @@ let package = Package(
         .executableTarget(
             name: "orchestrator",
             dependencies: [
-                "OrchestratorCore",
+                "OrchestratorCore", "CShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

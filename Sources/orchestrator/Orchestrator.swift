@@ -1,4 +1,5 @@
 import ArgumentParser
+import CShims
 import Foundation
 import Logging
 import OrchestratorCore
@@ -80,6 +81,8 @@ struct Run: ParsableCommand {
             logger.critical("redis.unavailable", metadata: ["redis": "\(settings.job.redis)", "error": "\(error)"])
             throw ExitCode(ExitCodes.redisUnavailable)
         }
+        // Orphaned handler processes of a worker that dies are re-parented to us, so we can kill them.
+        _ = rpa_set_child_subreaper()
         let inbox = EventInbox()
         let signals = SignalEvents.forward([SIGTERM, SIGINT], to: inbox)
         let supervisor = Supervisor(settings: settings, launcher: FoundationProcessLauncher(inbox: inbox), inbox: inbox,

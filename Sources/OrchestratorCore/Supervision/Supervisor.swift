@@ -121,6 +121,11 @@ public final class Supervisor {
 
     private func finishDrain() -> Int32 {
         retryPendingRequeues()
+        // Handlers of workers killed past the deadline were adopted by us: none may outlive the drain.
+        for _ in 0..<50 {
+            if killAdoptedOrphans() == 0 { break }
+            usleep(20_000)
+        }
         for (queue, id) in pendingRequeues {
             logger.error("requeue.pending", metadata: ["queue": "\(queue)", "worker.id": "\(id)",
                                                        "note": "Redis unreachable; the next worker or orchestrator recovers it once its heartbeat expires"])
@@ -154,6 +159,7 @@ public final class Supervisor {
             logger.info("\(line)", metadata: ["event": "\(LogEvents.workerExited)"])
         }
         requeue(queue: worker.queue, id: worker.id)
+        killAdoptedOrphans()
         if case .crashed = kind, !isDraining {
             if queueState.backoff.crashed(at: now) {
                 if queueState.lastCrashLoopAlert.map({ now - $0 >= .seconds(60) }) ?? true {
@@ -187,6 +193,26 @@ public final class Supervisor {
         let todo = pendingRequeues
         pendingRequeues.removeAll()
         for (queue, id) in todo { requeue(queue: queue, id: id) }
+    }
+
+    /// We are the subreaper of our workers' descendants (set at start): when a worker dies, its
+    /// handler and browser processes are re-parented to us instead of init. Any child that is not
+    /// a worker is such an orphan: kill its process group and reap it (by pid, never waitpid(-1),
+    /// which would steal Foundation's statuses). Returns how many were found.
+    @discardableResult
+    func killAdoptedOrphans() -> Int {
+        let orphans = ProcessTree.snapshot().filter { $0.ppid == pid && workers[$0.pid] == nil }
+        for orphan in orphans {
+            if orphan.pgrp > 1 && orphan.pgrp != getpgrp() { Glibc.kill(-orphan.pgrp, SIGKILL) }
+            Glibc.kill(orphan.pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(orphan.pid, &status, WNOHANG)
+        }
+        if !orphans.isEmpty {
+            logger.warning("orphans.killed", metadata: ["count": "\(orphans.count)", "pids": "\(orphans.map(\.pid))",
+                                                        "why": "handler processes left by a worker that died"])
+        }
+        return orphans.count
     }
 
     func activeWorkers(of queue: String) -> [Worker] {

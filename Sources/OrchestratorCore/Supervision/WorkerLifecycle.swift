@@ -1,3 +1,5 @@
+import Foundation
+
 /// One worker process as the orchestrator tracks it. A pure state machine: each input returns
 /// the action for the caller to perform; it does no I/O.
 public struct WorkerLifecycle: Sendable, Equatable {
@@ -83,16 +85,22 @@ public struct WorkerLifecycle: Sendable, Equatable {
             preconditionFailure("processExited twice for one worker (state \(state))")
         case .draining:
             if killSent { kind = .killed }
-            else if status == .exited(ExitCodes.ok) || status == .exited(ExitCodes.recycle) { kind = .drained }
+            else if status == .exited(ExitCodes.ok) || status == .exited(ExitCodes.recycle) || status.isStopSignal { kind = .drained }
             else { kind = .crashed(status) }
         case .launching, .running:
             if status == .exited(ExitCodes.recycle) { kind = .recycled }
-            else if status == .exited(ExitCodes.ok) { kind = .stoppedOnItsOwn }
+            else if status == .exited(ExitCodes.ok) || status.isStopSignal { kind = .stoppedOnItsOwn }
             else { kind = .crashed(status) }
         }
         state = .exited(kind)
         return .requeue(kind)
     }
+}
+
+extension TerminationStatus {
+    /// Killed by TERM or INT before its own handler was installed (signalled during start-up):
+    /// it did what was asked, stop; it did not crash.
+    var isStopSignal: Bool { self == .signaled(SIGTERM) || self == .signaled(SIGINT) }
 }
 
 /// Restart backoff after crashes: 1 s, 2 s, 4 s … 60 s; five crashes within a minute is a crash loop.

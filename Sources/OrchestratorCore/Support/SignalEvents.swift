@@ -11,7 +11,9 @@ public enum SignalEvents {
             // the inherited SIG_IGN does not reach them or their handlers.
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { inbox.post(.signal(sig)) }
+            // Dispatch coalesces signals that arrive together: `data` says how many there were,
+            // and a second TERM must still mean "drain now".
+            source.setEventHandler { for _ in 0..<max(1, source.data) { inbox.post(.signal(sig)) } }
             source.resume()
             return source
         }

@@ -122,7 +122,7 @@ public final class PersistentHandler: JobRunner {
     }
 
     /// Parses an answer line; nil when it is not a JSON object with a recognizable status.
-    static func parseAnswer(_ bytes: [UInt8]) -> HandlerOutcome? {
+    public static func parseAnswer(_ bytes: [UInt8]) -> HandlerOutcome? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
         let ok: Bool
         if let status = object["status"] as? String {

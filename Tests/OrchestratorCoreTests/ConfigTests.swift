@@ -1,0 +1,190 @@
+import Foundation
+import OrchestratorCore
+import Testing
+
+@Suite("Redis URLs, durations and flag validation (pure)")
+struct ConfigTests {
+    @Test("redis URLs parse, and the password never shows in the description")
+    func urls() throws {
+        let e = try RedisEndpoint.parse("redis://robot:s3cr%40t@redis.internal:6380/2")
+        #expect(e == RedisEndpoint(host: "redis.internal", port: 6380, db: 2, user: "robot", password: "s3cr@t"))
+        #expect(e.description == "redis://robot:***@redis.internal:6380/2")
+        #expect(!e.urlWithoutPassword.contains("s3cr"))
+        #expect(try RedisEndpoint.parse("redis://:pw@h:1/0").password == "pw")
+        #expect(try RedisEndpoint.parse("redis://h").port == 6379)
+        #expect(try RedisEndpoint.parse("redis://h:7000", fallbackPassword: "envpw").password == "envpw")
+        #expect(try RedisEndpoint.parse("redis://:urlpw@h:7000", fallbackPassword: "envpw").password == "urlpw")
+    }
+
+    @Test("bad redis URLs are refused with a reason", arguments: [
+        ("http://h:6379/0", "scheme"), ("redis://h:99999/0", "port"), ("redis://h:abc/0", "port"),
+        ("redis://:6379/0", "host"), ("redis://h:6379/x", "database"), ("rediss://h:6379/0", "TLS"), ("", "scheme"),
+    ])
+    func badURLs(url: String, word: String) {
+        do {
+            _ = try RedisEndpoint.parse(url)
+            Issue.record("\(url) should not parse")
+        } catch {
+            #expect("\(error)".contains(word))
+        }
+    }
+
+    @Test("durations: plain seconds and units", arguments: [
+        ("2", 2000), ("0.5", 500), ("500ms", 500), ("30s", 30_000), ("5m", 300_000), ("1h", 3_600_000), ("0", 0),
+    ])
+    func durations(text: String, ms: Int64) {
+        #expect(parseDuration(text)?.milliseconds == ms)
+    }
+
+    @Test("bad durations", arguments: ["", "-1", "abc", "5x", "1e3", "ms", "nan"])
+    func badDurations(text: String) {
+        #expect(parseDuration(text) == nil)
+    }
+
+    func resolve(_ edit: (inout OrchestratorSettings.Flags) -> Void, env: [String: String] = [:]) throws(ConfigError) -> OrchestratorSettings {
+        var flags = OrchestratorSettings.Flags()
+        flags.handlers = ["conferencia=cat", "emissao=cat"]
+        edit(&flags)
+        return try OrchestratorSettings.resolve(flags, OptionResolver(environment: env), defaultWorkerPath: "/bin/true")
+    }
+
+    @Test("defaults match PRODUCT.md")
+    func defaults() throws {
+        let s = try resolve { _ in }
+        #expect(s.queues == ["conferencia", "emissao"])
+        #expect(s.policy == ScalingPolicy(jobsPerWorker: 50, minPerQueue: 0, maxPerQueue: 10, maxTotal: 20, scaleDownDelay: .seconds(60)))
+        #expect(s.pollInterval == .seconds(1) && s.summaryInterval == .seconds(60) && s.drainTimeout == .seconds(300))
+        #expect(s.job.jobTimeout == .seconds(600) && s.job.maxAttempts == 3 && s.job.retryDelay == .zero)
+        #expect(s.job.prefix == "fila:" && s.logDir == "logs")
+    }
+
+    @Test("the flag wins over the environment, which wins over the default")
+    func precedence() throws {
+        let env = ["MAX_TOTAL": "12", "JOBS_PER_WORKER": "5", "QUEUES": "a,b", "HANDLER_A": "cat", "HANDLER_B": "cat"]
+        let s = try resolve({ $0.maxTotal = "15"; $0.handlers = [] }, env: env)
+        #expect(s.policy.maxTotal == 15)
+        #expect(s.policy.jobsPerWorker == 5)
+        #expect(s.queues == ["a", "b"])
+        #expect(s.handlers == ["a": "cat", "b": "cat"])
+    }
+
+    /// One bad flag/env case: flag values to set (field → value) and the flag the error must name.
+    struct BadInput: Sendable, CustomTestStringConvertible {
+        var expectedFlag: String
+        var set: [String: String] = [:]
+        var handlers: [String]? = nil
+        var queues: [String]? = nil
+        var env: [String: String] = [:]
+        var testDescription: String { "\(expectedFlag) \(set) \(handlers ?? []) \(queues ?? []) \(env)" }
+
+        func apply(_ f: inout OrchestratorSettings.Flags) {
+            if let handlers { f.handlers = handlers }
+            if let queues { f.queues = queues }
+            for (field, value) in set {
+                switch field {
+                case "maxTotal": f.maxTotal = value
+                case "maxPerQueue": f.maxPerQueue = value
+                case "minPerQueue": f.minPerQueue = value
+                case "jobsPerWorker": f.jobsPerWorker = value
+                case "pollInterval": f.pollInterval = value
+                case "drainTimeout": f.drainTimeout = value
+                case "scaleDownDelay": f.scaleDownDelay = value
+                case "workerPath": f.workerPath = value
+                case "redisURL": f.job.redisURL = value
+                case "maxAttempts": f.job.maxAttempts = value
+                case "jobTimeout": f.job.jobTimeout = value
+                case "handlerMode": f.job.handlerMode = value
+                case "prefix": f.job.prefix = value
+                case "maxWorkerRSSMB": f.job.maxWorkerRSSMB = value
+                default: fatalError("unknown field \(field)")
+                }
+            }
+        }
+    }
+
+    /// The bad-input battery for flags and env: each names the flag (exit 64 in the binaries).
+    @Test("bad flags and env are refused, naming the flag", arguments: [
+        BadInput(expectedFlag: "--max-total", set: ["maxTotal": "ten"]),
+        BadInput(expectedFlag: "--max-total", set: ["maxTotal": "0"]),
+        BadInput(expectedFlag: "--max-total", set: ["maxTotal": "-3"]),
+        BadInput(expectedFlag: "--max-per-queue", set: ["maxPerQueue": "0"]),
+        BadInput(expectedFlag: "--max-per-queue", set: ["maxPerQueue": "30"]),
+        BadInput(expectedFlag: "--min-per-queue", set: ["minPerQueue": "11"]),
+        BadInput(expectedFlag: "--min-per-queue", set: ["minPerQueue": "-1"]),
+        BadInput(expectedFlag: "--min-per-queue", set: ["minPerQueue": "8", "maxTotal": "15"]),
+        BadInput(expectedFlag: "--jobs-per-worker", set: ["jobsPerWorker": "0"]),
+        BadInput(expectedFlag: "--jobs-per-worker", set: ["jobsPerWorker": "1.5"]),
+        BadInput(expectedFlag: "--poll-interval", set: ["pollInterval": "soon"]),
+        BadInput(expectedFlag: "--poll-interval", set: ["pollInterval": "0"]),
+        BadInput(expectedFlag: "--drain-timeout", set: ["drainTimeout": "-5"]),
+        BadInput(expectedFlag: "--scale-down-delay", set: ["scaleDownDelay": "5 minutes"]),
+        BadInput(expectedFlag: "--handler", handlers: ["conferencia=cat", "typo=cat", "emissao=cat"]),
+        BadInput(expectedFlag: "--handler", handlers: ["conferencia"]),
+        BadInput(expectedFlag: "--handler", handlers: ["conferencia=cat"]),
+        BadInput(expectedFlag: "--handler", handlers: ["conferencia=  ", "emissao=cat"]),
+        BadInput(expectedFlag: "--queue", handlers: [], queues: ["a b"]),
+        BadInput(expectedFlag: "--queue", handlers: ["x=cat"], queues: ["x", "x"]),
+        BadInput(expectedFlag: "--queue (from QUEUES)", handlers: [], env: ["QUEUES": ","]),
+        BadInput(expectedFlag: "--redis-url", set: ["redisURL": "http://localhost"]),
+        BadInput(expectedFlag: "--redis-url", set: ["redisURL": "redis://localhost/99999"]),
+        BadInput(expectedFlag: "--redis-url (from REDIS_URL)", env: ["REDIS_URL": "redis://h:0/0"]),
+        BadInput(expectedFlag: "--max-attempts", set: ["maxAttempts": "0"]),
+        BadInput(expectedFlag: "--job-timeout", set: ["jobTimeout": "forever"]),
+        BadInput(expectedFlag: "--handler-mode", set: ["handlerMode": "fork"]),
+        BadInput(expectedFlag: "--prefix", set: ["prefix": "fila *"]),
+        BadInput(expectedFlag: "--max-worker-rss-mb", set: ["maxWorkerRSSMB": "lots"]),
+        BadInput(expectedFlag: "--max-total (from MAX_TOTAL)", env: ["MAX_TOTAL": "x"]),
+        BadInput(expectedFlag: "--worker-path", set: ["workerPath": "/nonexistent/worker"]),
+    ])
+    func badInput(_ case_: BadInput) {
+        do {
+            _ = try resolve({ case_.apply(&$0) }, env: case_.env)
+            Issue.record("expected \(case_.expectedFlag) to be refused")
+        } catch {
+            #expect(error.flag == case_.expectedFlag, "\(error)")
+            #expect(!error.message.isEmpty)
+        }
+    }
+
+    @Test("workers get settings and secrets through the environment, never argv")
+    func workerEnvironment() throws {
+        let s = try resolve({ $0.job.redisURL = "redis://robot:hunter2@127.0.0.1:6379/3" })
+        let env = s.workerEnvironment(base: ["RPA_PASSWORD": "p"], queue: "emissao", orchestratorPID: 42)
+        #expect(env["REDIS_URL"] == "redis://robot@127.0.0.1:6379/3")
+        #expect(env["REDIS_PASSWORD"] == "hunter2")
+        #expect(env["HANDLER_EMISSAO"] == "cat")
+        #expect(env["ORCHESTRATOR_PID"] == "42")
+        #expect(env["RPA_PASSWORD"] == "p")
+        #expect(!s.summary.contains("hunter2"))
+    }
+}
+
+@Suite("JSON records and persistent answers (pure)")
+struct RecordTests {
+    @Test("strings are escaped; non-UTF-8 bytes become base64 with a marker")
+    func writer() throws {
+        var w = JSONObjectWriter()
+        w.string("s", "a\"b\\c\n\u{01}é")
+        w.bytes("p", [0x00, 0x41])
+        w.bytes("b", [0xFF, 0x00])
+        w.number("n", 3)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(w.data)) as? [String: Any])
+        #expect(object["s"] as? String == "a\"b\\c\n\u{01}é")
+        #expect(object["p"] as? String == "\u{0}A")
+        #expect(object["p_encoding"] == nil)
+        #expect(object["b"] as? String == "/wA=")
+        #expect(object["b_encoding"] as? String == "base64")
+        #expect(object["n"] as? Int == 3)
+    }
+
+    @Test("persistent answers: ok, failed, ok-flag, JSON output; garbage is nil")
+    func answers() {
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok","output":"x"}"#.utf8)) == HandlerOutcome(status: .ok, output: Array("x".utf8)))
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"failed","error":"login expired"}"#.utf8))
+                == HandlerOutcome(status: .failed, error: "login expired"))
+        #expect(PersistentHandler.parseAnswer(Array(#"{"ok":true,"output":{"n":1}}"#.utf8)) == HandlerOutcome(status: .ok, output: Array(#"{"n":1}"#.utf8)))
+        #expect(PersistentHandler.parseAnswer(Array("not json".utf8)) == nil)
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"maybe"}"#.utf8)) == nil)
+        #expect(PersistentHandler.parseAnswer(Array("[1,2]".utf8)) == nil)
+    }
+}
