@@ -7,14 +7,24 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 
 static volatile sig_atomic_t signal_count = 0;
 static volatile sig_atomic_t signal_last = 0;
 
+static volatile sig_atomic_t wakeup_fd = -1;
+
 static void on_signal(int sig) {
     signal_last = sig;
     signal_count = signal_count + 1;
+    int fd = wakeup_fd;
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);  /* async-signal-safe */
 }
+
+void rpa_set_wakeup_fd(int fd) { wakeup_fd = fd; }
+
+int rpa_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
 int rpa_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
@@ -41,8 +51,8 @@ void rpa_install_signal_handlers(void) {
 int rpa_signal_count(void) { return (int)signal_count; }
 int rpa_signal_last(void) { return (int)signal_last; }
 
-int rpa_spawn(const char *path, char *const argv[], char *const envp[],
-              int fd_in, int fd_out, int fd_err, pid_t *pid_out) {
+static int spawn_impl(int search, const char *path, char *const argv[], char *const envp[],
+                      int fd_in, int fd_out, int fd_err, pid_t *pid_out) {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     int rc;
@@ -66,10 +76,21 @@ int rpa_spawn(const char *path, char *const argv[], char *const envp[],
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-    rc = posix_spawn(pid_out, path, &fa, &attr, argv, envp);
+    rc = search ? posix_spawnp(pid_out, path, &fa, &attr, argv, envp)
+                : posix_spawn(pid_out, path, &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     return rc;
+}
+
+int rpa_spawn(const char *path, char *const argv[], char *const envp[],
+              int fd_in, int fd_out, int fd_err, pid_t *pid_out) {
+    return spawn_impl(0, path, argv, envp, fd_in, fd_out, fd_err, pid_out);
+}
+
+int rpa_spawnp(const char *file, char *const argv[], char *const envp[],
+               int fd_in, int fd_out, int fd_err, pid_t *pid_out) {
+    return spawn_impl(1, file, argv, envp, fd_in, fd_out, fd_err, pid_out);
 }
 
 int rpa_decode_wait_status(int status, int *code) {

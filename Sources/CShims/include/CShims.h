@@ -22,9 +22,19 @@ int rpa_signal_last(void);
 /// every other descriptor closed. Returns 0 or an errno value.
 int rpa_spawn(const char *path, char *const argv[], char *const envp[],
               int fd_in, int fd_out, int fd_err, pid_t *pid_out);
+/// The same, searching PATH (from `envp`'s caller environment) for `file`.
+int rpa_spawnp(const char *file, char *const argv[], char *const envp[],
+               int fd_in, int fd_out, int fd_err, pid_t *pid_out);
 
 /// pipe2(fds, O_CLOEXEC): pipe2 needs _GNU_SOURCE, which Swift's Glibc import lacks.
 int rpa_pipe_cloexec(int fds[2]);
+
+/// pidfd_open(2): a descriptor that polls readable when `pid` exits (-1 where unsupported).
+int rpa_pidfd_open(pid_t pid);
+
+/// The Redis socket to shut down when TERM/INT/HUP arrives while the worker is idle in BLMOVE,
+/// so it wakes in milliseconds instead of at the end of the blocking timeout (-1 = none).
+void rpa_set_wakeup_fd(int fd);
 
 /// Decoded wait status: returns 1 and sets *code when exited normally, 2 and sets *code to the
 /// signal when killed, 0 otherwise.

@@ -1,17 +1,20 @@
 /// Lua scripts that make each queue transition atomic on the server.
 enum QueueScripts {
-    /// KEYS: processing, attempts. Counts an attempt for the job just moved into `processing`.
+    /// KEYS: processing, attempts, heartbeat. ARGV: now (ms).
+    /// Counts an attempt for the job just moved into `processing` and marks the worker busy.
     /// Returns {attempt, job id (SHA-1 of the payload), last recorded error}.
     static let begin = """
     local job = redis.call('LINDEX', KEYS[1], 0)
     if not job then return {0, '', ''} end
+    redis.call('HSET', KEYS[3], 'state', 'busy', 'job_started_at', ARGV[1])
+    redis.call('PEXPIRE', KEYS[3], 10000)
     local id = redis.sha1hex(job)
     local n = redis.call('HINCRBY', KEYS[2], id, 1)
     local err = redis.call('HGET', KEYS[2], id .. ':error') or ''
     return {n, id, err}
     """
 
-    /// KEYS: processing, results, attempts, stats. ARGV: result record, job id.
+    /// KEYS: processing, results, attempts, stats, heartbeat. ARGV: result record, job id, jobs done.
     /// Pushes the result and acknowledges in one step. Returns how many jobs were held (0 means
     /// another process recovered the job while this worker was cut off: it may run twice).
     static let complete = """
@@ -20,15 +23,19 @@ enum QueueScripts {
     redis.call('LPUSH', KEYS[2], ARGV[1])
     redis.call('HDEL', KEYS[3], ARGV[2], ARGV[2] .. ':error')
     redis.call('HINCRBY', KEYS[4], 'done', 1)
+    redis.call('HSET', KEYS[5], 'state', 'idle', 'job_started_at', '', 'jobs_done', ARGV[3])
+    redis.call('PEXPIRE', KEYS[5], 10000)
     return held
     """
 
-    /// KEYS: processing, pending, dead, results, attempts, stats, retry.
+    /// KEYS: processing, pending, dead, results, attempts, stats, retry, heartbeat.
     /// ARGV: job id, error, attempt, max attempts, dead-letter entry, failed result record,
-    /// retry due time in ms (0 = requeue at once).
+    /// retry due time in ms (0 = requeue at once), jobs done.
     static let fail = """
     local job = redis.call('LINDEX', KEYS[1], 0)
     redis.call('HINCRBY', KEYS[6], 'failed', 1)
+    redis.call('HSET', KEYS[8], 'state', 'idle', 'job_started_at', '', 'jobs_done', ARGV[8])
+    redis.call('PEXPIRE', KEYS[8], 10000)
     if tonumber(ARGV[3]) >= tonumber(ARGV[4]) then
       redis.call('DEL', KEYS[1])
       redis.call('LPUSH', KEYS[3], ARGV[5])

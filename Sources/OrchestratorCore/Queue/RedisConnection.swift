@@ -22,6 +22,9 @@ public final class RedisConnection {
 
     public var isConnected: Bool { context != nil }
 
+    /// The socket descriptor (-1 when not connected), for the worker's wake-up on TERM.
+    public var socketFD: Int32 { context?.pointee.fd ?? -1 }
+
     /// Connects, authenticates and selects the database (dropping any previous context).
     /// Throws `.authentication` on bad credentials (retrying will not help) and `.connection`
     /// when the server is unreachable.

@@ -39,7 +39,8 @@ public final class RedisJobQueue {
 
     /// Counts the attempt of the job just popped and returns it.
     public func begin(payload: [UInt8]) throws(RedisError) -> ClaimedJob {
-        let reply = try redis.eval(QueueScripts.begin, keys: [processingKey, keys.attempts], args: [])
+        let reply = try redis.eval(QueueScripts.begin, keys: [processingKey, keys.attempts, keys.heartbeat(workerID)],
+                                   args: [RedisArg(String(WallClock.nowMilliseconds()))])
         guard let items = reply.array, items.count == 3, let attempt = items[0].int else {
             throw .unexpectedReply("begin script: \(reply)")
         }
@@ -53,19 +54,20 @@ public final class RedisJobQueue {
 
     /// Pushes the result record and acknowledges. Returns false when the job was no longer held.
     @discardableResult
-    public func complete(id: String, record: [UInt8]) throws(RedisError) -> Bool {
-        let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.attempts, keys.stats],
-                                   args: [RedisArg(bytes: record), RedisArg(id)])
+    public func complete(id: String, record: [UInt8], jobsDone: Int = 0) throws(RedisError) -> Bool {
+        let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.attempts, keys.stats, keys.heartbeat(workerID)],
+                                   args: [RedisArg(bytes: record), RedisArg(id), RedisArg(jobsDone)])
         return (reply.int ?? 0) > 0
     }
 
     /// Records a failed attempt: requeue, delay, or dead-letter when `attempt >= maxAttempts`.
-    public func fail(id: String, error: String, attempt: Int, maxAttempts: Int, deadEntry: [UInt8], record: [UInt8], retryAtMilliseconds: Int64) throws(RedisError) -> FailOutcome {
+    public func fail(id: String, error: String, attempt: Int, maxAttempts: Int, deadEntry: [UInt8], record: [UInt8],
+                     retryAtMilliseconds: Int64, jobsDone: Int = 0) throws(RedisError) -> FailOutcome {
         let reply = try redis.eval(
             QueueScripts.fail,
-            keys: [processingKey, keys.pending, keys.dead, keys.results, keys.attempts, keys.stats, keys.retry],
+            keys: [processingKey, keys.pending, keys.dead, keys.results, keys.attempts, keys.stats, keys.retry, keys.heartbeat(workerID)],
             args: [RedisArg(id), RedisArg(error), RedisArg(attempt), RedisArg(maxAttempts), RedisArg(bytes: deadEntry),
-                   RedisArg(bytes: record), RedisArg(String(retryAtMilliseconds))])
+                   RedisArg(bytes: record), RedisArg(String(retryAtMilliseconds)), RedisArg(jobsDone)])
         guard let text = reply.text, let outcome = FailOutcome(rawValue: text) else {
             throw .unexpectedReply("fail script: \(reply)")
         }

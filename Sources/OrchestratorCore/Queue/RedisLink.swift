@@ -22,7 +22,9 @@ public final class RedisLink {
 
     /// One attempt: reconnects first if needed (unless still backing off), runs `body`, and on a
     /// lost connection records the outage and rethrows.
-    public func perform<T>(_ body: (RedisConnection) throws(RedisError) -> T) throws(RedisError) -> T {
+    /// `expectedLoss`: a connection loss we caused ourselves (the worker's wake-up on TERM) is
+    /// not an outage: no log, no backoff.
+    public func perform<T>(expectedLoss: () -> Bool = { false }, _ body: (RedisConnection) throws(RedisError) -> T) throws(RedisError) -> T {
         if !connection.isConnected {
             if let nextAttempt, clock.now < nextAttempt {
                 throw .connection(code: -1, message: "reconnecting")
@@ -36,7 +38,7 @@ public final class RedisLink {
         } catch {
             if error.isConnectionLoss {
                 connection.close()
-                noteFailure(error)
+                if !expectedLoss() { noteFailure(error) }
             }
             throw error
         }

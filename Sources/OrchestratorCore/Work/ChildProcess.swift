@@ -18,9 +18,32 @@ public struct ChildProcess {
     public var stdoutFD: Int32
     public var stderrFD: Int32
 
-    /// Starts `argv` (argv[0] must be an absolute path). `stderrTo` >= 0 passes that descriptor
-    /// as the child's stderr instead of a pipe.
-    public static func spawn(_ argv: [String], environment: [String: String], stderrTo: Int32 = -1) throws(LaunchError) -> ChildProcess {
+    /// Starts `command` as `/bin/sh -c` would. A simple command (words only, no shell syntax) is
+    /// started directly, searching PATH, which saves a shell per job; anything else goes to sh.
+    public static func spawnShell(_ command: String, environment: [String: String], stderrTo: Int32 = -1) throws(LaunchError) -> ChildProcess {
+        if let words = simpleWords(command) {
+            var env = environment
+            if env["PATH"] == nil { env["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+            return try spawn(words, environment: env, stderrTo: stderrTo, searchPath: true)
+        }
+        return try spawn(["/bin/sh", "-c", command], environment: environment, stderrTo: stderrTo)
+    }
+
+    /// The words of a command with no shell syntax at all (no quotes, variables, globs,
+    /// redirections, separators, assignments or keywords), else nil.
+    public static func simpleWords(_ command: String) -> [String]? {
+        let special: Set<Character> = ["|", "&", ";", "<", ">", "(", ")", "$", "`", "\\", "\"", "'", "*", "?", "[", "]", "#", "~", "=", "%", "{", "}", "!", "\n"]
+        guard !command.contains(where: { special.contains($0) }) else { return nil }
+        let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        let keywords: Set<String> = ["if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac",
+                                     "exec", "cd", "export", "set", "unset", "eval", "source", ".", "exit", "read", "trap", "ulimit", "umask"]
+        guard let first = words.first, !keywords.contains(first) else { return nil }
+        return words
+    }
+
+    /// Starts `argv` (argv[0] an absolute path, or a name found in PATH with `searchPath`).
+    /// `stderrTo` >= 0 passes that descriptor as the child's stderr instead of a pipe.
+    public static func spawn(_ argv: [String], environment: [String: String], stderrTo: Int32 = -1, searchPath: Bool = false) throws(LaunchError) -> ChildProcess {
         let inPipe = try makePipe(argv[0])
         let outPipe = try makePipe(argv[0])
         var errPipe: (Int32, Int32) = (-1, -1)
@@ -29,7 +52,9 @@ public struct ChildProcess {
         var pid: pid_t = 0
         let rc = withCStrings(argv) { cargv in
             withCStrings(envp) { cenv in
-                rpa_spawn(argv[0], cargv, cenv, inPipe.0, outPipe.1, stderrTo >= 0 ? stderrTo : errPipe.1, &pid)
+                searchPath
+                    ? rpa_spawnp(argv[0], cargv, cenv, inPipe.0, outPipe.1, stderrTo >= 0 ? stderrTo : errPipe.1, &pid)
+                    : rpa_spawn(argv[0], cargv, cenv, inPipe.0, outPipe.1, stderrTo >= 0 ? stderrTo : errPipe.1, &pid)
             }
         }
         close(inPipe.0); close(outPipe.1)
@@ -42,16 +67,19 @@ public struct ChildProcess {
         for fd in [inPipe.1, outPipe.0, errPipe.0] where fd >= 0 {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         }
-        return ChildProcess(pid: pid, stdinFD: inPipe.1, stdoutFD: outPipe.0, stderrFD: errPipe.0)
+        return ChildProcess(pid: pid, stdinFD: inPipe.1, stdoutFD: outPipe.0, stderrFD: errPipe.0, exitFD: rpa_pidfd_open(pid))
     }
+
+    /// A pidfd that polls readable when the child exits (-1 when the kernel lacks pidfd_open).
+    public var exitFD: Int32 = -1
 
     public mutating func closeStdin() {
         if stdinFD >= 0 { close(stdinFD); stdinFD = -1 }
     }
 
     public mutating func closeAll() {
-        for fd in [stdinFD, stdoutFD, stderrFD] where fd >= 0 { close(fd) }
-        stdinFD = -1; stdoutFD = -1; stderrFD = -1
+        for fd in [stdinFD, stdoutFD, stderrFD, exitFD] where fd >= 0 { close(fd) }
+        stdinFD = -1; stdoutFD = -1; stderrFD = -1; exitFD = -1
     }
 
     private static func makePipe(_ path: String) throws(LaunchError) -> (Int32, Int32) {
@@ -75,6 +103,8 @@ private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeM
 /// Worker only: the orchestrator uses Foundation.Process, which reaps by pid itself.
 public final class Reaper {
     private var statuses: [pid_t: TerminationStatus] = [:]
+    /// False once waitpid said this process has no children at all (ECHILD).
+    public private(set) var hasChildren = true
 
     public init() {}
 
@@ -83,6 +113,8 @@ public final class Reaper {
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
+            if pid < 0 && errno == ECHILD { hasChildren = false }
+            if pid == 0 { hasChildren = true }
             if pid <= 0 { return }
             var code: Int32 = 0
             switch rpa_decode_wait_status(status, &code) {
@@ -150,8 +182,14 @@ public enum ProcessTree {
 
     /// SIGKILLs a process group and then every remaining descendant of `root` (browsers that
     /// left the group with setsid included). Repeats while new ones appear (a fork in flight).
-    public static func killAll(group: pid_t?, descendantsOf root: pid_t) {
+    public static func killAll(group: pid_t?, descendantsOf root: pid_t, reaper: Reaper? = nil) {
         if let group, group > 0 { kill(-group, SIGKILL) }
+        // Fast path: as subreaper, every descendant is our child or below one; none left means
+        // there is nothing to scan /proc for.
+        if let reaper {
+            reaper.reap()
+            if !reaper.hasChildren { return }
+        }
         for _ in 0..<5 {
             let left = descendants(of: root).filter { !isZombie($0.pid) }
             if left.isEmpty { return }

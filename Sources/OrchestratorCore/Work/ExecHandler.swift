@@ -21,7 +21,7 @@ public final class ExecHandler: JobRunner {
         env["JOB_ID"] = job.id
         let child: ChildProcess
         do {
-            child = try ChildProcess.spawn(["/bin/sh", "-c", command], environment: env)
+            child = try ChildProcess.spawnShell(command, environment: env)
         } catch {
             return .failure("\(error)")
         }
@@ -31,7 +31,7 @@ public final class ExecHandler: JobRunner {
         let status = io.pump(until: deadline, reaper: reaper, tick: tick)
         io.child.closeAll()
         // Whatever the handler left behind (a browser, a `sleep &`) dies with the job.
-        ProcessTree.killAll(group: child.pid, descendantsOf: getpid())
+        ProcessTree.killAll(group: child.pid, descendantsOf: getpid(), reaper: reaper)
         reaper.reap()
         reaper.forget(except: [])
         guard let status else {
@@ -93,7 +93,8 @@ struct PipePump {
             if child.stdinFD >= 0 { fds.append(pollfd(fd: child.stdinFD, events: Int16(POLLOUT), revents: 0)) }
             if child.stdoutFD >= 0 { fds.append(pollfd(fd: child.stdoutFD, events: Int16(POLLIN), revents: 0)) }
             if child.stderrFD >= 0 { fds.append(pollfd(fd: child.stderrFD, events: Int16(POLLIN), revents: 0)) }
-            if fds.isEmpty { usleep(10_000); continue }
+            if exitStatus == nil && child.exitFD >= 0 { fds.append(pollfd(fd: child.exitFD, events: Int16(POLLIN), revents: 0)) }
+            if fds.isEmpty { usleep(1_000); continue }
             // Short waits so a child exit (no fd event when a grandchild holds the pipes) is seen fast.
             let ready = poll(&fds, nfds_t(fds.count), 50)
             if ready <= 0 { continue }
@@ -101,6 +102,7 @@ struct PipePump {
                 if p.fd == child.stdinFD { writeStdin() }
                 else if p.fd == child.stdoutFD { readInto(stdout: true) }
                 else if p.fd == child.stderrFD { readInto(stdout: false) }
+                // exitFD readable: the loop's next pass collects the status.
             }
         }
     }

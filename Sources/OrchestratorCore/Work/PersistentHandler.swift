@@ -29,7 +29,7 @@ public final class PersistentHandler: JobRunner {
             do {
                 var env = environment
                 env["JOB_QUEUE"] = queue
-                child = try ChildProcess.spawn(["/bin/sh", "-c", command], environment: env, stderrTo: STDERR_FILENO)
+                child = try ChildProcess.spawnShell(command, environment: env, stderrTo: STDERR_FILENO)
                 starts += 1
                 buffer.removeAll()
             } catch {
@@ -97,6 +97,7 @@ public final class PersistentHandler: JobRunner {
             if buffer.count > HandlerLimits.answerCap { return .tooLong }
             if let status = reaper.status(of: c.pid) { return .exited(status) }
             if clock.now >= deadline { return .timedOut }
+            // (the pidfd is not polled here: a dead handler closes stdout, which wakes the poll)
             if clock.now - lastTick >= .seconds(1) { tick(); lastTick = clock.now }
             var fds = [pollfd(fd: c.stdoutFD, events: Int16(POLLIN), revents: 0)]
             if written < line.count { fds.append(pollfd(fd: c.stdinFD, events: Int16(POLLOUT), revents: 0)) }

@@ -46,8 +46,20 @@ public final class WorkerLoop {
             housekeeping()
             let popped: [UInt8]?
             do {
-                popped = try link.perform { _ throws(RedisError) in try queue.pop(timeout: .seconds(1)) }
+                popped = try link.perform(expectedLoss: { drainRequested }) { c throws(RedisError) in
+                    // A TERM now shuts this socket down, so an idle worker drains in milliseconds.
+                    rpa_set_wakeup_fd(c.socketFD)
+                    defer { rpa_set_wakeup_fd(-1) }
+                    if drainRequested { return nil }
+                    return try queue.pop(timeout: .seconds(1))
+                }
             } catch {
+                if drainRequested, let stop = stopReason() {
+                    // Woken by the signal. The server may have moved a job just before: put it back.
+                    _ = link.performRetrying { _ throws(RedisError) in try queue.pushBack() }
+                    reason = stop
+                    break
+                }
                 if !error.isConnectionLoss { logger.error("queue.error", metadata: ["error": "\(error)"]); usleep(1_000_000) }
                 link.waitForNextAttempt()
                 continue
@@ -89,16 +101,14 @@ public final class WorkerLoop {
         }
         state = "busy"
         jobStartedAt = WallClock.nowMilliseconds()
-        heartbeat(force: true)
         logger.info("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(job.attempt)", "bytes": "\(payload.count)"])
         let outcome = runner.run(job: job, queue: settings.queue, deadline: clock.now + settings.job.jobTimeout) {
             heartbeat(force: false)
         }
-        finish(job, outcome, attempt: job.attempt, started: jobStartedAt)
         jobsDone += 1
+        finish(job, outcome, attempt: job.attempt, started: jobStartedAt)
         state = "idle"
         jobStartedAt = 0
-        heartbeat(force: true)
     }
 
     private func finish(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64) {
@@ -106,7 +116,7 @@ public final class WorkerLoop {
         let record = resultRecord(job, outcome, attempt: attempt, started: started, finished: finished)
         let elapsed = "\(finished - started)"
         if outcome.status == .ok {
-            let result = link.performRetrying { _ throws(RedisError) in try queue.complete(id: job.id, record: record) }
+            let result = link.performRetrying { _ throws(RedisError) in try queue.complete(id: job.id, record: record, jobsDone: jobsDone) }
             if case .success(false)? = result {
                 logger.warning("job.duplicate", metadata: ["job.id": "\(job.id.prefix(12))",
                                                            "why": "the job was recovered by another process while Redis was unreachable; it may run twice"])
@@ -127,7 +137,7 @@ public final class WorkerLoop {
         if case .retryAt(let ms) = plan { due = ms }
         let result = link.performRetrying { _ throws(RedisError) in
             try queue.fail(id: job.id, error: error, attempt: attempt, maxAttempts: settings.job.maxAttempts,
-                           deadEntry: dead.data, record: record, retryAtMilliseconds: due)
+                           deadEntry: dead.data, record: record, retryAtMilliseconds: due, jobsDone: jobsDone)
         }
         var outcomeText = "unknown"
         if case .success(let o)? = result { outcomeText = o.rawValue }
@@ -174,7 +184,7 @@ public final class WorkerLoop {
         let now = clock.now
         if !force, let last = lastHeartbeat, now - last < .seconds(2) { return }
         lastHeartbeat = now
-        if settings.job.maxWorkerRSSMB > 0 || force { lastRSS = ProcessTree.treeRSS(of: getpid()) }
+        lastRSS = ProcessTree.treeRSS(of: getpid())  // a /proc scan: on the 2 s timer only, never per job
         let key = RedisArg(queue.keys.heartbeat(workerID))
         let fields: [(String, String)] = [
             ("worker", workerID), ("queue", settings.queue), ("slot", "\(settings.slot)"), ("pid", "\(getpid())"),
