@@ -41,7 +41,7 @@ start_redis() {
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "$@" >/dev/null
   for _ in $(seq 1 100); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+    [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && return 0
     sleep 0.05
   done
   echo "redis-server did not start on port $port; see $dir/redis.log" >&2

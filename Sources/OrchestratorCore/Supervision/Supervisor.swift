@@ -201,7 +201,12 @@ public final class Supervisor {
     /// which would steal Foundation's statuses). Returns how many were found.
     @discardableResult
     func killAdoptedOrphans() -> Int {
-        let orphans = ProcessTree.snapshot().filter { $0.ppid == pid && workers[$0.pid] == nil }
+        let adopted = ProcessTree.snapshot().filter { $0.ppid == pid && workers[$0.pid] == nil }
+        var orphans: [ProcessTree.Entry] = []
+        for entry in adopted {
+            var status: Int32 = 0
+            if entry.isZombie { _ = waitpid(entry.pid, &status, WNOHANG) } else { orphans.append(entry) }
+        }
         for orphan in orphans {
             if orphan.pgrp > 1 && orphan.pgrp != getpgrp() { Glibc.kill(-orphan.pgrp, SIGKILL) }
             Glibc.kill(orphan.pid, SIGKILL)

@@ -144,6 +144,7 @@ public enum ProcessTree {
         public let ppid: pid_t
         public let pgrp: pid_t
         public let rssBytes: Int
+        public let isZombie: Bool
     }
 
     public static func snapshot() -> [Entry] {
@@ -156,7 +157,7 @@ public enum ProcessTree {
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             // fields[0] = state, [1] = ppid, [2] = pgrp, ... [21] = rss (pages)
             guard fields.count > 21, let ppid = pid_t(fields[1]), let pgrp = pid_t(fields[2]), let rss = Int(fields[21]) else { continue }
-            out.append(Entry(pid: pid, ppid: ppid, pgrp: pgrp, rssBytes: rss * pageSize))
+            out.append(Entry(pid: pid, ppid: ppid, pgrp: pgrp, rssBytes: rss * pageSize, isZombie: fields[0] == "Z" || fields[0] == "X"))
         }
         return out
     }
@@ -191,16 +192,10 @@ public enum ProcessTree {
             if !reaper.hasChildren { return }
         }
         for _ in 0..<5 {
-            let left = descendants(of: root).filter { !isZombie($0.pid) }
+            let left = descendants(of: root).filter { !$0.isZombie }
             if left.isEmpty { return }
             for e in left { kill(e.pid, SIGKILL) }
             usleep(2_000)
         }
-    }
-
-    static func isZombie(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return true }
-        return stat[stat.index(after: close)...].dropFirst().first == "Z"
     }
 }
