@@ -147,3 +147,43 @@ extension RedisConnection {
 public func jsonObject(_ bytes: [UInt8]) -> [String: Any] {
     (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
 }
+
+/// A redis-server of a test's own (for outages: stop and restart it), with AOF so data survives.
+public final class PrivateRedis: @unchecked Sendable {
+    public let port: Int
+    public let dir: String
+    private var process: Launched?
+
+    public init() throws {
+        dir = TestEnv.scratch("redis")
+        var chosen = 0
+        for _ in 0..<50 {
+            let candidate = Int.random(in: 30000...60000)
+            let probe = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: candidate), connectTimeout: .milliseconds(200))
+            if (try? probe.connect()) == nil { chosen = candidate; break }
+        }
+        port = chosen
+        try start()
+    }
+
+    public var url: String { "redis://127.0.0.1:\(port)/0" }
+
+    public func start() throws {
+        process = try Launched("/usr/bin/redis-server", ["--port", "\(port)", "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+                                                        "--appendonly", "yes", "--appendfsync", "always"], outputPath: "\(dir)/redis.log")
+        let up = waitUntil(timeout: .seconds(10)) {
+            let c = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: port))
+            return (try? c.connect()) != nil && (try? c.send(["PING"])) == .status("PONG")
+        }
+        if !up { throw RedisError.connection(code: -1, message: "private redis-server did not start on \(port)") }
+    }
+
+    /// SHUTDOWN (the AOF is flushed), then wait for the process to exit.
+    public func stop() {
+        let c = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: port))
+        if (try? c.connect()) != nil { _ = try? c.send(["SHUTDOWN"]) }
+        process?.wait(timeout: .seconds(10))
+    }
+
+    deinit { process?.signal(SIGKILL) }
+}

@@ -7,8 +7,13 @@ extension Supervisor {
         retryPendingRequeues()
         guard readRedis() else { return }
         let now = clock.now
-        let targets = settings.policy.targets(pending: queues.mapValues(\.pending))
-        for queue in settings.queues {
+        // An unreadable queue keeps what it has: its current workers count as its demand.
+        var pending = queues.mapValues(\.pending)
+        for (q, state) in queues where state.unreadable != nil {
+            pending[q] = workers.values.filter { $0.queue == q }.count * settings.policy.jobsPerWorker
+        }
+        let targets = settings.policy.targets(pending: pending)
+        for queue in settings.queues where queues[queue]!.unreadable == nil {
             var state = queues[queue]!
             state.target = targets[queue]!
             let active = activeWorkers(of: queue)
@@ -57,8 +62,17 @@ extension Supervisor {
         }
         for (i, q) in settings.queues.enumerated() {
             if case .error(let message) = replies[i] {
-                logger.error("queue.unreadable", metadata: ["queue": "\(q)", "key": "\(prefix + q)", "error": "\(message)"])
-                return false  // e.g. WRONGTYPE: hold rather than guess
+                // e.g. WRONGTYPE: hold this queue's workers rather than guess; log the change once.
+                if queues[q]!.unreadable == nil {
+                    logger.error("queue.unreadable", metadata: ["queue": "\(q)", "key": "\(prefix + q)", "error": "\(message)",
+                                                                "action": "holding its workers until the key is a list again"])
+                }
+                queues[q]!.unreadable = message
+                continue
+            }
+            if queues[q]!.unreadable != nil {
+                logger.info("queue.readable", metadata: ["queue": "\(q)"])
+                queues[q]!.unreadable = nil
             }
             queues[q]!.pending = replies[i].int ?? 0
         }

@@ -24,6 +24,8 @@ public final class Supervisor {
         var lastSummary: ContinuousClock.Instant?
         var lastCrashLoopAlert: ContinuousClock.Instant?
         var target = QueueTarget(demand: 0, allotted: 0)
+        /// Set while the queue key cannot be read (e.g. WRONGTYPE): its workers are held as they are.
+        var unreadable: String?
     }
 
     let settings: OrchestratorSettings

@@ -38,7 +38,7 @@ public struct LineLogHandler: LogHandler {
         case .error: name = "ERROR"
         case .critical: name = "CRITICAL"
         }
-        return name.padding(toLength: 7, withPad: " ", startingAt: 0)
+        return name.count >= 7 ? name : name.padding(toLength: 7, withPad: " ", startingAt: 0)
     }
 
     static func clockTime() -> String {

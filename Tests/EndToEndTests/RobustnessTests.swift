@@ -1,0 +1,115 @@
+import Foundation
+import OrchestratorCore
+import Testing
+import TestSupport
+
+@Suite("orchestrator robustness: outages, secrets, bad input", .requiresRedis, .serialized)
+struct RobustnessTests {
+    @Test("Redis outage: workers are held, running jobs push their results when Redis is back, one down and one up line each")
+    func redisOutage() throws {
+        let redis = try PrivateRedis()
+        let dir = TestEnv.scratch("outage")
+        let c = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))
+        try c.connect()
+        try c.lpush("fila:conferencia", strings: (1...100).map { "job-\($0)" })
+        let o = try Launched(TestEnv.orchestrator, ["--queue", "conferencia", "--handler", "conferencia=sleep 3; echo done",
+                                                    "--scale-down-delay", "0", "--log-dir", "\(dir)/logs"],
+                             env: ["REDIS_URL": redis.url], outputPath: "\(dir)/out.txt")
+        let log = { (try? String(contentsOfFile: "\(dir)/logs/orchestrator.log", encoding: .utf8)) ?? "" }
+        #expect(waitUntil { log().contains("Total de conferencia: 2") }, "log: \(log())")
+        #expect(waitUntil { log().contains("iniciado") && ((try? c.scan(match: "orchestrator:fila:worker:*").count) ?? 0) == 2 })
+        usleep(500_000)
+        redis.stop()
+        usleep(4_000_000)  // down across a job's end: results must wait, workers must stay
+        let children = ProcessTree.snapshot().filter { $0.ppid == o.pid && !$0.isZombie }
+        #expect(children.count == 2, "the orchestrator must hold its workers while Redis is unreadable")
+        #expect(!log().contains("[REDUZIR]"))
+        try redis.start()
+        try c.connect()
+        #expect(waitUntil(timeout: .seconds(20)) { ((try? c.llen("fila:conferencia:results")) ?? 0) >= 2 }, "log: \(log())")
+        o.signal(SIGTERM)
+        #expect(waitUntil { log().contains("drain.begin") })
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+        let results = try c.lrange("fila:conferencia:results").map(jsonObject)
+        #expect(results.allSatisfy { $0["status"] as? String == "ok" && $0["output"] as? String == "done\n" })
+        #expect(log().components(separatedBy: "redis.down").count - 1 == 1, "log: \(log())")
+        #expect(log().components(separatedBy: "redis.up").count - 1 == 1, "log: \(log())")
+        for slot in 1...2 {
+            let wlog = (try? String(contentsOfFile: "\(dir)/logs/worker-conferencia-\(slot).log", encoding: .utf8)) ?? ""
+            #expect(wlog.components(separatedBy: "redis.down").count - 1 <= 1, "worker \(slot): \(wlog)")
+            #expect(wlog.components(separatedBy: "redis.up").count - 1 <= 1, "worker \(slot): \(wlog)")
+        }
+        // Nothing lost: every job is pending or has a result.
+        let pending = try c.llen("fila:conferencia")
+        #expect(pending + results.count == 100)
+        redis.stop()
+    }
+
+    @Test("secrets (REDIS_PASSWORD, RPA credentials) never appear in ps or any log; printed config redacts them")
+    func secrets() throws {
+        let h = try OrchestratorHarness("secret")
+        let user = "robot\(UInt16.random(in: 0...UInt16.max))"
+        let password = "Pw-\(UInt32.random(in: 0...UInt32.max))-redis"
+        let rpa = "Rpa-\(UInt32.random(in: 0...UInt32.max))-secret"
+        _ = try h.redis.send(["ACL", "SETUSER", RedisArg(user), "on", RedisArg(">\(password)"), "~*", "+@all"])
+        defer { _ = try? h.redis.send(["ACL", "DELUSER", RedisArg(user)]) }
+        try h.push("conferencia", count: 60)
+        // The URL carries the password here (the worst case): workers must still get it through the environment only.
+        let o = try h.start(["--queue", "conferencia", "--handler", #"conferencia=test -n "$RPA_PASSWORD" && sleep 1 && echo used-credentials"#],
+                            env: ["REDIS_URL": "redis://\(user):\(password)@127.0.0.1:\(TestEnv.redisPort!)/9", "RPA_PASSWORD": rpa])
+        #expect(waitUntil { (try? h.busyWorkers().count) == 2 }, "log: \(h.log)")
+        let ps = try runToEnd("/bin/ps", ["-eo", "args"]).1
+        #expect(ps.contains("--queue conferencia"))
+        #expect(!ps.contains(password) && !ps.contains(rpa))
+        #expect(waitUntil { ((try? h.results("conferencia").count) ?? 0) >= 2 })
+        o.signal(SIGTERM)
+        #expect(waitUntil { h.log.contains("drain.begin") })
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+        #expect(try h.results("conferencia").allSatisfy { $0["output"] as? String == "used-credentials\n" })
+        #expect(h.log.contains("redis://\(user):***@127.0.0.1"))
+        let logs = try FileManager.default.contentsOfDirectory(atPath: h.logDir)
+        #expect(logs.count >= 3)
+        for file in logs {
+            let text = try String(contentsOfFile: "\(h.logDir)/\(file)", encoding: .utf8)
+            #expect(!text.contains(password) && !text.contains(rpa), "\(file) leaks a secret")
+        }
+        #expect(!o.output.contains(password) && !o.output.contains(rpa))
+    }
+
+    @Test("bad orchestrator flags and env exit 64 naming the flag; unreachable Redis exits 69", arguments: [
+        (["--max-total", "abc"], [String: String](), Int32(64), "--max-total"),
+        (["--max-per-queue", "30"], [:], 64, "--max-per-queue: 30 is above --max-total 20"),
+        (["--handler", "typo=cat"], [:], 64, "'typo' is not a watched queue"),
+        ([], ["MAX_TOTAL": "-1"], 64, "MAX_TOTAL"),
+        ([], ["QUEUES": ""], 64, "--queue"),
+        (["--redis-url", "http://localhost:6379"], [:], 64, "--redis-url"),
+        (["--poll-interval", "fast"], [:], 64, "--poll-interval"),
+        (["--redis-url", "redis://127.0.0.1:1/0"], [:], 69, "redis.unavailable"),
+    ])
+    func badFlags(args: [String], env: [String: String], code: Int32, message: String) throws {
+        let dir = TestEnv.scratch("flags")
+        var environment = ["HANDLER_CONFERENCIA": "cat", "HANDLER_EMISSAO": "cat", "LOG_DIR": "\(dir)/logs", "REDIS_URL": TestEnv.redisURL]
+        environment.merge(env) { _, new in new }
+        let (status, output) = try runToEnd(TestEnv.orchestrator, args, env: environment)
+        #expect(status == .exited(code), "\(output)")
+        #expect(output.contains(message), "\(output)")
+        #expect(!output.contains("Fatal error"))
+    }
+
+    @Test("a queue key holding a string (WRONGTYPE): the orchestrator says so and holds; other queues still scale")
+    func wrongType() throws {
+        let h = try OrchestratorHarness("owt")
+        _ = try h.redis.send(["SET", RedisArg(h.keys("conferencia").pending), "oops"])
+        try h.push("emissao", count: 3)
+        let o = try h.start(["--handler", "conferencia=cat", "--handler", "emissao=cat"])
+        #expect(waitUntil { h.log.contains("queue.unreadable") && h.log.contains("WRONGTYPE") }, "log: \(h.log)")
+        #expect(waitUntil { ((try? h.results("emissao").count) ?? 0) == 3 }, "log: \(h.log)")
+        usleep(2_500_000)
+        #expect(h.log.components(separatedBy: "queue.unreadable").count - 1 == 1, "logged once, not every poll")
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+        #expect(o.output.contains("WRONGTYPE"))
+    }
+}
