@@ -173,6 +173,23 @@ struct OrchestratorTests {
         #expect(try h.pending("conferencia") == 60)
     }
 
+    @Test("a worker that keeps crashing is restarted with backoff (1 s, 2 s, 4 s …) and raises a crash-loop alert")
+    func crashLoop() throws {
+        let h = try OrchestratorHarness("crash")
+        let fake = "\(h.dir)/crashing-worker"
+        try "#!/bin/sh\necho 'simulated crash' >&2\nexit 1\n".write(toFile: fake, atomically: true, encoding: .utf8)
+        chmod(fake, 0o755)
+        try h.push("conferencia", count: 5)
+        let o = try h.start(["--queue", "conferencia", "--handler", "conferencia=cat", "--worker-path", fake])
+        #expect(waitUntil(timeout: .seconds(40)) { h.log.contains("worker.crashloop") }, "log: \(h.log)")
+        let starts = h.log.components(separatedBy: "iniciado").count - 1
+        #expect(starts >= 5 && starts <= 6, "restarts are spaced out, not a tight loop: \(starts)")
+        #expect(h.log.contains("crashes_last_minute=5"))
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+        #expect(try h.pending("conferencia") == 5)
+    }
+
     @Test("kill -TERM <worker> drains that worker alone; a replacement starts only if the target calls for it")
     func perWorkerTerm() throws {
         let h = try OrchestratorHarness("wterm")

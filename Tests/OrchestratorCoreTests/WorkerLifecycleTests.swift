@@ -101,8 +101,9 @@ struct WorkerPolicyTests {
         #expect(reason(ppid: 1, expected: nil) == nil)
         #expect(reason(done: 3, maxJobs: 3) == .maxJobs)
         #expect(reason(done: 2, maxJobs: 3) == nil)
-        #expect(reason(rss: 300 << 20, maxRSS: 256) == .maxMemory)
-        #expect(reason(rss: 200 << 20, maxRSS: 256) == nil)
+        #expect(reason(done: 1, rss: 300 << 20, maxRSS: 256) == .maxMemory)
+        #expect(reason(done: 0, rss: 300 << 20, maxRSS: 256) == nil, "never before the first job: no restart loop")
+        #expect(reason(done: 1, rss: 200 << 20, maxRSS: 256) == nil)
         #expect(WorkerStopReason.maxMemory.exitCode == 75)
         #expect(WorkerStopReason.orphaned.exitCode == 0)
     }

@@ -158,6 +158,18 @@ struct WorkerTests {
         #expect(try h.pending() == 2)
     }
 
+    @Test("--max-worker-rss-mb: the process tree over the limit finishes its job, then exits 75")
+    func recycleOnMemory() throws {
+        let h = try WorkerHarness("rss")
+        try h.redis.lpush(h.keys.pending, strings: ["a", "b", "c"])
+        // A Swift worker alone is ~20 MB resident: a 1 MB limit trips after the first job.
+        let worker = try h.start(handler: "cat", args: ["--max-worker-rss-mb", "1"])
+        #expect(worker.wait() == .exited(ExitCodes.recycle), "log: \(worker.output)")
+        #expect(try h.results().count == 1)
+        #expect(try h.pending() == 2)
+        #expect(worker.output.contains("process tree RSS over the limit"))
+    }
+
     @Test("unreachable Redis: a clear message and exit 69")
     func unreachable() throws {
         let (status, output) = try runToEnd(TestEnv.worker, ["--queue", "q", "--handler", "cat"],

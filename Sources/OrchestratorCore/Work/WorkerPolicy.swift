@@ -25,7 +25,9 @@ public enum WorkerPolicy {
         if drainRequested { return .drainRequested }
         if let expectedParent, parentPID != expectedParent { return .orphaned }
         if maxJobs > 0 && jobsDone >= maxJobs { return .maxJobs }
-        if maxRSSMB > 0 && treeRSSBytes > maxRSSMB * 1024 * 1024 { return .maxMemory }
+        // Only after a job: a limit below the worker's own size must not become a tight
+        // start-exit-restart loop; at worst it recycles after every job.
+        if maxRSSMB > 0 && jobsDone > 0 && treeRSSBytes > maxRSSMB * 1024 * 1024 { return .maxMemory }
         return nil
     }
 
