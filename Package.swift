@@ -26,10 +26,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "CLISupport",
+            dependencies: [
+                "OrchestratorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "orchestrator",
             dependencies: [
-                "OrchestratorCore", "CShims",
+                "OrchestratorCore", "CShims", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -37,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "worker",
             dependencies: [
-                "OrchestratorCore",
+                "OrchestratorCore", "CShims", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import CShims
 import Foundation
 import Logging
@@ -74,19 +75,14 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink) }
         logger.info("\(LogEvents.config)", metadata: ["settings": "\(settings.summary)"])
 
-        let connection = RedisConnection(endpoint: settings.job.redis)
-        do {
-            try connectAtStartup(connection)
-        } catch {
-            logger.critical("redis.unavailable", metadata: ["redis": "\(settings.job.redis)", "error": "\(error)"])
-            throw ExitCode(ExitCodes.redisUnavailable)
-        }
+        let connection = try connectOrExit(settings.job.redis, logger: logger)
         // Orphaned handler processes of a worker that dies are re-parented to us, so we can kill them.
         _ = rpa_set_child_subreaper()
         let inbox = EventInbox()
-        let signals = SignalEvents.forward([SIGTERM, SIGINT], to: inbox)
+        let signals = SignalEvents.forward([SIGTERM, SIGINT, SIGHUP], to: inbox)
         let supervisor = Supervisor(settings: settings, launcher: FoundationProcessLauncher(inbox: inbox), inbox: inbox,
                                     link: RedisLink(connection: connection, logger: logger), logger: logger, environment: environment)
+        supervisor.reopenLogs = { sink.reopen() }
         let code = supervisor.run()
         withExtendedLifetime(signals) {}
         if code != 0 { throw ExitCode(code) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import CShims
 import Foundation
 import Logging
@@ -36,13 +37,7 @@ struct WorkerCommand: ParsableCommand {
         logger[metadataKey: "worker"] = "\(settings.queue)-\(settings.slot)"
         _ = rpa_set_child_subreaper()
 
-        let connection = RedisConnection(endpoint: settings.job.redis)
-        do {
-            try connectAtStartup(connection)
-        } catch {
-            logger.critical("redis.unavailable", metadata: ["redis": "\(settings.job.redis)", "error": "\(error)"])
-            throw ExitCode(ExitCodes.redisUnavailable)
-        }
+        let connection = try connectOrExit(settings.job.redis, logger: logger)
         let reaper = Reaper()
         var env = ProcessInfo.processInfo.environment
         env["WORKER_QUEUE"] = settings.queue

@@ -98,6 +98,20 @@ struct RobustnessTests {
         #expect(!output.contains("Fatal error"))
     }
 
+    @Test("SIGHUP reopens orchestrator.log after logrotate moved it; the orchestrator keeps running")
+    func logRotation() throws {
+        let h = try OrchestratorHarness("hup")
+        let o = try h.start(["--queue", "conferencia", "--handler", "conferencia=cat"])
+        #expect(waitUntil { h.log.contains("orchestrator.ready") })
+        try FileManager.default.moveItem(atPath: "\(h.logDir)/orchestrator.log", toPath: "\(h.logDir)/orchestrator.log.1")
+        o.signal(SIGHUP)
+        #expect(waitUntil { h.log.contains("logs.reopened") }, "a new orchestrator.log gets the lines")
+        #expect(o.status == nil)
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+        #expect(h.log.contains("drain.done"))
+    }
+
     @Test("a queue key holding a string (WRONGTYPE): the orchestrator says so and holds; other queues still scale")
     func wrongType() throws {
         let h = try OrchestratorHarness("owt")

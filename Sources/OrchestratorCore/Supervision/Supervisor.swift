@@ -45,6 +45,9 @@ public final class Supervisor {
     /// Worker ids whose processing lists still need requeueing (Redis was down when they exited).
     var pendingRequeues: [(queue: String, id: String)] = []
     var nextPoll: ContinuousClock.Instant
+    var lastDrainHeartbeat: ContinuousClock.Instant?
+    /// Called on SIGHUP (after logrotate moved the file).
+    public var reopenLogs: (() -> Void)?
     let startedAtMilliseconds = WallClock.nowMilliseconds()
 
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
@@ -88,6 +91,9 @@ public final class Supervisor {
 
     func handle(_ event: SupervisorEvent) {
         switch event {
+        case .signal(SIGHUP):
+            reopenLogs?()
+            logger.info("logs.reopened")
         case .signal(let sig):
             if isDraining {
                 logger.warning("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "mode": "now: SIGKILL and requeue"])
@@ -114,6 +120,10 @@ public final class Supervisor {
 
     private func drainTick() {
         let now = clock.now
+        if lastDrainHeartbeat.map({ now - $0 >= .seconds(2) }) ?? true {
+            lastDrainHeartbeat = now
+            writeInstanceHeartbeat()  // `status` keeps showing us (state draining) during a long drain
+        }
         for pid in Array(workers.keys) where workers[pid]!.lifecycle.tick(now: now) == .sendKill {
             logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]!.name)", "pid": "\(pid)", "why": "drain timeout passed"])
             kill(worker: pid)
@@ -137,10 +147,14 @@ public final class Supervisor {
         return ExitCodes.ok
     }
 
-    /// SIGKILL a worker and its handler's process group (a browser must not outlive it).
+    /// SIGKILL a worker and its handler's process group (a browser must not outlive it). The
+    /// group is killed only while /proc confirms it is still this worker's handler (no stale pid).
     private func kill(worker pid: Int32) {
+        if let handler = workers[pid]?.handlerPID, handler > 1,
+           let entry = ProcessTree.snapshot().first(where: { $0.pid == handler }), entry.ppid == pid, entry.pgrp == handler {
+            Glibc.kill(-handler, SIGKILL)
+        }
         launcher.signal(pid, SIGKILL)
-        if let handler = workers[pid]?.handlerPID, handler > 1 { Glibc.kill(-handler, SIGKILL) }
     }
 
     private func workerExited(pid: Int32, status: TerminationStatus) {
@@ -155,7 +169,7 @@ public final class Supervisor {
         let line = RebalanceLines.stopped(name: worker.name, pid: pid, status: "\(status)", queue: worker.queue, total: total)
         switch kind {
         case .crashed, .killed:
-            if let handler = worker.handlerPID, handler > 1 { Glibc.kill(-handler, SIGKILL) }
+            // Its handler, if any, was re-parented to us: killAdoptedOrphans below ends it.
             logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(kind)"])
         default:
             logger.info("\(line)", metadata: ["event": "\(LogEvents.workerExited)"])

@@ -59,15 +59,28 @@ public struct LineLogHandler: LogHandler {
 public final class LogSink: @unchecked Sendable {
     private let lock = NSLock()
     private var fds: [Int32]
+    private var path: String?
 
     public init(fds: [Int32]) { self.fds = fds }
+
+    /// Reopens the file (SIGHUP after logrotate moved it).
+    public func reopen() {
+        guard let path else { return }
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        lock.lock()
+        if fds.count > 1 { close(fds[1]); fds[1] = fd } else { fds.append(fd) }
+        lock.unlock()
+    }
 
     /// stderr plus `path` (appended, created if missing). Returns nil for the file part on error.
     public static func stderrAndFile(_ path: String?) -> (LogSink, String?) {
         guard let path else { return (LogSink(fds: [STDERR_FILENO]), nil) }
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         if fd < 0 { return (LogSink(fds: [STDERR_FILENO]), "cannot open \(path): \(String(cString: strerror(errno)))") }
-        return (LogSink(fds: [STDERR_FILENO, fd]), nil)
+        let sink = LogSink(fds: [STDERR_FILENO, fd])
+        sink.path = path
+        return (sink, nil)
     }
 
     public func write(_ line: String) {

@@ -1,8 +1,10 @@
 import ArgumentParser
+import Logging
 import OrchestratorCore
 
 /// Options shared by `worker` and `orchestrator` (passed from one to the other through the environment).
-struct SharedJobOptions: ParsableArguments {
+public struct SharedJobOptions: ParsableArguments {
+    public init() {}
     @Option(help: "redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD). Default redis://127.0.0.1:6379/0.")
     var redisURL: String?
     @Option(help: "Key prefix of the queues (env QUEUE_PREFIX, default fila:).") var prefix: String?
@@ -17,7 +19,7 @@ struct SharedJobOptions: ParsableArguments {
     @Option(name: .customLong("max-worker-rss-mb"), help: "Recycle a worker whose process tree exceeds this RSS in MB, 0 = off (env MAX_WORKER_RSS_MB, default 0).")
     var maxWorkerRSSMB: String?
 
-    var flags: JobSettings.Flags {
+    public var flags: JobSettings.Flags {
         var f = JobSettings.Flags()
         f.redisURL = redisURL
         f.prefix = prefix
@@ -29,4 +31,16 @@ struct SharedJobOptions: ParsableArguments {
         f.maxWorkerRSSMB = maxWorkerRSSMB
         return f
     }
+}
+
+/// Connects at start-up or ends the process with exit 69 and one clear line (password redacted).
+public func connectOrExit(_ endpoint: RedisEndpoint, logger: Logger) throws -> RedisConnection {
+    let connection = RedisConnection(endpoint: endpoint)
+    do {
+        try connectAtStartup(connection)
+    } catch {
+        logger.critical("redis.unavailable", metadata: ["redis": "\(endpoint)", "error": "\(error)"])
+        throw ExitCode(ExitCodes.redisUnavailable)
+    }
+    return connection
 }
