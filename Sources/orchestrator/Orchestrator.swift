@@ -11,8 +11,11 @@ struct Orchestrator: ParsableCommand {
         commandName: "orchestrator",
         abstract: "Keep the right number of isolated worker processes running for Redis job queues.",
         discussion: """
-        Exit codes: 0 clean stop or drain, 64 bad flags or env, 69 Redis unreachable at start or
-        wrong credentials, 70 internal error. `status` exits 3 when no orchestrator is running.
+        `orchestrator --max-total 20 ...` runs `run`, the default: see `orchestrator run --help` \
+        for every option, its default and its environment variable. Signals: TERM/INT drain \
+        (a second one drains at once), HUP reopens the log. Exit codes: 0 clean stop or drain, \
+        64 bad flags or env, 69 Redis unreachable at start or wrong credentials, 70 internal \
+        error; `status` exits 3 when no orchestrator is running.
         """,
         subcommands: [Run.self, Status.self],
         defaultSubcommand: Run.self)
@@ -20,7 +23,7 @@ struct Orchestrator: ParsableCommand {
 
 /// Options naming queues, shared by `run` and `status`.
 struct QueueOptions: ParsableArguments {
-    @Option(name: .customLong("queue"), help: "Queue to watch, repeatable (env QUEUES as a comma list; default conferencia,emissao).")
+    @Option(name: .customLong("queue"), help: ArgumentHelp("Queue to watch, repeatable (env QUEUES as a comma list; default conferencia,emissao).", valueName: "name"))
     var queues: [String] = []
 }
 
@@ -28,21 +31,21 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Watch the queues and supervise workers (the default).")
 
     @OptionGroup var queueOptions: QueueOptions
-    @Option(name: .customLong("handler"), help: "NAME=COMMAND: what a worker runs for each job of queue NAME, repeatable (env HANDLER_<NAME>).")
+    @Option(name: .customLong("handler"), help: ArgumentHelp("NAME=COMMAND: what a worker runs for each job of queue NAME, repeatable (env HANDLER_<NAME>).", valueName: "name=command"))
     var handlers: [String] = []
-    @Option(help: "Target = ceil(pending / this) (env JOBS_PER_WORKER, default 50).") var jobsPerWorker: String?
-    @Option(help: "Cap per queue (env MAX_PER_QUEUE, default 10).") var maxPerQueue: String?
-    @Option(help: "Cap over all queues (env MAX_TOTAL, default 20).") var maxTotal: String?
-    @Option(help: "Floor per queue, 0 = scale to zero (env MIN_PER_QUEUE, default 0).") var minPerQueue: String?
-    @Option(help: "How often queue lengths are read (env POLL_INTERVAL, default 1s).") var pollInterval: String?
-    @Option(help: "How often an [EQUILIBRIO] summary is logged when nothing changes (env REBALANCE_INTERVAL, default 60s).")
+    @Option(help: ArgumentHelp("Target = ceil(pending / this) (env JOBS_PER_WORKER, default 50).", valueName: "n")) var jobsPerWorker: String?
+    @Option(help: ArgumentHelp("Cap per queue (env MAX_PER_QUEUE, default 10).", valueName: "n")) var maxPerQueue: String?
+    @Option(help: ArgumentHelp("Cap over all queues (env MAX_TOTAL, default 20).", valueName: "n")) var maxTotal: String?
+    @Option(help: ArgumentHelp("Floor per queue, 0 = scale to zero (env MIN_PER_QUEUE, default 0).", valueName: "n")) var minPerQueue: String?
+    @Option(help: ArgumentHelp("How often queue lengths are read (env POLL_INTERVAL, default 1s).", valueName: "duration")) var pollInterval: String?
+    @Option(help: ArgumentHelp("How often an [EQUILIBRIO] summary is logged when nothing changes (env REBALANCE_INTERVAL, default 60s).", valueName: "duration"))
     var interval: String?
-    @Option(help: "A lower target must hold this long before workers are drained (env SCALE_DOWN_DELAY, default 60s).")
+    @Option(help: ArgumentHelp("A lower target must hold this long before workers are drained (env SCALE_DOWN_DELAY, default 60s).", valueName: "duration"))
     var scaleDownDelay: String?
-    @Option(help: "On TERM, how long busy workers may finish before SIGKILL + requeue (env DRAIN_TIMEOUT, default 300s).")
+    @Option(help: ArgumentHelp("On TERM, how long busy workers may finish before SIGKILL + requeue (env DRAIN_TIMEOUT, default 300s).", valueName: "duration"))
     var drainTimeout: String?
-    @Option(help: "Directory for orchestrator.log and worker-<queue>-<slot>.log (env LOG_DIR, default logs).") var logDir: String?
-    @Option(help: "The worker executable (env WORKER_PATH, default: the worker beside this binary).") var workerPath: String?
+    @Option(help: ArgumentHelp("Directory for orchestrator.log and worker-<queue>-<slot>.log (env LOG_DIR, default logs).", valueName: "dir")) var logDir: String?
+    @Option(help: ArgumentHelp("The worker executable (env WORKER_PATH, default: the worker beside this binary).", valueName: "path")) var workerPath: String?
     @OptionGroup var shared: SharedJobOptions
 
     func run() throws {
@@ -99,8 +102,8 @@ struct Status: ParsableCommand {
 
     @Flag(help: "Print JSON instead of a table.") var json = false
     @OptionGroup var queueOptions: QueueOptions
-    @Option(help: "redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD).") var redisURL: String?
-    @Option(help: "Key prefix of the queues (env QUEUE_PREFIX, default fila:).") var prefix: String?
+    @Option(help: ArgumentHelp("redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD).", valueName: "url")) var redisURL: String?
+    @Option(help: ArgumentHelp("Key prefix of the queues (env QUEUE_PREFIX, default fila:).", valueName: "prefix")) var prefix: String?
 
     func run() throws {
         let env = ProcessInfo.processInfo.environment

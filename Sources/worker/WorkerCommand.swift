@@ -11,16 +11,17 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Take jobs from one Redis queue and run each in an isolated handler process.",
         discussion: """
-        Normally started by `orchestrator`, but runnable alone (systemd, Kubernetes). Every option
-        also reads the environment variable named in its help; the flag wins. Secrets (REDIS_PASSWORD,
-        RPA credentials) belong in the environment, never on the command line.
-        Exit codes: 0 drained, 64 bad flags/env, 69 Redis unreachable or wrong credentials,
-        70 internal error, 75 recycled (max jobs or memory reached; start a new one).
+        Normally started by `orchestrator`, but runnable alone (systemd, Kubernetes). Every \
+        option also reads the environment variable named in its help; the flag wins. Secrets \
+        (REDIS_PASSWORD, RPA credentials) belong in the environment, never on the command line. \
+        TERM/INT/HUP: finish the current job, exit 0. Exit codes: 0 drained, 64 bad flags or \
+        env, 69 Redis unreachable or wrong credentials, 70 internal error, 75 recycled (max \
+        jobs or memory reached: start a new one).
         """)
 
-    @Option(help: "Queue to work on; the Redis key is <prefix><NAME>.") var queue: String
-    @Option(help: "Slot number, shown in ps and logs (env WORKER_SLOT, default 1).") var slot: String?
-    @Option(help: "Command run with /bin/sh -c for each job (env HANDLER_<QUEUE>, then HANDLER).") var handler: String?
+    @Option(help: ArgumentHelp("Queue to work on; the Redis key is <prefix><NAME>.", valueName: "name")) var queue: String
+    @Option(help: ArgumentHelp("Slot number, shown in ps and logs (env WORKER_SLOT, default 1).", valueName: "n")) var slot: String?
+    @Option(help: ArgumentHelp("Command run with /bin/sh -c for each job (env HANDLER_<QUEUE>, then HANDLER).", valueName: "command")) var handler: String?
     @OptionGroup var shared: SharedJobOptions
 
     func run() throws {
@@ -40,6 +41,9 @@ struct WorkerCommand: ParsableCommand {
         let connection = try connectOrExit(settings.job.redis, logger: logger)
         let reaper = Reaper()
         var env = ProcessInfo.processInfo.environment
+        // Least privilege: handlers get the RPA credentials from the environment, not Redis'.
+        env["REDIS_PASSWORD"] = nil
+        env["REDIS_URL"] = nil
         env["WORKER_QUEUE"] = settings.queue
         env["WORKER_SLOT"] = String(settings.slot)
         let runner: JobRunner = settings.job.handlerMode == .exec

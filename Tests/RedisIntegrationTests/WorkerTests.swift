@@ -148,6 +148,40 @@ struct WorkerTests {
         #expect(after.isDisjoint(with: pids), "the handler should have been restarted")
     }
 
+    @Test("persistent mode: a job past --job-timeout kills that handler; the next job gets a fresh one")
+    func persistentTimeout() throws {
+        let h = try WorkerHarness("pto")
+        let handler = #"while IFS= read -r line; do case "$line" in *slow*) sleep 30;; esac; echo "{\"status\":\"ok\",\"output\":\"$$\"}"; done"#
+        try h.redis.lpush(h.keys.pending, strings: ["fast 1", "slow", "fast 2"])
+        let worker = try h.start(handler: handler, args: ["--handler-mode", "persistent", "--max-attempts", "1", "--job-timeout", "1"])
+        #expect(waitUntil { (try? h.results().count) == 3 }, "worker log: \(worker.output)")
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+        let results = try h.results()
+        #expect(results[1]["status"] as? String == "failed")
+        #expect((results[1]["error"] as? String ?? "").contains("timed out"))
+        #expect(results[0]["output"] as? String != results[2]["output"] as? String, "a new handler process after the timeout")
+        #expect(processesMatching("sleep 30").allSatisfy { pid in
+            !((try? String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8))?.contains(h.prefix) ?? false)
+        })
+    }
+
+    @Test("handlers do not get the Redis password; they do get the worker's other environment and JOB_* variables")
+    func handlerEnvironment() throws {
+        let h = try WorkerHarness("env")
+        let user = "envu\(UInt16.random(in: 0...UInt16.max))"
+        _ = try h.redis.send(["ACL", "SETUSER", RedisArg(user), "on", ">pw-for-redis-only", "~*", "+@all"])
+        defer { _ = try? h.redis.send(["ACL", "DELUSER", RedisArg(user)]) }
+        try h.redis.lpush(h.keys.pending, strings: ["x"])
+        let worker = try h.start(handler: #"echo "pw=[$REDIS_PASSWORD] rpa=[$RPA_USER] q=[$JOB_QUEUE] a=[$JOB_ATTEMPT] id=${#JOB_ID}""#,
+                                 env: ["REDIS_URL": "redis://\(user)@127.0.0.1:\(TestEnv.redisPort!)/9", "REDIS_PASSWORD": "pw-for-redis-only",
+                                       "RPA_USER": "robot7"])
+        #expect(waitUntil { (try? h.results().count) == 1 }, "worker log: \(worker.output)")
+        worker.signal(SIGTERM)
+        worker.wait()
+        #expect(try h.results().first?["output"] as? String == "pw=[] rpa=[robot7] q=[q] a=[1] id=40\n")
+    }
+
     @Test("--max-jobs-per-worker: exits 75 after that many jobs, leaving the rest pending")
     func recycleAfterJobs() throws {
         let h = try WorkerHarness("rc")
