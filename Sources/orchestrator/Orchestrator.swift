@@ -17,7 +17,7 @@ struct Orchestrator: ParsableCommand {
         64 bad flags or env, 69 Redis unreachable at start or wrong credentials, 70 internal \
         error; `status` exits 3 when no orchestrator is running.
         """,
-        subcommands: [Run.self, Status.self],
+        subcommands: [Run.self, Status.self, Dead.self],
         defaultSubcommand: Run.self)
 }
 
@@ -126,5 +126,49 @@ struct Status: ParsableCommand {
         }
         print(json ? report.json : report.table, terminator: json ? "\n" : "")
         if report.instance == nil { throw ExitCode(ExitCodes.notRunning) }
+    }
+}
+
+struct Dead: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List dead-letter jobs, or move them back to their queue with --requeue.",
+        discussion: "Jobs land in <prefix><queue>:dead after --max-attempts failures. Fix the cause, then requeue them: each goes back to the front of its queue with a fresh attempt count.")
+
+    @Flag(help: "Move every dead job back to its queue (attempts reset).") var requeue = false
+    @Option(help: ArgumentHelp("How many of the newest entries to show per queue.", valueName: "n")) var limit = 10
+    @OptionGroup var queueOptions: QueueOptions
+    @Option(help: ArgumentHelp("redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD).", valueName: "url"))
+    var redisURL: String?
+    @Option(help: ArgumentHelp("Key prefix of the queues (env QUEUE_PREFIX, default fila:).", valueName: "prefix")) var prefix: String?
+
+    func run() throws {
+        let env = ProcessInfo.processInfo.environment
+        var flags = JobSettings.Flags()
+        flags.redisURL = redisURL
+        flags.prefix = prefix
+        let job: JobSettings
+        do { job = try JobSettings.resolve(flags, OptionResolver(environment: env)) } catch { throw ValidationError(error.description) }
+        var queues = queueOptions.queues
+        if queues.isEmpty { queues = (env["QUEUES"] ?? "conferencia,emissao").split(separator: ",").map(String.init) }
+        let connection = RedisConnection(endpoint: job.redis)
+        do {
+            try connectAtStartup(connection, attempts: 2)
+            for queue in queues {
+                let dead = DeadLetters(redis: connection, keys: QueueKeys(prefix: job.prefix, queue: queue))
+                if requeue {
+                    print("\(queue): \(try dead.requeueAll()) job(s) moved back to \(job.prefix)\(queue)")
+                    continue
+                }
+                print("\(queue): \(try dead.count()) dead")
+                for e in try dead.list(limit: limit) {
+                    let payload = String(decoding: e.payload.prefix(80), as: UTF8.self)
+                    print("  \(e.failedAt)  attempts \(e.attempts)  payload \(payload)\(e.payload.count > 80 ? "…" : "")")
+                    print("    error: \(e.error.prefix(300))")
+                }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("dead: \(job.redis): \(error)\n".utf8))
+            throw ExitCode(ExitCodes.redisUnavailable)
+        }
     }
 }

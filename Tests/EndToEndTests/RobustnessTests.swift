@@ -98,6 +98,30 @@ struct RobustnessTests {
         #expect(!output.contains("Fatal error"))
     }
 
+    @Test("dead letters: listed with their error, requeued with a fresh attempt count, then completed")
+    func deadLetters() throws {
+        let h = try OrchestratorHarness("dead")
+        try h.redis.lpush(h.keys("conferencia").pending, [Array("ok-payload".utf8), [0xFF, 0x00, 0x01]])
+        let failing = try h.start(["--queue", "conferencia", "--handler", "conferencia=echo 'site is down' >&2; exit 4", "--max-attempts", "1"])
+        #expect(waitUntil { ((try? h.redis.llen(h.keys("conferencia").dead)) ?? 0) == 2 }, "log: \(h.log)")
+        failing.signal(SIGTERM)
+        #expect(failing.wait() == .exited(0))
+        let env = ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix]
+        let (listed, listing) = try runToEnd(TestEnv.orchestrator, ["dead", "--queue", "conferencia"], env: env)
+        #expect(listed == .exited(0))
+        #expect(listing.contains("conferencia: 2 dead") && listing.contains("site is down") && listing.contains("ok-payload"), "\(listing)")
+        let (moved, output) = try runToEnd(TestEnv.orchestrator, ["dead", "--requeue", "--queue", "conferencia"], env: env)
+        #expect(moved == .exited(0))
+        #expect(output.contains("2 job(s) moved back"), "\(output)")
+        #expect(try h.redis.llen(h.keys("conferencia").dead) == 0)
+        #expect(Set(try h.redis.lrange(h.keys("conferencia").pending)) == [Array("ok-payload".utf8), [0xFF, 0x00, 0x01]])
+        let fixed = try h.start(["--queue", "conferencia", "--handler", "conferencia=cat", "--max-attempts", "1"])
+        #expect(waitUntil { ((try? h.results("conferencia").filter { $0["status"] as? String == "ok" }.count) ?? 0) == 2 }, "log: \(h.log)")
+        fixed.signal(SIGTERM)
+        #expect(fixed.wait() == .exited(0))
+        #expect(try h.results("conferencia").filter { $0["status"] as? String == "ok" }.allSatisfy { $0["attempts"] as? Int == 1 })
+    }
+
     @Test("SIGHUP reopens orchestrator.log after logrotate moved it; the orchestrator keeps running")
     func logRotation() throws {
         let h = try OrchestratorHarness("hup")
