@@ -46,6 +46,8 @@ struct Run: ParsableCommand {
     var drainTimeout: String?
     @Option(help: ArgumentHelp("Directory for orchestrator.log and worker-<queue>-<slot>.log (env LOG_DIR, default logs).", valueName: "dir")) var logDir: String?
     @Option(help: ArgumentHelp("The worker executable (env WORKER_PATH, default: the worker beside this binary).", valueName: "path")) var workerPath: String?
+    @Option(help: ArgumentHelp("Serve GET /metrics (Prometheus) and /healthz on HOST:PORT, e.g. 127.0.0.1:9464 (env METRICS_LISTEN, default off).", valueName: "host:port"))
+    var metricsListen: String?
     @OptionGroup var shared: SharedJobOptions
 
     func run() throws {
@@ -73,6 +75,11 @@ struct Run: ParsableCommand {
         } catch {
             throw ValidationError("--log-dir: \(error.localizedDescription)")
         }
+        var metricsServer: MetricsServer?
+        let metricsBox = MetricsBox()
+        if let listen = metricsListen ?? environment["METRICS_LISTEN"], !listen.isEmpty {
+            do { metricsServer = try MetricsServer(listen: listen, box: metricsBox) } catch { throw ValidationError(error.description) }
+        }
         let (sink, sinkError) = LogSink.stderrAndFile("\(settings.logDir)/orchestrator.log")
         if let sinkError { throw ValidationError("--log-dir: \(sinkError)") }
         let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink) }
@@ -86,6 +93,11 @@ struct Run: ParsableCommand {
         let supervisor = Supervisor(settings: settings, launcher: FoundationProcessLauncher(inbox: inbox), inbox: inbox,
                                     link: RedisLink(connection: connection, logger: logger), logger: logger, environment: environment)
         supervisor.reopenLogs = { sink.reopen() }
+        if let metricsServer {
+            supervisor.metrics = metricsBox
+            metricsServer.start()
+            logger.info("metrics.listening", metadata: ["port": "\(metricsServer.port)"])
+        }
         let code = supervisor.run()
         withExtendedLifetime(signals) {}
         if code != 0 { throw ExitCode(code) }

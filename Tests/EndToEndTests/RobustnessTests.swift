@@ -122,6 +122,32 @@ struct RobustnessTests {
         #expect(try h.results("conferencia").filter { $0["status"] as? String == "ok" }.allSatisfy { $0["attempts"] as? Int == 1 })
     }
 
+    @Test("--metrics-listen serves Prometheus text and a health check")
+    func metrics() throws {
+        let h = try OrchestratorHarness("metrics")
+        try h.push("conferencia", count: 120)
+        let o = try h.start(["--queue", "conferencia", "--handler", "conferencia=sleep 20", "--metrics-listen", "127.0.0.1:0"])
+        var port = 0
+        #expect(waitUntil {
+            if let line = h.log.split(separator: "\n").first(where: { $0.contains("metrics.listening") }),
+               let p = line.split(separator: "port=").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) { port = p }
+            return port > 0
+        }, "log: \(h.log)")
+        #expect(waitUntil { (httpGet(port: port, path: "/metrics")?.body ?? "").contains(#"rpa_workers{queue="conferencia",state="busy"} 3"#) },
+                "\(httpGet(port: port, path: "/metrics")?.body ?? "no answer")")
+        let body = httpGet(port: port, path: "/metrics")?.body ?? ""
+        #expect(body.contains(#"rpa_queue_target{queue="conferencia"} 3"#))
+        #expect(body.contains(#"rpa_worker_starts_total{queue="conferencia"} 3"#))
+        #expect(body.contains("# TYPE rpa_jobs_done_total counter"))
+        #expect(body.contains("rpa_redis_up 1"))
+        #expect(httpGet(port: port, path: "/healthz")?.status == "HTTP/1.0 200 OK")
+        #expect(httpGet(port: port, path: "/nope")?.status == "HTTP/1.0 404 Not Found")
+        o.signal(SIGTERM)
+        #expect(waitUntil { httpGet(port: port, path: "/healthz")?.status == "HTTP/1.0 503 Service Unavailable" }, "draining is not healthy")
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
+
     @Test("SIGHUP reopens orchestrator.log after logrotate moved it; the orchestrator keeps running")
     func logRotation() throws {
         let h = try OrchestratorHarness("hup")

@@ -5,7 +5,9 @@ extension Supervisor {
     /// One reconcile pass: read, decide, apply. On a Redis read error it holds (never scales down).
     func poll() {
         retryPendingRequeues()
-        guard readRedis() else { return }
+        redisReadable = readRedis()
+        defer { publishMetrics() }
+        guard redisReadable else { return }
         let now = clock.now
         // An unreadable queue keeps what it has: its current workers count as its demand.
         var pending = queues.mapValues(\.pending)
@@ -54,6 +56,10 @@ extension Supervisor {
             commands.append(["EVAL", RedisArg(QueueScripts.promote), "2", RedisArg(QueueKeys(prefix: prefix, queue: q).retry),
                              RedisArg(prefix + q), RedisArg(String(now)), "100"])
         }
+        let statsStart = commands.count
+        if metrics != nil {
+            for q in settings.queues { commands.append(["HGETALL", RedisArg(QueueKeys(prefix: prefix, queue: q).stats)]) }
+        }
         let replies: [RedisReply]
         do {
             replies = try link.perform { c throws(RedisError) in try c.pipeline(commands) }
@@ -83,6 +89,9 @@ extension Supervisor {
             w.isBusy = fields["state"] == "busy"
             w.handlerPID = fields["handler_pid"].flatMap { Int32($0) }
             workers[pid] = w
+        }
+        if metrics != nil {
+            for (k, q) in settings.queues.enumerated() { jobStats[q] = replies[statsStart + k].fields }
         }
         return true
     }
@@ -143,6 +152,7 @@ extension Supervisor {
             let worker = Worker(pid: child, queue: queue, slot: slot,
                                 id: QueueKeys.workerID(queue: queue, slot: slot, host: host, pid: child), startedAt: now)
             workers[child] = worker
+            workerStarts[queue, default: 0] += 1
             logger.info("\(RebalanceLines.started(name: worker.name, pid: child, queue: queue, total: workers.values.filter { $0.queue == queue }.count))",
                         metadata: ["event": "\(LogEvents.workerSpawned)"])
             return true
@@ -178,5 +188,54 @@ extension Supervisor {
         var hset: [RedisArg] = ["HSET", key]
         for (k, v) in fields { hset += [RedisArg(k), RedisArg(v)] }
         _ = try? link.perform { c throws(RedisError) in try c.pipeline([["DEL", key], hset, ["PEXPIRE", key, "10000"]]) }
+    }
+}
+
+extension Supervisor {
+    /// Renders the Prometheus text for `/metrics` (no-op without `--metrics-listen`).
+    func publishMetrics() {
+        guard let metrics else { return }
+        var m = MetricsText()
+        let qs = settings.queues
+        m.add("rpa_queue_pending", "gauge", "Jobs waiting in the queue (LLEN), as of the last poll.",
+              qs.map { ([("queue", $0)], Double(queues[$0]!.pending)) })
+        m.add("rpa_queue_target", "gauge", "Workers the scaling policy wants for the queue.",
+              qs.map { ([("queue", $0)], Double(queues[$0]!.target.allotted)) })
+        var byState: [([(String, String)], Double)] = []
+        for q in qs {
+            let mine = workers.values.filter { $0.queue == q }
+            let draining = mine.filter { $0.lifecycle.isDraining }.count
+            let busy = mine.filter { !$0.lifecycle.isDraining && $0.isBusy }.count
+            let starting = mine.filter { $0.lifecycle.state == .launching }.count
+            byState += [([("queue", q), ("state", "busy")], Double(busy)),
+                        ([("queue", q), ("state", "idle")], Double(mine.count - draining - busy - starting)),
+                        ([("queue", q), ("state", "starting")], Double(starting)),
+                        ([("queue", q), ("state", "draining")], Double(draining))]
+        }
+        m.add("rpa_workers", "gauge", "Worker processes by queue and state.", byState)
+        m.add("rpa_worker_starts_total", "counter", "Workers started by this orchestrator.",
+              qs.map { ([("queue", $0)], Double(workerStarts[$0] ?? 0)) })
+        m.add("rpa_worker_exits_total", "counter", "Worker exits by kind (drained, recycled, stopped, crashed, killed).",
+              qs.flatMap { q in (workerExits[q] ?? [:]).sorted { $0.key < $1.key }.map { ([("queue", q), ("kind", $0.key)], Double($0.value)) } })
+        for (name, field, help) in [("rpa_jobs_done_total", "done", "Jobs completed (all workers, from Redis)."),
+                                    ("rpa_jobs_failed_total", "failed", "Failed attempts (all workers, from Redis)."),
+                                    ("rpa_jobs_dead_total", "dead", "Jobs moved to the dead-letter list (all workers, from Redis).")] {
+            m.add(name, "counter", help, qs.map { ([("queue", $0)], Double(jobStats[$0]?[field].flatMap(Int.init) ?? 0)) })
+        }
+        m.add("rpa_redis_up", "gauge", "1 when the last poll read Redis.", [([], redisReadable ? 1 : 0)])
+        m.add("rpa_orchestrator_draining", "gauge", "1 while draining after TERM/INT.", [([], isDraining ? 1 : 0)])
+        metrics.update(text: m.text, healthy: redisReadable && !isDraining)
+    }
+}
+
+extension WorkerLifecycle.ExitKind {
+    var metricName: String {
+        switch self {
+        case .drained: return "drained"
+        case .recycled: return "recycled"
+        case .stoppedOnItsOwn: return "stopped"
+        case .crashed: return "crashed"
+        case .killed: return "killed"
+        }
     }
 }

@@ -48,6 +48,12 @@ public final class Supervisor {
     var lastDrainHeartbeat: ContinuousClock.Instant?
     /// Called on SIGHUP (after logrotate moved the file).
     public var reopenLogs: (() -> Void)?
+    /// Where `/metrics` reads from, when `--metrics-listen` is set.
+    public var metrics: MetricsBox?
+    var workerStarts: [String: Int] = [:]
+    var workerExits: [String: [String: Int]] = [:]
+    var jobStats: [String: [String: String]] = [:]
+    var redisReadable = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
 
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
@@ -123,6 +129,7 @@ public final class Supervisor {
         if lastDrainHeartbeat.map({ now - $0 >= .seconds(2) }) ?? true {
             lastDrainHeartbeat = now
             writeInstanceHeartbeat()  // `status` keeps showing us (state draining) during a long drain
+            publishMetrics()
         }
         for pid in Array(workers.keys) where workers[pid]!.lifecycle.tick(now: now) == .sendKill {
             logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]!.name)", "pid": "\(pid)", "why": "drain timeout passed"])
@@ -190,6 +197,7 @@ public final class Supervisor {
         }
         worker.isBusy = false
         queues[worker.queue] = queueState
+        workerExits[worker.queue, default: [:]][kind.metricName, default: 0] += 1
         nextPoll = clock.now  // replace it (or not) right away
     }
 
