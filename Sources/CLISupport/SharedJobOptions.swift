@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import OrchestratorCore
 
@@ -6,7 +7,7 @@ import OrchestratorCore
 public struct SharedJobOptions: ParsableArguments {
     public init() {}
     @Option(help: ArgumentHelp("redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD). Default redis://127.0.0.1:6379/0.", valueName: "url"))
-    var redisURL: String?
+    public var redisURL: String?
     @Option(help: ArgumentHelp("Key prefix of the queues (env QUEUE_PREFIX, default fila:).", valueName: "prefix")) var prefix: String?
     @Option(help: ArgumentHelp("exec (a process per job) or persistent (one long-lived handler, JSON lines) (env HANDLER_MODE, default exec).", valueName: "mode"))
     var handlerMode: String?
@@ -43,4 +44,35 @@ public func connectOrExit(_ endpoint: RedisEndpoint, logger: Logger) throws -> R
         throw ExitCode(ExitCodes.redisUnavailable)
     }
     return connection
+}
+
+/// Where the read-only subcommands (`status`, `dead`) look: Redis, prefix and queues.
+public struct RedisTargetOptions: ParsableArguments {
+    public init() {}
+
+    @Option(name: .customLong("queue"), help: ArgumentHelp("Queue, repeatable (env QUEUES as a comma list; default conferencia,emissao).", valueName: "name"))
+    public var queues: [String] = []
+    @Option(help: ArgumentHelp("redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD).", valueName: "url"))
+    public var redisURL: String?
+    @Option(help: ArgumentHelp("Key prefix of the queues (env QUEUE_PREFIX, default fila:).", valueName: "prefix"))
+    public var prefix: String?
+
+    /// Resolves the settings and connects (exit 64 on bad values, 69 when Redis refuses).
+    public func connect(command: String) throws -> (connection: RedisConnection, prefix: String, queues: [String]) {
+        let env = ProcessInfo.processInfo.environment
+        var flags = JobSettings.Flags()
+        flags.redisURL = redisURL
+        flags.prefix = prefix
+        let job: JobSettings
+        do { job = try JobSettings.resolve(flags, OptionResolver(environment: env)) } catch { throw ValidationError(error.description) }
+        let names = queues.isEmpty ? (env["QUEUES"] ?? "conferencia,emissao").split(separator: ",").map(String.init) : queues
+        let connection = RedisConnection(endpoint: job.redis)
+        do {
+            try connectAtStartup(connection, attempts: 2)
+        } catch {
+            FileHandle.standardError.write(Data("\(command): cannot read \(job.redis): \(error)\n".utf8))
+            throw ExitCode(ExitCodes.redisUnavailable)
+        }
+        return (connection, job.prefix, names)
+    }
 }

@@ -84,6 +84,9 @@ struct Run: ParsableCommand {
         if let sinkError { throw ValidationError("--log-dir: \(sinkError)") }
         let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink) }
         logger.info("\(LogEvents.config)", metadata: ["settings": "\(settings.summary)"])
+        if let url = shared.redisURL, (try? RedisEndpoint.parse(url))?.password != nil {
+            logger.warning("config.secret_in_argv", metadata: ["hint": "the Redis password in --redis-url is visible in ps; pass it in REDIS_PASSWORD (workers already get it only through the environment)"])
+        }
 
         let connection = try connectOrExit(settings.job.redis, logger: logger)
         // Orphaned handler processes of a worker that dies are re-parented to us, so we can kill them.
@@ -106,81 +109,5 @@ struct Run: ParsableCommand {
     private func defaultWorkerPath() -> String {
         let exe = Bundle.main.executableURL?.resolvingSymlinksInPath() ?? URL(fileURLWithPath: CommandLine.arguments[0])
         return exe.deletingLastPathComponent().appendingPathComponent("worker").path
-    }
-}
-
-struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show queues and workers, read from Redis (exit 3 when no orchestrator runs).")
-
-    @Flag(help: "Print JSON instead of a table.") var json = false
-    @OptionGroup var queueOptions: QueueOptions
-    @Option(help: ArgumentHelp("redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD).", valueName: "url")) var redisURL: String?
-    @Option(help: ArgumentHelp("Key prefix of the queues (env QUEUE_PREFIX, default fila:).", valueName: "prefix")) var prefix: String?
-
-    func run() throws {
-        let env = ProcessInfo.processInfo.environment
-        let r = OptionResolver(environment: env)
-        var flags = JobSettings.Flags()
-        flags.redisURL = redisURL
-        flags.prefix = prefix
-        let job: JobSettings
-        do { job = try JobSettings.resolve(flags, r) } catch { throw ValidationError(error.description) }
-        var queues = queueOptions.queues
-        if queues.isEmpty { queues = (env["QUEUES"] ?? "conferencia,emissao").split(separator: ",").map(String.init) }
-        let connection = RedisConnection(endpoint: job.redis)
-        let report: StatusReport
-        do {
-            try connectAtStartup(connection, attempts: 2)
-            report = try StatusReport.collect(redis: connection, prefix: job.prefix, queues: queues)
-        } catch {
-            FileHandle.standardError.write(Data("status: cannot read \(job.redis): \(error)\n".utf8))
-            throw ExitCode(ExitCodes.redisUnavailable)
-        }
-        print(json ? report.json : report.table, terminator: json ? "\n" : "")
-        if report.instance == nil { throw ExitCode(ExitCodes.notRunning) }
-    }
-}
-
-struct Dead: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "List dead-letter jobs, or move them back to their queue with --requeue.",
-        discussion: "Jobs land in <prefix><queue>:dead after --max-attempts failures. Fix the cause, then requeue them: each goes back to the front of its queue with a fresh attempt count.")
-
-    @Flag(help: "Move every dead job back to its queue (attempts reset).") var requeue = false
-    @Option(help: ArgumentHelp("How many of the newest entries to show per queue.", valueName: "n")) var limit = 10
-    @OptionGroup var queueOptions: QueueOptions
-    @Option(help: ArgumentHelp("redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD).", valueName: "url"))
-    var redisURL: String?
-    @Option(help: ArgumentHelp("Key prefix of the queues (env QUEUE_PREFIX, default fila:).", valueName: "prefix")) var prefix: String?
-
-    func run() throws {
-        let env = ProcessInfo.processInfo.environment
-        var flags = JobSettings.Flags()
-        flags.redisURL = redisURL
-        flags.prefix = prefix
-        let job: JobSettings
-        do { job = try JobSettings.resolve(flags, OptionResolver(environment: env)) } catch { throw ValidationError(error.description) }
-        var queues = queueOptions.queues
-        if queues.isEmpty { queues = (env["QUEUES"] ?? "conferencia,emissao").split(separator: ",").map(String.init) }
-        let connection = RedisConnection(endpoint: job.redis)
-        do {
-            try connectAtStartup(connection, attempts: 2)
-            for queue in queues {
-                let dead = DeadLetters(redis: connection, keys: QueueKeys(prefix: job.prefix, queue: queue))
-                if requeue {
-                    print("\(queue): \(try dead.requeueAll()) job(s) moved back to \(job.prefix)\(queue)")
-                    continue
-                }
-                print("\(queue): \(try dead.count()) dead")
-                for e in try dead.list(limit: limit) {
-                    let payload = String(decoding: e.payload.prefix(80), as: UTF8.self)
-                    print("  \(e.failedAt)  attempts \(e.attempts)  payload \(payload)\(e.payload.count > 80 ? "…" : "")")
-                    print("    error: \(e.error.prefix(300))")
-                }
-            }
-        } catch {
-            FileHandle.standardError.write(Data("dead: \(job.redis): \(error)\n".utf8))
-            throw ExitCode(ExitCodes.redisUnavailable)
-        }
     }
 }

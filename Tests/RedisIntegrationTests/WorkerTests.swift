@@ -182,6 +182,24 @@ struct WorkerTests {
         #expect(try h.results().first?["output"] as? String == "pw=[] rpa=[robot7] q=[q] a=[1] id=40\n")
     }
 
+    @Test("persistent mode: a handler that dies while idle is replaced before the next job, which does not fail")
+    func persistentDiesWhileIdle() throws {
+        let h = try WorkerHarness("pidle")
+        // Answers one job, then exits 0.2 s later, while the worker is idle.
+        let handler = #"IFS= read -r line; echo "{\"status\":\"ok\",\"output\":\"$$\"}"; sleep 0.2; exit 3"#
+        try h.redis.lpush(h.keys.pending, strings: ["first"])
+        let worker = try h.start(handler: handler, args: ["--handler-mode", "persistent", "--max-attempts", "1"])
+        #expect(waitUntil { (try? h.results().count) == 1 }, "worker log: \(worker.output)")
+        usleep(600_000)
+        try h.redis.lpush(h.keys.pending, strings: ["second"])
+        #expect(waitUntil { (try? h.results().count) == 2 }, "worker log: \(worker.output)")
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+        let results = try h.results()
+        #expect(results.allSatisfy { $0["status"] as? String == "ok" }, "\(results)")
+        #expect(results[0]["output"] as? String != results[1]["output"] as? String)
+    }
+
     @Test("--max-jobs-per-worker: exits 75 after that many jobs, leaving the rest pending")
     func recycleAfterJobs() throws {
         let h = try WorkerHarness("rc")

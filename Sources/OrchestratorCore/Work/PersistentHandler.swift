@@ -25,6 +25,9 @@ public final class PersistentHandler: JobRunner {
     }
 
     public func run(job: ClaimedJob, queue: String, deadline: ContinuousClock.Instant, tick: () -> Void) -> HandlerOutcome {
+        // A handler that died while idle (browser crash between jobs) is replaced before this
+        // job is sent: the job must not fail for it.
+        if let c = child, reaper.status(of: c.pid) != nil { _ = restart(with: .failure("")) }
         if child == nil {
             do {
                 var env = environment
