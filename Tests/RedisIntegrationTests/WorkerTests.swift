@@ -68,6 +68,22 @@ struct WorkerTests {
         #expect(record["attempts"] as? Int == 2)
     }
 
+    @Test("two failed jobs with identical payloads stay two jobs while they wait for their retry")
+    func identicalPayloadsInRetry() throws {
+        let h = try WorkerHarness("twin")
+        try h.redis.lpush(h.keys.pending, strings: ["same", "same"])
+        let worker = try h.start(handler: "exit 1", args: ["--retry-delay", "30", "--max-attempts", "5"])
+        #expect(waitUntil { ((try? h.redis.send(["ZCARD", RedisArg(h.keys.retry)]).int) ?? 0) == 2 }, "worker log: \(worker.output)")
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+        // Due now: both come back, byte for byte.
+        _ = try h.redis.send(["ZADD", RedisArg(h.keys.retry), "XX", "0", RedisArg(bytes: try #require(h.redis.send(["ZRANGE", RedisArg(h.keys.retry), "0", "0"]).array?.first?.bytes))])
+        _ = try h.redis.send(["ZADD", RedisArg(h.keys.retry), "XX", "0", RedisArg(bytes: try #require(h.redis.send(["ZRANGE", RedisArg(h.keys.retry), "1", "1"]).array?.first?.bytes))])
+        let q = RedisJobQueue(redis: h.redis, keys: h.keys, workerID: "test")
+        #expect(try q.promoteDueRetries(nowMilliseconds: 1) == 2)
+        #expect(try h.redis.lrange(h.keys.pending) == [Array("same".utf8), Array("same".utf8)])
+    }
+
     @Test("--job-timeout kills the handler's whole process group, grandchildren included")
     func jobTimeoutKillsTree() throws {
         let h = try WorkerHarness("to")

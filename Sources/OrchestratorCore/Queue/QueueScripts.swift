@@ -30,7 +30,8 @@ enum QueueScripts {
 
     /// KEYS: processing, pending, dead, results, attempts, stats, retry, heartbeat.
     /// ARGV: job id, error, attempt, max attempts, dead-letter entry, failed result record,
-    /// retry due time in ms (0 = requeue at once), jobs done.
+    /// retry due time in ms (0 = requeue at once), jobs done, a unique tag for the retry entry
+    /// (two failed jobs with identical payloads must stay two entries in the sorted set).
     static let fail = """
     local job = redis.call('LINDEX', KEYS[1], 0)
     redis.call('HINCRBY', KEYS[6], 'failed', 1)
@@ -47,7 +48,7 @@ enum QueueScripts {
     redis.call('HSET', KEYS[5], ARGV[1] .. ':error', ARGV[2])
     if not job then return 'lost' end
     if tonumber(ARGV[7]) > 0 then
-      redis.call('ZADD', KEYS[7], ARGV[7], job)
+      redis.call('ZADD', KEYS[7], ARGV[7], ARGV[9] .. '\\n' .. job)
       redis.call('DEL', KEYS[1])
       return 'delayed'
     end
@@ -65,12 +66,14 @@ enum QueueScripts {
     return n
     """
 
-    /// KEYS: retry, pending. ARGV: now (ms), limit. Moves due retries to the front of the queue.
+    /// KEYS: retry, pending. ARGV: now (ms), limit. Moves due retries to the front of the queue
+    /// (a member is `<tag>\\n<payload>`; the tag is dropped).
     static let promote = """
     local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-    for _, job in ipairs(due) do
-      redis.call('ZREM', KEYS[1], job)
-      redis.call('RPUSH', KEYS[2], job)
+    for _, member in ipairs(due) do
+      redis.call('ZREM', KEYS[1], member)
+      local cut = string.find(member, '\\n', 1, true)
+      redis.call('RPUSH', KEYS[2], cut and string.sub(member, cut + 1) or member)
     end
     return #due
     """

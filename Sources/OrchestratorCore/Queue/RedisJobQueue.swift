@@ -67,7 +67,8 @@ public final class RedisJobQueue {
             QueueScripts.fail,
             keys: [processingKey, keys.pending, keys.dead, keys.results, keys.attempts, keys.stats, keys.retry, keys.heartbeat(workerID)],
             args: [RedisArg(id), RedisArg(error), RedisArg(attempt), RedisArg(maxAttempts), RedisArg(bytes: deadEntry),
-                   RedisArg(bytes: record), RedisArg(String(retryAtMilliseconds)), RedisArg(jobsDone)])
+                   RedisArg(bytes: record), RedisArg(String(retryAtMilliseconds)), RedisArg(jobsDone),
+                   RedisArg("\(workerID):\(jobsDone):\(WallClock.nowMilliseconds())")])
         guard let text = reply.text, let outcome = FailOutcome(rawValue: text) else {
             throw .unexpectedReply("fail script: \(reply)")
         }

@@ -117,6 +117,7 @@ public final class WorkerLoop {
         let elapsed = "\(finished - started)"
         if outcome.status == .ok {
             let result = link.performRetrying { _ throws(RedisError) in try queue.complete(id: job.id, record: record, jobsDone: jobsDone) }
+            if case .failure(let error)? = result { release(job, because: error) }
             if case .success(false)? = result {
                 logger.warning("job.duplicate", metadata: ["job.id": "\(job.id.prefix(12))",
                                                            "why": "the job was recovered by another process while Redis was unreachable; it may run twice"])
@@ -141,10 +142,20 @@ public final class WorkerLoop {
         }
         var outcomeText = "unknown"
         if case .success(let o)? = result { outcomeText = o.rawValue }
-        if case .failure(let e)? = result { outcomeText = "not recorded: \(e)" }
+        if case .failure(let e)? = result {
+            outcomeText = "not recorded: \(e)"
+            release(job, because: e)
+        }
         logger.log(level: plan == .deadLetter ? .error : .warning, "\(LogEvents.jobFailed)",
                    metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(attempt)", "ms": "\(elapsed)",
                               "then": "\(outcomeText)", "error": "\(String(error.prefix(500)))"])
+    }
+
+    /// The server refused to record the outcome (a bug, or a key of the wrong type): put the job
+    /// back in the queue rather than leave it stranded in our processing list.
+    private func release(_ job: ClaimedJob, because error: RedisError) {
+        logger.error("queue.error", metadata: ["job.id": "\(job.id.prefix(12))", "error": "\(error)", "action": "job pushed back to the queue"])
+        _ = link.performRetrying { _ throws(RedisError) in try queue.pushBack() }
     }
 
     private func resultRecord(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64, finished: Int64) -> [UInt8] {
