@@ -22,6 +22,10 @@ public final class WorkerLoop {
     private var state = "idle"
     private var jobStartedAt: Int64 = 0
     private var lastRSS = 0
+    /// The process tree's RSS after the last job, for `--max-worker-rss-mb`; measured once per job.
+    private var rssAfterJobs = (jobs: 0, bytes: 0)
+    /// The queue error being reported (WRONGTYPE…): logged when it starts and when it ends, not every second.
+    private var queueError: String?
 
     public init(settings: WorkerSettings, link: RedisLink, runner: JobRunner, logger: Logger) {
         self.settings = settings
@@ -60,9 +64,19 @@ public final class WorkerLoop {
                     reason = stop
                     break
                 }
-                if !error.isConnectionLoss { logger.error("queue.error", metadata: ["error": "\(error)"]); usleep(1_000_000) }
+                if !error.isConnectionLoss {
+                    if queueError != "\(error)" {
+                        logger.error("queue.error", metadata: ["key": "\(queue.keys.pending)", "error": "\(error)", "action": "retrying every second"])
+                    }
+                    queueError = "\(error)"
+                    usleep(1_000_000)
+                }
                 link.waitForNextAttempt()
                 continue
+            }
+            if queueError != nil {
+                logger.info("queue.readable", metadata: ["key": "\(queue.keys.pending)"])
+                queueError = nil
             }
             guard let payload = popped else { continue }
             if let stop = stopReason(), stop == .drainRequested || stop == .orphaned {
@@ -81,16 +95,19 @@ public final class WorkerLoop {
     }
 
     private func stopReason() -> WorkerStopReason? {
-        let needRSS = settings.job.maxWorkerRSSMB > 0
+        if settings.job.maxWorkerRSSMB > 0 && rssAfterJobs.jobs != jobsDone {
+            rssAfterJobs = (jobsDone, ProcessTree.treeRSS(of: getpid()))  // a /proc scan: once per job
+        }
         return WorkerPolicy.stopReason(drainRequested: drainRequested, parentPID: getppid(), expectedParent: settings.orchestratorPID,
                                        jobsDone: jobsDone, maxJobs: settings.job.maxJobsPerWorker,
-                                       treeRSSBytes: needRSS ? ProcessTree.treeRSS(of: getpid()) : 0, maxRSSMB: settings.job.maxWorkerRSSMB)
+                                       treeRSSBytes: rssAfterJobs.bytes, maxRSSMB: settings.job.maxWorkerRSSMB)
     }
 
     private func process(_ payload: [UInt8]) {
         // The job sits in our processing list now: counting the attempt must happen, so wait out an outage.
-        guard case .success(let job)? = link.performRetrying({ _ throws(RedisError) in try queue.begin(payload: payload) }) else {
-            logger.error("queue.error", metadata: ["error": "could not count the attempt; the job stays in \(queue.processingKey)"])
+        let begun = link.performRetrying { _ throws(RedisError) in try queue.begin(payload: payload) }
+        guard case .success(let job)? = begun else {
+            if case .failure(let error)? = begun { release(because: error) }
             return
         }
         if job.attempt > settings.job.maxAttempts {
@@ -117,7 +134,7 @@ public final class WorkerLoop {
         let elapsed = "\(finished - started)"
         if outcome.status == .ok {
             let result = link.performRetrying { _ throws(RedisError) in try queue.complete(id: job.id, record: record, jobsDone: jobsDone) }
-            if case .failure(let error)? = result { release(job, because: error) }
+            if case .failure(let error)? = result { release(because: error) }
             if case .success(false)? = result {
                 logger.warning("job.duplicate", metadata: ["job.id": "\(job.id.prefix(12))",
                                                            "why": "the job was recovered by another process while Redis was unreachable; it may run twice"])
@@ -144,7 +161,7 @@ public final class WorkerLoop {
         if case .success(let o)? = result { outcomeText = o.rawValue }
         if case .failure(let e)? = result {
             outcomeText = "not recorded: \(e)"
-            release(job, because: e)
+            release(because: e)
         }
         logger.log(level: plan == .deadLetter ? .error : .warning, "\(LogEvents.jobFailed)",
                    metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(attempt)", "ms": "\(elapsed)",
@@ -153,8 +170,8 @@ public final class WorkerLoop {
 
     /// The server refused to record the outcome (a bug, or a key of the wrong type): put the job
     /// back in the queue rather than leave it stranded in our processing list.
-    private func release(_ job: ClaimedJob, because error: RedisError) {
-        logger.error("queue.error", metadata: ["job.id": "\(job.id.prefix(12))", "error": "\(error)", "action": "job pushed back to the queue"])
+    private func release(because error: RedisError) {
+        logger.error("queue.error", metadata: ["error": "\(error)", "action": "job pushed back to the queue"])
         _ = link.performRetrying { _ throws(RedisError) in try queue.pushBack() }
     }
 
