@@ -173,6 +173,23 @@ struct OrchestratorTests {
         #expect(try h.pending("conferencia") == 60)
     }
 
+    @Test("scaled to zero with a job waiting for its retry: the orchestrator brings it back when due and starts a worker")
+    func retryAfterScaleToZero() throws {
+        let h = try OrchestratorHarness("retry0")
+        let marker = "\(h.dir)/failed-once"
+        try h.push("conferencia", count: 1)
+        let o = try h.start(["--queue", "conferencia", "--retry-delay", "3", "--scale-down-delay", "0",
+                             "--handler", "conferencia=if [ $JOB_ATTEMPT = 1 ]; then touch \(marker); exit 1; fi; echo second-time-lucky"])
+        #expect(waitUntil { h.log.contains("Total de conferencia: 0") && FileManager.default.fileExists(atPath: marker) }, "log: \(h.log)")
+        #expect(waitUntil(timeout: .seconds(20)) { ((try? h.results("conferencia").count) ?? 0) == 1 }, "log: \(h.log)")
+        let record = try #require(try h.results("conferencia").first)
+        #expect(record["output"] as? String == "second-time-lucky\n")
+        #expect(record["attempts"] as? Int == 2)
+        #expect(h.log.components(separatedBy: "iniciado").count - 1 == 2)
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
+
     @Test("a worker that keeps crashing is restarted with backoff (1 s, 2 s, 4 s …) and raises a crash-loop alert")
     func crashLoop() throws {
         let h = try OrchestratorHarness("crash")

@@ -48,14 +48,17 @@ extension Supervisor {
     /// Reads every queue length and our workers' heartbeats in one round trip.
     private func readRedis() -> Bool {
         let prefix = settings.job.prefix
-        var commands: [[RedisArg]] = settings.queues.map { ["LLEN", RedisArg(prefix + $0)] }
-        let pids = Array(workers.keys)
-        for pid in pids { commands.append(["HGETALL", RedisArg(QueueKeys.heartbeat(prefix: prefix, workers[pid]!.id))]) }
         let now = WallClock.nowMilliseconds()
-        for q in settings.queues {
-            commands.append(["EVAL", RedisArg(QueueScripts.promote), "2", RedisArg(QueueKeys(prefix: prefix, queue: q).retry),
-                             RedisArg(prefix + q), RedisArg(String(now)), "100"])
+        // Due retries first, so the lengths read next include them (even with no worker running).
+        var commands: [[RedisArg]] = settings.queues.map {
+            ["EVAL", RedisArg(QueueScripts.promote), "2", RedisArg(QueueKeys(prefix: prefix, queue: $0).retry),
+             RedisArg(prefix + $0), RedisArg(String(now)), "100"]
         }
+        let lengthsStart = commands.count
+        commands += settings.queues.map { ["LLEN", RedisArg(prefix + $0)] }
+        let pids = Array(workers.keys)
+        let heartbeatsStart = commands.count
+        for pid in pids { commands.append(["HGETALL", RedisArg(QueueKeys.heartbeat(prefix: prefix, workers[pid]!.id))]) }
         let statsStart = commands.count
         if metrics != nil {
             for q in settings.queues { commands.append(["HGETALL", RedisArg(QueueKeys(prefix: prefix, queue: q).stats)]) }
@@ -67,7 +70,7 @@ extension Supervisor {
             return false
         }
         for (i, q) in settings.queues.enumerated() {
-            if case .error(let message) = replies[i] {
+            if case .error(let message) = replies[lengthsStart + i] {
                 // e.g. WRONGTYPE: hold this queue's workers rather than guess; log the change once.
                 if queues[q]!.unreadable == nil {
                     logger.error("queue.unreadable", metadata: ["queue": "\(q)", "key": "\(prefix + q)", "error": "\(message)",
@@ -80,10 +83,10 @@ extension Supervisor {
                 logger.info("queue.readable", metadata: ["queue": "\(q)"])
                 queues[q]!.unreadable = nil
             }
-            queues[q]!.pending = replies[i].int ?? 0
+            queues[q]!.pending = replies[lengthsStart + i].int ?? 0
         }
         for (j, pid) in pids.enumerated() {
-            let fields = replies[settings.queues.count + j].fields
+            let fields = replies[heartbeatsStart + j].fields
             guard !fields.isEmpty, var w = workers[pid] else { continue }
             _ = w.lifecycle.reportedReady()
             w.isBusy = fields["state"] == "busy"
