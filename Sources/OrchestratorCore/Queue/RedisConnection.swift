@@ -49,6 +49,9 @@ public final class RedisConnection {
             redisFree(ctx)
             throw .connection(code: code, message: "\(endpoint.host):\(endpoint.port): \(message)")
         }
+        // hiredis does not set close-on-exec: without it every child (workers, handlers) would
+        // inherit this connection and keep it open after we are gone.
+        _ = fcntl(ctx.pointee.fd, F_SETFD, FD_CLOEXEC)
         redisSetTimeout(ctx, timeval(commandTimeout))
         redisEnableKeepAlive(ctx)
         context = ctx
