@@ -89,6 +89,12 @@ struct Run: ParsableCommand {
         }
 
         let connection = try connectOrExit(settings.job.redis, logger: logger)
+        if let other = try? InstanceGuard.otherInstance(redis: connection, prefix: settings.job.prefix, host: WallClock.hostName(), pid: getpid()) {
+            logger.critical("orchestrator.already_running", metadata: [
+                "other": "\(other)", "prefix": "\(settings.job.prefix)",
+                "hint": "two orchestrators on one prefix would double every worker count: stop the other one or use another --prefix"])
+            throw ExitCode(ExitCodes.alreadyRunning)
+        }
         // Orphaned handler processes of a worker that dies are re-parented to us, so we can kill them.
         _ = rpa_set_child_subreaper()
         let inbox = EventInbox()

@@ -148,6 +148,23 @@ struct RobustnessTests {
         #expect(o.wait() == .exited(0))
     }
 
+    @Test("a second orchestrator on the same prefix refuses to start (exit 73); one killed with -9 does not block a restart")
+    func singleInstance() throws {
+        let h = try OrchestratorHarness("single")
+        let first = try h.start(["--queue", "conferencia", "--handler", "conferencia=cat"])
+        #expect(waitUntil { h.log.contains("orchestrator.ready") })
+        let (status, output) = try runToEnd(TestEnv.orchestrator, ["--queue", "conferencia", "--handler", "conferencia=cat"],
+                                            env: ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix, "LOG_DIR": "\(h.dir)/second"])
+        #expect(status == .exited(73))
+        #expect(output.contains("orchestrator.already_running") && output.contains("pid \(first.pid)"), "\(output)")
+        first.signal(SIGKILL)
+        first.wait()
+        let restarted = try h.start(["--queue", "conferencia", "--handler", "conferencia=cat"])
+        #expect(waitUntil { h.log.components(separatedBy: "orchestrator.ready").count - 1 == 2 }, "log: \(h.log)")
+        restarted.signal(SIGTERM)
+        #expect(restarted.wait() == .exited(0))
+    }
+
     @Test("SIGHUP reopens orchestrator.log after logrotate moved it; the orchestrator keeps running")
     func logRotation() throws {
         let h = try OrchestratorHarness("hup")

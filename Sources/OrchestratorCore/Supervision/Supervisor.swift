@@ -36,11 +36,10 @@ public final class Supervisor {
     let clock = ContinuousClock()
     let host = WallClock.hostName()
     let pid = getpid()
-    var baseEnvironment: [String: String]
+    let baseEnvironment: [String: String]
     var workers: [Int32: Worker] = [:]
     var queues: [String: QueueState] = [:]
     var isDraining = false
-    var drainDeadline: ContinuousClock.Instant?
     var lastRecovery: ContinuousClock.Instant?
     /// Worker ids whose processing lists still need requeueing (Redis was down when they exited).
     var pendingRequeues: [(queue: String, id: String)] = []
@@ -115,7 +114,6 @@ public final class Supervisor {
     private func beginDrain(signal sig: Int32) {
         isDraining = true
         let deadline = clock.now + settings.drainTimeout
-        drainDeadline = deadline
         logger.info("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "workers": "\(workers.count)",
                                                           "deadline": "\(formatDuration(settings.drainTimeout))"])
         for pid in workers.keys.sorted() where workers[pid]!.lifecycle.drainRequested(deadline: deadline) == .sendTerminate {

@@ -11,6 +11,8 @@ public enum ExitCodes {
     /// Worker only: recycled after `--max-jobs-per-worker` or `--max-worker-rss-mb`; the
     /// orchestrator replaces it at once, without crash backoff.
     public static let recycle: Int32 = 75
+    /// Orchestrator only: another live orchestrator already supervises this prefix.
+    public static let alreadyRunning: Int32 = 73
     /// `orchestrator status`: no orchestrator is running (LSB "program is not running").
     public static let notRunning: Int32 = 3
 }

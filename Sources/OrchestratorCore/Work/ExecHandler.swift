@@ -1,6 +1,7 @@
 import Foundation
 
-/// Exec mode: one `/bin/sh -c COMMAND` per job, in its own process group; payload on stdin,
+/// Exec mode: one process per job (`/bin/sh -c COMMAND`, or the command itself when it is plain
+/// words), in its own process group; payload on stdin,
 /// stdout becomes the output, exit 0 = ok, otherwise the stderr tail is the error.
 public final class ExecHandler: JobRunner {
     public let command: String
