@@ -93,7 +93,7 @@ struct WorkerTests {
                                  args: ["--job-timeout", "1", "--max-attempts", "1"])
         #expect(waitUntil { !processesMatching("sleep \(marker)").isEmpty })
         #expect(waitUntil { (try? h.dead().count) == 1 }, "worker log: \(worker.output)")
-        #expect((try h.dead().first?["error"] as? String ?? "").contains("timed out"))
+        #expect((try h.dead().first?["error"] as? String ?? "").contains("timed out after 1s (--job-timeout)"))
         // The worker's own command line holds the marker too (its --handler): leave it out.
         let leftovers = { processesMatching("sleep \(marker)").filter { $0 != worker.pid } }
         #expect(waitUntil(timeout: .seconds(3)) { leftovers().isEmpty }, "left behind: \(leftovers())")

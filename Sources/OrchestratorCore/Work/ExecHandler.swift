@@ -37,7 +37,7 @@ public final class ExecHandler: JobRunner {
         reaper.forget(except: [])
         guard let status else {
             return HandlerOutcome(status: .failed, output: io.stdout, outputTruncated: io.stdoutTruncated,
-                                  error: "timed out after the job timeout; handler process group killed" + io.stderrSuffix, timedOut: true)
+                                  error: "timed out (--job-timeout); handler process group killed" + io.stderrSuffix, timedOut: true)
         }
         if status.isSuccess {
             return HandlerOutcome(status: .ok, output: io.stdout, outputTruncated: io.stdoutTruncated)

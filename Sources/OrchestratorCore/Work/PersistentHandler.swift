@@ -51,7 +51,7 @@ public final class PersistentHandler: JobRunner {
         case .exited(let status):
             return restart(with: .failure("persistent handler exited (\(status)) before answering"))
         case .timedOut:
-            return restart(with: .failure("timed out after the job timeout; persistent handler killed", timedOut: true))
+            return restart(with: .failure("timed out (--job-timeout); persistent handler killed", timedOut: true))
         case .tooLong:
             return restart(with: .failure("persistent handler answer exceeded \(HandlerLimits.answerCap) bytes"))
         }

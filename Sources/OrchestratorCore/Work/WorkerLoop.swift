@@ -119,8 +119,11 @@ public final class WorkerLoop {
         state = "busy"
         jobStartedAt = WallClock.nowMilliseconds()
         logger.info("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(job.attempt)", "bytes": "\(payload.count)"])
-        let outcome = runner.run(job: job, queue: settings.queue, deadline: clock.now + settings.job.jobTimeout) {
+        var outcome = runner.run(job: job, queue: settings.queue, deadline: clock.now + settings.job.jobTimeout) {
             heartbeat(force: false)
+        }
+        if outcome.timedOut, let error = outcome.error {
+            outcome.error = error.replacingOccurrences(of: "timed out", with: "timed out after \(formatDuration(settings.job.jobTimeout))")
         }
         jobsDone += 1
         finish(job, outcome, attempt: job.attempt, started: jobStartedAt)
