@@ -17,7 +17,7 @@ struct Orchestrator: ParsableCommand {
         64 bad flags or env, 69 Redis unreachable at start or wrong credentials, 70 internal \
         error; `status` exits 3 when no orchestrator is running.
         """,
-        subcommands: [Run.self, Status.self, Dead.self],
+        subcommands: [Run.self, Status.self, Dead.self, Pause.self, Resume.self],
         defaultSubcommand: Run.self)
 }
 

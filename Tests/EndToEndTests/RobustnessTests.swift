@@ -165,6 +165,34 @@ struct RobustnessTests {
         #expect(restarted.wait() == .exited(0))
     }
 
+    @Test("pause drains a queue's workers at once and leaves its jobs waiting; resume brings workers back")
+    func pauseResume() throws {
+        let h = try OrchestratorHarness("pause")
+        try h.push("conferencia", count: 200)
+        let o = try h.start(["--queue", "conferencia", "--handler", "conferencia=sleep 0.3; cat"])
+        #expect(waitUntil { h.workers(of: o.pid).count == 4 }, "log: \(h.log)")
+        let env = ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix]
+        let (paused, pauseOut) = try runToEnd(TestEnv.orchestrator, ["pause", "--queue", "conferencia"], env: env)
+        #expect(paused == .exited(0) && pauseOut.contains("conferencia: paused"))
+        #expect(waitUntil { h.workers(of: o.pid).isEmpty }, "log: \(h.log)")
+        #expect(h.log.contains("queue.paused") && h.log.contains("; queue paused"))
+        let waiting = try h.pending("conferencia")
+        usleep(1_500_000)
+        #expect(try h.pending("conferencia") == waiting, "no job is taken while paused")
+        #expect(h.workers(of: o.pid).isEmpty)
+        let (_, table) = try runToEnd(TestEnv.orchestrator, ["status", "--queue", "conferencia"], env: env)
+        #expect(table.contains("conferencia (paused)"))
+        let (resumed, _) = try runToEnd(TestEnv.orchestrator, ["resume", "--queue", "conferencia"], env: env)
+        #expect(resumed == .exited(0))
+        #expect(waitUntil { h.workers(of: o.pid).count > 0 }, "log: \(h.log)")
+        #expect(waitUntil { (try? h.pending("conferencia")) ?? waiting < waiting })
+        o.signal(SIGTERM)
+        #expect(waitUntil { h.log.contains("drain.begin") })
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+        #expect(try h.results("conferencia").count + h.pending("conferencia") == 200)
+    }
+
     @Test("SIGHUP reopens orchestrator.log after logrotate moved it; the orchestrator keeps running")
     func logRotation() throws {
         let h = try OrchestratorHarness("hup")

@@ -216,6 +216,22 @@ struct WorkerTests {
         #expect(results[0]["output"] as? String != results[1]["output"] as? String)
     }
 
+    @Test("a standalone worker takes no job while its queue is paused, and resumes by itself")
+    func pausedQueue() throws {
+        let h = try WorkerHarness("wpause")
+        let pausedKey = RedisArg(QueueKeys.paused(prefix: h.prefix))
+        _ = try h.redis.send(["SADD", pausedKey, "q"])
+        let worker = try h.start(handler: "cat")
+        #expect(waitUntil { worker.output.contains("queue.paused") }, "log: \(worker.output)")
+        try h.redis.lpush(h.keys.pending, strings: ["waits"])
+        usleep(1_500_000)
+        #expect(try h.results().isEmpty && h.pending() == 1)
+        _ = try h.redis.send(["SREM", pausedKey, "q"])
+        #expect(waitUntil { (try? h.results().count) == 1 }, "log: \(worker.output)")
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+    }
+
     @Test("--max-jobs-per-worker: exits 75 after that many jobs, leaving the rest pending")
     func recycleAfterJobs() throws {
         let h = try WorkerHarness("rc")

@@ -32,6 +32,8 @@ public struct QueueKeys: Sendable, Equatable {
     public static func namespace(_ prefix: String) -> String { "orchestrator:\(prefix)" }
     public static func heartbeat(prefix: String, _ workerID: String) -> String { namespace(prefix) + "worker:\(workerID)" }
     public static func heartbeatPattern(prefix: String) -> String { namespace(prefix) + "worker:*" }
+    /// `orchestrator:fila:paused`: set of paused queue names (`orchestrator pause`).
+    public static func paused(prefix: String) -> String { namespace(prefix) + "paused" }
     /// `orchestrator:fila:instance`: the running orchestrator's heartbeat hash (TTL 10 s).
     public static func instance(prefix: String) -> String { namespace(prefix) + "instance" }
 

@@ -8,6 +8,7 @@ public struct StatusReport {
         public var target: Int?
         public var busy = 0, idle = 0
         public var done = 0, failed = 0, dead = 0
+        public var paused = false
     }
 
     public struct WorkerRow: Equatable {
@@ -32,6 +33,7 @@ public struct StatusReport {
         report.instance = instance.isEmpty ? nil : instance
         let names = instance["queues"].map { $0.split(separator: ",").map(String.init) } ?? fallback
         let now = WallClock.nowMilliseconds()
+        let paused = Set((try redis.send(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))]).array ?? []).compactMap(\.text))
         for key in try redis.scan(match: QueueKeys.heartbeatPattern(prefix: prefix)).sorted() {
             let f = try redis.send(["HGETALL", RedisArg(key)]).fields
             guard let pid = f["pid"].flatMap(Int.init), let queue = f["queue"] else { continue }
@@ -45,6 +47,7 @@ public struct StatusReport {
         for name in names {
             let keys = QueueKeys(prefix: prefix, queue: name)
             var row = QueueRow(name: name)
+            row.paused = paused.contains(name)
             row.pending = try redis.send(["LLEN", RedisArg(keys.pending)]).int ?? 0
             for list in try redis.scan(match: keys.processingPattern) { row.inFlight += try redis.send(["LLEN", RedisArg(list)]).int ?? 0 }
             row.retrying = try redis.send(["ZCARD", RedisArg(keys.retry)]).int ?? 0
@@ -69,7 +72,7 @@ public struct StatusReport {
         }
         var rows = [["QUEUE", "PENDING", "IN FLIGHT", "RETRY", "TARGET", "BUSY", "IDLE", "DONE", "FAILED", "DEAD"]]
         for q in queues {
-            rows.append([q.name, "\(q.pending)", "\(q.inFlight)", "\(q.retrying)", q.target.map { "\($0)" } ?? "-", "\(q.busy)", "\(q.idle)",
+            rows.append([q.name + (q.paused ? " (paused)" : ""), "\(q.pending)", "\(q.inFlight)", "\(q.retrying)", q.target.map { "\($0)" } ?? "-", "\(q.busy)", "\(q.idle)",
                          "\(q.done)", "\(q.failed)", "\(q.dead)"])
         }
         out += Self.format(rows)
@@ -98,6 +101,7 @@ public struct StatusReport {
         let qs = queues.map { q -> String in
             var o = JSONObjectWriter()
             o.string("queue", q.name)
+            o.bool("paused", q.paused)
             o.number("pending", q.pending)
             o.number("in_flight", q.inFlight)
             o.number("retrying", q.retrying)

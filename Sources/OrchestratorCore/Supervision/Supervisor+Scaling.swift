@@ -14,13 +14,16 @@ extension Supervisor {
         for (q, state) in queues where state.unreadable != nil {
             pending[q] = workers.values.filter { $0.queue == q }.count * settings.policy.jobsPerWorker
         }
-        let targets = settings.policy.targets(pending: pending)
+        // A paused queue wants nothing, and leaves its share of --max-total to the others.
+        var targets = settings.policy.targets(pending: pending.filter { !queues[$0.key]!.isPaused })
+        for (q, state) in queues where state.isPaused { targets[q] = QueueTarget(demand: 0, allotted: 0) }
         for queue in settings.queues where queues[queue]!.unreadable == nil {
             var state = queues[queue]!
             state.target = targets[queue]!
             let active = activeWorkers(of: queue)
             let input = ScalingInput(target: state.target, active: active.count, lowerTargetSince: state.lowerTargetSince, now: now)
-            let decision = settings.policy.decide(input)
+            // Pausing is an order, not a load change: no scale-down delay.
+            let decision = state.isPaused ? (active.isEmpty ? .hold : .shrink(by: active.count)) : settings.policy.decide(input)
             switch decision {
             case .waitToShrink:
                 if state.lowerTargetSince == nil { state.lowerTargetSince = now }
@@ -59,6 +62,8 @@ extension Supervisor {
         let pids = Array(workers.keys)
         let heartbeatsStart = commands.count
         for pid in pids { commands.append(["HGETALL", RedisArg(QueueKeys.heartbeat(prefix: prefix, workers[pid]!.id))]) }
+        let pausedIndex = commands.count
+        commands.append(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))])
         let statsStart = commands.count
         if metrics != nil {
             for q in settings.queues { commands.append(["HGETALL", RedisArg(QueueKeys(prefix: prefix, queue: q).stats)]) }
@@ -96,6 +101,11 @@ extension Supervisor {
         if metrics != nil {
             for (k, q) in settings.queues.enumerated() { jobStats[q] = replies[statsStart + k].fields }
         }
+        let paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text))
+        for q in settings.queues where paused.contains(q) != queues[q]!.isPaused {
+            queues[q]!.isPaused = paused.contains(q)
+            logger.info(queues[q]!.isPaused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(q)"])
+        }
         return true
     }
 
@@ -128,6 +138,7 @@ extension Supervisor {
         var state = queues[queue]!
         var line = RebalanceLines.scaleDown(queue: queue, pending: state.pending, excess: chosen.count, from: active.count, to: active.count - chosen.count)
         if let limit = state.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
+        if state.isPaused { line += "; queue paused" }
         logger.info("\(line)")
         for pid in chosen where workers[pid]!.lifecycle.drainRequested(deadline: nil) == .sendTerminate {
             logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(workers[pid]!.name)", "pid": "\(pid)",
@@ -225,6 +236,8 @@ extension Supervisor {
                                     ("rpa_jobs_dead_total", "dead", "Jobs moved to the dead-letter list (all workers, from Redis).")] {
             m.add(name, "counter", help, qs.map { ([("queue", $0)], Double(jobStats[$0]?[field].flatMap(Int.init) ?? 0)) })
         }
+        m.add("rpa_queue_paused", "gauge", "1 while the queue is paused (orchestrator pause).",
+              qs.map { ([("queue", $0)], queues[$0]!.isPaused ? 1 : 0) })
         m.add("rpa_redis_up", "gauge", "1 when the last poll read Redis.", [([], redisReadable ? 1 : 0)])
         m.add("rpa_orchestrator_draining", "gauge", "1 while draining after TERM/INT.", [([], isDraining ? 1 : 0)])
         metrics.update(text: m.text, healthy: redisReadable && !isDraining)

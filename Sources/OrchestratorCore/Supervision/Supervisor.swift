@@ -26,6 +26,8 @@ public final class Supervisor {
         var target = QueueTarget(demand: 0, allotted: 0)
         /// Set while the queue key cannot be read (e.g. WRONGTYPE): its workers are held as they are.
         var unreadable: String?
+        /// `orchestrator pause`: target 0 at once; jobs wait.
+        var isPaused = false
     }
 
     let settings: OrchestratorSettings

@@ -26,6 +26,8 @@ public final class WorkerLoop {
     private var rssAfterJobs = (jobs: 0, bytes: 0)
     /// The queue error being reported (WRONGTYPE…): logged when it starts and when it ends, not every second.
     private var queueError: String?
+    /// `orchestrator pause`: take no job while the queue is in the paused set (checked every second).
+    private var isPaused = false
 
     public init(settings: WorkerSettings, link: RedisLink, runner: JobRunner, logger: Logger) {
         self.settings = settings
@@ -48,6 +50,7 @@ public final class WorkerLoop {
         while true {
             if let stop = stopReason() { reason = stop; break }
             housekeeping()
+            if isPaused { usleep(200_000); continue }
             let popped: [UInt8]?
             do {
                 popped = try link.perform(expectedLoss: { drainRequested }) { c throws(RedisError) in
@@ -202,6 +205,14 @@ public final class WorkerLoop {
         if lastPromotion.map({ now - $0 >= .seconds(1) }) ?? true {
             lastPromotion = now
             _ = try? link.perform { _ throws(RedisError) in try queue.promoteDueRetries(nowMilliseconds: WallClock.nowMilliseconds()) }
+            let key = RedisArg(QueueKeys.paused(prefix: settings.job.prefix))
+            if let paused = try? link.perform({ c throws(RedisError) in try c.send(["SISMEMBER", key, RedisArg(settings.queue)]).int }),
+               (paused == 1) != isPaused {
+                isPaused = paused == 1
+                state = isPaused ? "paused" : "idle"
+                logger.info(isPaused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(settings.queue)"])
+                heartbeat(force: true)
+            }
         }
         if lastRecovery.map({ now - $0 >= .seconds(15) }) ?? true {
             lastRecovery = now
