@@ -84,7 +84,7 @@ public final class Launched: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         process.terminationHandler = { [weak self] p in
             guard let self else { return }
-            let status: TerminationStatus = p.terminationReason == .uncaughtSignal ? .signaled(p.terminationStatus) : .exited(p.terminationStatus)
+            let status = TerminationStatus(p)
             self.lock.lock(); self.exitStatus = status; self.lock.unlock()
         }
         try process.run()

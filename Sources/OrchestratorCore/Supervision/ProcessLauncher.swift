@@ -26,7 +26,7 @@ public final class FoundationProcessLauncher: ProcessLauncher {
     public init(inbox: EventInbox) { self.inbox = inbox }
 
     public func launch(_ spec: LaunchSpec) throws(LaunchError) -> Int32 {
-        let fd = open(spec.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let fd = openForAppend(spec.logPath)
         guard fd >= 0 else { throw LaunchError(path: spec.logPath, message: String(cString: strerror(errno))) }
         let log = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         let process = Process()
@@ -38,8 +38,7 @@ public final class FoundationProcessLauncher: ProcessLauncher {
         process.standardError = log
         let inbox = self.inbox
         process.terminationHandler = { p in
-            let status: TerminationStatus = p.terminationReason == .uncaughtSignal ? .signaled(p.terminationStatus) : .exited(p.terminationStatus)
-            inbox.post(.workerExited(pid: p.processIdentifier, status: status))
+            inbox.post(.workerExited(pid: p.processIdentifier, status: TerminationStatus(p)))
         }
         var empty = sigset_t()
         var old = sigset_t()

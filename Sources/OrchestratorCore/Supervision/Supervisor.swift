@@ -165,7 +165,7 @@ public final class Supervisor {
     }
 
     private func workerExited(pid: Int32, status: TerminationStatus) {
-        guard var worker = workers[pid] else { return }
+        guard var worker = workers[pid] else { return }  // var: the lifecycle records the exit
         let action = worker.lifecycle.processExited(status)
         workers[pid] = nil
         (launcher as? FoundationProcessLauncher)?.forget(pid)
@@ -195,7 +195,6 @@ public final class Supervisor {
         } else if now - worker.startedAt >= .seconds(10) || kind == .recycled || kind == .drained {
             queueState.backoff.reset()
         }
-        worker.isBusy = false
         queues[worker.queue] = queueState
         workerExits[worker.queue, default: [:]][kind.metricName, default: 0] += 1
         nextPoll = clock.now  // replace it (or not) right away

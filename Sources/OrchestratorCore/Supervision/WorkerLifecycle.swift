@@ -114,12 +114,12 @@ public struct CrashBackoff: Sendable, Equatable {
     /// Records a crash; returns true when this makes a crash loop (5 within 60 s).
     public mutating func crashed(at now: ContinuousClock.Instant) -> Bool {
         consecutive += 1
-        let seconds = min(1 << min(consecutive - 1, 6), 60)
-        nextAllowed = now + .seconds(seconds)
+        nextAllowed = now + currentDelay
         recent = recent.filter { now - $0 < .seconds(60) } + [now]
         return recent.count >= 5
     }
 
+    /// The wait before the next start: 1 s after the first crash, doubling, at most 60 s.
     public var currentDelay: Duration { .seconds(min(1 << min(max(consecutive - 1, 0), 6), 60)) }
 
     /// A worker exited cleanly or lived long enough: start over.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Exit codes of both executables (documented in the README).
 public enum ExitCodes {
     /// Clean stop or completed drain.
@@ -29,6 +31,13 @@ public enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
         case .exited(let code): return "exit \(code)"
         case .signaled(let sig): return "signal \(sig) (\(signalName(sig)))"
         }
+    }
+}
+
+extension TerminationStatus {
+    /// Converts Foundation's `terminationReason` + `terminationStatus`, once, at the boundary.
+    public init(_ process: Process) {
+        self = process.terminationReason == .uncaughtSignal ? .signaled(process.terminationStatus) : .exited(process.terminationStatus)
     }
 }
 

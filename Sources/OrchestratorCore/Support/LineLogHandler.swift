@@ -55,6 +55,11 @@ public struct LineLogHandler: LogHandler {
     }
 }
 
+/// Opens a log file for appending (created 0644, close-on-exec); -1 on error, errno set.
+public func openForAppend(_ path: String) -> Int32 {
+    open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+}
+
 /// Where log lines go: a list of descriptors, written under a lock, whole lines at a time.
 public final class LogSink: @unchecked Sendable {
     private let lock = NSLock()
@@ -66,7 +71,7 @@ public final class LogSink: @unchecked Sendable {
     /// Reopens the file (SIGHUP after logrotate moved it).
     public func reopen() {
         guard let path else { return }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let fd = openForAppend(path)
         guard fd >= 0 else { return }
         lock.lock()
         if fds.count > 1 { close(fds[1]); fds[1] = fd } else { fds.append(fd) }
@@ -76,7 +81,7 @@ public final class LogSink: @unchecked Sendable {
     /// stderr plus `path` (appended, created if missing). Returns nil for the file part on error.
     public static func stderrAndFile(_ path: String?) -> (LogSink, String?) {
         guard let path else { return (LogSink(fds: [STDERR_FILENO]), nil) }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let fd = openForAppend(path)
         if fd < 0 { return (LogSink(fds: [STDERR_FILENO]), "cannot open \(path): \(String(cString: strerror(errno)))") }
         let sink = LogSink(fds: [STDERR_FILENO, fd])
         sink.path = path

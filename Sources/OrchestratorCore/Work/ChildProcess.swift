@@ -132,8 +132,8 @@ public final class Reaper {
     }
 
     /// Forgets statuses of adopted grandchildren nobody will ask for.
-    public func forget(except keep: Set<pid_t>) {
-        statuses = statuses.filter { keep.contains($0.key) }
+    public func forgetAll() {
+        statuses.removeAll()
     }
 }
 

@@ -34,7 +34,7 @@ public final class ExecHandler: JobRunner {
         // Whatever the handler left behind (a browser, a `sleep &`) dies with the job.
         ProcessTree.killAll(group: child.pid, descendantsOf: getpid(), reaper: reaper)
         reaper.reap()
-        reaper.forget(except: [])
+        reaper.forgetAll()
         guard let status else {
             return HandlerOutcome(status: .failed, output: io.stdout, outputTruncated: io.stdoutTruncated,
                                   error: "timed out (--job-timeout); handler process group killed" + io.stderrSuffix, timedOut: true)

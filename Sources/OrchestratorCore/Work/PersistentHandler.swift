@@ -77,7 +77,7 @@ public final class PersistentHandler: JobRunner {
             c.closeAll()
             ProcessTree.killAll(group: c.pid, descendantsOf: getpid())
             reaper.reap()
-            reaper.forget(except: [])
+            reaper.forgetAll()
         }
         child = nil
         return outcome
