@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/ioctl.h>
 
 static volatile sig_atomic_t signal_count = 0;
 static volatile sig_atomic_t signal_last = 0;
@@ -100,3 +101,9 @@ int rpa_decode_wait_status(int status, int *code) {
 }
 
 int rpa_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int rpa_unread_bytes(int fd) {
+    int n = 0;
+    if (ioctl(fd, FIONREAD, &n) != 0) return -1;
+    return n;
+}

@@ -49,7 +49,7 @@ struct WorkerCommand: ParsableCommand {
         let runner: JobRunner = settings.job.handlerMode == .exec
             ? ExecHandler(command: settings.handler, environment: env, reaper: reaper)
             : PersistentHandler(command: settings.handler, environment: env, reaper: reaper)
-        let loop = WorkerLoop(settings: settings, link: RedisLink(connection: connection, logger: logger), runner: runner, logger: logger)
+        let loop = WorkerLoop(settings: settings, link: RedisLink(connection: connection, logger: logger), runner: runner, reaper: reaper, logger: logger)
         let code = loop.run()
         if code != 0 { throw ExitCode(code) }
     }

@@ -222,3 +222,35 @@ struct RobustnessTests {
         #expect(o.output.contains("WRONGTYPE"))
     }
 }
+
+@Suite("orchestrator: what a dead worker leaves behind", .requiresRedis, .serialized)
+struct LeftoverTests {
+    @Test("a worker SIGKILLed while its 'browser' (own session, hung with SIGSTOP) runs: within 5 s nothing of its tree is alive and no zombie stays")
+    func hungBrowserDiesWithItsWorker() throws {
+        let h = try OrchestratorHarness("hung")
+        let tag = "4\(UInt16.random(in: 1000...9999))"
+        let script = "\(h.dir)/robot.sh"
+        // On its first attempt the handler starts a "browser" in its own session with two
+        // "renderers", stops it (hung), and waits; the retry after the kill just succeeds.
+        try """
+        #!/bin/sh
+        [ "$JOB_ATTEMPT" = 1 ] || { echo fine; exit 0; }
+        setsid sh -c 'sleep \(tag)1 & sleep \(tag)2 & kill -STOP $$; wait' &
+        exec sleep \(tag)3
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        try h.push("conferencia", count: 1)
+        let o = try h.start(["--queue", "conferencia", "--handler", "conferencia=\(script)", "--poll-interval", "0.2"])
+        #expect(waitUntil { processesMatching("sleep \(tag)").count >= 4 }, "log: \(h.log)")  // 3 sleeps and the stopped sh
+        let worker = try #require(h.workers(of: o.pid).first)
+        kill(worker.pid, SIGKILL)
+        #expect(waitUntil(timeout: .seconds(5)) { processesMatching("sleep \(tag)").isEmpty && processesMatching(script).allSatisfy { $0 == o.pid } },
+                "left alive: \(processesMatching("sleep \(tag)")) log: \(h.log)")
+        #expect(waitUntil(timeout: .seconds(2)) {
+            ProcessTree.children(of: o.pid).allSatisfy { ProcessTree.entry($0).map { !$0.isZombie } ?? true }
+        }, "zombies under the orchestrator: \(ProcessTree.descendants(of: o.pid).filter(\.isZombie))")
+        #expect(waitUntil { (try? h.results("conferencia").first?["attempts"] as? Int) == 2 }, "the retry ran: \(h.log)")
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
+}

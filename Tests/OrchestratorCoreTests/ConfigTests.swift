@@ -68,6 +68,18 @@ struct ConfigTests {
         #expect(s.handlers == ["a": "cat", "b": "cat"])
     }
 
+    @Test("--max-total below the default --max-per-queue clamps it when --max-per-queue was not given")
+    func maxTotalAloneClamps() throws {
+        let s = try resolve { $0.maxTotal = "4" }
+        #expect(s.policy.maxPerQueue == 4 && s.policy.maxTotal == 4)
+        #expect(s.summary.contains("max_per_queue=4 (default 10 clamped to --max-total)"))
+        let fromEnv = try resolve({ _ in }, env: ["MAX_TOTAL": "2"])
+        #expect(fromEnv.policy.maxPerQueue == 2)
+        #expect(throws: ConfigError.self, "both given explicitly: still refused") { try resolve { $0.maxTotal = "4"; $0.maxPerQueue = "10" } }
+        #expect(throws: ConfigError.self) { try resolve({ $0.maxTotal = "4" }, env: ["MAX_PER_QUEUE": "6"]) }
+        #expect(try resolve { $0.maxTotal = "30" }.policy.maxPerQueue == 10, "no clamp when the default fits")
+    }
+
     /// One bad flag/env case: flag values to set (field → value) and the flag the error must name.
     struct BadInput: Sendable, CustomTestStringConvertible {
         var expectedFlag: String
@@ -177,14 +189,32 @@ struct RecordTests {
         #expect(object["n"] as? Int == 3)
     }
 
-    @Test("persistent answers: ok, failed, ok-flag, JSON output; garbage is nil")
+    @Test("persistent answers: ok, failed, ok-flag, JSON output kept as JSON, restart request; garbage is nil")
     func answers() {
-        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok","output":"x"}"#.utf8)) == HandlerOutcome(status: .ok, output: Array("x".utf8)))
-        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"failed","error":"login expired"}"#.utf8))
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok","output":"x"}"#.utf8))?.outcome == HandlerOutcome(status: .ok, output: Array("x".utf8)))
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"failed","error":"login expired"}"#.utf8))?.outcome
                 == HandlerOutcome(status: .failed, error: "login expired"))
-        #expect(PersistentHandler.parseAnswer(Array(#"{"ok":true,"output":{"n":1}}"#.utf8)) == HandlerOutcome(status: .ok, output: Array(#"{"n":1}"#.utf8)))
+        #expect(PersistentHandler.parseAnswer(Array(#"{"ok":true,"output":{"n":1}}"#.utf8))?.outcome
+                == HandlerOutcome(status: .ok, output: Array(#"{"n":1}"#.utf8), outputIsJSON: true))
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok","output":[1,"a"]}"#.utf8))?.outcome.outputIsJSON == true)
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok","output":"{\"n\":1}"}"#.utf8))?.outcome.outputIsJSON == false,
+                "a string output stays a string, even when it looks like JSON")
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"failed","error":"x","restart":true}"#.utf8))?.restart == true)
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok"}"#.utf8))?.restart == false)
         #expect(PersistentHandler.parseAnswer(Array("not json".utf8)) == nil)
         #expect(PersistentHandler.parseAnswer(Array(#"{"status":"maybe"}"#.utf8)) == nil)
         #expect(PersistentHandler.parseAnswer(Array("[1,2]".utf8)) == nil)
+    }
+
+    @Test("a JSON output is embedded in the result record as JSON, not as a string")
+    func jsonOutputRecord() throws {
+        var w = JSONObjectWriter()
+        w.output(HandlerOutcome(status: .ok, output: Array(#"{"confirmation":"C-1"}"#.utf8), outputIsJSON: true))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(w.data)) as? [String: Any])
+        #expect((object["output"] as? [String: Any])?["confirmation"] as? String == "C-1")
+        var plain = JSONObjectWriter()
+        plain.output(HandlerOutcome(status: .ok, output: Array("{not json".utf8)))
+        let p = try #require(try JSONSerialization.jsonObject(with: Data(plain.data)) as? [String: Any])
+        #expect(p["output"] as? String == "{not json")
     }
 }

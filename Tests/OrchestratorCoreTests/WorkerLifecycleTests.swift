@@ -93,7 +93,7 @@ struct WorkerPolicyTests {
     @Test("drain, orphaning and recycling stop the loop with the documented exit codes")
     func stopReasons() {
         func reason(drain: Bool = false, ppid: Int32 = 10, expected: Int32? = 10, done: Int = 0, maxJobs: Int = 0, rss: Int = 0, maxRSS: Int = 0) -> WorkerStopReason? {
-            WorkerPolicy.stopReason(drainRequested: drain, parentPID: ppid, expectedParent: expected, jobsDone: done, maxJobs: maxJobs, treeRSSBytes: rss, maxRSSMB: maxRSS)
+            WorkerPolicy.stopReason(drainRequested: drain, parentPID: ppid, expectedParent: expected, jobsDone: done, maxJobs: maxJobs, treeMemoryBytes: rss, maxRSSMB: maxRSS)
         }
         #expect(reason() == nil)
         #expect(reason(drain: true) == .drainRequested)

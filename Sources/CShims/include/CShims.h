@@ -40,4 +40,8 @@ void rpa_set_wakeup_fd(int fd);
 /// signal when killed, 0 otherwise.
 int rpa_decode_wait_status(int status, int *code);
 
+/// Bytes written to a pipe and not yet read by the other side (FIONREAD works on either end of
+/// a Linux pipe), or -1. Tells whether a handler that died had read the job line sent to it.
+int rpa_unread_bytes(int fd);
+
 #endif

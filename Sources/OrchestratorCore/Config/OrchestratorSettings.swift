@@ -12,6 +12,8 @@ public struct OrchestratorSettings: Sendable {
     public var drainTimeout: Duration
     public var logDir: String
     public var workerPath: String
+    /// `--max-per-queue` was not given and its default was lowered to `--max-total`.
+    public var maxPerQueueClamped = false
 
     public struct Flags: Sendable {
         public var job = JobSettings.Flags()
@@ -68,7 +70,11 @@ public struct OrchestratorSettings: Sendable {
         }
 
         let maxTotal = try r.int(f.maxTotal, flag: "--max-total", env: "MAX_TOTAL", default: 20, range: 1...10_000)
-        let maxPerQueue = try r.int(f.maxPerQueue, flag: "--max-per-queue", env: "MAX_PER_QUEUE", default: 10, range: 1...10_000)
+        var maxPerQueue = try r.int(f.maxPerQueue, flag: "--max-per-queue", env: "MAX_PER_QUEUE", default: 10, range: 1...10_000)
+        // The default 10 must not make `--max-total 4` alone an error: clamp it, and say so.
+        let perQueueGiven = f.maxPerQueue != nil || r.environment["MAX_PER_QUEUE"] != nil
+        let clamped = !perQueueGiven && maxPerQueue > maxTotal
+        if clamped { maxPerQueue = maxTotal }
         let minPerQueue = try r.int(f.minPerQueue, flag: "--min-per-queue", env: "MIN_PER_QUEUE", default: 0, range: 0...10_000)
         if maxPerQueue > maxTotal {
             throw ConfigError(flag: "--max-per-queue", message: "\(maxPerQueue) is above --max-total \(maxTotal)")
@@ -94,7 +100,7 @@ public struct OrchestratorSettings: Sendable {
             pollInterval: try r.duration(f.pollInterval, flag: "--poll-interval", env: "POLL_INTERVAL", default: .seconds(1), minimum: .milliseconds(50)),
             summaryInterval: try r.duration(f.interval, flag: "--interval", env: "REBALANCE_INTERVAL", default: .seconds(60), minimum: .milliseconds(100)),
             drainTimeout: try r.duration(f.drainTimeout, flag: "--drain-timeout", env: "DRAIN_TIMEOUT", default: .seconds(300)),
-            logDir: logDir, workerPath: workerPath)
+            logDir: logDir, workerPath: workerPath, maxPerQueueClamped: clamped)
     }
 
     /// The environment a worker gets: ours (credentials live there), plus every setting, so
@@ -119,7 +125,7 @@ public struct OrchestratorSettings: Sendable {
     public var summary: String {
         let p = policy
         return "redis=\(job.redis) queues=\(queues.joined(separator: ",")) prefix=\(job.prefix) jobs_per_worker=\(p.jobsPerWorker) "
-            + "min_per_queue=\(p.minPerQueue) max_per_queue=\(p.maxPerQueue) max_total=\(p.maxTotal) "
+            + "min_per_queue=\(p.minPerQueue) max_per_queue=\(p.maxPerQueue)\(maxPerQueueClamped ? " (default 10 clamped to --max-total)" : "") max_total=\(p.maxTotal) "
             + "scale_down_delay=\(formatDuration(p.scaleDownDelay)) poll=\(formatDuration(pollInterval)) "
             + "drain_timeout=\(formatDuration(drainTimeout)) job_timeout=\(formatDuration(job.jobTimeout)) "
             + "max_attempts=\(job.maxAttempts) mode=\(job.handlerMode.rawValue) worker=\(workerPath)"

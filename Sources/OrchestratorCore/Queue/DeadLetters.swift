@@ -38,29 +38,23 @@ public struct DeadLetters {
     }
 
     /// Moves every dead job back to the front of its queue with a fresh attempt count, oldest
-    /// first, each in one MULTI/EXEC (push, remove, reset), so a crash midway loses nothing.
+    /// first, each in one MULTI/EXEC (push the bare payload, remove the entry), so a crash midway
+    /// loses nothing. The bare payload carries no envelope, so its attempts start again at 1.
     /// Returns how many moved.
     @discardableResult
     public func requeueAll() throws(RedisError) -> Int {
         var moved = 0
         while let raw = try redis.send(["LINDEX", RedisArg(keys.dead), "-1"]).bytes {
             let entry = Self.decode(raw)
-            let id = sha1Hex(entry.payload)
             let replies = try redis.pipeline([
                 ["MULTI"],
                 ["RPUSH", RedisArg(keys.pending), RedisArg(bytes: entry.payload)],
                 ["LREM", RedisArg(keys.dead), "-1", RedisArg(bytes: raw)],
-                ["HDEL", RedisArg(keys.attempts), RedisArg(id), RedisArg("\(id):error")],
                 ["EXEC"],
             ])
             guard case .array = replies.last else { throw .unexpectedReply("EXEC: \(replies.last.map { "\($0)" } ?? "none")") }
             moved += 1
         }
         return moved
-    }
-
-    private func sha1Hex(_ bytes: [UInt8]) -> String {
-        // The same id the begin script computes (redis.sha1hex), asked of the server.
-        (try? redis.send(["EVAL", "return redis.sha1hex(ARGV[1])", "0", RedisArg(bytes: bytes)]).text) ?? ""
     }
 }

@@ -20,8 +20,6 @@ public struct QueueKeys: Sendable, Equatable {
     public var dead: String { "\(pending):dead" }
     /// `fila:q:retry`: sorted set of failed jobs waiting for their retry time (score = due, ms).
     public var retry: String { "\(pending):retry" }
-    /// `fila:q:attempts`: hash, SHA-1 of payload → attempts started; `<sha>:error` → last error.
-    public var attempts: String { "\(pending):attempts" }
     /// `orchestrator:fila:stats:<queue>`: hash with `done`, `failed`, `dead` counters.
     public var stats: String { Self.namespace(prefix) + "stats:\(queue)" }
     /// `orchestrator:fila:worker:<worker-id>`: a worker's heartbeat hash (TTL 10 s).

@@ -1,68 +1,92 @@
 /// Lua scripts that make each queue transition atomic on the server.
 enum QueueScripts {
-    /// KEYS: processing, attempts, heartbeat. ARGV: now (ms).
-    /// Counts an attempt for the job just moved into `processing` and marks the worker busy.
-    /// Returns {attempt, job id (SHA-1 of the payload), last recorded error}.
+    /// KEYS: heartbeat. ARGV: now (ms), TTL (ms). Marks the worker busy with the job it just popped.
+    /// (Attempts are not counted here: a failed attempt is counted by `fail`, a dead worker's by
+    /// `recoverDead`, both in the job's own envelope.)
     static let begin = """
-    local job = redis.call('LINDEX', KEYS[1], 0)
-    if not job then return {0, '', ''} end
-    redis.call('HSET', KEYS[3], 'state', 'busy', 'job_started_at', ARGV[1])
-    redis.call('PEXPIRE', KEYS[3], 10000)
-    local id = redis.sha1hex(job)
-    local n = redis.call('HINCRBY', KEYS[2], id, 1)
-    local err = redis.call('HGET', KEYS[2], id .. ':error') or ''
-    return {n, id, err}
+    redis.call('HSET', KEYS[1], 'state', 'busy', 'job_started_at', ARGV[1])
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return 1
     """
 
-    /// KEYS: processing, results, attempts, stats, heartbeat. ARGV: result record, job id, jobs done.
+    /// KEYS: processing, results, stats, heartbeat. ARGV: result record, jobs done.
     /// Pushes the result and acknowledges in one step. Returns how many jobs were held (0 means
     /// another process recovered the job while this worker was cut off: it may run twice).
     static let complete = """
     local held = redis.call('LLEN', KEYS[1])
     redis.call('DEL', KEYS[1])
     redis.call('LPUSH', KEYS[2], ARGV[1])
-    redis.call('HDEL', KEYS[3], ARGV[2], ARGV[2] .. ':error')
-    redis.call('HINCRBY', KEYS[4], 'done', 1)
-    redis.call('HSET', KEYS[5], 'state', 'idle', 'job_started_at', '', 'jobs_done', ARGV[3])
-    redis.call('PEXPIRE', KEYS[5], 10000)
+    redis.call('HINCRBY', KEYS[3], 'done', 1)
+    redis.call('HSET', KEYS[4], 'state', 'idle', 'job_started_at', '', 'jobs_done', ARGV[2])
+    redis.call('PEXPIRE', KEYS[4], 10000)
     return held
     """
 
-    /// KEYS: processing, pending, dead, results, attempts, stats, retry, heartbeat.
-    /// ARGV: job id, error, attempt, max attempts, dead-letter entry, failed result record,
-    /// retry due time in ms (0 = requeue at once), jobs done, a unique tag for the retry entry
-    /// (two failed jobs with identical payloads must stay two entries in the sorted set).
+    /// KEYS: processing, pending, dead, results, stats, retry, heartbeat.
+    /// ARGV: attempt, max attempts, dead-letter entry, failed result record, retry due time in ms
+    /// (0 = requeue at once), jobs done, a unique tag for the retry entry (two failed jobs with
+    /// identical payloads must stay two entries in the sorted set), the job's new envelope
+    /// (`JobEnvelope` with this attempt counted and its error).
     static let fail = """
-    local job = redis.call('LINDEX', KEYS[1], 0)
-    redis.call('HINCRBY', KEYS[6], 'failed', 1)
-    redis.call('HSET', KEYS[8], 'state', 'idle', 'job_started_at', '', 'jobs_done', ARGV[8])
-    redis.call('PEXPIRE', KEYS[8], 10000)
-    if tonumber(ARGV[3]) >= tonumber(ARGV[4]) then
-      redis.call('DEL', KEYS[1])
-      redis.call('LPUSH', KEYS[3], ARGV[5])
-      redis.call('LPUSH', KEYS[4], ARGV[6])
-      redis.call('HDEL', KEYS[5], ARGV[1], ARGV[1] .. ':error')
-      redis.call('HINCRBY', KEYS[6], 'dead', 1)
+    local held = redis.call('LLEN', KEYS[1])
+    redis.call('DEL', KEYS[1])
+    redis.call('HINCRBY', KEYS[5], 'failed', 1)
+    redis.call('HSET', KEYS[7], 'state', 'idle', 'job_started_at', '', 'jobs_done', ARGV[6])
+    redis.call('PEXPIRE', KEYS[7], 10000)
+    if held == 0 then return 'lost' end
+    if tonumber(ARGV[1]) >= tonumber(ARGV[2]) then
+      redis.call('LPUSH', KEYS[3], ARGV[3])
+      redis.call('LPUSH', KEYS[4], ARGV[4])
+      redis.call('HINCRBY', KEYS[5], 'dead', 1)
       return 'dead'
     end
-    redis.call('HSET', KEYS[5], ARGV[1] .. ':error', ARGV[2])
-    if not job then return 'lost' end
-    if tonumber(ARGV[7]) > 0 then
-      redis.call('ZADD', KEYS[7], ARGV[7], ARGV[9] .. '\\n' .. job)
-      redis.call('DEL', KEYS[1])
+    if tonumber(ARGV[5]) > 0 then
+      redis.call('ZADD', KEYS[6], ARGV[5], ARGV[7] .. '\\n' .. ARGV[8])
       return 'delayed'
     end
-    redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+    redis.call('LPUSH', KEYS[2], ARGV[8])
     return 'requeued'
     """
 
     /// KEYS: processing, pending, heartbeat. ARGV: 'force' or ''.
-    /// Moves a dead worker's jobs back to the front of the pending list (popped next), element by
-    /// element. Without 'force' it refuses while the owner's heartbeat is alive (returns -1).
-    static let recover = """
+    /// Puts back, untouched, what a live worker popped but will not run (drain, refused
+    /// outcome): to the front of the pending list. Without 'force' it refuses while the owner's
+    /// heartbeat is alive (returns -1).
+    static let pushBack = """
     if ARGV[1] ~= 'force' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
     local n = 0
     while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'RIGHT') do n = n + 1 end
+    return n
+    """
+
+    /// KEYS: processing, pending, heartbeat. ARGV: 'force' or ''.
+    /// Requeues the jobs of a worker that died (killed, crashed, out of memory) at the front of
+    /// the pending list, counting the attempt that was running in each job's envelope (see
+    /// `JobEnvelope`), so a job that kills its worker every time still reaches `--max-attempts`.
+    /// Without 'force' it refuses while the owner's heartbeat is alive (returns -1).
+    static let recoverDead = """
+    if ARGV[1] ~= 'force' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+    local marker = '\\030rpa:1 '
+    local n = 0
+    while true do
+      local job = redis.call('RPOP', KEYS[1])
+      if not job then break end
+      local made, payload = 0, job
+      if string.sub(job, 1, #marker) == marker then
+        local nl = string.find(job, '\\n', #marker + 1, true)
+        if nl then
+          local a, l = string.match(string.sub(job, #marker + 1, nl - 1), '^(%d+) (%d+)$')
+          if a and #job - nl >= tonumber(l) then
+            made = tonumber(a)
+            payload = string.sub(job, nl + 1 + tonumber(l))
+          end
+        end
+      end
+      made = made + 1
+      local err = 'the worker running attempt ' .. made .. ' died (killed, crashed or out of memory)'
+      redis.call('RPUSH', KEYS[2], marker .. made .. ' ' .. #err .. '\\n' .. err .. payload)
+      n = n + 1
+    end
     return n
     """
 

@@ -1,12 +1,28 @@
 /// A job taken from the queue: the payload is opaque bytes.
 public struct ClaimedJob: Sendable, Equatable {
     public let payload: [UInt8]
-    /// 1 for the first run; counted when the job starts, so a worker that dies mid-job still uses one.
+    /// This attempt's number: 1 for a producer's fresh payload, more once attempts of this job
+    /// instance failed or their worker died (counted in the job's envelope, not by its bytes).
     public let attempt: Int
-    /// SHA-1 of the payload, as hex (also passed to handlers as `JOB_ID`).
+    /// SHA-1 of the payload, as hex (also passed to handlers as `JOB_ID`). Identifies the content:
+    /// jobs with identical payloads share it, but never their attempt count.
     public let id: String
     /// The error recorded by the previous failed attempt, if any.
     public let previousError: String
+
+    public init(payload: [UInt8], attempt: Int, id: String, previousError: String = "") {
+        self.payload = payload
+        self.attempt = attempt
+        self.id = id
+        self.previousError = previousError
+    }
+
+    /// The job a popped queue element holds.
+    public init(element: [UInt8]) {
+        let envelope = JobEnvelope.decode(element)
+        self.init(payload: envelope.payload, attempt: envelope.attemptsMade + 1, id: SHA1.hex(envelope.payload),
+                  previousError: envelope.lastError)
+    }
 }
 
 /// What `fail` did with the job.
@@ -37,38 +53,36 @@ public final class RedisJobQueue {
         return reply.bytes
     }
 
-    /// Counts the attempt of the job just popped and returns it.
-    public func begin(payload: [UInt8]) throws(RedisError) -> ClaimedJob {
-        let reply = try redis.eval(QueueScripts.begin, keys: [processingKey, keys.attempts, keys.heartbeat(workerID)],
-                                   args: [RedisArg(String(WallClock.nowMilliseconds()))])
-        guard let items = reply.array, items.count == 3, let attempt = items[0].int else {
-            throw .unexpectedReply("begin script: \(reply)")
-        }
-        return ClaimedJob(payload: payload, attempt: attempt, id: items[1].text ?? "", previousError: items[2].text ?? "")
+    /// Marks this worker busy in its heartbeat (the job just popped started now).
+    public func begin(heartbeatTTL: Duration = .seconds(10)) throws(RedisError) {
+        _ = try redis.eval(QueueScripts.begin, keys: [keys.heartbeat(workerID)],
+                           args: [RedisArg(String(WallClock.nowMilliseconds())), RedisArg(String(heartbeatTTL.milliseconds))])
     }
 
     /// Puts a job that was popped while draining back at the front of the queue, untouched.
     public func pushBack() throws(RedisError) {
-        _ = try redis.eval(QueueScripts.recover, keys: [processingKey, keys.pending, keys.heartbeat(workerID)], args: ["force"])
+        _ = try redis.eval(QueueScripts.pushBack, keys: [processingKey, keys.pending, keys.heartbeat(workerID)], args: ["force"])
     }
 
     /// Pushes the result record and acknowledges. Returns false when the job was no longer held.
     @discardableResult
-    public func complete(id: String, record: [UInt8], jobsDone: Int = 0) throws(RedisError) -> Bool {
-        let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.attempts, keys.stats, keys.heartbeat(workerID)],
-                                   args: [RedisArg(bytes: record), RedisArg(id), RedisArg(jobsDone)])
+    public func complete(record: [UInt8], jobsDone: Int = 0) throws(RedisError) -> Bool {
+        let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats, keys.heartbeat(workerID)],
+                                   args: [RedisArg(bytes: record), RedisArg(jobsDone)])
         return (reply.int ?? 0) > 0
     }
 
-    /// Records a failed attempt: requeue, delay, or dead-letter when `attempt >= maxAttempts`.
-    public func fail(id: String, error: String, attempt: Int, maxAttempts: Int, deadEntry: [UInt8], record: [UInt8],
+    /// Records a failed attempt of `job`: requeue (in an envelope counting this attempt and
+    /// its error), delay, or dead-letter when `attempt >= maxAttempts`.
+    public func fail(_ job: ClaimedJob, error: String, attempt: Int, maxAttempts: Int, deadEntry: [UInt8], record: [UInt8],
                      retryAtMilliseconds: Int64, jobsDone: Int = 0) throws(RedisError) -> FailOutcome {
+        let envelope = JobEnvelope(attemptsMade: attempt, lastError: String(error.prefix(4096)), payload: job.payload)
         let reply = try redis.eval(
             QueueScripts.fail,
-            keys: [processingKey, keys.pending, keys.dead, keys.results, keys.attempts, keys.stats, keys.retry, keys.heartbeat(workerID)],
-            args: [RedisArg(id), RedisArg(error), RedisArg(attempt), RedisArg(maxAttempts), RedisArg(bytes: deadEntry),
-                   RedisArg(bytes: record), RedisArg(String(retryAtMilliseconds)), RedisArg(jobsDone),
-                   RedisArg("\(workerID):\(jobsDone):\(WallClock.nowMilliseconds())")])
+            keys: [processingKey, keys.pending, keys.dead, keys.results, keys.stats, keys.retry, keys.heartbeat(workerID)],
+            args: [RedisArg(attempt), RedisArg(maxAttempts), RedisArg(bytes: deadEntry), RedisArg(bytes: record),
+                   RedisArg(String(retryAtMilliseconds)), RedisArg(jobsDone),
+                   RedisArg("\(workerID):\(jobsDone):\(WallClock.nowMilliseconds())"), RedisArg(bytes: envelope.encoded())])
         guard let text = reply.text, let outcome = FailOutcome(rawValue: text) else {
             throw .unexpectedReply("fail script: \(reply)")
         }
@@ -81,24 +95,25 @@ public final class RedisJobQueue {
         try redis.eval(QueueScripts.promote, keys: [keys.retry, keys.pending], args: [RedisArg(String(nowMilliseconds)), RedisArg(limit)]).int ?? 0
     }
 
-    /// Requeues every processing list of this queue whose owner's heartbeat has expired.
-    /// Returns the number of jobs moved back.
+    /// Requeues every processing list of this queue whose owner's heartbeat has expired (the
+    /// attempt each job was running counts). Returns the number of jobs moved back.
     @discardableResult
     public func recoverAbandoned() throws(RedisError) -> Int {
         var moved = 0
         for key in try processingLists() {
             let owner = String(key.dropFirst(keys.processingPrefix.count))
             if owner == workerID { continue }
-            let n = try redis.eval(QueueScripts.recover, keys: [key, keys.pending, keys.heartbeat(owner)], args: [""]).int ?? 0
+            let n = try redis.eval(QueueScripts.recoverDead, keys: [key, keys.pending, keys.heartbeat(owner)], args: [""]).int ?? 0
             if n > 0 { moved += n }
         }
         return moved
     }
 
-    /// Requeues the jobs of a worker known to be dead, whatever its heartbeat says.
+    /// Requeues the jobs of a worker known to be dead, whatever its heartbeat says; the attempt
+    /// each was running counts.
     @discardableResult
     public func requeue(ownerID: String) throws(RedisError) -> Int {
-        try redis.eval(QueueScripts.recover, keys: [keys.processing(ownerID), keys.pending, keys.heartbeat(ownerID)], args: ["force"]).int ?? 0
+        try redis.eval(QueueScripts.recoverDead, keys: [keys.processing(ownerID), keys.pending, keys.heartbeat(ownerID)], args: ["force"]).int ?? 0
     }
 
     /// Every `fila:q:processing:*` key.

@@ -5,6 +5,7 @@ extension Supervisor {
     /// One reconcile pass: read, decide, apply. On a Redis read error it holds (never scales down).
     func poll() {
         retryPendingRequeues()
+        killAdoptedOrphans()  // a browser re-parented to us after the last sweep, and zombies
         redisReadable = readRedis()
         defer { publishMetrics() }
         guard redisReadable else { return }

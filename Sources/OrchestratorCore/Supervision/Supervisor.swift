@@ -130,6 +130,7 @@ public final class Supervisor {
             lastDrainHeartbeat = now
             writeInstanceHeartbeat()  // `status` keeps showing us (state draining) during a long drain
             publishMetrics()
+            killAdoptedOrphans()
         }
         for pid in Array(workers.keys) where workers[pid]!.lifecycle.tick(now: now) == .sendKill {
             logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]!.name)", "pid": "\(pid)", "why": "drain timeout passed"])
@@ -141,10 +142,7 @@ public final class Supervisor {
     private func finishDrain() -> Int32 {
         retryPendingRequeues()
         // Handlers of workers killed past the deadline were adopted by us: none may outlive the drain.
-        for _ in 0..<50 {
-            if killAdoptedOrphans() == 0 { break }
-            usleep(20_000)
-        }
+        killAdoptedOrphans()
         for (queue, id) in pendingRequeues {
             logger.error("requeue.pending", metadata: ["queue": "\(queue)", "worker.id": "\(id)",
                                                        "note": "Redis unreachable; the next worker or orchestrator recovers it once its heartbeat expires"])
@@ -158,7 +156,7 @@ public final class Supervisor {
     /// group is killed only while /proc confirms it is still this worker's handler (no stale pid).
     private func kill(worker pid: Int32) {
         if let handler = workers[pid]?.handlerPID, handler > 1,
-           let entry = ProcessTree.snapshot().first(where: { $0.pid == handler }), entry.ppid == pid, entry.pgrp == handler {
+           let entry = ProcessTree.entry(handler), entry.ppid == pid, entry.pgrp == handler {
             Glibc.kill(-handler, SIGKILL)
         }
         launcher.signal(pid, SIGKILL)
@@ -219,28 +217,38 @@ public final class Supervisor {
     }
 
     /// We are the subreaper of our workers' descendants (set at start): when a worker dies, its
-    /// handler and browser processes are re-parented to us instead of init. Any child that is not
-    /// a worker is such an orphan: kill its process group and reap it (by pid, never waitpid(-1),
-    /// which would steal Foundation's statuses). Returns how many were found.
+    /// handler and browser processes are re-parented to us instead of init, and so is any of
+    /// their children whose parent dies later. Any child that is not a worker is such an orphan:
+    /// kill it with its whole tree (whatever session or group a browser moved to; a hung,
+    /// stopped browser included) and reap it by pid (never waitpid(-1), which would steal
+    /// Foundation's statuses). Runs on every poll and after every worker exit, and repeats
+    /// while a pass finds anything, so the grandchildren re-parented by the kills are reaped too.
+    /// Returns how many processes were killed.
     @discardableResult
     func killAdoptedOrphans() -> Int {
-        let adopted = ProcessTree.snapshot().filter { $0.ppid == pid && workers[$0.pid] == nil }
-        var orphans: [ProcessTree.Entry] = []
-        for entry in adopted {
-            var status: Int32 = 0
-            if entry.isZombie { _ = waitpid(entry.pid, &status, WNOHANG) } else { orphans.append(entry) }
+        var killed = 0
+        var pids: [pid_t] = []
+        for pass in 0..<25 {
+            var found = false
+            for child in ProcessTree.children(of: pid) where workers[child] == nil {
+                guard let entry = ProcessTree.entry(child) else { continue }
+                found = true
+                if !entry.isZombie {
+                    if entry.pgrp > 1 && entry.pgrp != getpgrp() { Glibc.kill(-entry.pgrp, SIGKILL) }
+                    killed += ProcessTree.killTree(child)
+                    pids.append(child)
+                }
+                var status: Int32 = 0
+                _ = waitpid(child, &status, WNOHANG)
+            }
+            if !found { break }
+            if pass < 24 { usleep(20_000) }
         }
-        for orphan in orphans {
-            if orphan.pgrp > 1 && orphan.pgrp != getpgrp() { Glibc.kill(-orphan.pgrp, SIGKILL) }
-            Glibc.kill(orphan.pid, SIGKILL)
-            var status: Int32 = 0
-            _ = waitpid(orphan.pid, &status, WNOHANG)
+        if killed > 0 {
+            logger.warning("orphans.killed", metadata: ["count": "\(killed)", "pids": "\(pids)",
+                                                        "why": "handler or browser processes left by a worker that died"])
         }
-        if !orphans.isEmpty {
-            logger.warning("orphans.killed", metadata: ["count": "\(orphans.count)", "pids": "\(orphans.map(\.pid))",
-                                                        "why": "handler processes left by a worker that died"])
-        }
-        return orphans.count
+        return killed
     }
 
     func activeWorkers(of queue: String) -> [Worker] {

@@ -27,14 +27,13 @@ public final class ExecHandler: JobRunner {
             return .failure("\(error)")
         }
         activePID = child.pid
-        defer { activePID = nil }
+        reaper.watch(child.pid)
+        defer { activePID = nil; reaper.forget(child.pid) }
         var io = PipePump(child: child, stdinData: job.payload)
         let status = io.pump(until: deadline, reaper: reaper, tick: tick)
         io.child.closeAll()
         // Whatever the handler left behind (a browser, a `sleep &`) dies with the job.
         ProcessTree.killAll(group: child.pid, descendantsOf: getpid(), reaper: reaper)
-        reaper.reap()
-        reaper.forgetAll()
         guard let status else {
             return HandlerOutcome(status: .failed, output: io.stdout, outputTruncated: io.stdoutTruncated,
                                   error: "timed out (--job-timeout); handler process group killed" + io.stderrSuffix, timedOut: true)

@@ -5,15 +5,20 @@ public struct HandlerOutcome: Sendable, Equatable {
     /// stdout (exec mode) or the `output` field (persistent mode), capped.
     public var output: [UInt8]
     public var outputTruncated: Bool
+    /// The output is one JSON value (a persistent handler answered a non-string `output`): the
+    /// result record embeds it as JSON instead of as a string.
+    public var outputIsJSON: Bool
     /// Why it failed (stderr tail, exit status, timeout); nil on success.
     public var error: String?
     /// True when the handler had to be killed (timeout), for logs.
     public var timedOut: Bool
 
-    public init(status: Status, output: [UInt8] = [], outputTruncated: Bool = false, error: String? = nil, timedOut: Bool = false) {
+    public init(status: Status, output: [UInt8] = [], outputTruncated: Bool = false, outputIsJSON: Bool = false,
+                error: String? = nil, timedOut: Bool = false) {
         self.status = status
         self.output = output
         self.outputTruncated = outputTruncated
+        self.outputIsJSON = outputIsJSON
         self.error = error
         self.timedOut = timedOut
     }

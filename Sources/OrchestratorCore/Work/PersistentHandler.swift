@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 
 /// Persistent mode: one long-lived handler per worker (a logged-in browser session), fed one JSON
@@ -7,13 +8,20 @@ import Foundation
 ///
 /// Request:  `{"id":"<sha1>","queue":"q","attempt":1,"payload":"..."}` (+ `"payload_encoding":"base64"`)
 /// Answer:   `{"status":"ok","output":...}` or `{"status":"failed","error":"..."}`
-///           (`"ok": true|false` is accepted instead of `status`; a non-string `output` is kept as JSON).
+///           (`"ok": true|false` is accepted instead of `status`; a non-string `output` is kept as
+///           JSON; `"restart": true` asks for a fresh handler before the next job).
+///
+/// A handler found dead before a job is replaced first, and a job line the handler never read
+/// (it died with the line still in the pipe) is handed to a fresh handler without costing an
+/// attempt; only a second such death fails the attempt.
 public final class PersistentHandler: JobRunner {
     public let command: String
     public let environment: [String: String]
     private let reaper: Reaper
     private var child: ChildProcess?
     private var buffer: [UInt8] = []
+    /// The last answer asked for a restart (`"restart": true`): done before the next job.
+    private var restartRequested = false
     /// How many handler processes were started (a restart increments it).
     public private(set) var starts = 0
     public var activePID: Int32? { child?.pid }
@@ -25,71 +33,93 @@ public final class PersistentHandler: JobRunner {
     }
 
     public func run(job: ClaimedJob, queue: String, deadline: ContinuousClock.Instant, tick: () -> Void) -> HandlerOutcome {
-        // A handler that died while idle (browser crash between jobs) is replaced before this
-        // job is sent: the job must not fail for it.
-        if let c = child, reaper.status(of: c.pid) != nil { _ = restart(with: .failure("")) }
-        if child == nil {
-            do {
-                var env = environment
-                env["JOB_QUEUE"] = queue
-                child = try ChildProcess.spawnShell(command, environment: env, stderrTo: STDERR_FILENO)
-                starts += 1
-                buffer.removeAll()
-            } catch {
-                return .failure("\(error)")
-            }
-        }
+        // A handler that died while idle (browser crash between jobs, or it exited after its
+        // last answer) is replaced before this job is sent: the job must not fail for it.
+        if restartRequested { stop(grace: .seconds(3)) }
+        if let c = child, reaper.status(of: c.pid) != nil { stop(grace: .zero) }
         var request = JSONObjectWriter()
         request.string("id", job.id)
         request.string("queue", queue)
         request.number("attempt", job.attempt)
         request.bytes("payload", job.payload)
         let line = Array((request.text + "\n").utf8)
-        switch exchange(line, deadline: deadline, tick: tick) {
-        case .answer(let bytes):
-            return Self.parseAnswer(bytes) ?? restart(with: .failure("persistent handler answered with invalid JSON: '\(Self.preview(bytes))'"))
-        case .exited(let status):
-            return restart(with: .failure("persistent handler exited (\(status)) before answering"))
-        case .timedOut:
-            return restart(with: .failure("timed out (--job-timeout); persistent handler killed", timedOut: true))
-        case .tooLong:
-            return restart(with: .failure("persistent handler answer exceeded \(HandlerLimits.answerCap) bytes"))
+        var unreadDeaths = 0
+        while true {
+            if child == nil, let failure = start(queue: queue) { return failure }
+            switch exchange(line, deadline: deadline, tick: tick) {
+            case .answer(let bytes):
+                guard let answer = Self.parseAnswer(bytes) else {
+                    stop(grace: .zero)
+                    return .failure("persistent handler answered with invalid JSON: '\(Self.preview(bytes))'")
+                }
+                restartRequested = answer.restart
+                return answer.outcome
+            case .exited(let status, let readLine):
+                stop(grace: .zero)
+                if !readLine && unreadDeaths == 0 {
+                    unreadDeaths += 1  // it never saw this job: a fresh handler gets it, no attempt spent
+                    continue
+                }
+                let what = readLine ? "before answering" : "twice without reading the job"
+                return .failure("persistent handler exited (\(status)) \(what)")
+            case .timedOut:
+                stop(grace: .zero)
+                return .failure("timed out (--job-timeout); persistent handler killed", timedOut: true)
+            case .tooLong:
+                stop(grace: .zero)
+                return .failure("persistent handler answer exceeded \(HandlerLimits.answerCap) bytes")
+            }
         }
     }
 
     public func shutdown() {
+        stop(grace: .seconds(3))
+    }
+
+    private func start(queue: String) -> HandlerOutcome? {
+        do {
+            var env = environment
+            env["JOB_QUEUE"] = queue
+            let c = try ChildProcess.spawnShell(command, environment: env, stderrTo: STDERR_FILENO)
+            reaper.watch(c.pid)
+            child = c
+            starts += 1
+            buffer.removeAll()
+            restartRequested = false
+            return nil
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+
+    /// Ends the handler: EOF on its stdin first (a well-behaved handler closes its browser and
+    /// exits), then after `grace` SIGKILL for its group and every descendant, reaped at once.
+    private func stop(grace: Duration) {
         guard var c = child else { return }
-        c.closeStdin()  // a well-behaved handler exits on EOF
+        c.closeStdin()
         let clock = ContinuousClock()
-        let until = clock.now + .seconds(3)
+        let until = clock.now + grace
         while clock.now < until {
             if reaper.status(of: c.pid) != nil { break }
             usleep(20_000)
         }
         c.closeAll()
-        ProcessTree.killAll(group: c.pid, descendantsOf: getpid())
-        reaper.reap()
+        ProcessTree.killAll(group: c.pid, descendantsOf: getpid(), reaper: reaper)
+        reaper.forget(c.pid)
         child = nil
+        restartRequested = false
     }
 
-    private func restart(with outcome: HandlerOutcome) -> HandlerOutcome {
-        if var c = child {
-            c.closeAll()
-            ProcessTree.killAll(group: c.pid, descendantsOf: getpid())
-            reaper.reap()
-            reaper.forgetAll()
-        }
-        child = nil
-        return outcome
-    }
-
-    private enum Exchange { case answer([UInt8]), exited(TerminationStatus), timedOut, tooLong }
+    private enum Exchange { case answer([UInt8]), exited(TerminationStatus, readLine: Bool), timedOut, tooLong }
 
     private func exchange(_ line: [UInt8], deadline: ContinuousClock.Instant, tick: () -> Void) -> Exchange {
-        guard let c = child else { return .exited(.exited(-1)) }
+        guard let c = child else { return .exited(.exited(-1), readLine: false) }
         let clock = ContinuousClock()
         var lastTick = clock.now
         var written = 0
+        var writeFailed = false
+        // Whether the handler took the whole line: written, and none of it left in the pipe.
+        func readLine() -> Bool { !writeFailed && written == line.count && rpa_unread_bytes(c.stdinFD) == 0 }
         while true {
             if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
                 let answer = Array(buffer[..<nl])
@@ -98,16 +128,16 @@ public final class PersistentHandler: JobRunner {
                 return .answer(answer)
             }
             if buffer.count > HandlerLimits.answerCap { return .tooLong }
-            if let status = reaper.status(of: c.pid) { return .exited(status) }
+            if let status = reaper.status(of: c.pid) { return .exited(status, readLine: readLine()) }
             if clock.now >= deadline { return .timedOut }
             // (the pidfd is not polled here: a dead handler closes stdout, which wakes the poll)
             if clock.now - lastTick >= .seconds(1) { tick(); lastTick = clock.now }
             var fds = [pollfd(fd: c.stdoutFD, events: Int16(POLLIN), revents: 0)]
-            if written < line.count { fds.append(pollfd(fd: c.stdinFD, events: Int16(POLLOUT), revents: 0)) }
+            if written < line.count && !writeFailed { fds.append(pollfd(fd: c.stdinFD, events: Int16(POLLOUT), revents: 0)) }
             if poll(&fds, nfds_t(fds.count), 50) <= 0 { continue }
             if fds.count > 1, fds[1].revents != 0 {
                 let n = line.withUnsafeBytes { write(c.stdinFD, $0.baseAddress! + written, $0.count - written) }
-                if n > 0 { written += n } else if n < 0, errno != EAGAIN, errno != EINTR { written = line.count }
+                if n > 0 { written += n } else if n < 0, errno != EAGAIN, errno != EINTR { writeFailed = true }  // EPIPE: nobody reads
             }
             if fds[0].revents != 0 {
                 var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -116,17 +146,23 @@ public final class PersistentHandler: JobRunner {
                 else if n == 0 || (errno != EAGAIN && errno != EINTR) {
                     // stdout closed: wait briefly for the exit status.
                     for _ in 0..<50 {
-                        if let status = reaper.status(of: c.pid) { return .exited(status) }
+                        if let status = reaper.status(of: c.pid) { return .exited(status, readLine: readLine()) }
                         usleep(10_000)
                     }
-                    return .exited(.exited(-1))
+                    return .exited(.exited(-1), readLine: readLine())
                 }
             }
         }
     }
 
+    /// A parsed answer line: the outcome, and whether the handler asked to be restarted.
+    public struct Answer: Sendable, Equatable {
+        public var outcome: HandlerOutcome
+        public var restart: Bool
+    }
+
     /// Parses an answer line; nil when it is not a JSON object with a recognizable status.
-    public static func parseAnswer(_ bytes: [UInt8]) -> HandlerOutcome? {
+    public static func parseAnswer(_ bytes: [UInt8]) -> Answer? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
         let ok: Bool
         if let status = object["status"] as? String {
@@ -138,17 +174,21 @@ public final class PersistentHandler: JobRunner {
             return nil
         }
         var output: [UInt8] = []
+        var isJSON = false
         if let text = object["output"] as? String {
             output = Array(text.utf8)
         } else if let value = object["output"], !(value is NSNull),
                   let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
             output = Array(data)
+            isJSON = true
         }
         let truncated = output.count > HandlerLimits.outputCap
-        if truncated { output = Array(output.prefix(HandlerLimits.outputCap)) }
-        if ok { return HandlerOutcome(status: .ok, output: output, outputTruncated: truncated) }
+        if truncated { output = Array(output.prefix(HandlerLimits.outputCap)); isJSON = false }
+        let restart = object["restart"] as? Bool ?? false
+        if ok { return Answer(outcome: HandlerOutcome(status: .ok, output: output, outputTruncated: truncated, outputIsJSON: isJSON), restart: restart) }
         let error = (object["error"] as? String) ?? "persistent handler reported failure without an error text"
-        return HandlerOutcome(status: .failed, output: output, outputTruncated: truncated, error: error)
+        return Answer(outcome: HandlerOutcome(status: .failed, output: output, outputTruncated: truncated, outputIsJSON: isJSON, error: error),
+                      restart: restart)
     }
 
     static func preview(_ bytes: [UInt8]) -> String {

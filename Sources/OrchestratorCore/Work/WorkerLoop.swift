@@ -11,6 +11,8 @@ public final class WorkerLoop {
     private let link: RedisLink
     private let queue: RedisJobQueue
     private let runner: JobRunner
+    /// Reaps what the handlers leave (a killed browser's processes become our zombies).
+    private let reaper: Reaper?
     private let logger: Logger
     private let clock = ContinuousClock()
     private let host = WallClock.hostName()
@@ -21,16 +23,18 @@ public final class WorkerLoop {
     private var lastPromotion: ContinuousClock.Instant?
     private var state = "idle"
     private var jobStartedAt: Int64 = 0
-    private var lastRSS = 0
-    /// The process tree's RSS after the last job, for `--max-worker-rss-mb`; measured once per job.
-    private var rssAfterJobs = (jobs: 0, bytes: 0)
+    private var lastMemory = ProcessTree.Memory(rssBytes: 0, pssBytes: 0, processes: 1)
+    /// The process tree's proportional memory (PSS) after the last job, for `--max-worker-rss-mb`;
+    /// measured once per job.
+    private var memoryAfterJobs = (jobs: 0, bytes: 0)
     /// The queue error being reported (WRONGTYPE…): logged when it starts and when it ends, not every second.
     private var queueError: String?
     /// `orchestrator pause`: take no job while the queue is in the paused set (checked every second).
     private var isPaused = false
 
-    public init(settings: WorkerSettings, link: RedisLink, runner: JobRunner, logger: Logger) {
+    public init(settings: WorkerSettings, link: RedisLink, runner: JobRunner, reaper: Reaper? = nil, logger: Logger) {
         self.settings = settings
+        self.reaper = reaper
         self.link = link
         self.runner = runner
         self.logger = logger
@@ -50,6 +54,7 @@ public final class WorkerLoop {
         while true {
             if let stop = stopReason() { reason = stop; break }
             housekeeping()
+            reaper?.reap()
             if isPaused { usleep(200_000); continue }
             let popped: [UInt8]?
             do {
@@ -98,30 +103,27 @@ public final class WorkerLoop {
     }
 
     private func stopReason() -> WorkerStopReason? {
-        if settings.job.maxWorkerRSSMB > 0 && rssAfterJobs.jobs != jobsDone {
-            rssAfterJobs = (jobsDone, ProcessTree.treeRSS(of: getpid()))  // a /proc scan: once per job
+        if settings.job.maxWorkerRSSMB > 0 && memoryAfterJobs.jobs != jobsDone {
+            memoryAfterJobs = (jobsDone, ProcessTree.memory(of: getpid()).pssBytes)  // once per job
         }
         return WorkerPolicy.stopReason(drainRequested: drainRequested, parentPID: getppid(), expectedParent: settings.orchestratorPID,
                                        jobsDone: jobsDone, maxJobs: settings.job.maxJobsPerWorker,
-                                       treeRSSBytes: rssAfterJobs.bytes, maxRSSMB: settings.job.maxWorkerRSSMB)
+                                       treeMemoryBytes: memoryAfterJobs.bytes, maxRSSMB: settings.job.maxWorkerRSSMB)
     }
 
-    private func process(_ payload: [UInt8]) {
-        // The job sits in our processing list now: counting the attempt must happen, so wait out an outage.
-        let begun = link.performRetrying { _ throws(RedisError) in try queue.begin(payload: payload) }
-        guard case .success(let job)? = begun else {
-            if case .failure(let error)? = begun { release(because: error) }
-            return
-        }
+    private func process(_ element: [UInt8]) {
+        let job = ClaimedJob(element: element)
         if job.attempt > settings.job.maxAttempts {
-            var reason = "gave up after \(job.attempt - 1) attempt(s): the worker running the last one died (killed, crashed or out of memory)"
-            if !job.previousError.isEmpty { reason += "; earlier error: \(job.previousError)" }
+            // Only a dead worker's requeue leaves a job here: the attempts all died with their worker.
+            let last = job.previousError.isEmpty ? "the worker running the last one died (killed, crashed or out of memory)" : job.previousError
+            let reason = "gave up after \(job.attempt - 1) attempt(s): \(last)"
             finish(job, HandlerOutcome.failure(reason), attempt: job.attempt - 1, started: WallClock.nowMilliseconds())
             return
         }
+        _ = try? link.perform { _ throws(RedisError) in try queue.begin() }
         state = "busy"
         jobStartedAt = WallClock.nowMilliseconds()
-        logger.info("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(job.attempt)", "bytes": "\(payload.count)"])
+        logger.info("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(job.attempt)", "bytes": "\(job.payload.count)"])
         var outcome = runner.run(job: job, queue: settings.queue, deadline: clock.now + settings.job.jobTimeout) {
             heartbeat(force: false)
         }
@@ -139,7 +141,7 @@ public final class WorkerLoop {
         let record = resultRecord(job, outcome, attempt: attempt, started: started, finished: finished)
         let elapsed = "\(finished - started)"
         if outcome.status == .ok {
-            let result = link.performRetrying { _ throws(RedisError) in try queue.complete(id: job.id, record: record, jobsDone: jobsDone) }
+            let result = link.performRetrying { _ throws(RedisError) in try queue.complete(record: record, jobsDone: jobsDone) }
             if case .failure(let error)? = result { release(because: error) }
             if case .success(false)? = result {
                 logger.warning("job.duplicate", metadata: ["job.id": "\(job.id.prefix(12))",
@@ -160,7 +162,7 @@ public final class WorkerLoop {
         var due: Int64 = 0
         if case .retryAt(let ms) = plan { due = ms }
         let result = link.performRetrying { _ throws(RedisError) in
-            try queue.fail(id: job.id, error: error, attempt: attempt, maxAttempts: settings.job.maxAttempts,
+            try queue.fail(job, error: error, attempt: attempt, maxAttempts: settings.job.maxAttempts,
                            deadEntry: dead.data, record: record, retryAtMilliseconds: due, jobsDone: jobsDone)
         }
         var outcomeText = "unknown"
@@ -186,7 +188,7 @@ public final class WorkerLoop {
         r.string("queue", settings.queue)
         r.bytes("payload", job.payload)
         r.string("status", outcome.status.rawValue)
-        r.bytes("output", outcome.output)
+        r.output(outcome)
         if outcome.outputTruncated { r.bool("output_truncated", true) }
         r.string("error", outcome.error)
         r.number("attempts", attempt)
@@ -226,13 +228,14 @@ public final class WorkerLoop {
         let now = clock.now
         if !force, let last = lastHeartbeat, now - last < .seconds(2) { return }
         lastHeartbeat = now
-        lastRSS = ProcessTree.treeRSS(of: getpid())  // a /proc scan: on the 2 s timer only, never per job
+        lastMemory = ProcessTree.memory(of: getpid())  // walks our own tree: on the 2 s timer only, never per job
         let key = RedisArg(queue.keys.heartbeat(workerID))
         let fields: [(String, String)] = [
             ("worker", workerID), ("queue", settings.queue), ("slot", "\(settings.slot)"), ("pid", "\(getpid())"),
             ("host", host), ("state", drainRequested && state == "idle" ? "draining" : state),
             ("job_started_at", jobStartedAt > 0 ? "\(jobStartedAt)" : ""), ("jobs_done", "\(jobsDone)"),
-            ("rss_bytes", "\(lastRSS)"), ("started_at", "\(startedAt)"),
+            ("rss_bytes", "\(lastMemory.rssBytes)"), ("pss_bytes", "\(lastMemory.pssBytes)"),
+            ("processes", "\(lastMemory.processes)"), ("started_at", "\(startedAt)"),
             ("orchestrator_pid", settings.orchestratorPID.map { "\($0)" } ?? ""),
             ("handler_pid", runner.activePID.map { "\($0)" } ?? ""),
         ]

@@ -6,8 +6,8 @@ public enum WorkerStopReason: String, Sendable, Equatable {
     case orphaned = "parent orchestrator gone"
     /// `--max-jobs-per-worker` reached: exit 75 so the orchestrator replaces us.
     case maxJobs = "max jobs per worker reached"
-    /// `--max-worker-rss-mb` exceeded by the process tree: exit 75.
-    case maxMemory = "process tree RSS over the limit"
+    /// `--max-worker-rss-mb` exceeded by the process tree's proportional memory (PSS): exit 75.
+    case maxMemory = "process tree memory (PSS) over the limit"
 
     public var exitCode: Int32 {
         switch self {
@@ -21,13 +21,13 @@ public enum WorkerStopReason: String, Sendable, Equatable {
 public enum WorkerPolicy {
     /// Whether to take another job, checked between jobs.
     public static func stopReason(drainRequested: Bool, parentPID: Int32, expectedParent: Int32?,
-                                  jobsDone: Int, maxJobs: Int, treeRSSBytes: Int, maxRSSMB: Int) -> WorkerStopReason? {
+                                  jobsDone: Int, maxJobs: Int, treeMemoryBytes: Int, maxRSSMB: Int) -> WorkerStopReason? {
         if drainRequested { return .drainRequested }
         if let expectedParent, parentPID != expectedParent { return .orphaned }
         if maxJobs > 0 && jobsDone >= maxJobs { return .maxJobs }
         // Only after a job: a limit below the worker's own size must not become a tight
         // start-exit-restart loop; at worst it recycles after every job.
-        if maxRSSMB > 0 && jobsDone > 0 && treeRSSBytes > maxRSSMB * 1024 * 1024 { return .maxMemory }
+        if maxRSSMB > 0 && jobsDone > 0 && treeMemoryBytes > maxRSSMB * 1024 * 1024 { return .maxMemory }
         return nil
     }
 
