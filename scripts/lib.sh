@@ -56,3 +56,41 @@ stop_redis() {
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   kill -9 "$pid" 2>/dev/null || true
 }
+
+# Installs what the Playwright robot needs (Debian's chromium, python3 with venv) and a venv at
+# $ROOT/.venv-rpa with examples/rpa/requirements.txt. Exports RPA_PYTHON and CHROMIUM_PATH.
+ensure_rpa_deps() {
+  local missing=()
+  [[ -x /usr/lib/chromium/chromium ]] || missing+=(chromium)
+  command -v python3 >/dev/null || missing+=(python3)
+  python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+  if ((${#missing[@]})); then
+    [[ $(id -u) -eq 0 ]] || { echo "missing packages: ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2; exit 1; }
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  local venv=$ROOT/.venv-rpa req=$ROOT/examples/rpa/requirements.txt
+  if [[ ! -x $venv/bin/python || ! -f $venv/.installed || $req -nt $venv/.installed ]]; then
+    say "creating $venv (Playwright from PyPI; the browser is Debian's chromium)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    touch "$venv/.installed"
+  fi
+  export RPA_PYTHON=$venv/bin/python CHROMIUM_PATH=/usr/lib/chromium/chromium
+  # Playwright must never try to download a browser of its own.
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+}
+
+# start_portal DIR: the mock portal on a free loopback port; sets PORTAL_URL and PORTAL_PID.
+start_portal() {
+  local dir=$1
+  mkdir -p "$dir"
+  rm -f "$dir/portal.port"
+  "${RPA_PYTHON:-python3}" "$ROOT/examples/rpa/portal.py" --port 0 --port-file "$dir/portal.port" 2>"$dir/portal.log" &
+  PORTAL_PID=$!
+  for _ in $(seq 1 100); do [[ -s $dir/portal.port ]] && break; sleep 0.05; done
+  [[ -s $dir/portal.port ]] || { echo "the mock portal did not start; see $dir/portal.log" >&2; return 1; }
+  export PORTAL_URL="http://127.0.0.1:$(cat "$dir/portal.port")"
+}

@@ -5,9 +5,9 @@ confirmation number, and pages that misbehave on purpose. Standard library only;
     portal.py --port 0 --port-file /tmp/portal.port [--session-minutes 30]
 
 Credentials: PORTAL_USER / PORTAL_PASSWORD (default robot / secret). Misbehaving pages:
-  /leak        each visit keeps ~30 MB more in the page's JavaScript heap (window.__leak)
+  /leak?mb=N   keeps ~N MB (default 30) in the page's JavaScript heap, N MB more per click on #more
   /hang        never finishes loading (the response is held open)
-  /crash       the page tells the robot to kill its renderer (the robot navigates to chrome://crash)
+(A crashed browser is made by killing its main process: the tests do that with SIGKILL.)
   /slow?ms=N   answers after N milliseconds
 Counters for tests: GET /stats -> {"logins": n, "submissions": n, "confirmations": {...}}
 """
@@ -75,6 +75,8 @@ class Portal(BaseHTTPRequestHandler):
         if url.path == "/stats":
             with LOCK:
                 return self.send(200, json.dumps(STATS), "application/json")
+        if url.path == "/":
+            return self.send(200, page("Portal", "<p id='home'>Welcome</p>"))
         if url.path == "/login":
             nxt = html.escape(query.get("next", ["/"])[0])
             return self.send(200, page("Login", f"""
@@ -92,18 +94,25 @@ class Portal(BaseHTTPRequestHandler):
         if url.path == "/leak":
             with LOCK:
                 STATS["leaks"] += 1
-            # 30 MB of distinct strings kept alive by the page: the renderer's heap grows each visit.
+            # N MB of filled (resident) arrays kept alive by the page on load, and N MB more per click on
+            # #more (a single-page app that never frees what it loaded): the renderer's heap grows.
+            try:
+                mb = max(1, min(500, int(query.get("mb", ["30"])[0])))
+            except ValueError:
+                return self.send(400, page("Bad request", "<p id='error'>mb must be a number</p>"))
             return self.send(200, page("Leak", """
-                <p id='done'>leaking</p>
+                <p id='done'>leaking</p><button id='more' onclick='leak()'>more</button>
                 <script>
-                  window.__leak = window.__leak || [];
-                  const chunk = [];
-                  for (let i = 0; i < 30 * 1024; i++) chunk.push('x'.repeat(1000) + i + Math.random());
-                  window.__leak.push(chunk);
-                  document.getElementById('done').textContent = 'leaked ' + window.__leak.length;
-                </script>"""))
-        if url.path == "/crash":
-            return self.send(200, page("Crash", "<p id='crash'>crash the renderer</p>"))
+                  const MB = MB_PER_VISIT;
+                  window.__leak = [];
+                  function leak() {
+                    const chunk = [];
+                    for (let i = 0; i < MB; i++) chunk.push(new Uint8Array(1 << 20).fill(1 + i % 250));
+                    window.__leak.push(chunk);
+                    document.getElementById('done').textContent = 'leaked ' + window.__leak.length;
+                  }
+                  leak();
+                </script>""".replace("MB_PER_VISIT", str(mb))))
         if url.path.startswith("/record/"):
             if not self.session_ok():
                 return self.redirect_to_login(url.path)
