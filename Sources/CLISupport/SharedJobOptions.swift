@@ -17,7 +17,7 @@ public struct SharedJobOptions: ParsableArguments {
     @Option(help: ArgumentHelp("0: requeue a failed attempt at once; more: wait this long, doubling each attempt (env RETRY_DELAY, default 0).", valueName: "duration"))
     var retryDelay: String?
     @Option(help: ArgumentHelp("Recycle a worker after this many jobs, 0 = never (env MAX_JOBS_PER_WORKER, default 0).", valueName: "n")) var maxJobsPerWorker: String?
-    @Option(name: .customLong("max-worker-rss-mb"), help: ArgumentHelp("Recycle a worker whose process tree exceeds this RSS in MB, 0 = off (env MAX_WORKER_RSS_MB, default 0).", valueName: "mb"))
+    @Option(name: .customLong("max-worker-rss-mb"), help: ArgumentHelp("Recycle a worker, after its job, when its process tree (handler and browser included) uses more than this many MB, measured as PSS (shared pages counted once), 0 = off (env MAX_WORKER_RSS_MB, default 0).", valueName: "mb"))
     var maxWorkerRSSMB: String?
 
     public var flags: JobSettings.Flags {

@@ -18,7 +18,13 @@ public struct StatusReport {
         public var state: String
         public var jobAgeSeconds: Double?
         public var jobsDone: Int
+        /// Summed RSS of the worker's process tree (shared pages counted once per process).
         public var rssBytes: Int
+        /// Proportional set size of the tree (shared pages split between the processes sharing
+        /// them): what `--max-worker-rss-mb` compares with.
+        public var pssBytes: Int
+        /// Processes in the tree (worker, handler, browser and its helpers).
+        public var processes: Int
         public var host: String
         public var id: String
     }
@@ -41,6 +47,8 @@ public struct StatusReport {
             report.workers.append(WorkerRow(pid: pid, queue: queue, slot: f["slot"].flatMap(Int.init) ?? 0, state: f["state"] ?? "?",
                                             jobAgeSeconds: started.map { Double(now - $0) / 1000 },
                                             jobsDone: f["jobs_done"].flatMap(Int.init) ?? 0, rssBytes: f["rss_bytes"].flatMap(Int.init) ?? 0,
+                                            pssBytes: f["pss_bytes"].flatMap(Int.init) ?? f["rss_bytes"].flatMap(Int.init) ?? 0,
+                                            processes: f["processes"].flatMap(Int.init) ?? 1,
                                             host: f["host"] ?? "", id: f["worker"] ?? ""))
         }
         report.workers.sort { ($0.queue, $0.slot, $0.pid) < ($1.queue, $1.slot, $1.pid) }
@@ -77,10 +85,10 @@ public struct StatusReport {
         }
         out += Self.format(rows)
         if workers.isEmpty { return out + "\nno workers\n" }
-        var w = [["PID", "QUEUE", "SLOT", "STATE", "JOB AGE", "JOBS DONE", "RSS MB", "HOST"]]
+        var w = [["PID", "QUEUE", "SLOT", "STATE", "JOB AGE", "JOBS DONE", "PROCS", "MEM MB (PSS)", "HOST"]]
         for r in workers {
             w.append(["\(r.pid)", r.queue, "\(r.slot)", r.state, r.jobAgeSeconds.map { String(format: "%.1fs", $0) } ?? "-",
-                      "\(r.jobsDone)", String(format: "%.1f", Double(r.rssBytes) / 1_048_576), r.host])
+                      "\(r.jobsDone)", "\(r.processes)", String(format: "%.1f", Double(r.pssBytes) / 1_048_576), r.host])
         }
         return out + "\n" + Self.format(w)
     }
@@ -120,6 +128,8 @@ public struct StatusReport {
             o.raw("job_age_seconds", r.jobAgeSeconds.map { String(format: "%.3f", $0) } ?? "null")
             o.number("jobs_done", r.jobsDone)
             o.number("rss_bytes", r.rssBytes)
+            o.number("pss_bytes", r.pssBytes)
+            o.number("processes", r.processes)
             o.string("host", r.host)
             o.string("id", r.id)
             return o.text
