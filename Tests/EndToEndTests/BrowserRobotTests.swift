@@ -81,6 +81,16 @@ struct BrowserRobotTests {
                      "--handler-mode", "persistent", "--poll-interval", "0.2", "--scale-down-delay", "2"] + args, env: portal.env)
     }
 
+    /// Waits until the single worker is busy with its browser up; returns the browser's processes.
+    func browserOfBusyWorker(_ h: OrchestratorHarness, _ o: Launched) -> [pid_t] {
+        var tree: [pid_t] = []
+        #expect(waitUntil(timeout: .seconds(30)) {
+            tree = h.workers(of: o.pid).flatMap { chromiumProcesses(under: $0.pid) }
+            return (try? h.busyWorkers().count) == 1 && tree.count >= 3
+        }, "log: \(h.log)")
+        return tree
+    }
+
     func workerLogs(_ h: OrchestratorHarness) -> String {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: h.logDir)) ?? []
         return names.filter { $0.hasPrefix("worker-") }.compactMap { try? String(contentsOfFile: "\(h.logDir)/\($0)", encoding: .utf8) }.joined()
@@ -137,11 +147,7 @@ struct BrowserRobotTests {
         let h = try OrchestratorHarness("rpahang")
         try h.redis.lpush(h.keys("conferencia").pending, strings: [job("H-1", visit: "/hang")])
         let o = try start(h, portal, ["--max-per-queue", "1", "--min-per-queue", "1", "--job-timeout", "10s", "--max-attempts", "1"])
-        var hungTree: [pid_t] = []
-        #expect(waitUntil(timeout: .seconds(30)) {
-            hungTree = h.workers(of: o.pid).flatMap { chromiumProcesses(under: $0.pid) }
-            return (try? h.busyWorkers().count) == 1 && hungTree.count >= 3
-        }, "log: \(h.log)")
+        let hungTree = browserOfBusyWorker(h, o)
         let worker = try #require(h.workers(of: o.pid).first)
         #expect(waitUntil(timeout: .seconds(20)) { (try? h.redis.llen(h.keys("conferencia").dead)) == 1 }, "log: \(h.log)")
         let dead = jsonObject(try #require(try h.redis.lrange(h.keys("conferencia").dead).first))
@@ -162,11 +168,7 @@ struct BrowserRobotTests {
         let h = try OrchestratorHarness("rpacrash")
         try h.redis.lpush(h.keys("conferencia").pending, strings: [job("K-1", visit: "/slow?ms=4000")])
         let o = try start(h, portal, ["--max-per-queue", "1", "--min-per-queue", "1"])
-        var tree: [pid_t] = []
-        #expect(waitUntil(timeout: .seconds(30)) {
-            tree = h.workers(of: o.pid).flatMap { chromiumProcesses(under: $0.pid) }
-            return (try? h.busyWorkers().count) == 1 && tree.count >= 3
-        }, "log: \(h.log)")
+        let tree = browserOfBusyWorker(h, o)
         let worker = try #require(h.workers(of: o.pid).first)
         usleep(1_000_000)  // mid-job: the slow page is loading
         kill(try #require(browserMain(among: tree)), SIGKILL)
