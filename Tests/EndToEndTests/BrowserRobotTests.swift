@@ -20,9 +20,10 @@ final class BrowserEnv: @unchecked Sendable {
     let portal: Launched
     let url: String
 
-    init() throws {
+    init(sessionMinutes: Double = 30) throws {
         let dir = TestEnv.scratch("portal")
-        portal = try Launched(Self.python ?? "python3", ["\(Self.examples)/portal.py", "--port", "0", "--port-file", "\(dir)/port"],
+        portal = try Launched(Self.python ?? "python3", ["\(Self.examples)/portal.py", "--port", "0", "--port-file", "\(dir)/port",
+                                                         "--session-minutes", "\(sessionMinutes)"],
                               outputPath: "\(dir)/portal.log")
         var port = ""
         waitUntil(timeout: .seconds(10)) {
@@ -194,6 +195,24 @@ struct BrowserRobotTests {
         o.signal(SIGTERM)
         #expect(o.wait(timeout: .seconds(60)) == .exited(0))
         #expect(waitUntil(timeout: .seconds(5)) { chromiumProcesses().isEmpty }, "\(chromiumProcesses())")
+    }
+
+    @Test("the portal's session expires between jobs: the robot logs in again and the job still succeeds")
+    func sessionExpiry() throws {
+        let portal = try BrowserEnv(sessionMinutes: 0.05)  // 3 s sessions
+        let h = try OrchestratorHarness("rpasession")
+        try h.redis.lpush(h.keys("conferencia").pending, strings: [job("S-1")])
+        let o = try start(h, portal, ["--max-per-queue", "1", "--min-per-queue", "1"])
+        #expect(waitUntil(timeout: .seconds(60)) { (try? h.results("conferencia").count) == 1 }, "log: \(h.log)")
+        usleep(3_500_000)  // the session cookie is now stale
+        try h.redis.lpush(h.keys("conferencia").pending, strings: [job("S-2")])
+        #expect(waitUntil(timeout: .seconds(60)) { (try? h.results("conferencia").count) == 2 }, "log: \(h.log)")
+        let results = try h.results("conferencia")
+        #expect(results.allSatisfy { $0["status"] as? String == "ok" && $0["attempts"] as? Int == 1 }, "\(results)")
+        #expect(workerLogs(h).contains("session.expired"))
+        #expect(portal.stats()["logins"] as? Int == 2, "one login at start, one after the expiry")
+        o.signal(SIGTERM)
+        #expect(o.wait(timeout: .seconds(60)) == .exited(0))
     }
 
     @Test("20 identical payloads on 4 browser workers all end ok with attempts 1")
