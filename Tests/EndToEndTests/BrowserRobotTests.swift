@@ -82,6 +82,17 @@ struct BrowserRobotTests {
                      "--handler-mode", "persistent", "--poll-interval", "0.2", "--scale-down-delay", "2"] + args, env: portal.env)
     }
 
+    /// TERM the orchestrator: running browser jobs finish, then it exits 0.
+    func drain(_ o: Launched) {
+        o.signal(SIGTERM)
+        #expect(o.wait(timeout: .seconds(60)) == .exited(0))
+    }
+
+    /// No Chromium process anywhere on the host (not only under the orchestrator) within 5 s.
+    func expectNoBrowserLeft() {
+        #expect(waitUntil(timeout: .seconds(5)) { chromiumProcesses().isEmpty }, "no browser left anywhere: \(chromiumProcesses())")
+    }
+
     /// Waits until the single worker is busy with its browser up; returns the browser's processes.
     func browserOfBusyWorker(_ h: OrchestratorHarness, _ o: Launched) -> [pid_t] {
         var tree: [pid_t] = []
@@ -116,12 +127,11 @@ struct BrowserRobotTests {
             #expect(r["status"] as? String == "ok" && output?["confirmation"] as? String == confirmations[record], "\(r)")
         }
         #expect(Set(results.compactMap { ($0["output"] as? [String: Any])?["record"] as? String }).count == 60)
-        o.signal(SIGTERM)
-        #expect(o.wait(timeout: .seconds(60)) == .exited(0))
+        drain(o)
         let starts = workerLogs(h).components(separatedBy: "browser.started").count - 1
         #expect(starts == 4, "one browser per worker, never restarted: \(starts)")
         #expect(portal.stats()["logins"] as? Int == starts, "exactly one login per browser start")
-        #expect(waitUntil(timeout: .seconds(5)) { chromiumProcesses().isEmpty }, "no browser left: \(chromiumProcesses())")
+        expectNoBrowserLeft()
     }
 
     @Test("leaking pages: --max-worker-rss-mb (the tree's PSS, browser included) recycles workers after a job; every job done, no browser left")
@@ -137,9 +147,8 @@ struct BrowserRobotTests {
         let recycled = h.log.components(separatedBy: "exit 75").count - 1
         #expect(recycled >= 2, "recycled \(recycled) time(s); log: \(h.log)")
         #expect(workerLogs(h).contains("process tree memory (PSS) over the limit"))
-        o.signal(SIGTERM)
-        #expect(o.wait(timeout: .seconds(60)) == .exited(0))
-        #expect(waitUntil(timeout: .seconds(5)) { chromiumProcesses().isEmpty }, "no browser left anywhere: \(chromiumProcesses())")
+        drain(o)
+        expectNoBrowserLeft()
     }
 
     @Test("a hung page past --job-timeout: the attempt fails, that browser's whole tree is killed, a fresh robot takes the next job")
@@ -158,9 +167,8 @@ struct BrowserRobotTests {
         try h.redis.lpush(h.keys("conferencia").pending, strings: [job("H-2")])
         #expect(waitUntil(timeout: .seconds(60)) { (try? h.results("conferencia").first?["status"] as? String) == "ok" }, "log: \(h.log)")
         #expect(h.workers(of: o.pid).first?.pid == worker.pid, "the worker itself did not die")
-        o.signal(SIGTERM)
-        #expect(o.wait(timeout: .seconds(60)) == .exited(0))
-        #expect(waitUntil(timeout: .seconds(5)) { chromiumProcesses().isEmpty }, "\(chromiumProcesses())")
+        drain(o)
+        expectNoBrowserLeft()
     }
 
     @Test("browser SIGKILLed mid-job: that attempt fails and is retried, the robot comes back, the worker lives; then a worker SIGKILLed with a hung browser leaves nothing within 5 s")
@@ -192,9 +200,8 @@ struct BrowserRobotTests {
                 "alive 5 s after the worker's death: \(victimTree.filter { ProcessTree.entry($0).map { !$0.isZombie } ?? false })")
         o.signal(SIGTERM)
         #expect(waitUntil { h.log.contains("drain.begin") })
-        o.signal(SIGTERM)
-        #expect(o.wait(timeout: .seconds(60)) == .exited(0))
-        #expect(waitUntil(timeout: .seconds(5)) { chromiumProcesses().isEmpty }, "\(chromiumProcesses())")
+        drain(o)
+        expectNoBrowserLeft()
     }
 
     @Test("the portal's session expires between jobs: the robot logs in again and the job still succeeds")
@@ -211,8 +218,7 @@ struct BrowserRobotTests {
         #expect(results.allSatisfy { $0["status"] as? String == "ok" && $0["attempts"] as? Int == 1 }, "\(results)")
         #expect(workerLogs(h).contains("session.expired"))
         #expect(portal.stats()["logins"] as? Int == 2, "one login at start, one after the expiry")
-        o.signal(SIGTERM)
-        #expect(o.wait(timeout: .seconds(60)) == .exited(0))
+        drain(o)
     }
 
     @Test("20 identical payloads on 4 browser workers all end ok with attempts 1")
@@ -226,8 +232,7 @@ struct BrowserRobotTests {
         #expect(results.allSatisfy { $0["status"] as? String == "ok" && $0["attempts"] as? Int == 1 }, "\(results)")
         #expect(try h.redis.llen(h.keys("conferencia").dead) == 0)
         #expect(portal.stats()["submissions"] as? Int == 20)
-        o.signal(SIGTERM)
-        #expect(o.wait(timeout: .seconds(60)) == .exited(0))
+        drain(o)
     }
 
     @Test("TERM while 4 browser jobs run: they finish, their results are pushed, exit 0, no browser left")
@@ -237,11 +242,10 @@ struct BrowserRobotTests {
         try h.redis.lpush(h.keys("conferencia").pending, strings: (1...4).map { job("D-\($0)", visit: "/slow?ms=3000") })
         let o = try start(h, portal, ["--jobs-per-worker", "1", "--max-per-queue", "4"])
         #expect(waitUntil(timeout: .seconds(60)) { (try? h.busyWorkers().count) == 4 }, "log: \(h.log)")
-        o.signal(SIGTERM)
-        #expect(o.wait(timeout: .seconds(60)) == .exited(0))
+        drain(o)
         let results = try h.results("conferencia")
         #expect(results.count == 4 && results.allSatisfy { $0["status"] as? String == "ok" }, "\(results)")
         #expect(try h.pending("conferencia") == 0 && h.processingLists("conferencia").isEmpty)
-        #expect(waitUntil(timeout: .seconds(5)) { chromiumProcesses().isEmpty }, "\(chromiumProcesses())")
+        expectNoBrowserLeft()
     }
 }

@@ -72,18 +72,6 @@ public enum ProcessTree {
         return out
     }
 
-    /// Every descendant of `root` in a snapshot taken earlier.
-    public static func descendants(of root: pid_t, in entries: [Entry]) -> [Entry] {
-        var children: [pid_t: [Entry]] = [:]
-        for e in entries { children[e.ppid, default: []].append(e) }
-        var out: [Entry] = []
-        var stack = [root]
-        while let p = stack.popLast() {
-            for c in children[p] ?? [] { out.append(c); stack.append(c.pid) }
-        }
-        return out
-    }
-
     /// RSS and PSS of `root` and all its descendants.
     public static func memory(of root: pid_t) -> Memory {
         var members = descendants(of: root).filter { !$0.isZombie }
