@@ -82,8 +82,9 @@ public struct ScalingPolicy: Sendable, Equatable {
     /// Targets for every queue. When demands exceed `maxTotal`, water-filling: every queue gets
     /// its floor, then one worker at a time goes round the queues still short, so no queue holds
     /// more than its share while another with pending jobs starves. Ties go to the queue with
-    /// more pending jobs, then by name: deterministic.
-    public func targets(pending: [String: Int]) -> [String: QueueTarget] {
+    /// more pending jobs, then by name: deterministic. `reserved` workers (held by queues that are
+    /// not scaled now, e.g. an unreadable key) come out of `maxTotal` first.
+    public func targets(pending: [String: Int], reserved: Int = 0) -> [String: QueueTarget] {
         var result: [String: QueueTarget] = [:]
         for (queue, p) in pending {
             let need = rawNeed(pending: p)
@@ -91,10 +92,11 @@ public struct ScalingPolicy: Sendable, Equatable {
             result[queue] = QueueTarget(demand: d, allotted: d, limitedBy: need > maxPerQueue ? .maxPerQueue(wanted: need, cap: maxPerQueue) : nil)
         }
         let total = result.values.reduce(0) { $0 + $1.demand }
-        guard total > maxTotal else { return result }
+        let capacity = max(0, maxTotal - reserved)
+        guard total > capacity else { return result }
         let order = pending.keys.sorted { (pending[$0]!, $1) > (pending[$1]!, $0) }
         var given: [String: Int] = [:]
-        var left = maxTotal
+        var left = capacity
         for q in order {
             let floor = min(minPerQueue, result[q]!.demand, left)
             given[q] = floor

@@ -2,7 +2,8 @@ import Foundation
 import Logging
 
 extension Supervisor {
-    /// One reconcile pass: read, decide, apply. On a Redis read error it holds (never scales down).
+    /// One reconcile pass: read Redis, plan (`Reconcile`, pure), apply. On a Redis read error it
+    /// holds (never scales down).
     func poll() {
         retryPendingRequeues()
         killAdoptedOrphans()  // a browser re-parented to us after the last sweep, and zombies
@@ -10,47 +11,69 @@ extension Supervisor {
         defer { publishMetrics() }
         guard redisReadable else { return }
         let now = clock.now
-        // An unreadable queue keeps what it has: its current workers count as its demand.
-        var pending = queues.mapValues(\.pending)
-        for (q, state) in queues where state.unreadable != nil {
-            pending[q] = workers.values.filter { $0.queue == q }.count * settings.policy.jobsPerWorker
-        }
-        // A paused queue wants nothing, and leaves its share of --max-total to the others.
-        var targets = settings.policy.targets(pending: pending.filter { !queues[$0.key]!.isPaused })
-        for (q, state) in queues where state.isPaused { targets[q] = QueueTarget(demand: 0, allotted: 0) }
-        for queue in settings.queues where queues[queue]!.unreadable == nil {
-            var state = queues[queue]!
-            state.target = targets[queue]!
-            let active = activeWorkers(of: queue)
-            let input = ScalingInput(target: state.target, active: active.count, lowerTargetSince: state.lowerTargetSince, now: now)
-            // Pausing is an order, not a load change: no scale-down delay.
-            let decision = state.isPaused ? (active.isEmpty ? .hold : .shrink(by: active.count)) : settings.policy.decide(input)
-            switch decision {
-            case .waitToShrink:
-                if state.lowerTargetSince == nil { state.lowerTargetSince = now }
-            default:
-                state.lowerTargetSince = nil
-            }
-            queues[queue] = state
-            var changed = false
-            switch decision {
-            case .grow(let n): changed = grow(queue, by: n, active: active.count)
-            case .shrink(let n): changed = shrink(queue, by: n, active: active)
-            case .hold, .waitToShrink: break
-            }
-            if !changed, queues[queue]!.lastSummary.map({ now - $0 >= settings.summaryInterval }) ?? true {
-                queues[queue]!.lastSummary = now
-                logger.info("\(RebalanceLines.steady(queue: queue, pending: state.pending, workers: active.count))")
-            }
-        }
+        let plan = reconcile.plan(queues: settings.queues.map { snapshot(of: $0) },
+                                  workers: workers.values.filter { !$0.lifecycle.isExited }.map(\.snapshot), now: now)
+        apply(plan)
         writeInstanceHeartbeat()
         if lastRecovery.map({ now - $0 >= .seconds(15) }) ?? true {
             recoverAbandoned(reason: "owner heartbeat expired")
         }
     }
 
-    /// Reads every queue length and our workers' heartbeats in one round trip.
+    func snapshot(of queue: String) -> QueueSnapshot {
+        let s = queues[queue]!
+        return QueueSnapshot(name: queue, pending: s.pending, isPaused: s.isPaused, isReadable: s.unreadable == nil,
+                             backoffUntil: s.backoff.nextAllowed, lowerTargetSince: s.lowerTargetSince, lastSummary: s.lastSummary)
+    }
+
+    /// Performs a plan: its lines, its TERMs, its spawns, and keeps each queue's new timers.
+    func apply(_ plan: ReconcilePlan) {
+        for (queue, outcome) in plan.queues {
+            queues[queue]!.target = outcome.target
+            queues[queue]!.lowerTargetSince = outcome.lowerTargetSince
+            queues[queue]!.lastSummary = outcome.lastSummary
+            if outcome.heldByBackoff {
+                logger.debug("scale.backoff", metadata: ["queue": "\(queue)", "delay": "\(formatDuration(queues[queue]!.backoff.currentDelay))"])
+            }
+        }
+        for line in plan.lines { logger.info("\(line)") }
+        var failedLaunch: Set<String> = []
+        for action in plan.actions {
+            switch action {
+            case .terminate(let pid, _):
+                guard workers[pid]?.lifecycle.drainRequested(deadline: nil) == .sendTerminate else { continue }
+                logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(workers[pid]!.name)", "pid": "\(pid)",
+                                                                      "busy": "\(workers[pid]!.isBusy)"])
+                launcher.signal(pid, SIGTERM)
+            case .spawn(let queue):
+                if !failedLaunch.contains(queue) && !spawn(queue) { failedLaunch.insert(queue) }
+            }
+        }
+    }
+
+    /// What one poll read from Redis, before anything changes.
+    struct PollReading {
+        /// Per queue: its length…
+        var lengths: [String: Int] = [:]
+        /// …or the server's error for its key (WRONGTYPE…).
+        var keyErrors: [String: String] = [:]
+        /// Heartbeat fields of our workers that have one.
+        var heartbeats: [Int32: [String: String]] = [:]
+        var paused: Set<String> = []
+        /// Stats hashes, read only when /metrics is served.
+        var stats: [String: [String: String]] = [:]
+    }
+
+    /// Reads Redis into the supervisor's state: read, then absorb. False when Redis is unreadable.
     private func readRedis() -> Bool {
+        guard let reading = read() else { return false }
+        absorb(reading)
+        return true
+    }
+
+    /// Promotes due retries, then reads every queue length, our workers' heartbeats, the paused set
+    /// (and stats for /metrics) in one round trip. Changes nothing; nil on a connection error.
+    func read() -> PollReading? {
         let prefix = settings.job.prefix
         let now = WallClock.nowMilliseconds()
         // Due retries first, so the lengths read next include them (even with no worker running).
@@ -69,14 +92,31 @@ extension Supervisor {
         if metrics != nil {
             for q in settings.queues { commands.append(["HGETALL", RedisArg(QueueKeys(prefix: prefix, queue: q).stats)]) }
         }
-        let replies: [RedisReply]
-        do {
-            replies = try link.perform { c throws(RedisError) in try c.pipeline(commands) }
-        } catch {
-            return false
-        }
+        guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(commands) }) else { return nil }
+        var reading = PollReading()
         for (i, q) in settings.queues.enumerated() {
             if case .error(let message) = replies[lengthsStart + i] {
+                reading.keyErrors[q] = message
+            } else {
+                reading.lengths[q] = replies[lengthsStart + i].int ?? 0
+            }
+        }
+        for (j, pid) in pids.enumerated() where !replies[heartbeatsStart + j].fields.isEmpty {
+            reading.heartbeats[pid] = replies[heartbeatsStart + j].fields
+        }
+        reading.paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text))
+        if metrics != nil {
+            for (k, q) in settings.queues.enumerated() { reading.stats[q] = replies[statsStart + k].fields }
+        }
+        return reading
+    }
+
+    /// Takes a reading into the queue and worker state, logging each change once (a key becoming
+    /// unreadable or readable again, a queue paused or resumed).
+    func absorb(_ reading: PollReading) {
+        let prefix = settings.job.prefix
+        for q in settings.queues {
+            if let message = reading.keyErrors[q] {
                 // e.g. WRONGTYPE: hold this queue's workers rather than guess; log the change once.
                 if queues[q]!.unreadable == nil {
                     logger.error("queue.unreadable", metadata: ["queue": "\(q)", "key": "\(prefix + q)", "error": "\(message)",
@@ -89,67 +129,20 @@ extension Supervisor {
                 logger.info("queue.readable", metadata: ["queue": "\(q)"])
                 queues[q]!.unreadable = nil
             }
-            queues[q]!.pending = replies[lengthsStart + i].int ?? 0
+            queues[q]!.pending = reading.lengths[q] ?? 0
         }
-        for (j, pid) in pids.enumerated() {
-            let fields = replies[heartbeatsStart + j].fields
-            guard !fields.isEmpty, var w = workers[pid] else { continue }
+        for (pid, fields) in reading.heartbeats {
+            guard var w = workers[pid] else { continue }
             _ = w.lifecycle.reportedReady()
             w.isBusy = fields["state"] == "busy"
             w.handlerPID = fields["handler_pid"].flatMap { Int32($0) }
             workers[pid] = w
         }
-        if metrics != nil {
-            for (k, q) in settings.queues.enumerated() { jobStats[q] = replies[statsStart + k].fields }
-        }
-        let paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text))
-        for q in settings.queues where paused.contains(q) != queues[q]!.isPaused {
-            queues[q]!.isPaused = paused.contains(q)
+        if metrics != nil { jobStats = reading.stats }
+        for q in settings.queues where reading.paused.contains(q) != queues[q]!.isPaused {
+            queues[q]!.isPaused = reading.paused.contains(q)
             logger.info(queues[q]!.isPaused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(q)"])
         }
-        return true
-    }
-
-    private func grow(_ queue: String, by wanted: Int, active: Int) -> Bool {
-        var state = queues[queue]!
-        let now = clock.now
-        let room = settings.policy.maxTotal - workers.count
-        let n = min(wanted, room)
-        guard n > 0 else { return false }
-        guard state.backoff.mayStart(at: now) else {
-            logger.debug("scale.backoff", metadata: ["queue": "\(queue)", "delay": "\(formatDuration(state.backoff.currentDelay))"])
-            return false
-        }
-        var line = RebalanceLines.scaleUp(queue: queue, pending: state.pending, adding: n, from: active, to: active + n)
-        if let limit = state.target.limitedBy { line += "; \(limit)" }
-        if n < wanted { line += "; waiting for \(wanted - n) slot(s) under --max-total \(settings.policy.maxTotal)" }
-        logger.info("\(line)")
-        state.lastSummary = now
-        queues[queue] = state
-        for _ in 0..<n {
-            if !spawn(queue) { break }
-        }
-        return true
-    }
-
-    private func shrink(_ queue: String, by n: Int, active: [Worker]) -> Bool {
-        let candidates = active.map { WorkerCandidate(pid: $0.pid, isBusy: $0.isBusy, startedAt: $0.startedAt) }
-        let chosen = ScalingPolicy.pickToStop(candidates, count: n)
-        guard !chosen.isEmpty else { return false }
-        var state = queues[queue]!
-        var line = RebalanceLines.scaleDown(queue: queue, pending: state.pending, excess: chosen.count, from: active.count, to: active.count - chosen.count)
-        if let limit = state.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
-        if state.isPaused { line += "; queue paused" }
-        logger.info("\(line)")
-        for pid in chosen where workers[pid]!.lifecycle.drainRequested(deadline: nil) == .sendTerminate {
-            logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(workers[pid]!.name)", "pid": "\(pid)",
-                                                                  "busy": "\(workers[pid]!.isBusy)"])
-            launcher.signal(pid, SIGTERM)
-        }
-        state.lastSummary = clock.now
-        state.lowerTargetSince = nil
-        queues[queue] = state
-        return true
     }
 
     /// Starts one worker in the lowest free slot. Returns false when the launch failed.

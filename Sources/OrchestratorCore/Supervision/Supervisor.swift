@@ -15,6 +15,9 @@ public final class Supervisor {
         var isBusy = false
         var handlerPID: Int32?
         var name: String { "worker-\(queue)-\(slot)" }
+        var snapshot: WorkerSnapshot {
+            WorkerSnapshot(pid: pid, queue: queue, isBusy: isBusy, isDraining: lifecycle.isDraining, startedAt: startedAt)
+        }
     }
 
     struct QueueState {
@@ -31,6 +34,7 @@ public final class Supervisor {
     }
 
     let settings: OrchestratorSettings
+    let reconcile: Reconcile
     let launcher: ProcessLauncher
     let inbox: EventInbox
     let link: RedisLink
@@ -60,6 +64,7 @@ public final class Supervisor {
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
                 logger: Logger, environment: [String: String]) {
         self.settings = settings
+        self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
         self.launcher = launcher
         self.inbox = inbox
         self.link = link
@@ -249,9 +254,5 @@ public final class Supervisor {
                                                         "why": "handler or browser processes left by a worker that died"])
         }
         return killed
-    }
-
-    func activeWorkers(of queue: String) -> [Worker] {
-        workers.values.filter { $0.queue == queue && !$0.lifecycle.isDraining && !$0.lifecycle.isExited }
     }
 }

@@ -1,0 +1,147 @@
+/// One queue as the orchestrator saw it this poll, with its timers: values only.
+public struct QueueSnapshot: Sendable, Equatable {
+    public var name: String
+    public var pending: Int
+    /// `orchestrator pause`: target 0 at once; its share of `--max-total` goes to the others.
+    public var isPaused: Bool
+    /// False while the key cannot be read (WRONGTYPE…): its workers are held as they are.
+    public var isReadable: Bool
+    /// Crash backoff: no worker of this queue starts before this instant.
+    public var backoffUntil: ContinuousClock.Instant?
+    /// Since when a lower target has held (for `--scale-down-delay`).
+    public var lowerTargetSince: ContinuousClock.Instant?
+    /// When a rebalance line was last logged for this queue.
+    public var lastSummary: ContinuousClock.Instant?
+
+    public init(name: String, pending: Int, isPaused: Bool = false, isReadable: Bool = true, backoffUntil: ContinuousClock.Instant? = nil,
+                lowerTargetSince: ContinuousClock.Instant? = nil, lastSummary: ContinuousClock.Instant? = nil) {
+        self.name = name
+        self.pending = pending
+        self.isPaused = isPaused
+        self.isReadable = isReadable
+        self.backoffUntil = backoffUntil
+        self.lowerTargetSince = lowerTargetSince
+        self.lastSummary = lastSummary
+    }
+}
+
+/// One worker process as the orchestrator tracks it: values only.
+public struct WorkerSnapshot: Sendable, Equatable {
+    public var pid: Int32
+    public var queue: String
+    public var isBusy: Bool
+    /// Asked to stop (TERM sent): no longer counts for its queue, still counts for `--max-total`.
+    public var isDraining: Bool
+    public var startedAt: ContinuousClock.Instant
+
+    public init(pid: Int32, queue: String, isBusy: Bool = false, isDraining: Bool = false, startedAt: ContinuousClock.Instant) {
+        self.pid = pid
+        self.queue = queue
+        self.isBusy = isBusy
+        self.isDraining = isDraining
+        self.startedAt = startedAt
+    }
+}
+
+/// What one reconcile pass decided: the actions, the log lines (seed tags word for word), and
+/// each queue's new target and timers. The supervisor performs the actions and keeps the timers.
+public struct ReconcilePlan: Sendable, Equatable {
+    public enum Action: Sendable, Equatable {
+        case spawn(queue: String)
+        case terminate(pid: Int32, queue: String)
+    }
+
+    public struct QueueOutcome: Sendable, Equatable {
+        public var target: QueueTarget
+        public var lowerTargetSince: ContinuousClock.Instant?
+        public var lastSummary: ContinuousClock.Instant?
+        /// It wanted workers but its crash backoff had not expired.
+        public var heldByBackoff = false
+    }
+
+    public var actions: [Action] = []
+    /// Info-level lines, in order: `[ESCALAR]`, `[REDUZIR]`, `[EQUILIBRIO]`.
+    public var lines: [String] = []
+    public var queues: [String: QueueOutcome] = [:]
+
+    public var spawns: [String] { actions.compactMap { if case .spawn(let q) = $0 { return q }; return nil } }
+    public var terminations: [Int32] { actions.compactMap { if case .terminate(let pid, _) = $0 { return pid }; return nil } }
+}
+
+/// The reconcile step as a pure function: read → **plan** → apply. Given every queue's reading
+/// and every worker, decides who starts and who drains under the policy, the caps (draining
+/// workers included in `--max-total`), pause, unreadable keys, crash backoff and the scale-down
+/// delay, and which seed-tagged lines to log. Reads no clock, Redis or process table.
+public struct Reconcile: Sendable {
+    public var policy: ScalingPolicy
+    /// `--interval`: how often an `[EQUILIBRIO]` line repeats while nothing changes.
+    public var summaryInterval: Duration
+
+    public init(policy: ScalingPolicy, summaryInterval: Duration) {
+        self.policy = policy
+        self.summaryInterval = summaryInterval
+    }
+
+    public func plan(queues: [QueueSnapshot], workers: [WorkerSnapshot], now: ContinuousClock.Instant) -> ReconcilePlan {
+        var plan = ReconcilePlan()
+        let active = Dictionary(grouping: workers.filter { !$0.isDraining }, by: \.queue)
+        // An unreadable queue keeps what it has, out of the others' share; a paused one wants nothing.
+        let held = queues.filter { !$0.isReadable }.reduce(0) { $0 + (active[$1.name]?.count ?? 0) }
+        let scaled = queues.filter { $0.isReadable && !$0.isPaused }
+        let targets = policy.targets(pending: Dictionary(uniqueKeysWithValues: scaled.map { ($0.name, $0.pending) }), reserved: held)
+        var room = policy.maxTotal - workers.count
+        for q in queues {
+            let mine = active[q.name] ?? []
+            var outcome = ReconcilePlan.QueueOutcome(target: QueueTarget(demand: 0, allotted: 0), lowerTargetSince: q.lowerTargetSince,
+                                                     lastSummary: q.lastSummary)
+            guard q.isReadable else {
+                outcome.target = QueueTarget(demand: mine.count, allotted: mine.count)
+                plan.queues[q.name] = outcome
+                continue
+            }
+            if let t = targets[q.name] { outcome.target = t }
+            var changed = false
+            // Pausing is an order, not a load change: no scale-down delay.
+            let decision = q.isPaused
+                ? (mine.isEmpty ? .hold : .shrink(by: mine.count))
+                : policy.decide(ScalingInput(target: outcome.target, active: mine.count, lowerTargetSince: q.lowerTargetSince, now: now))
+            switch decision {
+            case .waitToShrink:
+                outcome.lowerTargetSince = q.lowerTargetSince ?? now
+            case .hold:
+                outcome.lowerTargetSince = nil
+            case .grow(let wanted):
+                outcome.lowerTargetSince = nil
+                let n = min(wanted, room)
+                if n > 0, let until = q.backoffUntil, now < until {
+                    outcome.heldByBackoff = true
+                } else if n > 0 {
+                    var line = RebalanceLines.scaleUp(queue: q.name, pending: q.pending, adding: n, from: mine.count, to: mine.count + n)
+                    if let limit = outcome.target.limitedBy { line += "; \(limit)" }
+                    if n < wanted { line += "; waiting for \(wanted - n) slot(s) under --max-total \(policy.maxTotal)" }
+                    plan.lines.append(line)
+                    plan.actions += Array(repeating: .spawn(queue: q.name), count: n)
+                    room -= n
+                    changed = true
+                }
+            case .shrink(let n):
+                outcome.lowerTargetSince = nil
+                let candidates = mine.map { WorkerCandidate(pid: $0.pid, isBusy: $0.isBusy, startedAt: $0.startedAt) }
+                let chosen = ScalingPolicy.pickToStop(candidates, count: n)
+                var line = RebalanceLines.scaleDown(queue: q.name, pending: q.pending, excess: chosen.count, from: mine.count,
+                                                    to: mine.count - chosen.count)
+                if let limit = outcome.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
+                if q.isPaused { line += "; queue paused" }
+                plan.lines.append(line)
+                plan.actions += chosen.map { .terminate(pid: $0, queue: q.name) }
+                changed = true
+            }
+            if changed || q.lastSummary.map({ now - $0 >= summaryInterval }) ?? true {
+                if !changed { plan.lines.append(RebalanceLines.steady(queue: q.name, pending: q.pending, workers: mine.count)) }
+                outcome.lastSummary = now
+            }
+            plan.queues[q.name] = outcome
+        }
+        return plan
+    }
+}
