@@ -52,7 +52,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", dependencies: ["OrchestratorCore"], path: "Tests/TestSupport"),
         .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore"]),
-        .testTarget(name: "RedisIntegrationTests", dependencies: ["OrchestratorCore", "TestSupport"]),
+        .testTarget(name: "RedisIntegrationTests", dependencies: ["OrchestratorCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["OrchestratorCore", "TestSupport"]),
     ]
 )

@@ -29,6 +29,12 @@ int rpa_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
 int rpa_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
+int rpa_is_child_subreaper(void) {
+    int on = 0;
+    if (prctl(PR_GET_CHILD_SUBREAPER, &on, 0, 0, 0) != 0) return 0;
+    return on != 0;
+}
+
 void rpa_install_signal_handlers(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -7,6 +7,8 @@
 /// orphaned descendants, so a handler's browser processes stay visible (and killable) after the
 /// handler itself exits.
 int rpa_set_child_subreaper(void);
+/// 1 when this process is a child subreaper (its children that are not workers are orphans).
+int rpa_is_child_subreaper(void);
 
 /// Installs TERM/INT/HUP handlers that only count what arrived (SA_RESTART), unblocks those
 /// signals (Foundation.Process children start with them blocked, and may inherit SIG_IGN), and

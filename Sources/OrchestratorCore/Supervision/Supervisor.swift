@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 import Logging
 
@@ -60,6 +61,7 @@ public final class Supervisor {
     var jobStats: [String: [String: String]] = [:]
     var redisReadable = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
+    let isSubreaper = rpa_is_child_subreaper() == 1
 
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
                 logger: Logger, environment: [String: String]) {
@@ -129,7 +131,7 @@ public final class Supervisor {
         writeInstanceHeartbeat()
     }
 
-    private func drainTick() {
+    func drainTick() {
         let now = clock.now
         if lastDrainHeartbeat.map({ now - $0 >= .seconds(2) }) ?? true {
             lastDrainHeartbeat = now
@@ -231,6 +233,9 @@ public final class Supervisor {
     /// Returns how many processes were killed.
     @discardableResult
     func killAdoptedOrphans() -> Int {
+        // Only a subreaper's non-worker children are orphans (a test process driving a
+        // Supervisor has children of its own).
+        guard isSubreaper else { return 0 }
         var killed = 0
         var pids: [pid_t] = []
         for pass in 0..<25 {

@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+@testable import OrchestratorCore
+import Testing
+import TestSupport
+
+/// Records what the supervisor asks of processes, instead of starting any.
+final class FakeLauncher: ProcessLauncher {
+    var launched: [(pid: Int32, spec: LaunchSpec)] = []
+    var signals: [(pid: Int32, signal: Int32)] = []
+    var nextPID: Int32 = 900_000
+
+    func launch(_ spec: LaunchSpec) throws(LaunchError) -> Int32 {
+        nextPID += 1
+        launched.append((nextPID, spec))
+        return nextPID
+    }
+
+    func signal(_ pid: Int32, _ signal: Int32) { signals.append((pid, signal)) }
+    func signalled(_ sig: Int32) -> Set<Int32> { Set(signals.filter { $0.signal == sig }.map(\.pid)) }
+}
+
+/// Collects log messages for assertions.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(log: self) }
+    }
+
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { metadata[key] } set { metadata[key] = newValue } }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            log.append("\(message)")
+        }
+    }
+}
+
+/// The supervisor's event handling driven by a fake launcher: no process starts; Redis is the
+/// test server (requeues are real).
+@Suite("Supervisor event handling with a fake launcher", .requiresRedis, .serialized)
+struct SupervisorEventTests {
+    let prefix = TestEnv.uniquePrefix("sup")
+    let launcher = FakeLauncher()
+    let log = CapturedLog()
+
+    func supervisor(_ extra: (inout OrchestratorSettings.Flags) -> Void = { _ in }) throws -> Supervisor {
+        var flags = OrchestratorSettings.Flags()
+        flags.queues = ["q"]
+        flags.handlers = ["q=cat"]
+        flags.job.redisURL = TestEnv.redisURL
+        flags.job.prefix = prefix
+        flags.drainTimeout = "100ms"
+        extra(&flags)
+        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
+        let connection = try TestEnv.connect()
+        return Supervisor(settings: settings, launcher: launcher, inbox: EventInbox(),
+                          link: RedisLink(connection: connection, logger: log.logger), logger: log.logger, environment: ["PATH": "/usr/bin"])
+    }
+
+    func push(_ n: Int) throws {
+        let redis = try TestEnv.connect()
+        try redis.lpush(prefix + "q", strings: (1...n).map { "job-\($0)" })
+    }
+
+    @Test("a poll with 120 jobs launches 3 workers: argv holds only queue and slot, settings travel in the environment")
+    func launches() throws {
+        let s = try supervisor()
+        try push(120)
+        s.poll()
+        #expect(launcher.launched.map(\.spec.arguments) == [["--queue", "q", "--slot", "1"], ["--queue", "q", "--slot", "2"], ["--queue", "q", "--slot", "3"]])
+        #expect(launcher.launched.allSatisfy { $0.spec.environment["ORCHESTRATOR_PID"] == "\(getpid())" && $0.spec.environment["HANDLER_Q"] == "cat" })
+        #expect(log.all.contains("[ESCALAR] q: 120 jobs → criando 3 worker(s) (total: 0 → 3)"))
+    }
+
+    @Test("a crash requeues the worker's job with its attempt counted, and the restart waits for the backoff")
+    func crash() throws {
+        let s = try supervisor()
+        try push(10)
+        s.poll()
+        let (pid, _) = try #require(launcher.launched.first)
+        let redis = try TestEnv.connect()
+        // The worker had taken a job into its processing list when it died.
+        let id = QueueKeys.workerID(queue: "q", slot: 1, host: WallClock.hostName(), pid: pid)
+        _ = try redis.send(["LMOVE", RedisArg(prefix + "q"), RedisArg(QueueKeys(prefix: prefix, queue: "q").processing(id)), "RIGHT", "LEFT"])
+        s.handle(.workerExited(pid: pid, status: .signaled(SIGKILL)))
+        #expect(s.workers[pid] == nil)
+        #expect(try redis.llen(prefix + "q") == 10)
+        let front = try #require(try redis.send(["LINDEX", RedisArg(prefix + "q"), "-1"]).bytes)
+        #expect(JobEnvelope.decode(front).attemptsMade == 1)
+        #expect(log.all.contains { $0.contains("Worker 'worker-q-1' encerrado (pid \(pid), signal 9 (SIGKILL)). Total de q: 0") })
+        s.poll()
+        #expect(launcher.launched.count == 1, "no restart within the 1 s backoff")
+    }
+
+    @Test("TERM drains every worker with SIGTERM; a second TERM SIGKILLs them; their exits empty the table")
+    func secondTerm() throws {
+        let s = try supervisor()
+        try push(100)
+        s.poll()
+        let pids = Set(launcher.launched.map(\.pid))
+        #expect(pids.count == 2)
+        s.handle(.signal(SIGTERM))
+        #expect(launcher.signalled(SIGTERM) == pids && s.isDraining)
+        s.handle(.signal(SIGTERM))
+        #expect(launcher.signalled(SIGKILL) == pids)
+        for pid in pids { s.handle(.workerExited(pid: pid, status: .signaled(SIGKILL))) }
+        #expect(s.workers.isEmpty)
+    }
+
+    @Test("past --drain-timeout, the next drain tick SIGKILLs the workers still running")
+    func drainDeadline() throws {
+        let s = try supervisor()
+        try push(60)
+        s.poll()
+        let pids = Set(launcher.launched.map(\.pid))
+        s.handle(.signal(SIGTERM))
+        s.drainTick()
+        #expect(launcher.signalled(SIGKILL).isEmpty, "not before the deadline")
+        usleep(150_000)
+        s.drainTick()
+        #expect(launcher.signalled(SIGKILL) == pids)
+        #expect(log.all.contains(LogEvents.workerKilled))
+    }
+}
