@@ -104,6 +104,24 @@ public final class RedisConnection {
         return replies
     }
 
+    /// An `EVALSHA` command for a pipeline (the script is loaded on first use). When a pipeline
+    /// reply is NOSCRIPT (the server restarted), pass it to `forgetScript(ifNoScript:)` so the
+    /// next call loads it again.
+    public func scriptCommand(_ script: String, keys: [String], args: [RedisArg]) throws(RedisError) -> [RedisArg] {
+        let sha: String
+        if let known = scriptSHAs[script] { sha = known } else {
+            guard let loaded = try send(["SCRIPT", "LOAD", RedisArg(script)]).text else { throw .unexpectedReply("SCRIPT LOAD returned no SHA") }
+            scriptSHAs[script] = loaded
+            sha = loaded
+        }
+        return ["EVALSHA", RedisArg(sha), RedisArg(keys.count)] + keys.map { RedisArg($0) } + args
+    }
+
+    /// Forgets a script's SHA when `reply` says the server does not know it.
+    public func forgetScript(_ script: String, ifNoScript reply: RedisReply) {
+        if case .error(let m) = reply, m.hasPrefix("NOSCRIPT") { scriptSHAs[script] = nil }
+    }
+
     /// Runs a Lua script by SHA, loading it on first use or after the server forgot it (restart).
     public func eval(_ script: String, keys: [String], args: [RedisArg]) throws(RedisError) -> RedisReply {
         var tail: [RedisArg] = [RedisArg(keys.count)]

@@ -54,9 +54,9 @@ public final class RedisJobQueue {
     }
 
     /// Marks this worker busy in its heartbeat (the job just popped started now).
-    public func begin(heartbeatTTL: Duration = .seconds(10)) throws(RedisError) {
+    public func begin() throws(RedisError) {
         _ = try redis.eval(QueueScripts.begin, keys: [keys.heartbeat(workerID)],
-                           args: [RedisArg(String(WallClock.nowMilliseconds())), RedisArg(String(heartbeatTTL.milliseconds))])
+                           args: [RedisArg(String(WallClock.nowMilliseconds())), Heartbeat.ttlArg])
     }
 
     /// Puts a job that was popped while draining back at the front of the queue, untouched.
@@ -68,7 +68,7 @@ public final class RedisJobQueue {
     @discardableResult
     public func complete(record: [UInt8], jobsDone: Int = 0) throws(RedisError) -> Bool {
         let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats, keys.heartbeat(workerID)],
-                                   args: [RedisArg(bytes: record), RedisArg(jobsDone)])
+                                   args: [RedisArg(bytes: record), RedisArg(jobsDone), Heartbeat.ttlArg])
         return (reply.int ?? 0) > 0
     }
 
@@ -82,7 +82,7 @@ public final class RedisJobQueue {
             keys: [processingKey, keys.pending, keys.dead, keys.results, keys.stats, keys.retry, keys.heartbeat(workerID)],
             args: [RedisArg(attempt), RedisArg(maxAttempts), RedisArg(bytes: deadEntry), RedisArg(bytes: record),
                    RedisArg(String(retryAtMilliseconds)), RedisArg(jobsDone),
-                   RedisArg("\(workerID):\(jobsDone):\(WallClock.nowMilliseconds())"), RedisArg(bytes: envelope.encoded())])
+                   RedisArg("\(workerID):\(jobsDone):\(WallClock.nowMilliseconds())"), RedisArg(bytes: envelope.encoded()), Heartbeat.ttlArg])
         guard let text = reply.text, let outcome = FailOutcome(rawValue: text) else {
             throw .unexpectedReply("fail script: \(reply)")
         }

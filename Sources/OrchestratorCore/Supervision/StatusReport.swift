@@ -64,8 +64,8 @@ public struct StatusReport {
             row.done = stats["done"].flatMap(Int.init) ?? 0
             row.failed = stats["failed"].flatMap(Int.init) ?? 0
             row.dead = try redis.send(["LLEN", RedisArg(keys.dead)]).int ?? 0
-            row.busy = report.workers.filter { $0.queue == name && $0.state == "busy" }.count
-            row.idle = report.workers.filter { $0.queue == name && $0.state != "busy" }.count
+            row.busy = report.workers.filter { $0.queue == name && $0.state == WorkerState.busy.rawValue }.count
+            row.idle = report.workers.filter { $0.queue == name && $0.state != WorkerState.busy.rawValue }.count
             report.queues.append(row)
         }
         return report

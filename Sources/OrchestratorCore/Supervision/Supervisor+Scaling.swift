@@ -15,7 +15,7 @@ extension Supervisor {
                                   workers: workers.values.filter { !$0.lifecycle.isExited }.map(\.snapshot), now: now)
         apply(plan)
         writeInstanceHeartbeat()
-        if lastRecovery.map({ now - $0 >= .seconds(15) }) ?? true {
+        if recoveryTimer.isDue(now) {
             recoverAbandoned(reason: "owner heartbeat expired")
         }
     }
@@ -77,9 +77,13 @@ extension Supervisor {
         let prefix = settings.job.prefix
         let now = WallClock.nowMilliseconds()
         // Due retries first, so the lengths read next include them (even with no worker running).
-        var commands: [[RedisArg]] = settings.queues.map {
-            ["EVAL", RedisArg(QueueScripts.promote), "2", RedisArg(QueueKeys(prefix: prefix, queue: $0).retry),
-             RedisArg(prefix + $0), RedisArg(String(now)), "100"]
+        var commands: [[RedisArg]] = []
+        for q in settings.queues {
+            let keys = QueueKeys(prefix: prefix, queue: q)
+            guard let promote = try? link.perform({ c throws(RedisError) in
+                try c.scriptCommand(QueueScripts.promote, keys: [keys.retry, keys.pending], args: [RedisArg(String(now)), "100"])
+            }) else { return nil }
+            commands.append(promote)
         }
         let lengthsStart = commands.count
         commands += settings.queues.map { ["LLEN", RedisArg(prefix + $0)] }
@@ -93,6 +97,7 @@ extension Supervisor {
             for q in settings.queues { commands.append(["HGETALL", RedisArg(QueueKeys(prefix: prefix, queue: q).stats)]) }
         }
         guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(commands) }) else { return nil }
+        for i in settings.queues.indices { link.connection.forgetScript(QueueScripts.promote, ifNoScript: replies[i]) }
         var reading = PollReading()
         for (i, q) in settings.queues.enumerated() {
             if case .error(let message) = replies[lengthsStart + i] {
@@ -134,7 +139,7 @@ extension Supervisor {
         for (pid, fields) in reading.heartbeats {
             guard var w = workers[pid] else { continue }
             _ = w.lifecycle.reportedReady()
-            w.isBusy = fields["state"] == "busy"
+            w.isBusy = fields["state"] == WorkerState.busy.rawValue
             w.handlerPID = fields["handler_pid"].flatMap { Int32($0) }
             workers[pid] = w
         }
@@ -172,7 +177,7 @@ extension Supervisor {
     }
 
     func recoverAbandoned(reason: String) {
-        lastRecovery = clock.now
+        recoveryTimer.restart(at: clock.now)
         for queue in settings.queues {
             let q = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: queue), workerID: "orchestrator")
             if let moved = try? link.perform({ _ throws(RedisError) in try q.recoverAbandoned() }), moved > 0 {
@@ -183,7 +188,6 @@ extension Supervisor {
 
     /// `orchestrator:<prefix>instance`: who runs, and each queue's numbers, for `status`.
     func writeInstanceHeartbeat() {
-        let key = RedisArg(QueueKeys.instance(prefix: settings.job.prefix))
         var fields: [(String, String)] = [
             ("pid", "\(pid)"), ("host", host), ("started_at", "\(startedAtMilliseconds)"),
             ("state", isDraining ? "draining" : "running"), ("queues", settings.queues.joined(separator: ",")),
@@ -193,9 +197,8 @@ extension Supervisor {
             fields.append(("target:\(q)", "\(queues[q]!.target.allotted)"))
             fields.append(("workers:\(q)", "\(workers.values.filter { $0.queue == q }.count)"))
         }
-        var hset: [RedisArg] = ["HSET", key]
-        for (k, v) in fields { hset += [RedisArg(k), RedisArg(v)] }
-        _ = try? link.perform { c throws(RedisError) in try c.pipeline([["DEL", key], hset, ["PEXPIRE", key, "10000"]]) }
+        let commands = Heartbeat.commands(key: QueueKeys.instance(prefix: settings.job.prefix), fields: fields, replace: true)
+        _ = try? link.perform { c throws(RedisError) in try c.pipeline(commands) }
     }
 }
 

@@ -47,11 +47,11 @@ public final class Supervisor {
     var workers: [Int32: Worker] = [:]
     var queues: [String: QueueState] = [:]
     var isDraining = false
-    var lastRecovery: ContinuousClock.Instant?
+    var recoveryTimer = Every(Heartbeat.recoveryPeriod)
     /// Worker ids whose processing lists still need requeueing (Redis was down when they exited).
     var pendingRequeues: [(queue: String, id: String)] = []
     var nextPoll: ContinuousClock.Instant
-    var lastDrainHeartbeat: ContinuousClock.Instant?
+    var drainHeartbeatTimer = Every(Heartbeat.refresh)
     /// Called on SIGHUP (after logrotate moved the file).
     public var reopenLogs: (() -> Void)?
     /// Where `/metrics` reads from, when `--metrics-listen` is set.
@@ -133,8 +133,7 @@ public final class Supervisor {
 
     func drainTick() {
         let now = clock.now
-        if lastDrainHeartbeat.map({ now - $0 >= .seconds(2) }) ?? true {
-            lastDrainHeartbeat = now
+        if drainHeartbeatTimer.isDue(now) {
             writeInstanceHeartbeat()  // `status` keeps showing us (state draining) during a long drain
             publishMetrics()
             killAdoptedOrphans()

@@ -18,11 +18,11 @@ public final class WorkerLoop {
     private let host = WallClock.hostName()
     private let startedAt = WallClock.nowMilliseconds()
     private var jobsDone = 0
-    private var lastHeartbeat: ContinuousClock.Instant?
-    private var lastRecovery: ContinuousClock.Instant?
-    private var lastPromotion: ContinuousClock.Instant?
-    private var state = "idle"
-    private var jobStartedAt: Int64 = 0
+    private var heartbeatTimer = Every(Heartbeat.refresh)
+    private var recoveryTimer = Every(Heartbeat.recoveryPeriod)
+    private var housekeepingTimer = Every(Heartbeat.housekeepingPeriod)
+    private var state = WorkerState.idle
+    private var jobStartedAt: Int64?
     private var lastMemory = ProcessTree.Memory(rssBytes: 0, pssBytes: 0, processes: 1)
     /// The process tree's proportional memory (PSS) after the last job, for `--max-worker-rss-mb`;
     /// measured once per job.
@@ -121,8 +121,9 @@ public final class WorkerLoop {
             return
         }
         _ = try? link.perform { _ throws(RedisError) in try queue.begin() }
-        state = "busy"
-        jobStartedAt = WallClock.nowMilliseconds()
+        state = .busy
+        let started = WallClock.nowMilliseconds()
+        jobStartedAt = started
         logger.info("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(job.attempt)", "bytes": "\(job.payload.count)"])
         var outcome = runner.run(job: job, queue: settings.queue, deadline: clock.now + settings.job.jobTimeout) {
             heartbeat(force: false)
@@ -131,9 +132,9 @@ public final class WorkerLoop {
             outcome.error = error.replacingOccurrences(of: "timed out", with: "timed out after \(formatDuration(settings.job.jobTimeout))")
         }
         jobsDone += 1
-        finish(job, outcome, attempt: job.attempt, started: jobStartedAt)
-        state = "idle"
-        jobStartedAt = 0
+        finish(job, outcome, attempt: job.attempt, started: started)
+        state = .idle
+        jobStartedAt = nil
     }
 
     private func finish(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64) {
@@ -199,25 +200,24 @@ public final class WorkerLoop {
         return r.data
     }
 
-    /// Heartbeat (every 2 s, or now when forced), due retries (every 1 s), abandoned
-    /// processing lists (at start and every 15 s).
+    /// Heartbeat (every `Heartbeat.refresh`, or now when forced), due retries and the paused
+    /// check (every `Heartbeat.housekeepingPeriod`), abandoned processing lists (at start and
+    /// every `Heartbeat.recoveryPeriod`).
     private func housekeeping() {
         let now = clock.now
         heartbeat(force: false)
-        if lastPromotion.map({ now - $0 >= .seconds(1) }) ?? true {
-            lastPromotion = now
+        if housekeepingTimer.isDue(now) {
             _ = try? link.perform { _ throws(RedisError) in try queue.promoteDueRetries(nowMilliseconds: WallClock.nowMilliseconds()) }
             let key = RedisArg(QueueKeys.paused(prefix: settings.job.prefix))
             if let paused = try? link.perform({ c throws(RedisError) in try c.send(["SISMEMBER", key, RedisArg(settings.queue)]).int }),
                (paused == 1) != isPaused {
                 isPaused = paused == 1
-                state = isPaused ? "paused" : "idle"
+                state = isPaused ? .paused : .idle
                 logger.info(isPaused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(settings.queue)"])
                 heartbeat(force: true)
             }
         }
-        if lastRecovery.map({ now - $0 >= .seconds(15) }) ?? true {
-            lastRecovery = now
+        if recoveryTimer.isDue(now) {
             if let moved = try? link.perform({ _ throws(RedisError) in try queue.recoverAbandoned() }), moved > 0 {
                 logger.warning("\(LogEvents.jobRecovered)", metadata: ["jobs": "\(moved)", "why": "owner heartbeat expired"])
             }
@@ -225,22 +225,14 @@ public final class WorkerLoop {
     }
 
     private func heartbeat(force: Bool) {
-        let now = clock.now
-        if !force, let last = lastHeartbeat, now - last < .seconds(2) { return }
-        lastHeartbeat = now
-        lastMemory = ProcessTree.memory(of: getpid())  // walks our own tree: on the 2 s timer only, never per job
-        let key = RedisArg(queue.keys.heartbeat(workerID))
-        let fields: [(String, String)] = [
-            ("worker", workerID), ("queue", settings.queue), ("slot", "\(settings.slot)"), ("pid", "\(getpid())"),
-            ("host", host), ("state", drainRequested && state == "idle" ? "draining" : state),
-            ("job_started_at", jobStartedAt > 0 ? "\(jobStartedAt)" : ""), ("jobs_done", "\(jobsDone)"),
-            ("rss_bytes", "\(lastMemory.rssBytes)"), ("pss_bytes", "\(lastMemory.pssBytes)"),
-            ("processes", "\(lastMemory.processes)"), ("started_at", "\(startedAt)"),
-            ("orchestrator_pid", settings.orchestratorPID.map { "\($0)" } ?? ""),
-            ("handler_pid", runner.activePID.map { "\($0)" } ?? ""),
-        ]
-        var hset: [RedisArg] = ["HSET", key]
-        for (k, v) in fields { hset += [RedisArg(k), RedisArg(v)] }
-        _ = try? link.perform { c throws(RedisError) in try c.pipeline([hset, ["PEXPIRE", key, "10000"]]) }
+        let due = heartbeatTimer.isDue(clock.now)
+        guard force || due else { return }
+        lastMemory = ProcessTree.memory(of: getpid())  // walks our own tree: on the refresh timer only, never per job
+        let beat = WorkerHeartbeat(
+            worker: workerID, queue: settings.queue, slot: settings.slot, pid: getpid(), host: host,
+            state: drainRequested && state == .idle ? .draining : state, jobStartedAt: jobStartedAt, jobsDone: jobsDone,
+            memory: lastMemory, startedAt: startedAt, orchestratorPID: settings.orchestratorPID, handlerPID: runner.activePID)
+        let commands = Heartbeat.commands(key: queue.keys.heartbeat(workerID), fields: beat.fields)
+        _ = try? link.perform { c throws(RedisError) in try c.pipeline(commands) }
     }
 }
