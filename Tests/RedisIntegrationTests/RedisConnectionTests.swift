@@ -1,3 +1,5 @@
+import Foundation
+import Logging
 import OrchestratorCore
 import Testing
 import TestSupport
@@ -45,5 +47,33 @@ struct RedisConnectionTests {
         #expect(try c.eval("return 41 + 1", keys: [], args: []) == .integer(42))
         _ = try c.send(["SCRIPT", "FLUSH"])
         #expect(try c.eval("return 41 + 1", keys: [], args: []) == .integer(42))
+    }
+
+    @Test("BUSY (a long script on the server) is retried on the same connection, not treated as a lost one")
+    func busyIsTransient() throws {
+        let redis = try PrivateRedis()
+        defer { redis.stop() }
+        let endpoint = RedisEndpoint(host: "127.0.0.1", port: redis.port)
+        let admin = RedisConnection(endpoint: endpoint)
+        try admin.connect()
+        _ = try admin.send(["CONFIG", "SET", "busy-reply-threshold", "100"])
+        // Another client blocks the server in a script until SCRIPT KILL.
+        let blocker = Thread {
+            let c = RedisConnection(endpoint: endpoint, commandTimeout: .seconds(30))
+            if (try? c.connect()) != nil { _ = try? c.send(["EVAL", "while true do end", "0"]) }
+        }
+        blocker.start()
+        usleep(300_000)
+        let link = RedisLink(connection: RedisConnection(endpoint: endpoint), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        var seen: RedisError?
+        do { _ = try link.perform { c throws(RedisError) in try c.send(["PING"]) } } catch { seen = error }
+        let error = try #require(seen, "the server should answer BUSY while the script runs")
+        #expect(error.isTransient && !error.isConnectionLoss, "\(error)")
+        #expect(link.connection.isConnected, "a BUSY reply must not close a healthy connection")
+        #expect(link.isDown)
+        _ = try admin.send(["SCRIPT", "KILL"])
+        let after = link.performRetrying { c throws(RedisError) in try c.send(["PING"]) }
+        #expect(after.map { (try? $0.get()) == .status("PONG") } == true)
+        #expect(!link.isDown)
     }
 }

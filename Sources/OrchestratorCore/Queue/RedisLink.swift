@@ -25,6 +25,9 @@ public final class RedisLink {
     /// `expectedLoss`: a connection loss we caused ourselves (the worker's wake-up on TERM) is
     /// not an outage: no log, no backoff.
     public func perform<T>(expectedLoss: () -> Bool = { false }, _ body: (RedisConnection) throws(RedisError) -> T) throws(RedisError) -> T {
+        if let nextAttempt, connection.isConnected, clock.now < nextAttempt {
+            throw .connection(code: -1, message: "server busy; retrying")  // after LOADING/BUSY: wait out the backoff
+        }
         if !connection.isConnected {
             if let nextAttempt, clock.now < nextAttempt {
                 throw .connection(code: -1, message: "reconnecting")
@@ -39,19 +42,22 @@ public final class RedisLink {
             if error.isConnectionLoss {
                 connection.close()
                 if !expectedLoss() { noteFailure(error) }
+            } else if error.isTransient {
+                noteFailure(error)  // an outage for the log and the backoff, but the context is kept
             }
             throw error
         }
     }
 
     /// Retries `body` through outages until it succeeds or `keepTrying` says stop (then nil).
-    /// Server errors (a bug or a WRONGTYPE key) are not retried: they are returned as failure.
+    /// Server errors (a bug or a WRONGTYPE key) are not retried: they are returned as failure;
+    /// LOADING, MASTERDOWN and BUSY are, on the same connection.
     public func performRetrying<T>(while keepTrying: () -> Bool = { true }, _ body: (RedisConnection) throws(RedisError) -> T) -> Result<T, RedisError>? {
         while true {
             do {
                 return .success(try perform(body))
             } catch {
-                if !error.isConnectionLoss { return .failure(error) }
+                if !error.isRetryable { return .failure(error) }
                 if !keepTrying() { return nil }
                 waitForNextAttempt()
             }

@@ -75,11 +75,21 @@ public enum RedisError: Error, Sendable, CustomStringConvertible {
     }
 
     /// True when retrying after a reconnect may help.
+    /// The connection is gone (the context is dead and must be reconnected).
     public var isConnectionLoss: Bool {
         if case .connection = self { return true }
+        return false
+    }
+
+    /// The server is up but cannot answer yet (loading its data set, a replica without its
+    /// master, a long script running): retry later on the same, healthy connection.
+    public var isTransient: Bool {
         if case .server(let m) = self {
             return m.hasPrefix("LOADING") || m.hasPrefix("MASTERDOWN") || m.hasPrefix("BUSY")
         }
         return false
     }
+
+    /// Worth retrying after a wait: a lost connection or a transient server state.
+    public var isRetryable: Bool { isConnectionLoss || isTransient }
 }

@@ -72,7 +72,7 @@ public final class WorkerLoop {
                     reason = stop
                     break
                 }
-                if !error.isConnectionLoss {
+                if !error.isRetryable {
                     if queueError != "\(error)" {
                         logger.error("queue.error", metadata: ["key": "\(queue.keys.pending)", "error": "\(error)", "action": "retrying every second"])
                     }
