@@ -33,44 +33,6 @@ public struct StatusReport {
     public var queues: [QueueRow] = []
     public var workers: [WorkerRow] = []
 
-    public static func collect(redis: RedisConnection, prefix: String, queues fallback: [String]) throws(RedisError) -> StatusReport {
-        var report = StatusReport()
-        let instance = try redis.send(["HGETALL", RedisArg(QueueKeys.instance(prefix: prefix))]).fields
-        report.instance = instance.isEmpty ? nil : instance
-        let names = instance["queues"].map { $0.split(separator: ",").map(String.init) } ?? fallback
-        let now = WallClock.nowMilliseconds()
-        let paused = Set((try redis.send(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))]).array ?? []).compactMap(\.text))
-        for key in try redis.scan(match: QueueKeys.heartbeatPattern(prefix: prefix)).sorted() {
-            let f = try redis.send(["HGETALL", RedisArg(key)]).fields
-            guard let pid = f["pid"].flatMap(Int.init), let queue = f["queue"] else { continue }
-            let started = f["job_started_at"].flatMap(Int64.init)
-            report.workers.append(WorkerRow(pid: pid, queue: queue, slot: f["slot"].flatMap(Int.init) ?? 0, state: f["state"] ?? "?",
-                                            jobAgeSeconds: started.map { Double(now - $0) / 1000 },
-                                            jobsDone: f["jobs_done"].flatMap(Int.init) ?? 0, rssBytes: f["rss_bytes"].flatMap(Int.init) ?? 0,
-                                            pssBytes: f["pss_bytes"].flatMap(Int.init) ?? f["rss_bytes"].flatMap(Int.init) ?? 0,
-                                            processes: f["processes"].flatMap(Int.init) ?? 1,
-                                            host: f["host"] ?? "", id: f["worker"] ?? ""))
-        }
-        report.workers.sort { ($0.queue, $0.slot, $0.pid) < ($1.queue, $1.slot, $1.pid) }
-        for name in names {
-            let keys = QueueKeys(prefix: prefix, queue: name)
-            var row = QueueRow(name: name)
-            row.paused = paused.contains(name)
-            row.pending = try redis.send(["LLEN", RedisArg(keys.pending)]).int ?? 0
-            for list in try redis.scan(match: keys.processingPattern) { row.inFlight += try redis.send(["LLEN", RedisArg(list)]).int ?? 0 }
-            row.retrying = try redis.send(["ZCARD", RedisArg(keys.retry)]).int ?? 0
-            row.target = instance["target:\(name)"].flatMap(Int.init)
-            let stats = try redis.send(["HGETALL", RedisArg(keys.stats)]).fields
-            row.done = stats["done"].flatMap(Int.init) ?? 0
-            row.failed = stats["failed"].flatMap(Int.init) ?? 0
-            row.dead = try redis.send(["LLEN", RedisArg(keys.dead)]).int ?? 0
-            row.busy = report.workers.filter { $0.queue == name && $0.state == WorkerState.busy.rawValue }.count
-            row.idle = report.workers.filter { $0.queue == name && $0.state != WorkerState.busy.rawValue }.count
-            report.queues.append(row)
-        }
-        return report
-    }
-
     public var table: String {
         var out = ""
         if let i = instance {
@@ -145,19 +107,5 @@ public struct StatusReport {
             row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
                 .replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }.joined(separator: "\n") + "\n"
-    }
-}
-
-/// Another orchestrator already supervising this prefix (two would double every worker count).
-public enum InstanceGuard {
-    /// A description of the live orchestrator holding `prefix`, or nil when none does. A heartbeat
-    /// left by a dead process on this host (killed with -9 less than 10 s ago) does not count.
-    public static func otherInstance(redis: RedisConnection, prefix: String, host: String, pid: Int32) throws(RedisError) -> String? {
-        let fields = try redis.send(["HGETALL", RedisArg(QueueKeys.instance(prefix: prefix))]).fields
-        guard let otherPID = fields["pid"].flatMap({ Int32($0) }), let otherHost = fields["host"] else { return nil }
-        if otherHost == host {
-            if otherPID == pid || kill(otherPID, 0) != 0 { return nil }
-        }
-        return "pid \(otherPID) on \(otherHost) (\(fields["state"] ?? "running"))"
     }
 }

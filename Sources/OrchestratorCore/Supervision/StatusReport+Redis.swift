@@ -1,0 +1,42 @@
+import Foundation
+
+extension StatusReport {
+    /// Reads the instance heartbeat, every worker heartbeat and each queue's lists and counters.
+    public static func collect(redis: RedisConnection, prefix: String, queues fallback: [String]) throws(RedisError) -> StatusReport {
+        var report = StatusReport()
+        let instance = try redis.send(["HGETALL", RedisArg(QueueKeys.instance(prefix: prefix))]).fields
+        report.instance = instance.isEmpty ? nil : instance
+        let names = instance["queues"].map { $0.split(separator: ",").map(String.init) } ?? fallback
+        let now = WallClock.nowMilliseconds()
+        let paused = Set((try redis.send(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))]).array ?? []).compactMap(\.text))
+        for key in try redis.scan(match: QueueKeys.heartbeatPattern(prefix: prefix)).sorted() {
+            let f = try redis.send(["HGETALL", RedisArg(key)]).fields
+            guard let pid = f["pid"].flatMap(Int.init), let queue = f["queue"] else { continue }
+            let started = f["job_started_at"].flatMap(Int64.init)
+            report.workers.append(WorkerRow(pid: pid, queue: queue, slot: f["slot"].flatMap(Int.init) ?? 0, state: f["state"] ?? "?",
+                                            jobAgeSeconds: started.map { Double(now - $0) / 1000 },
+                                            jobsDone: f["jobs_done"].flatMap(Int.init) ?? 0, rssBytes: f["rss_bytes"].flatMap(Int.init) ?? 0,
+                                            pssBytes: f["pss_bytes"].flatMap(Int.init) ?? f["rss_bytes"].flatMap(Int.init) ?? 0,
+                                            processes: f["processes"].flatMap(Int.init) ?? 1,
+                                            host: f["host"] ?? "", id: f["worker"] ?? ""))
+        }
+        report.workers.sort { ($0.queue, $0.slot, $0.pid) < ($1.queue, $1.slot, $1.pid) }
+        for name in names {
+            let keys = QueueKeys(prefix: prefix, queue: name)
+            var row = QueueRow(name: name)
+            row.paused = paused.contains(name)
+            row.pending = try redis.send(["LLEN", RedisArg(keys.pending)]).int ?? 0
+            for list in try redis.scan(match: keys.processingPattern) { row.inFlight += try redis.send(["LLEN", RedisArg(list)]).int ?? 0 }
+            row.retrying = try redis.send(["ZCARD", RedisArg(keys.retry)]).int ?? 0
+            row.target = instance["target:\(name)"].flatMap(Int.init)
+            let stats = try redis.send(["HGETALL", RedisArg(keys.stats)]).fields
+            row.done = stats["done"].flatMap(Int.init) ?? 0
+            row.failed = stats["failed"].flatMap(Int.init) ?? 0
+            row.dead = try redis.send(["LLEN", RedisArg(keys.dead)]).int ?? 0
+            row.busy = report.workers.filter { $0.queue == name && $0.state == WorkerState.busy.rawValue }.count
+            row.idle = report.workers.filter { $0.queue == name && $0.state != WorkerState.busy.rawValue }.count
+            report.queues.append(row)
+        }
+        return report
+    }
+}
