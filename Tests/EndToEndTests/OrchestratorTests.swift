@@ -13,7 +13,7 @@ struct OrchestratorTests {
         try h.push("emissao", count: 3)
         let o = try h.start(["--handler", "conferencia=sleep 1", "--handler", "emissao=sleep 5"])
         #expect(waitUntil { h.workers(of: o.pid).count == 8 }, "log: \(h.log)")
-        usleep(1_500_000)  // let a few polls pass: the count must stay exact
+        #expect(holds(for: .seconds(1.5)) { h.workers(of: o.pid).count == 8 }, "a few polls pass: the count stays exact")
         let workers = h.workers(of: o.pid)
         #expect(workers.filter { $0.queue == "conferencia" }.count == 7)
         #expect(workers.filter { $0.queue == "emissao" }.count == 1)
@@ -63,11 +63,11 @@ struct OrchestratorTests {
             return w.count == 20
         }
         #expect(reached, "log: \(h.log)")
-        for _ in 0..<40 {  // keep sampling for ~2 s
+        holds(for: .seconds(2)) {  // keep sampling for 2 s
             let w = h.workers(of: o.pid)
             maxTotal = max(maxTotal, w.count)
             for q in ["a", "b", "c"] { maxPerQueue = max(maxPerQueue, w.filter { $0.queue == q }.count) }
-            usleep(50_000)
+            return true
         }
         let w = h.workers(of: o.pid)
         #expect(maxTotal <= 20)

@@ -18,11 +18,16 @@ struct RobustnessTests {
         let log = { (try? String(contentsOfFile: "\(dir)/logs/orchestrator.log", encoding: .utf8)) ?? "" }
         #expect(waitUntil { log().contains("Total de conferencia: 2") }, "log: \(log())")
         #expect(waitUntil { log().contains("iniciado") && ((try? c.scan(match: "orchestrator:fila:worker:*").count) ?? 0) == 2 })
-        usleep(500_000)
+        #expect(waitUntil {  // both busy with their 3 s job
+            ((try? c.scan(match: "orchestrator:fila:worker:*").filter { (try? c.send(["HGET", RedisArg($0), "state"]).text) == "busy" }.count) ?? 0) == 2
+        })
         redis.stop()
-        usleep(4_000_000)  // down across a job's end: results must wait, workers must stay
-        let children = ProcessTree.snapshot().filter { $0.ppid == o.pid && !$0.isZombie }
-        #expect(children.count == 2, "the orchestrator must hold its workers while Redis is unreadable")
+        // Down across a job's end: results must wait, workers must stay.
+        var seen: [pid_t] = []
+        #expect(holds(for: .seconds(4)) {
+            seen = ProcessTree.children(of: o.pid).filter { ProcessTree.entry($0).map { !$0.isZombie } ?? false }
+            return seen.count == 2
+        }, "the orchestrator must hold its workers while Redis is unreadable: \(seen.map { ProcessTree.entry($0) })")
         #expect(!log().contains("[REDUZIR]"))
         try redis.start()
         try c.connect()
@@ -177,9 +182,8 @@ struct RobustnessTests {
         #expect(waitUntil { h.workers(of: o.pid).isEmpty }, "log: \(h.log)")
         #expect(h.log.contains("queue.paused") && h.log.contains("; queue paused"))
         let waiting = try h.pending("conferencia")
-        usleep(1_500_000)
-        #expect(try h.pending("conferencia") == waiting, "no job is taken while paused")
-        #expect(h.workers(of: o.pid).isEmpty)
+        #expect(holds(for: .seconds(1.5)) { (try? h.pending("conferencia")) == waiting && h.workers(of: o.pid).isEmpty },
+                "no worker and no job taken while paused")
         let (_, table) = try runToEnd(TestEnv.orchestrator, ["status", "--queue", "conferencia"], env: env)
         #expect(table.contains("conferencia (paused)"))
         let (resumed, _) = try runToEnd(TestEnv.orchestrator, ["resume", "--queue", "conferencia"], env: env)
@@ -215,8 +219,7 @@ struct RobustnessTests {
         let o = try h.start(["--handler", "conferencia=cat", "--handler", "emissao=cat"])
         #expect(waitUntil { h.log.contains("queue.unreadable") && h.log.contains("WRONGTYPE") }, "log: \(h.log)")
         #expect(waitUntil { ((try? h.results("emissao").count) ?? 0) == 3 }, "log: \(h.log)")
-        usleep(2_500_000)
-        #expect(h.log.components(separatedBy: "queue.unreadable").count - 1 == 1, "logged once, not every poll")
+        #expect(holds(for: .seconds(2.5)) { h.log.components(separatedBy: "queue.unreadable").count - 1 == 1 }, "logged once, not every poll")
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
         #expect(o.output.contains("WRONGTYPE"))

@@ -62,6 +62,19 @@ public func waitUntil(timeout: Duration = .seconds(20), _ condition: () throws -
     return try condition()
 }
 
+/// Samples `condition` every 20 ms for `duration`: true when it held at every sample (for
+/// "nothing changes for a while" checks, stricter than one look after a sleep).
+@discardableResult
+public func holds(for duration: Duration, _ condition: () throws -> Bool) rethrows -> Bool {
+    let clock = ContinuousClock()
+    let end = clock.now + duration
+    while clock.now < end {
+        if try !condition() { return false }
+        usleep(20_000)
+    }
+    return try condition()
+}
+
 /// A child process started for a test, with its output in a file.
 public final class Launched: @unchecked Sendable {
     public let process = Process()

@@ -62,6 +62,8 @@ public final class Supervisor {
     var redisReadable = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
     let isSubreaper = rpa_is_child_subreaper() == 1
+    /// At the end of a drain, how long requeues that failed (Redis unreachable) are retried.
+    static let requeueGrace: Duration = .seconds(10)
 
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
                 logger: Logger, environment: [String: String]) {
@@ -146,9 +148,16 @@ public final class Supervisor {
     }
 
     private func finishDrain() -> Int32 {
-        retryPendingRequeues()
         // Handlers of workers killed past the deadline were adopted by us: none may outlive the drain.
         killAdoptedOrphans()
+        // Jobs of killed workers go back before we exit: wait out a short outage (bounded).
+        let giveUp = clock.now + Self.requeueGrace
+        retryPendingRequeues()
+        while !pendingRequeues.isEmpty && clock.now < giveUp {
+            link.waitForNextAttempt()
+            usleep(50_000)
+            retryPendingRequeues()
+        }
         for (queue, id) in pendingRequeues {
             logger.error("requeue.pending", metadata: ["queue": "\(queue)", "worker.id": "\(id)",
                                                        "note": "Redis unreachable; the next worker or orchestrator recovers it once its heartbeat expires"])
