@@ -195,26 +195,44 @@ struct RecordTests {
         #expect(PersistentHandler.parseAnswer(Array(#"{"status":"failed","error":"login expired"}"#.utf8))?.outcome
                 == HandlerOutcome(status: .failed, error: "login expired"))
         #expect(PersistentHandler.parseAnswer(Array(#"{"ok":true,"output":{"n":1}}"#.utf8))?.outcome
-                == HandlerOutcome(status: .ok, output: Array(#"{"n":1}"#.utf8), outputIsJSON: true))
-        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok","output":[1,"a"]}"#.utf8))?.outcome.outputIsJSON == true)
-        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok","output":"{\"n\":1}"}"#.utf8))?.outcome.outputIsJSON == false,
+                == HandlerOutcome(status: .ok, outputJSON: .object(["n": .integer(1)])))
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok","output":[1,"a",1.5,null,true]}"#.utf8))?.outcome.outputJSON
+                == .array([.integer(1), .string("a"), .number(1.5), .null, .bool(true)]))
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok","output":"{\"n\":1}"}"#.utf8))?.outcome.outputJSON == nil,
                 "a string output stays a string, even when it looks like JSON")
         #expect(PersistentHandler.parseAnswer(Array(#"{"status":"failed","error":"x","restart":true}"#.utf8))?.restart == true)
         #expect(PersistentHandler.parseAnswer(Array(#"{"status":"ok"}"#.utf8))?.restart == false)
+        #expect(PersistentHandler.parseAnswer(Array(#"{"status":"failed"}"#.utf8))?.outcome.error == "persistent handler reported failure without an error text")
         #expect(PersistentHandler.parseAnswer(Array("not json".utf8)) == nil)
         #expect(PersistentHandler.parseAnswer(Array(#"{"status":"maybe"}"#.utf8)) == nil)
         #expect(PersistentHandler.parseAnswer(Array("[1,2]".utf8)) == nil)
     }
 
-    @Test("a JSON output is embedded in the result record as JSON, not as a string")
-    func jsonOutputRecord() throws {
-        var w = JSONObjectWriter()
-        w.output(HandlerOutcome(status: .ok, output: Array(#"{"confirmation":"C-1"}"#.utf8), outputIsJSON: true))
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(w.data)) as? [String: Any])
-        #expect((object["output"] as? [String: Any])?["confirmation"] as? String == "C-1")
-        var plain = JSONObjectWriter()
-        plain.output(HandlerOutcome(status: .ok, output: Array("{not json".utf8)))
-        let p = try #require(try JSONSerialization.jsonObject(with: Data(plain.data)) as? [String: Any])
-        #expect(p["output"] as? String == "{not json")
+    @Test("result records round-trip: UTF-8 and binary payloads, byte and JSON outputs, numeric attempts")
+    func resultRecordRoundTrip() throws {
+        for (payload, output) in [(Array("plain ✓".utf8), RecordOutput.bytes(Array("out".utf8))),
+                                  ([0x00, 0xFF, 0x0A], RecordOutput.bytes([0xFE, 0x00])),
+                                  (Array("{}".utf8), RecordOutput.json(.object(["confirmation": .string("C-1"), "n": .integer(2)])))] {
+            let record = ResultRecord(queue: "q", payload: payload, status: .ok, output: output, outputTruncated: true, error: nil,
+                                      attempts: 2, worker: "q-1-h-9", jobID: SHA1.hex(payload),
+                                      startedAt: "2026-11-30T10:00:00.000Z", finishedAt: "2026-11-30T10:00:01.000Z")
+            #expect(try JSONDecoder().decode(ResultRecord.self, from: Data(record.encoded)) == record)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(record.encoded)) as? [String: Any])
+            #expect(object["attempts"] as? Int == 2, "attempts is a number for the existing writer")
+            #expect((object["payload_encoding"] as? String == "base64") == (String(validatingUTF8Bytes: payload) == nil))
+        }
+        let json = ResultRecord(queue: "q", payload: [], status: .ok, output: .json(.object(["confirmation": .string("C-1")])), error: nil,
+                                attempts: 1, worker: "w", jobID: "", startedAt: "", finishedAt: "")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.encoded)) as? [String: Any])
+        #expect((object["output"] as? [String: Any])?["confirmation"] as? String == "C-1", "a JSON output is JSON, not a string")
+    }
+
+    @Test("dead letters and persistent requests round-trip")
+    func otherRecordsRoundTrip() throws {
+        let dead = DeadLetter(queue: "q", payload: [0xFF, 0x41], error: "gave up", attempts: 3, worker: "w", failedAt: "2026-11-30T10:00:00.000Z")
+        #expect(try JSONDecoder().decode(DeadLetter.self, from: Data(dead.encoded)) == dead)
+        let request = PersistentRequest(id: "abc", queue: "q", attempt: 2, payload: Array("{\"record\":\"R-1\"}".utf8))
+        #expect(request.line.last == UInt8(ascii: "\n"))
+        #expect(try JSONDecoder().decode(PersistentRequest.self, from: Data(request.line.dropLast())) == request)
     }
 }

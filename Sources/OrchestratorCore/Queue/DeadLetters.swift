@@ -3,12 +3,14 @@ import Foundation
 /// The dead-letter lists, for operators: inspect them, and move jobs back to their queue once
 /// the cause is fixed (Sidekiq's "retry all dead").
 public struct DeadLetters {
+    /// A dead letter as read, with its raw bytes (to remove exactly that entry).
     public struct Entry {
-        public var payload: [UInt8]
-        public var error: String
-        public var attempts: Int
-        public var failedAt: String
+        public var letter: DeadLetter
         public var raw: [UInt8]
+        public var payload: [UInt8] { letter.payload }
+        public var error: String { letter.error }
+        public var attempts: Int { letter.attempts }
+        public var failedAt: String { letter.failedAt }
     }
 
     public let redis: RedisConnection
@@ -27,14 +29,11 @@ public struct DeadLetters {
         return items.compactMap(\.bytes).map(Self.decode)
     }
 
+    /// An entry that is not a dead letter (written by hand?) still shows, with its bytes as the payload.
     static func decode(_ raw: [UInt8]) -> Entry {
-        let object = (try? JSONSerialization.jsonObject(with: Data(raw)) as? [String: Any]) ?? [:]
-        var payload = Array(((object["payload"] as? String) ?? "").utf8)
-        if object["payload_encoding"] as? String == "base64", let text = object["payload"] as? String, let data = Data(base64Encoded: text) {
-            payload = Array(data)
-        }
-        return Entry(payload: payload, error: object["error"] as? String ?? "", attempts: object["attempts"] as? Int ?? 0,
-                     failedAt: object["failed_at"] as? String ?? "", raw: raw)
+        let letter = (try? JSONDecoder().decode(DeadLetter.self, from: Data(raw)))
+            ?? DeadLetter(queue: "", payload: raw, error: "not a dead-letter record", attempts: 0, worker: "", failedAt: "")
+        return Entry(letter: letter, raw: raw)
     }
 
     /// Moves every dead job back to the front of its queue with a fresh attempt count, oldest

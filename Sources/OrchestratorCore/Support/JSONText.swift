@@ -35,15 +35,6 @@ public struct JSONObjectWriter {
         }
     }
 
-    /// A handler's output: embedded as JSON when it is one JSON value, else as bytes.
-    public mutating func output(_ outcome: HandlerOutcome) {
-        if outcome.outputIsJSON, let json = String(validatingUTF8Bytes: outcome.output) {
-            raw("output", json)
-        } else {
-            bytes("output", outcome.output)
-        }
-    }
-
     public var text: String { "{" + parts.joined(separator: ",") + "}" }
     public var data: [UInt8] { Array(text.utf8) }
 

@@ -1,27 +1,30 @@
 /// What one run of a handler produced.
 public struct HandlerOutcome: Sendable, Equatable {
-    public enum Status: String, Sendable { case ok, failed }
+    public enum Status: String, Sendable, Codable { case ok, failed }
     public var status: Status
     /// stdout (exec mode) or the `output` field (persistent mode), capped.
     public var output: [UInt8]
     public var outputTruncated: Bool
-    /// The output is one JSON value (a persistent handler answered a non-string `output`): the
-    /// result record embeds it as JSON instead of as a string.
-    public var outputIsJSON: Bool
+    /// A persistent handler answered a non-string `output`: the result record embeds this JSON
+    /// value (and `output` is empty).
+    public var outputJSON: JSONValue?
     /// Why it failed (stderr tail, exit status, timeout); nil on success.
     public var error: String?
     /// True when the handler had to be killed (timeout), for logs.
     public var timedOut: Bool
 
-    public init(status: Status, output: [UInt8] = [], outputTruncated: Bool = false, outputIsJSON: Bool = false,
+    public init(status: Status, output: [UInt8] = [], outputTruncated: Bool = false, outputJSON: JSONValue? = nil,
                 error: String? = nil, timedOut: Bool = false) {
         self.status = status
         self.output = output
         self.outputTruncated = outputTruncated
-        self.outputIsJSON = outputIsJSON
+        self.outputJSON = outputJSON
         self.error = error
         self.timedOut = timedOut
     }
+
+    /// The output as the result record stores it.
+    public var recordOutput: RecordOutput { outputJSON.map(RecordOutput.json) ?? .bytes(output) }
 
     public static func failure(_ message: String, timedOut: Bool = false) -> HandlerOutcome {
         HandlerOutcome(status: .failed, error: message, timedOut: timedOut)

@@ -37,12 +37,7 @@ public final class PersistentHandler: JobRunner {
         // last answer) is replaced before this job is sent: the job must not fail for it.
         if restartRequested { stop(grace: .seconds(3)) }
         if let c = child, reaper.status(of: c.pid) != nil { stop(grace: .zero) }
-        var request = JSONObjectWriter()
-        request.string("id", job.id)
-        request.string("queue", queue)
-        request.number("attempt", job.attempt)
-        request.bytes("payload", job.payload)
-        let line = Array((request.text + "\n").utf8)
+        let line = PersistentRequest(id: job.id, queue: queue, attempt: job.attempt, payload: job.payload).line
         var unreadDeaths = 0
         while true {
             if child == nil, let failure = start(queue: queue) { return failure }
@@ -163,33 +158,26 @@ public final class PersistentHandler: JobRunner {
 
     /// Parses an answer line; nil when it is not a JSON object with a recognizable status.
     public static func parseAnswer(_ bytes: [UInt8]) -> Answer? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
-        let ok: Bool
-        if let status = object["status"] as? String {
-            guard status == "ok" || status == "failed" else { return nil }
-            ok = status == "ok"
-        } else if let flag = object["ok"] as? Bool {
-            ok = flag
-        } else {
-            return nil
+        guard let answer = try? decoder.decode(PersistentAnswer.self, from: Data(bytes)) else { return nil }
+        var outcome = HandlerOutcome(status: answer.isOK ? .ok : .failed)
+        switch answer.output {
+        case .null: break
+        case .string(let text): outcome.output = Array(text.utf8)
+        case let value: outcome.outputJSON = value
         }
-        var output: [UInt8] = []
-        var isJSON = false
-        if let text = object["output"] as? String {
-            output = Array(text.utf8)
-        } else if let value = object["output"], !(value is NSNull),
-                  let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
-            output = Array(data)
-            isJSON = true
+        if let json = outcome.outputJSON, json.text.utf8.count > HandlerLimits.outputCap {
+            outcome.output = Array(json.text.utf8)  // too big to keep as JSON: cut, as a string
+            outcome.outputJSON = nil
         }
-        let truncated = output.count > HandlerLimits.outputCap
-        if truncated { output = Array(output.prefix(HandlerLimits.outputCap)); isJSON = false }
-        let restart = object["restart"] as? Bool ?? false
-        if ok { return Answer(outcome: HandlerOutcome(status: .ok, output: output, outputTruncated: truncated, outputIsJSON: isJSON), restart: restart) }
-        let error = (object["error"] as? String) ?? "persistent handler reported failure without an error text"
-        return Answer(outcome: HandlerOutcome(status: .failed, output: output, outputTruncated: truncated, outputIsJSON: isJSON, error: error),
-                      restart: restart)
+        if outcome.output.count > HandlerLimits.outputCap {
+            outcome.output = Array(outcome.output.prefix(HandlerLimits.outputCap))
+            outcome.outputTruncated = true
+        }
+        if !answer.isOK { outcome.error = answer.error ?? "persistent handler reported failure without an error text" }
+        return Answer(outcome: outcome, restart: answer.restart)
     }
+
+    private static let decoder = JSONDecoder()
 
     static func preview(_ bytes: [UInt8]) -> String {
         let text = String(decoding: bytes.prefix(200), as: UTF8.self)

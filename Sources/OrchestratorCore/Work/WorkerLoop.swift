@@ -153,18 +153,13 @@ public final class WorkerLoop {
         }
         let error = outcome.error ?? "failed"
         let plan = WorkerPolicy.retryPlan(attempt: attempt, maxAttempts: settings.job.maxAttempts, retryDelay: settings.job.retryDelay, nowMilliseconds: finished)
-        var dead = JSONObjectWriter()
-        dead.string("queue", settings.queue)
-        dead.bytes("payload", job.payload)
-        dead.string("error", error)
-        dead.number("attempts", attempt)
-        dead.string("worker", workerID)
-        dead.string("failed_at", WallClock.iso8601(milliseconds: finished))
+        let dead = DeadLetter(queue: settings.queue, payload: job.payload, error: error, attempts: attempt, worker: workerID,
+                              failedAt: WallClock.iso8601(milliseconds: finished))
         var due: Int64 = 0
         if case .retryAt(let ms) = plan { due = ms }
         let result = link.performRetrying { _ throws(RedisError) in
             try queue.fail(job, error: error, attempt: attempt, maxAttempts: settings.job.maxAttempts,
-                           deadEntry: dead.data, record: record, retryAtMilliseconds: due, jobsDone: jobsDone)
+                           deadEntry: dead.encoded, record: record, retryAtMilliseconds: due, jobsDone: jobsDone)
         }
         var outcomeText = "unknown"
         if case .success(let o)? = result { outcomeText = o.rawValue }
@@ -185,19 +180,9 @@ public final class WorkerLoop {
     }
 
     private func resultRecord(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64, finished: Int64) -> [UInt8] {
-        var r = JSONObjectWriter()
-        r.string("queue", settings.queue)
-        r.bytes("payload", job.payload)
-        r.string("status", outcome.status.rawValue)
-        r.output(outcome)
-        if outcome.outputTruncated { r.bool("output_truncated", true) }
-        r.string("error", outcome.error)
-        r.number("attempts", attempt)
-        r.string("worker", workerID)
-        r.string("job_id", job.id)
-        r.string("started_at", WallClock.iso8601(milliseconds: started))
-        r.string("finished_at", WallClock.iso8601(milliseconds: finished))
-        return r.data
+        ResultRecord(queue: settings.queue, payload: job.payload, status: outcome.status, output: outcome.recordOutput,
+                     outputTruncated: outcome.outputTruncated, error: outcome.error, attempts: attempt, worker: workerID, jobID: job.id,
+                     startedAt: WallClock.iso8601(milliseconds: started), finishedAt: WallClock.iso8601(milliseconds: finished)).encoded
     }
 
     /// Heartbeat (every `Heartbeat.refresh`, or now when forced), due retries and the paused
