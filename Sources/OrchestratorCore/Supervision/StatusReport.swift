@@ -55,49 +55,12 @@ public struct StatusReport {
         return out + "\n" + Self.format(w)
     }
 
+    /// `status --json`: the same numbers as the table, as typed JSON (`StatusJSON`).
     public var json: String {
-        var root = JSONObjectWriter()
-        if let i = instance {
-            var o = JSONObjectWriter()
-            o.number("pid", Int(i["pid"] ?? "") ?? 0)
-            o.string("host", i["host"])
-            o.string("state", i["state"])
-            o.number("max_total", Int(i["max_total"] ?? "") ?? 0)
-            root.raw("orchestrator", o.text)
-        } else {
-            root.raw("orchestrator", "null")
-        }
-        root.bool("running", instance != nil)
-        let qs = queues.map { q -> String in
-            var o = JSONObjectWriter()
-            o.string("queue", q.name)
-            o.bool("paused", q.paused)
-            o.number("pending", q.pending)
-            o.number("in_flight", q.inFlight)
-            o.number("retrying", q.retrying)
-            if let t = q.target { o.number("target", t) } else { o.raw("target", "null") }
-            o.number("busy", q.busy); o.number("idle", q.idle)
-            o.number("done", q.done); o.number("failed", q.failed); o.number("dead", q.dead)
-            return o.text
-        }
-        root.raw("queues", "[" + qs.joined(separator: ",") + "]")
-        let ws = workers.map { r -> String in
-            var o = JSONObjectWriter()
-            o.number("pid", r.pid)
-            o.string("queue", r.queue)
-            o.number("slot", r.slot)
-            o.string("state", r.state)
-            o.raw("job_age_seconds", r.jobAgeSeconds.map { String(format: "%.3f", $0) } ?? "null")
-            o.number("jobs_done", r.jobsDone)
-            o.number("rss_bytes", r.rssBytes)
-            o.number("pss_bytes", r.pssBytes)
-            o.number("processes", r.processes)
-            o.string("host", r.host)
-            o.string("id", r.id)
-            return o.text
-        }
-        root.raw("workers", "[" + ws.joined(separator: ",") + "]")
-        return root.text
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(StatusJSON(self))) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func format(_ rows: [[String]]) -> String {
@@ -107,5 +70,84 @@ public struct StatusReport {
             row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
                 .replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }.joined(separator: "\n") + "\n"
+    }
+}
+
+/// The shape of `status --json` (documented in the README): `orchestrator` (null when none
+/// runs), `running`, `queues`, `workers`; absent values are explicit `null`s.
+struct StatusJSON: Encodable {
+    struct Orchestrator: Encodable {
+        var pid: Int
+        var host: String?
+        var state: String?
+        var maxTotal: Int
+        enum CodingKeys: String, CodingKey { case pid, host, state, maxTotal = "max_total" }
+    }
+
+    struct Queue: Encodable {
+        var row: StatusReport.QueueRow
+        enum CodingKeys: String, CodingKey {
+            case queue, paused, pending, inFlight = "in_flight", retrying, target, busy, idle, done, failed, dead
+        }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(row.name, forKey: .queue)
+            try c.encode(row.paused, forKey: .paused)
+            try c.encode(row.pending, forKey: .pending)
+            try c.encode(row.inFlight, forKey: .inFlight)
+            try c.encode(row.retrying, forKey: .retrying)
+            try c.encode(row.target, forKey: .target)  // null when no orchestrator publishes one
+            try c.encode(row.busy, forKey: .busy)
+            try c.encode(row.idle, forKey: .idle)
+            try c.encode(row.done, forKey: .done)
+            try c.encode(row.failed, forKey: .failed)
+            try c.encode(row.dead, forKey: .dead)
+        }
+    }
+
+    struct Worker: Encodable {
+        var row: StatusReport.WorkerRow
+        enum CodingKeys: String, CodingKey {
+            case pid, queue, slot, state, jobAgeSeconds = "job_age_seconds", jobsDone = "jobs_done", rssBytes = "rss_bytes"
+            case pssBytes = "pss_bytes", processes, host, id
+        }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(row.pid, forKey: .pid)
+            try c.encode(row.queue, forKey: .queue)
+            try c.encode(row.slot, forKey: .slot)
+            try c.encode(row.state, forKey: .state)
+            try c.encode(row.jobAgeSeconds.map { ($0 * 1000).rounded() / 1000 }, forKey: .jobAgeSeconds)
+            try c.encode(row.jobsDone, forKey: .jobsDone)
+            try c.encode(row.rssBytes, forKey: .rssBytes)
+            try c.encode(row.pssBytes, forKey: .pssBytes)
+            try c.encode(row.processes, forKey: .processes)
+            try c.encode(row.host, forKey: .host)
+            try c.encode(row.id, forKey: .id)
+        }
+    }
+
+    var orchestrator: Orchestrator?
+    var running: Bool
+    var queues: [Queue]
+    var workers: [Worker]
+
+    init(_ report: StatusReport) {
+        orchestrator = report.instance.map {
+            Orchestrator(pid: Int($0["pid"] ?? "") ?? 0, host: $0["host"], state: $0["state"], maxTotal: Int($0["max_total"] ?? "") ?? 0)
+        }
+        running = report.instance != nil
+        queues = report.queues.map(Queue.init)
+        workers = report.workers.map(Worker.init)
+    }
+
+    enum CodingKeys: String, CodingKey { case orchestrator, running, queues, workers }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(orchestrator, forKey: .orchestrator)  // null when none runs
+        try c.encode(running, forKey: .running)
+        try c.encode(queues, forKey: .queues)
+        try c.encode(workers, forKey: .workers)
     }
 }
