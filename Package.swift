@@ -51,7 +51,7 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", dependencies: ["OrchestratorCore"], path: "Tests/TestSupport"),
-        .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore"]),
+        .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore", "CLISupport"]),
         .testTarget(name: "RedisIntegrationTests", dependencies: ["OrchestratorCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["OrchestratorCore", "TestSupport"]),
     ]

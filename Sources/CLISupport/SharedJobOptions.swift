@@ -3,35 +3,76 @@ import Foundation
 import Logging
 import OrchestratorCore
 
-/// Options shared by `worker` and `orchestrator` (passed from one to the other through the environment).
-public struct SharedJobOptions: ParsableArguments {
-    public init() {}
-    @Option(help: ArgumentHelp("redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD). Default redis://127.0.0.1:6379/0.", valueName: "url"))
-    public var redisURL: String?
-    @Option(help: ArgumentHelp("Key prefix of the queues (env QUEUE_PREFIX, default fila:).", valueName: "prefix")) var prefix: String?
-    @Option(help: ArgumentHelp("exec (a process per job) or persistent (one long-lived handler, JSON lines) (env HANDLER_MODE, default exec).", valueName: "mode"))
-    var handlerMode: String?
-    @Option(help: ArgumentHelp("A job running longer is killed with its whole process group and retried (env JOB_TIMEOUT, default 600s).", valueName: "duration"))
-    var jobTimeout: String?
-    @Option(help: ArgumentHelp("Attempts before a job goes to <queue>:dead (env MAX_ATTEMPTS, default 3).", valueName: "n")) var maxAttempts: String?
-    @Option(help: ArgumentHelp("0: requeue a failed attempt at once; more: wait this long, doubling each attempt (env RETRY_DELAY, default 0).", valueName: "duration"))
-    var retryDelay: String?
-    @Option(help: ArgumentHelp("Recycle a worker after this many jobs, 0 = never (env MAX_JOBS_PER_WORKER, default 0).", valueName: "n")) var maxJobsPerWorker: String?
-    @Option(name: .customLong("max-worker-rss-mb"), help: ArgumentHelp("Recycle a worker, after its job, when its process tree (handler and browser included) uses more than this many MB, measured as PSS (shared pages counted once), 0 = off (env MAX_WORKER_RSS_MB, default 0).", valueName: "mb"))
-    var maxWorkerRSSMB: String?
+extension ArgumentHelp {
+    /// The help of an option, from its one declaration (`OptionSpec`).
+    public init(_ spec: OptionSpec) { self.init(spec.help, valueName: spec.valueName) }
+}
 
-    public var flags: JobSettings.Flags {
-        var f = JobSettings.Flags()
-        f.redisURL = redisURL
-        f.prefix = prefix
-        f.handlerMode = handlerMode
-        f.jobTimeout = jobTimeout
-        f.maxAttempts = maxAttempts
-        f.retryDelay = retryDelay
-        f.maxJobsPerWorker = maxJobsPerWorker
-        f.maxWorkerRSSMB = maxWorkerRSSMB
-        return f
+/// A set of command-line options whose values are read by `OptionSpec.name`: each option is
+/// declared once as `@Option(help: ArgumentHelp(.spec)) var name: String?`, nothing copies it.
+public protocol OptionValueSource {
+    var optionValues: OptionValues { get }
+}
+
+extension OptionValueSource {
+    /// Every `Option<String?>` property (and nested option group) whose name is an `OptionSpec`.
+    public var optionValues: OptionValues {
+        var values = OptionValues()
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label?.drop(while: { $0 == "_" }) else { continue }
+            if let option = child.value as? Option<String?>, let spec = OptionSpec.all.first(where: { $0.name == label }) {
+                values[spec] = option.wrappedValue
+            } else if let group = child.value as? any OptionGroupValues {
+                for spec in OptionSpec.all { if let v = group.nestedValues[spec] { values[spec] = v } }
+            }
+        }
+        return values
     }
+}
+
+/// An `@OptionGroup` of options with specs.
+protocol OptionGroupValues { var nestedValues: OptionValues { get } }
+extension OptionGroup: OptionGroupValues where Value: OptionValueSource {
+    var nestedValues: OptionValues { wrappedValue.optionValues }
+}
+
+/// Where Redis is: every command has these.
+public struct RedisOptions: ParsableArguments, OptionValueSource {
+    public init() {}
+    @Option(help: ArgumentHelp(.redisURL)) var redisURL: String?
+    @Option(help: ArgumentHelp(.prefix)) var prefix: String?
+    /// The URL given on the command line (a password there is visible in `ps`: warn).
+    public var givenURL: String? { redisURL }
+}
+
+/// Options shared by `worker` and `orchestrator run` (passed from one to the other through the environment).
+public struct SharedJobOptions: ParsableArguments, OptionValueSource {
+    public init() {}
+    @OptionGroup var redis: RedisOptions
+    @Option(help: ArgumentHelp(.handlerMode)) var handlerMode: String?
+    @Option(help: ArgumentHelp(.jobTimeout)) var jobTimeout: String?
+    @Option(help: ArgumentHelp(.maxAttempts)) var maxAttempts: String?
+    @Option(help: ArgumentHelp(.retryDelay)) var retryDelay: String?
+    @Option(help: ArgumentHelp(.maxJobsPerWorker)) var maxJobsPerWorker: String?
+    @Option(name: .customLong("max-worker-rss-mb"), help: ArgumentHelp(.maxWorkerRSSMB)) var maxWorkerRSSMB: String?
+    public var redisURL: String? { redis.givenURL }
+}
+
+/// The scaling and supervision options of `orchestrator run`.
+public struct RunOptions: ParsableArguments, OptionValueSource {
+    public init() {}
+    @Option(help: ArgumentHelp(.jobsPerWorker)) var jobsPerWorker: String?
+    @Option(help: ArgumentHelp(.maxPerQueue)) var maxPerQueue: String?
+    @Option(help: ArgumentHelp(.maxTotal)) var maxTotal: String?
+    @Option(help: ArgumentHelp(.minPerQueue)) var minPerQueue: String?
+    @Option(help: ArgumentHelp(.pollInterval)) var pollInterval: String?
+    @Option(help: ArgumentHelp(.interval)) var interval: String?
+    @Option(help: ArgumentHelp(.scaleDownDelay)) var scaleDownDelay: String?
+    @Option(help: ArgumentHelp(.drainTimeout)) var drainTimeout: String?
+    @Option(help: ArgumentHelp(.logDir)) var logDir: String?
+    @Option(help: ArgumentHelp(.workerPath)) var workerPath: String?
+    @Option(help: ArgumentHelp(.metricsListen)) var metricsListen: String?
+    @OptionGroup public var shared: SharedJobOptions
 }
 
 /// Connects at start-up or ends the process with exit 69 and one clear line (password redacted).
@@ -46,25 +87,19 @@ public func connectOrExit(_ endpoint: RedisEndpoint, logger: Logger) throws -> R
     return connection
 }
 
-/// Where the read-only subcommands (`status`, `dead`) look: Redis, prefix and queues.
+/// Where the read-only subcommands (`status`, `dead`, `pause`, `resume`) look: Redis, prefix and queues.
 public struct RedisTargetOptions: ParsableArguments {
     public init() {}
 
     @Option(name: .customLong("queue"), help: ArgumentHelp("Queue, repeatable (env QUEUES as a comma list; default conferencia,emissao).", valueName: "name"))
     public var queues: [String] = []
-    @Option(help: ArgumentHelp("redis://[user[:password]@]host:port/db (env REDIS_URL; password also from REDIS_PASSWORD).", valueName: "url"))
-    public var redisURL: String?
-    @Option(help: ArgumentHelp("Key prefix of the queues (env QUEUE_PREFIX, default fila:).", valueName: "prefix"))
-    public var prefix: String?
+    @OptionGroup var redis: RedisOptions
 
     /// Resolves the settings and connects (exit 64 on bad values, 69 when Redis refuses).
     public func connect(command: String) throws -> (connection: RedisConnection, prefix: String, queues: [String]) {
         let env = ProcessInfo.processInfo.environment
-        var flags = JobSettings.Flags()
-        flags.redisURL = redisURL
-        flags.prefix = prefix
         let job: JobSettings
-        do { job = try JobSettings.resolve(flags, OptionResolver(environment: env)) } catch { throw ValidationError(error.description) }
+        do { job = try JobSettings.resolve(redis.optionValues, OptionResolver(environment: env)) } catch { throw ValidationError(error.description) }
         let names = queues.isEmpty ? (env["QUEUES"] ?? "conferencia,emissao").split(separator: ",").map(String.init) : queues
         let connection = RedisConnection(endpoint: job.redis)
         do {

@@ -33,39 +33,14 @@ struct Run: ParsableCommand {
     @OptionGroup var queueOptions: QueueOptions
     @Option(name: .customLong("handler"), help: ArgumentHelp("NAME=COMMAND: what a worker runs for each job of queue NAME, repeatable (env HANDLER_<NAME>).", valueName: "name=command"))
     var handlers: [String] = []
-    @Option(help: ArgumentHelp("Target = ceil(pending / this) (env JOBS_PER_WORKER, default 50).", valueName: "n")) var jobsPerWorker: String?
-    @Option(help: ArgumentHelp("Cap per queue (env MAX_PER_QUEUE, default 10).", valueName: "n")) var maxPerQueue: String?
-    @Option(help: ArgumentHelp("Cap over all queues (env MAX_TOTAL, default 20).", valueName: "n")) var maxTotal: String?
-    @Option(help: ArgumentHelp("Floor per queue, 0 = scale to zero (env MIN_PER_QUEUE, default 0).", valueName: "n")) var minPerQueue: String?
-    @Option(help: ArgumentHelp("How often queue lengths are read (env POLL_INTERVAL, default 1s).", valueName: "duration")) var pollInterval: String?
-    @Option(help: ArgumentHelp("How often an [EQUILIBRIO] summary is logged when nothing changes (env REBALANCE_INTERVAL, default 60s).", valueName: "duration"))
-    var interval: String?
-    @Option(help: ArgumentHelp("A lower target must hold this long before workers are drained (env SCALE_DOWN_DELAY, default 60s).", valueName: "duration"))
-    var scaleDownDelay: String?
-    @Option(help: ArgumentHelp("On TERM, how long busy workers may finish before SIGKILL + requeue (env DRAIN_TIMEOUT, default 300s).", valueName: "duration"))
-    var drainTimeout: String?
-    @Option(help: ArgumentHelp("Directory for orchestrator.log and worker-<queue>-<slot>.log (env LOG_DIR, default logs).", valueName: "dir")) var logDir: String?
-    @Option(help: ArgumentHelp("The worker executable (env WORKER_PATH, default: the worker beside this binary).", valueName: "path")) var workerPath: String?
-    @Option(help: ArgumentHelp("Serve GET /metrics (Prometheus) and /healthz on HOST:PORT, e.g. 127.0.0.1:9464 (env METRICS_LISTEN, default off).", valueName: "host:port"))
-    var metricsListen: String?
-    @OptionGroup var shared: SharedJobOptions
+    @OptionGroup var options: RunOptions
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         var flags = OrchestratorSettings.Flags()
-        flags.job = shared.flags
+        flags.values = options.optionValues
         flags.queues = queueOptions.queues
         flags.handlers = handlers
-        flags.jobsPerWorker = jobsPerWorker
-        flags.maxPerQueue = maxPerQueue
-        flags.maxTotal = maxTotal
-        flags.minPerQueue = minPerQueue
-        flags.pollInterval = pollInterval
-        flags.interval = interval
-        flags.scaleDownDelay = scaleDownDelay
-        flags.drainTimeout = drainTimeout
-        flags.logDir = logDir
-        flags.workerPath = workerPath
         let settings: OrchestratorSettings
         do {
             settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: environment), defaultWorkerPath: defaultWorkerPath())
@@ -77,14 +52,14 @@ struct Run: ParsableCommand {
         }
         var metricsServer: MetricsServer?
         let metricsBox = MetricsBox()
-        if let listen = metricsListen ?? environment["METRICS_LISTEN"], !listen.isEmpty {
+        if let listen = OptionResolver(environment: environment).string(flags.values, .metricsListen), !listen.isEmpty {
             do { metricsServer = try MetricsServer(listen: listen, box: metricsBox) } catch { throw ValidationError(error.description) }
         }
         let (sink, sinkError) = LogSink.stderrAndFile("\(settings.logDir)/orchestrator.log")
         if let sinkError { throw ValidationError("--log-dir: \(sinkError)") }
         let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink) }
         logger.info("\(LogEvents.config)", metadata: ["settings": "\(settings.summary)"])
-        if let url = shared.redisURL, (try? RedisEndpoint.parse(url))?.password != nil {
+        if let url = options.shared.redisURL, (try? RedisEndpoint.parse(url))?.password != nil {
             logger.warning("config.secret_in_argv", metadata: ["hint": "the Redis password in --redis-url is visible in ps; pass it in REDIS_PASSWORD (workers already get it only through the environment)"])
         }
 

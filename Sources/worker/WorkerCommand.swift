@@ -6,7 +6,7 @@ import Logging
 import OrchestratorCore
 
 @main
-struct WorkerCommand: ParsableCommand {
+struct WorkerCommand: ParsableCommand, OptionValueSource {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Take jobs from one Redis queue and run each in an isolated handler process.",
@@ -20,7 +20,7 @@ struct WorkerCommand: ParsableCommand {
         """)
 
     @Option(help: ArgumentHelp("Queue to work on; the Redis key is <prefix><NAME>.", valueName: "name")) var queue: String
-    @Option(help: ArgumentHelp("Slot number, shown in ps and logs (env WORKER_SLOT, default 1).", valueName: "n")) var slot: String?
+    @Option(help: ArgumentHelp(.slot)) var slot: String?
     @Option(help: ArgumentHelp("Command run with /bin/sh -c for each job (env HANDLER_<QUEUE>, then HANDLER).", valueName: "command")) var handler: String?
     @OptionGroup var shared: SharedJobOptions
 
@@ -29,7 +29,7 @@ struct WorkerCommand: ParsableCommand {
         let resolver = OptionResolver(environment: ProcessInfo.processInfo.environment)
         let settings: WorkerSettings
         do {
-            settings = try WorkerSettings.resolve(queue: queue, slot: slot, handler: handler, flags: shared.flags, resolver)
+            settings = try WorkerSettings.resolve(queue: queue, handler: handler, values: optionValues, resolver)
         } catch {
             throw ValidationError(error.description)
         }

@@ -61,7 +61,7 @@ struct ConfigTests {
     @Test("the flag wins over the environment, which wins over the default")
     func precedence() throws {
         let env = ["MAX_TOTAL": "12", "JOBS_PER_WORKER": "5", "QUEUES": "a,b", "HANDLER_A": "cat", "HANDLER_B": "cat"]
-        let s = try resolve({ $0.maxTotal = "15"; $0.handlers = [] }, env: env)
+        let s = try resolve({ $0.values[.maxTotal] = "15"; $0.handlers = [] }, env: env)
         #expect(s.policy.maxTotal == 15)
         #expect(s.policy.jobsPerWorker == 5)
         #expect(s.queues == ["a", "b"])
@@ -70,14 +70,14 @@ struct ConfigTests {
 
     @Test("--max-total below the default --max-per-queue clamps it when --max-per-queue was not given")
     func maxTotalAloneClamps() throws {
-        let s = try resolve { $0.maxTotal = "4" }
+        let s = try resolve { $0.values[.maxTotal] = "4" }
         #expect(s.policy.maxPerQueue == 4 && s.policy.maxTotal == 4)
         #expect(s.summary.contains("max_per_queue=4 (default 10 clamped to --max-total)"))
         let fromEnv = try resolve({ _ in }, env: ["MAX_TOTAL": "2"])
         #expect(fromEnv.policy.maxPerQueue == 2)
-        #expect(throws: ConfigError.self, "both given explicitly: still refused") { try resolve { $0.maxTotal = "4"; $0.maxPerQueue = "10" } }
-        #expect(throws: ConfigError.self) { try resolve({ $0.maxTotal = "4" }, env: ["MAX_PER_QUEUE": "6"]) }
-        #expect(try resolve { $0.maxTotal = "30" }.policy.maxPerQueue == 10, "no clamp when the default fits")
+        #expect(throws: ConfigError.self, "both given explicitly: still refused") { try resolve { $0.values[.maxTotal] = "4"; $0.values[.maxPerQueue] = "10" } }
+        #expect(throws: ConfigError.self) { try resolve({ $0.values[.maxTotal] = "4" }, env: ["MAX_PER_QUEUE": "6"]) }
+        #expect(try resolve { $0.values[.maxTotal] = "30" }.policy.maxPerQueue == 10, "no clamp when the default fits")
     }
 
     /// One bad flag/env case: flag values to set (field → value) and the flag the error must name.
@@ -93,23 +93,8 @@ struct ConfigTests {
             if let handlers { f.handlers = handlers }
             if let queues { f.queues = queues }
             for (field, value) in set {
-                switch field {
-                case "maxTotal": f.maxTotal = value
-                case "maxPerQueue": f.maxPerQueue = value
-                case "minPerQueue": f.minPerQueue = value
-                case "jobsPerWorker": f.jobsPerWorker = value
-                case "pollInterval": f.pollInterval = value
-                case "drainTimeout": f.drainTimeout = value
-                case "scaleDownDelay": f.scaleDownDelay = value
-                case "workerPath": f.workerPath = value
-                case "redisURL": f.job.redisURL = value
-                case "maxAttempts": f.job.maxAttempts = value
-                case "jobTimeout": f.job.jobTimeout = value
-                case "handlerMode": f.job.handlerMode = value
-                case "prefix": f.job.prefix = value
-                case "maxWorkerRSSMB": f.job.maxWorkerRSSMB = value
-                default: fatalError("unknown field \(field)")
-                }
+                guard let spec = OptionSpec.all.first(where: { $0.name == field }) else { fatalError("unknown option \(field)") }
+                f.values[spec] = value
             }
         }
     }
@@ -160,7 +145,7 @@ struct ConfigTests {
 
     @Test("workers get settings and secrets through the environment, never argv")
     func workerEnvironment() throws {
-        let s = try resolve({ $0.job.redisURL = "redis://robot:hunter2@127.0.0.1:6379/3" })
+        let s = try resolve({ $0.values[.redisURL] = "redis://robot:hunter2@127.0.0.1:6379/3" })
         let env = s.workerEnvironment(base: ["RPA_PASSWORD": "p"], queue: "emissao", orchestratorPID: 42)
         #expect(env["REDIS_URL"] == "redis://robot@127.0.0.1:6379/3")
         #expect(env["REDIS_PASSWORD"] == "hunter2")

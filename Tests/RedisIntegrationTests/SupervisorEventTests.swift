@@ -54,9 +54,9 @@ struct SupervisorEventTests {
         var flags = OrchestratorSettings.Flags()
         flags.queues = ["q"]
         flags.handlers = ["q=cat"]
-        flags.job.redisURL = TestEnv.redisURL
-        flags.job.prefix = prefix
-        flags.drainTimeout = "100ms"
+        flags.values[.redisURL] = TestEnv.redisURL
+        flags.values[.prefix] = prefix
+        flags.values[.drainTimeout] = "100ms"
         extra(&flags)
         let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
         let connection = try TestEnv.connect()

@@ -18,6 +18,28 @@ public struct OptionResolver: Sendable {
 
     public init(environment: [String: String]) { self.environment = environment }
 
+    /// The value of `spec`: given on the command line, else its environment variable, else its
+    /// default; with where it came from, for messages.
+    public func raw(_ values: OptionValues, _ spec: OptionSpec) -> (text: String, source: String)? {
+        if let given = raw(values[spec], flag: spec.flag, env: spec.env) { return (given.0, given.1) }
+        return spec.defaultValue.map { ($0, "\(spec.flag) (default)") }
+    }
+
+    /// True when the option was given, as a flag or through its environment variable.
+    public func isGiven(_ values: OptionValues, _ spec: OptionSpec) -> Bool { raw(values[spec], flag: spec.flag, env: spec.env) != nil }
+
+    public func string(_ values: OptionValues, _ spec: OptionSpec) -> String? { raw(values, spec)?.text }
+
+    public func int(_ values: OptionValues, _ spec: OptionSpec, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        guard let (text, source) = raw(values, spec) else { throw ConfigError(flag: spec.flag, message: "a value is required") }
+        return try int(text, source: source, range: range)
+    }
+
+    public func duration(_ values: OptionValues, _ spec: OptionSpec, minimum: Duration = .zero) throws(ConfigError) -> Duration {
+        guard let (text, source) = raw(values, spec) else { throw ConfigError(flag: spec.flag, message: "a value is required") }
+        return try duration(text, source: source, minimum: minimum)
+    }
+
     /// The raw value and where it came from, for messages.
     public func raw(_ value: String?, flag: String, env: String) -> (String, String)? {
         if let value { return (value, flag) }
@@ -25,12 +47,7 @@ public struct OptionResolver: Sendable {
         return nil
     }
 
-    public func string(_ value: String?, flag: String, env: String, default fallback: String) -> String {
-        raw(value, flag: flag, env: env)?.0 ?? fallback
-    }
-
-    public func int(_ value: String?, flag: String, env: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
-        guard let (text, source) = raw(value, flag: flag, env: env) else { return fallback }
+    func int(_ text: String, source: String, range: ClosedRange<Int>) throws(ConfigError) -> Int {
         guard let n = Int(text.trimmingSpaces) else {
             throw ConfigError(flag: source, message: "expected a whole number, got '\(text)'")
         }
@@ -40,8 +57,7 @@ public struct OptionResolver: Sendable {
         return n
     }
 
-    public func duration(_ value: String?, flag: String, env: String, default fallback: Duration, minimum: Duration = .zero) throws(ConfigError) -> Duration {
-        guard let (text, source) = raw(value, flag: flag, env: env) else { return fallback }
+    func duration(_ text: String, source: String, minimum: Duration = .zero) throws(ConfigError) -> Duration {
         guard let d = parseDuration(text) else {
             throw ConfigError(flag: source, message: "expected a duration like 2, 0.5, 500ms, 30s or 5m, got '\(text)'")
         }

@@ -15,25 +15,17 @@ public struct OrchestratorSettings: Sendable {
     /// `--max-per-queue` was not given and its default was lowered to `--max-total`.
     public var maxPerQueueClamped = false
 
+    /// What the command line gave: option values by spec, and the repeatable queues and handlers.
     public struct Flags: Sendable {
-        public var job = JobSettings.Flags()
+        public var values = OptionValues()
         public var queues: [String] = []
         public var handlers: [String] = []
-        public var jobsPerWorker: String?
-        public var maxPerQueue: String?
-        public var maxTotal: String?
-        public var minPerQueue: String?
-        public var pollInterval: String?
-        public var interval: String?
-        public var scaleDownDelay: String?
-        public var drainTimeout: String?
-        public var logDir: String?
-        public var workerPath: String?
         public init() {}
     }
 
     public static func resolve(_ f: Flags, _ r: OptionResolver, defaultWorkerPath: String) throws(ConfigError) -> OrchestratorSettings {
-        let job = try JobSettings.resolve(f.job, r)
+        let v = f.values
+        let job = try JobSettings.resolve(v, r)
         var queues = f.queues
         if queues.isEmpty {
             let text = r.environment["QUEUES"] ?? "conferencia,emissao"
@@ -69,13 +61,12 @@ public struct OrchestratorSettings: Sendable {
             }
         }
 
-        let maxTotal = try r.int(f.maxTotal, flag: "--max-total", env: "MAX_TOTAL", default: 20, range: 1...10_000)
-        var maxPerQueue = try r.int(f.maxPerQueue, flag: "--max-per-queue", env: "MAX_PER_QUEUE", default: 10, range: 1...10_000)
+        let maxTotal = try r.int(v, .maxTotal, range: 1...10_000)
+        var maxPerQueue = try r.int(v, .maxPerQueue, range: 1...10_000)
         // The default 10 must not make `--max-total 4` alone an error: clamp it, and say so.
-        let perQueueGiven = f.maxPerQueue != nil || r.environment["MAX_PER_QUEUE"] != nil
-        let clamped = !perQueueGiven && maxPerQueue > maxTotal
+        let clamped = !r.isGiven(v, .maxPerQueue) && maxPerQueue > maxTotal
         if clamped { maxPerQueue = maxTotal }
-        let minPerQueue = try r.int(f.minPerQueue, flag: "--min-per-queue", env: "MIN_PER_QUEUE", default: 0, range: 0...10_000)
+        let minPerQueue = try r.int(v, .minPerQueue, range: 0...10_000)
         if maxPerQueue > maxTotal {
             throw ConfigError(flag: "--max-per-queue", message: "\(maxPerQueue) is above --max-total \(maxTotal)")
         }
@@ -86,20 +77,20 @@ public struct OrchestratorSettings: Sendable {
             throw ConfigError(flag: "--min-per-queue", message: "\(minPerQueue) × \(queues.count) queues is above --max-total \(maxTotal)")
         }
         let policy = ScalingPolicy(
-            jobsPerWorker: try r.int(f.jobsPerWorker, flag: "--jobs-per-worker", env: "JOBS_PER_WORKER", default: 50, range: 1...100_000_000),
+            jobsPerWorker: try r.int(v, .jobsPerWorker, range: 1...100_000_000),
             minPerQueue: minPerQueue, maxPerQueue: maxPerQueue, maxTotal: maxTotal,
-            scaleDownDelay: try r.duration(f.scaleDownDelay, flag: "--scale-down-delay", env: "SCALE_DOWN_DELAY", default: .seconds(60)))
+            scaleDownDelay: try r.duration(v, .scaleDownDelay))
 
-        let logDir = r.string(f.logDir, flag: "--log-dir", env: "LOG_DIR", default: "logs")
-        let workerPath = r.string(f.workerPath, flag: "--worker-path", env: "WORKER_PATH", default: defaultWorkerPath)
+        let logDir = r.string(v, .logDir)!
+        let workerPath = r.string(v, .workerPath) ?? defaultWorkerPath
         guard FileManager.default.isExecutableFile(atPath: workerPath) else {
             throw ConfigError(flag: "--worker-path", message: "'\(workerPath)' is not an executable file")
         }
         return OrchestratorSettings(
             job: job, queues: queues, handlers: handlers, policy: policy,
-            pollInterval: try r.duration(f.pollInterval, flag: "--poll-interval", env: "POLL_INTERVAL", default: .seconds(1), minimum: .milliseconds(50)),
-            summaryInterval: try r.duration(f.interval, flag: "--interval", env: "REBALANCE_INTERVAL", default: .seconds(60), minimum: .milliseconds(100)),
-            drainTimeout: try r.duration(f.drainTimeout, flag: "--drain-timeout", env: "DRAIN_TIMEOUT", default: .seconds(300)),
+            pollInterval: try r.duration(v, .pollInterval, minimum: .milliseconds(50)),
+            summaryInterval: try r.duration(v, .interval, minimum: .milliseconds(100)),
+            drainTimeout: try r.duration(v, .drainTimeout),
             logDir: logDir, workerPath: workerPath, maxPerQueueClamped: clamped)
     }
 

@@ -1,0 +1,90 @@
+/// One option, declared once: its property name, flag, environment variable, default and help.
+/// The command-line side (`CLISupport`) builds its help from it and finds the value by `name`;
+/// `OptionResolver` reads flag → environment → default from it, so a default is written once.
+public struct OptionSpec: Sendable, Hashable {
+    /// The Swift property that holds it on the command line (`jobsPerWorker`).
+    public let name: String
+    public let flag: String
+    public let env: String
+    /// The default as a user would type it (parsed like one), nil when there is none.
+    public let defaultValue: String?
+    /// What `--help` says of the default when it is not a plain value ("off", "the worker beside this binary").
+    public let defaultHelp: String?
+    public let summary: String
+    public let valueName: String
+
+    public init(_ name: String, flag: String? = nil, env: String, default defaultValue: String?, defaultHelp: String? = nil,
+                valueName: String, _ summary: String) {
+        self.name = name
+        self.flag = flag ?? "--" + name.reduce(into: "") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
+        self.env = env
+        self.defaultValue = defaultValue
+        self.defaultHelp = defaultHelp
+        self.summary = summary
+        self.valueName = valueName
+    }
+
+    /// `--help` text: the summary, then where else the value comes from and its default.
+    public var help: String {
+        let shown = defaultHelp ?? defaultValue
+        return "\(summary) (env \(env)\(shown.map { ", default \($0)" } ?? ""))."
+    }
+}
+
+extension OptionSpec {
+    // Redis, shared by every command.
+    public static let redisURL = OptionSpec("redisURL", flag: "--redis-url", env: "REDIS_URL", default: "redis://127.0.0.1:6379/0", valueName: "url",
+                                            "redis://[user[:password]@]host:port/db; the password may instead come from REDIS_PASSWORD")
+    public static let prefix = OptionSpec("prefix", env: "QUEUE_PREFIX", default: "fila:", valueName: "prefix", "Key prefix of the queues")
+    // Jobs, shared by `orchestrator run` and `worker`.
+    public static let handlerMode = OptionSpec("handlerMode", env: "HANDLER_MODE", default: "exec", valueName: "mode",
+                                               "exec (a process per job) or persistent (one long-lived handler, JSON lines)")
+    public static let jobTimeout = OptionSpec("jobTimeout", env: "JOB_TIMEOUT", default: "600s", valueName: "duration",
+                                              "A job running longer is killed with its whole process group and retried")
+    public static let maxAttempts = OptionSpec("maxAttempts", env: "MAX_ATTEMPTS", default: "3", valueName: "n",
+                                               "Attempts before a job goes to <queue>:dead")
+    public static let retryDelay = OptionSpec("retryDelay", env: "RETRY_DELAY", default: "0", valueName: "duration",
+                                              "0: requeue a failed attempt at once; more: wait this long, doubling each attempt")
+    public static let maxJobsPerWorker = OptionSpec("maxJobsPerWorker", env: "MAX_JOBS_PER_WORKER", default: "0", valueName: "n",
+                                                    "Recycle a worker after this many jobs, 0 = never")
+    public static let maxWorkerRSSMB = OptionSpec("maxWorkerRSSMB", flag: "--max-worker-rss-mb", env: "MAX_WORKER_RSS_MB", default: "0", valueName: "mb",
+                                                  "Recycle a worker, after its job, when its process tree (handler and browser included) uses more than this many MB, measured as PSS (shared pages counted once), 0 = off")
+    // Scaling and supervision (`orchestrator run`).
+    public static let jobsPerWorker = OptionSpec("jobsPerWorker", env: "JOBS_PER_WORKER", default: "50", valueName: "n", "Target = ceil(pending / this)")
+    public static let maxPerQueue = OptionSpec("maxPerQueue", env: "MAX_PER_QUEUE", default: "10", valueName: "n",
+                                               "Cap per queue; when not given, lowered to --max-total if that is smaller")
+    public static let maxTotal = OptionSpec("maxTotal", env: "MAX_TOTAL", default: "20", valueName: "n", "Cap over all queues")
+    public static let minPerQueue = OptionSpec("minPerQueue", env: "MIN_PER_QUEUE", default: "0", valueName: "n", "Floor per queue, 0 = scale to zero")
+    public static let pollInterval = OptionSpec("pollInterval", env: "POLL_INTERVAL", default: "1s", valueName: "duration", "How often queue lengths are read")
+    public static let interval = OptionSpec("interval", env: "REBALANCE_INTERVAL", default: "60s", valueName: "duration",
+                                            "How often an [EQUILIBRIO] summary is logged when nothing changes")
+    public static let scaleDownDelay = OptionSpec("scaleDownDelay", env: "SCALE_DOWN_DELAY", default: "60s", valueName: "duration",
+                                                  "A lower target must hold this long before workers are drained")
+    public static let drainTimeout = OptionSpec("drainTimeout", env: "DRAIN_TIMEOUT", default: "300s", valueName: "duration",
+                                                "On TERM, how long busy workers may finish before SIGKILL + requeue")
+    public static let logDir = OptionSpec("logDir", env: "LOG_DIR", default: "logs", valueName: "dir",
+                                          "Directory for orchestrator.log and worker-<queue>-<slot>.log")
+    public static let workerPath = OptionSpec("workerPath", env: "WORKER_PATH", default: nil, defaultHelp: "the worker beside this binary",
+                                              valueName: "path", "The worker executable")
+    public static let metricsListen = OptionSpec("metricsListen", env: "METRICS_LISTEN", default: nil, defaultHelp: "off", valueName: "host:port",
+                                                 "Serve GET /metrics (Prometheus) and /healthz on HOST:PORT, e.g. 127.0.0.1:9464")
+    // The worker alone.
+    public static let slot = OptionSpec("slot", env: "WORKER_SLOT", default: "1", valueName: "n", "Slot number, shown in ps and logs")
+
+    /// Every option with a spec, for the command line to find by name and for tests.
+    public static let all: [OptionSpec] = [
+        redisURL, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
+        jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
+        workerPath, metricsListen, slot,
+    ]
+}
+
+/// The raw values given on the command line, by option (nil = not given).
+public struct OptionValues: Sendable, Equatable {
+    private var values: [String: String] = [:]
+    public init() {}
+    public subscript(_ spec: OptionSpec) -> String? {
+        get { values[spec.name] }
+        set { values[spec.name] = newValue }
+    }
+}
