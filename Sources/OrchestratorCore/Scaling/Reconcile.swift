@@ -100,42 +100,7 @@ public struct Reconcile: Sendable {
                 continue
             }
             if let t = targets[q.name] { outcome.target = t }
-            var changed = false
-            // Pausing is an order, not a load change: no scale-down delay.
-            let decision = q.isPaused
-                ? (mine.isEmpty ? .hold : .shrink(by: mine.count))
-                : policy.decide(ScalingInput(target: outcome.target, active: mine.count, lowerTargetSince: q.lowerTargetSince, now: now))
-            switch decision {
-            case .waitToShrink:
-                outcome.lowerTargetSince = q.lowerTargetSince ?? now
-            case .hold:
-                outcome.lowerTargetSince = nil
-            case .grow(let wanted):
-                outcome.lowerTargetSince = nil
-                let n = min(wanted, room)
-                if n > 0, let until = q.backoffUntil, now < until {
-                    outcome.heldByBackoff = true
-                } else if n > 0 {
-                    var line = RebalanceLines.scaleUp(queue: q.name, pending: q.pending, adding: n, from: mine.count, to: mine.count + n)
-                    if let limit = outcome.target.limitedBy { line += "; \(limit)" }
-                    if n < wanted { line += "; waiting for \(wanted - n) slot(s) under --max-total \(policy.maxTotal)" }
-                    plan.lines.append(line)
-                    plan.actions += Array(repeating: .spawn(queue: q.name), count: n)
-                    room -= n
-                    changed = true
-                }
-            case .shrink(let n):
-                outcome.lowerTargetSince = nil
-                let candidates = mine.map { WorkerCandidate(pid: $0.pid, isBusy: $0.isBusy, startedAt: $0.startedAt) }
-                let chosen = ScalingPolicy.pickToStop(candidates, count: n)
-                var line = RebalanceLines.scaleDown(queue: q.name, pending: q.pending, excess: chosen.count, from: mine.count,
-                                                    to: mine.count - chosen.count)
-                if let limit = outcome.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
-                if q.isPaused { line += "; queue paused" }
-                plan.lines.append(line)
-                plan.actions += chosen.map { .terminate(pid: $0, queue: q.name) }
-                changed = true
-            }
+            let changed = decide(q, workers: mine, outcome: &outcome, room: &room, plan: &plan, now: now)
             if changed || q.lastSummary.map({ now - $0 >= summaryInterval }) ?? true {
                 if !changed { plan.lines.append(RebalanceLines.steady(queue: q.name, pending: q.pending, workers: mine.count)) }
                 outcome.lastSummary = now
@@ -143,5 +108,49 @@ public struct Reconcile: Sendable {
             plan.queues[q.name] = outcome
         }
         return plan
+    }
+
+    /// One readable queue: grow, wait, hold or shrink, appending actions and lines to `plan`.
+    /// Returns whether anything started or stopped.
+    private func decide(_ q: QueueSnapshot, workers mine: [WorkerSnapshot], outcome: inout ReconcilePlan.QueueOutcome,
+                        room: inout Int, plan: inout ReconcilePlan, now: ContinuousClock.Instant) -> Bool {
+        // Pausing is an order, not a load change: no scale-down delay.
+        let decision = q.isPaused
+            ? (mine.isEmpty ? .hold : .shrink(by: mine.count))
+            : policy.decide(ScalingInput(target: outcome.target, active: mine.count, lowerTargetSince: q.lowerTargetSince, now: now))
+        switch decision {
+        case .waitToShrink:
+            outcome.lowerTargetSince = q.lowerTargetSince ?? now
+            return false
+        case .hold:
+            outcome.lowerTargetSince = nil
+            return false
+        case .grow(let wanted):
+            outcome.lowerTargetSince = nil
+            let n = min(wanted, room)
+            guard n > 0 else { return false }
+            if let until = q.backoffUntil, now < until {
+                outcome.heldByBackoff = true
+                return false
+            }
+            var line = RebalanceLines.scaleUp(queue: q.name, pending: q.pending, adding: n, from: mine.count, to: mine.count + n)
+            if let limit = outcome.target.limitedBy { line += "; \(limit)" }
+            if n < wanted { line += "; waiting for \(wanted - n) slot(s) under --max-total \(policy.maxTotal)" }
+            plan.lines.append(line)
+            plan.actions += Array(repeating: .spawn(queue: q.name), count: n)
+            room -= n
+            return true
+        case .shrink(let n):
+            outcome.lowerTargetSince = nil
+            let candidates = mine.map { WorkerCandidate(pid: $0.pid, isBusy: $0.isBusy, startedAt: $0.startedAt) }
+            let chosen = ScalingPolicy.pickToStop(candidates, count: n)
+            var line = RebalanceLines.scaleDown(queue: q.name, pending: q.pending, excess: chosen.count, from: mine.count,
+                                                to: mine.count - chosen.count)
+            if let limit = outcome.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
+            if q.isPaused { line += "; queue paused" }
+            plan.lines.append(line)
+            plan.actions += chosen.map { .terminate(pid: $0, queue: q.name) }
+            return true
+        }
     }
 }
