@@ -52,8 +52,11 @@ struct Run: ParsableCommand {
         }
         var metricsServer: MetricsServer?
         let metricsBox = MetricsBox()
-        if let listen = OptionResolver(environment: environment).string(flags.values, .metricsListen), !listen.isEmpty {
-            do { metricsServer = try MetricsServer(listen: listen, box: metricsBox) } catch { throw ValidationError(error.description) }
+        if let (listen, source) = OptionResolver(environment: environment).raw(flags.values, .metricsListen), !listen.isEmpty {
+            let window = max(.seconds(30), settings.pollInterval * 10)
+            do { metricsServer = try MetricsServer(listen: listen, source: source, box: metricsBox, liveWindow: window) } catch {
+                throw ValidationError(error.description)
+            }
         }
         let (sink, sinkError) = LogSink.stderrAndFile("\(settings.logDir)/orchestrator.log")
         if let sinkError { throw ValidationError("--log-dir: \(sinkError)") }

@@ -127,11 +127,11 @@ struct RobustnessTests {
         #expect(try h.results("conferencia").filter { $0["status"] as? String == "ok" }.allSatisfy { $0["attempts"] as? Int == 1 })
     }
 
-    @Test("--metrics-listen serves Prometheus text and a health check")
+    @Test("--metrics-listen (a host name) serves Prometheus text, /livez, /readyz and /healthz; query strings and HEAD work")
     func metrics() throws {
         let h = try OrchestratorHarness("metrics")
         try h.push("conferencia", count: 120)
-        let o = try h.start(["--queue", "conferencia", "--handler", "conferencia=sleep 20", "--metrics-listen", "127.0.0.1:0"])
+        let o = try h.start(["--queue", "conferencia", "--handler", "conferencia=sleep 20", "--metrics-listen", "localhost:0"])
         var port = 0
         #expect(waitUntil {
             if let line = h.log.split(separator: "\n").first(where: { $0.contains("metrics.listening") }),
@@ -146,11 +146,26 @@ struct RobustnessTests {
         #expect(body.contains("# TYPE rpa_jobs_done_total counter"))
         #expect(body.contains("rpa_redis_up 1"))
         #expect(httpGet(port: port, path: "/healthz")?.status == "HTTP/1.0 200 OK")
+        #expect(httpGet(port: port, path: "/readyz")?.status == "HTTP/1.0 200 OK")
+        #expect(httpGet(port: port, path: "/livez")?.status == "HTTP/1.0 200 OK")
+        #expect(httpGet(port: port, path: "/metrics?format=text")?.body.contains("rpa_redis_up 1") == true)
+        let head = httpGet(port: port, path: "/healthz", method: "HEAD")
+        #expect(head?.status == "HTTP/1.0 200 OK" && head?.body == "")
         #expect(httpGet(port: port, path: "/nope")?.status == "HTTP/1.0 404 Not Found")
         o.signal(SIGTERM)
-        #expect(waitUntil { httpGet(port: port, path: "/healthz")?.status == "HTTP/1.0 503 Service Unavailable" }, "draining is not healthy")
+        #expect(waitUntil { httpGet(port: port, path: "/readyz")?.status == "HTTP/1.0 503 Service Unavailable" }, "draining is not ready")
+        #expect(httpGet(port: port, path: "/livez")?.status == "HTTP/1.0 200 OK", "but it is alive")
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
+    }
+
+    @Test("a bad METRICS_LISTEN exits 64 naming the flag and the variable")
+    func badMetricsListen() throws {
+        let h = try OrchestratorHarness("badlisten")
+        let (status, output) = try runToEnd(TestEnv.orchestrator, ["--queue", "conferencia", "--handler", "conferencia=cat", "--log-dir", h.logDir],
+                                            env: ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix, "METRICS_LISTEN": "127.0.0.1:99999"])
+        #expect(status == .exited(64))
+        #expect(output.contains("--metrics-listen (from METRICS_LISTEN): expected HOST:PORT"), "\(output)")
     }
 
     @Test("a second orchestrator on the same prefix refuses to start (exit 73); one killed with -9 does not block a restart")

@@ -202,7 +202,7 @@ public final class PrivateRedis: @unchecked Sendable {
 }
 
 /// A minimal HTTP GET on loopback: returns the status line and the body.
-public func httpGet(port: Int, path: String) -> (status: String, body: String)? {
+public func httpGet(port: Int, path: String, method: String = "GET") -> (status: String, body: String)? {
     let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard s >= 0 else { return nil }
     defer { close(s) }
@@ -212,7 +212,7 @@ public func httpGet(port: Int, path: String) -> (status: String, body: String)? 
     inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
     let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
     guard ok == 0 else { return nil }
-    let request = Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
+    let request = Array("\(method) \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
     _ = request.withUnsafeBytes { send(s, $0.baseAddress!, $0.count, 0) }
     var data: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 65536)

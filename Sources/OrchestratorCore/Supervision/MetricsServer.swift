@@ -5,6 +5,7 @@ public final class MetricsBox: @unchecked Sendable {
     private let lock = NSLock()
     private var text = ""
     private var healthy = false
+    private var updatedAt: ContinuousClock.Instant?
 
     public init() {}
 
@@ -12,54 +13,72 @@ public final class MetricsBox: @unchecked Sendable {
         lock.lock()
         self.text = text
         self.healthy = healthy
+        updatedAt = ContinuousClock().now
         lock.unlock()
     }
 
-    public var snapshot: (text: String, healthy: Bool) {
+    /// The latest text, readiness, and when the control loop last published (nil: never).
+    public var snapshot: (text: String, healthy: Bool, updatedAt: ContinuousClock.Instant?) {
         lock.lock()
         defer { lock.unlock() }
-        return (text, healthy)
+        return (text, healthy, updatedAt)
     }
 }
 
-/// A deliberately small HTTP/1.0 server on its own thread: `GET /metrics` (Prometheus text
-/// format) and `GET /healthz` (200 while Redis is readable, 503 otherwise). No dependency, no
-/// keep-alive; one short response per connection.
+/// A deliberately small HTTP/1.0 server on its own thread: `GET`/`HEAD` of `/metrics`
+/// (Prometheus text format), `/livez` (200 while the control loop publishes), `/readyz` (200
+/// while Redis is readable and the orchestrator is not draining) and `/healthz` (= `/readyz`).
+/// No dependency, no keep-alive; one short response per connection; the query string is ignored.
 public final class MetricsServer: @unchecked Sendable {
     private let fd: Int32
     private let box: MetricsBox
+    /// `/livez` fails when the loop has not published for this long.
+    private let liveWindow: Duration
     public let port: Int
 
-    /// Binds `host:port` (port 0 picks a free one). Throws a `ConfigError` naming the flag.
-    public init(listen: String, box: MetricsBox) throws(ConfigError) {
+    /// Binds `HOST:PORT` (`localhost:9464`, `[::1]:9464`, `0.0.0.0:9464`; an empty host is
+    /// loopback; port 0 picks a free one). Throws a `ConfigError` naming `source`.
+    public init(listen: String, source: String = "--metrics-listen", box: MetricsBox, liveWindow: Duration = .seconds(30)) throws(ConfigError) {
         self.box = box
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ConfigError(flag: "--metrics-listen", message: "expected HOST:PORT, got '\(listen)'")
+        self.liveWindow = liveWindow
+        let (host, port) = try Self.split(listen, source: source)
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &list)
+        guard rc == 0, let first = list else {
+            throw ConfigError(flag: source, message: "cannot resolve '\(host)' in '\(listen)': \(String(cString: gai_strerror(rc)))")
         }
-        var host = String(listen[..<colon])
-        if host.isEmpty { host = "0.0.0.0" }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else {
-            throw ConfigError(flag: "--metrics-listen", message: "'\(host)' is not an IPv4 address")
-        }
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { freeaddrinfo(list) }
+        let s = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var one: Int32 = 1
         setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard s >= 0, bound == 0, Glibc.listen(s, 16) == 0 else {
+        guard s >= 0, bind(s, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0, Glibc.listen(s, 16) == 0 else {
             let message = String(cString: strerror(errno))
             if s >= 0 { close(s) }
-            throw ConfigError(flag: "--metrics-listen", message: "cannot listen on \(listen): \(message)")
+            throw ConfigError(flag: source, message: "cannot listen on \(listen): \(message)")
         }
-        var actual = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var actual = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
-        self.port = Int(UInt16(bigEndian: actual.sin_port))
+        self.port = withUnsafePointer(to: &actual) { p -> Int in
+            if Int32(p.pointee.ss_family) == AF_INET6 {
+                return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            }
+            return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
         fd = s
+    }
+
+    /// `host:port`, `[v6]:port` or `:port` (loopback) → (host, port).
+    public static func split(_ listen: String, source: String) throws(ConfigError) -> (String, Int) {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigError(flag: source, message: "expected HOST:PORT with a port from 0 to 65535, got '\(listen)'")
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
     public func start() {
@@ -87,19 +106,11 @@ public final class MetricsServer: @unchecked Sendable {
         guard n > 0 else { return }
         let requestLine = String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\r\n").first ?? ""
         let parts = requestLine.split(separator: " ")
-        let (text, healthy) = box.snapshot
-        let (status, body): (String, String)
-        if parts.count < 2 || parts[0] != "GET" {
-            (status, body) = ("405 Method Not Allowed", "GET only\n")
-        } else if parts[1] == "/metrics" {
-            (status, body) = ("200 OK", text)
-        } else if parts[1] == "/healthz" {
-            (status, body) = healthy ? ("200 OK", "ok\n") : ("503 Service Unavailable", "redis unreadable or draining\n")
-        } else {
-            (status, body) = ("404 Not Found", "try /metrics or /healthz\n")
-        }
-        let bytes = Array(body.utf8)
-        let head = "HTTP/1.0 \(status)\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n"
+        let method = parts.first.map(String.init) ?? ""
+        let target = parts.count > 1 ? String(parts[1]) : ""
+        let (status, body) = Self.answer(method: method, target: target, snapshot: box.snapshot, now: ContinuousClock().now, liveWindow: liveWindow)
+        let bytes = method == "HEAD" ? [] : Array(body.utf8)
+        let head = "HTTP/1.0 \(status)\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
         for chunk in [Array(head.utf8), bytes] {
             var off = 0
             while off < chunk.count {
@@ -107,6 +118,24 @@ public final class MetricsServer: @unchecked Sendable {
                 if w <= 0 { return }
                 off += w
             }
+        }
+    }
+
+    /// The response to one request, as a pure function of the published snapshot.
+    /// `target` is the request target; its query string is ignored.
+    public static func answer(method: String, target: String, snapshot: (text: String, healthy: Bool, updatedAt: ContinuousClock.Instant?),
+                              now: ContinuousClock.Instant, liveWindow: Duration) -> (status: String, body: String) {
+        guard method == "GET" || method == "HEAD" else { return ("405 Method Not Allowed", "GET or HEAD only\n") }
+        switch target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "" {
+        case "/metrics":
+            return ("200 OK", snapshot.text)
+        case "/livez":
+            if let at = snapshot.updatedAt, now - at <= liveWindow { return ("200 OK", "ok\n") }
+            return ("503 Service Unavailable", "the control loop has not run for \(formatDuration(liveWindow))\n")
+        case "/readyz", "/healthz":
+            return snapshot.healthy ? ("200 OK", "ok\n") : ("503 Service Unavailable", "redis unreadable or draining\n")
+        default:
+            return ("404 Not Found", "try /metrics, /livez or /readyz\n")
         }
     }
 }
