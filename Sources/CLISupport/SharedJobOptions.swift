@@ -75,6 +75,13 @@ public struct RunOptions: ParsableArguments, OptionValueSource {
     @OptionGroup public var shared: SharedJobOptions
 }
 
+/// A bad flag or environment value: prints `Error: <message>` (the message names the flag, the
+/// variable and the value) without the usage text, and exits 64.
+public func badConfig(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+    return ExitCode(ExitCodes.usage)
+}
+
 /// Connects at start-up or ends the process with exit 69 and one clear line (password redacted).
 public func connectOrExit(_ endpoint: RedisEndpoint, logger: Logger) throws -> RedisConnection {
     let connection = RedisConnection(endpoint: endpoint)
@@ -95,12 +102,29 @@ public struct RedisTargetOptions: ParsableArguments {
     public var queues: [String] = []
     @OptionGroup var redis: RedisOptions
 
-    /// Resolves the settings and connects (exit 64 on bad values, 69 when Redis refuses).
-    public func connect(command: String) throws -> (connection: RedisConnection, prefix: String, queues: [String]) {
+    /// The queues named with `--queue` or `QUEUES`, validated (exit 64 naming the source); nil
+    /// when neither is given.
+    public func requestedQueues() throws -> [String]? {
         let env = ProcessInfo.processInfo.environment
+        var names = queues
+        var source = "--queue"
+        if names.isEmpty, let list = env["QUEUES"] {
+            names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            source = "--queue (from QUEUES)"
+        }
+        if names.isEmpty { return nil }
+        for q in names {
+            do { try validateQueueName(q, flag: source) } catch { throw badConfig(error.description) }
+        }
+        return names
+    }
+
+    /// Resolves the settings and connects (exit 64 on bad values, 69 when Redis refuses).
+    public func connect(command: String) throws -> (connection: RedisConnection, prefix: String, requested: [String]?) {
+        let env = ProcessInfo.processInfo.environment
+        let requested = try requestedQueues()
         let job: JobSettings
-        do { job = try JobSettings.resolve(redis.optionValues, OptionResolver(environment: env)) } catch { throw ValidationError(error.description) }
-        let names = queues.isEmpty ? (env["QUEUES"] ?? "conferencia,emissao").split(separator: ",").map(String.init) : queues
+        do { job = try JobSettings.resolve(redis.optionValues, OptionResolver(environment: env)) } catch { throw badConfig(error.description) }
         let connection = RedisConnection(endpoint: job.redis)
         do {
             try connectAtStartup(connection, attempts: 2)
@@ -108,6 +132,19 @@ public struct RedisTargetOptions: ParsableArguments {
             FileHandle.standardError.write(Data("\(command): cannot read \(job.redis): \(error)\n".utf8))
             throw ExitCode(ExitCodes.redisUnavailable)
         }
-        return (connection, job.prefix, names)
+        return (connection, job.prefix, requested)
     }
+
+    /// The queues a command acts on: those named, else those the running orchestrator watches,
+    /// else the default `conferencia,emissao`.
+    public func targetQueues(_ connection: RedisConnection, prefix: String, requested: [String]?) -> [String] {
+        if let requested { return requested }
+        return watchedQueues(connection, prefix: prefix) ?? ["conferencia", "emissao"]
+    }
+}
+
+/// The queues the running orchestrator of `prefix` watches (from its heartbeat), nil when none runs.
+public func watchedQueues(_ connection: RedisConnection, prefix: String) -> [String]? {
+    guard let text = (try? connection.send(["HGET", RedisArg(QueueKeys.instance(prefix: prefix)), "queues"]))?.text else { return nil }
+    return text.split(separator: ",").map(String.init)
 }

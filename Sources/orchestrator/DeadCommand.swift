@@ -14,7 +14,8 @@ struct Dead: ParsableCommand {
     @OptionGroup var target: RedisTargetOptions
 
     func run() throws {
-        let (connection, prefix, queues) = try target.connect(command: "dead")
+        let (connection, prefix, requested) = try target.connect(command: "dead")
+        let queues = target.targetQueues(connection, prefix: prefix, requested: requested)
         do {
             for queue in queues {
                 let dead = DeadLetters(redis: connection, keys: QueueKeys(prefix: prefix, queue: queue))

@@ -17,6 +17,7 @@ struct Orchestrator: ParsableCommand {
         64 bad flags or env, 69 Redis unreachable at start or wrong credentials, 70 internal \
         error; `status` exits 3 when no orchestrator is running.
         """,
+        version: Version.string,
         subcommands: [Run.self, Status.self, Dead.self, Pause.self, Resume.self],
         defaultSubcommand: Run.self)
 }
@@ -41,25 +42,29 @@ struct Run: ParsableCommand {
         flags.values = options.optionValues
         flags.queues = queueOptions.queues
         flags.handlers = handlers
+        let resolver = OptionResolver(environment: environment)
         let settings: OrchestratorSettings
         do {
-            settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: environment), defaultWorkerPath: defaultWorkerPath())
-            try FileManager.default.createDirectory(atPath: settings.logDir, withIntermediateDirectories: true)
-        } catch let error as ConfigError {
-            throw ValidationError(error.description)
+            settings = try OrchestratorSettings.resolve(flags, resolver, defaultWorkerPath: defaultWorkerPath())
         } catch {
-            throw ValidationError("--log-dir: \(error.localizedDescription)")
+            throw badConfig(error.description)
+        }
+        let logDirSource = resolver.raw(flags.values, .logDir)?.source ?? "--log-dir"
+        do {
+            try FileManager.default.createDirectory(atPath: settings.logDir, withIntermediateDirectories: true)
+        } catch {
+            throw badConfig("\(logDirSource): cannot create directory '\(settings.logDir)': \(String(cString: strerror(errno)))")
         }
         var metricsServer: MetricsServer?
         let metricsBox = MetricsBox()
-        if let (listen, source) = OptionResolver(environment: environment).raw(flags.values, .metricsListen), !listen.isEmpty {
+        if let (listen, source) = resolver.raw(flags.values, .metricsListen), !listen.isEmpty {
             let window = max(.seconds(30), settings.pollInterval * 10)
             do { metricsServer = try MetricsServer(listen: listen, source: source, box: metricsBox, liveWindow: window) } catch {
-                throw ValidationError(error.description)
+                throw badConfig(error.description)
             }
         }
         let (sink, sinkError) = LogSink.stderrAndFile("\(settings.logDir)/orchestrator.log")
-        if let sinkError { throw ValidationError("--log-dir: \(sinkError)") }
+        if let sinkError { throw badConfig("\(logDirSource): cannot write '\(settings.logDir)/orchestrator.log': \(sinkError)") }
         let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink) }
         logger.info("\(LogEvents.config)", metadata: ["settings": "\(settings.summary)"])
         if let url = options.shared.redisURL, (try? RedisEndpoint.parse(url))?.password != nil {

@@ -8,30 +8,37 @@ import OrchestratorCore
 /// across orchestrator restarts and applies to standalone workers too.
 struct Pause: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Pause queues: their workers finish the current job and stop; jobs wait in the queue.")
+        abstract: "Pause queues: their workers finish the current job and stop; jobs wait in the queue.",
+        discussion: "A queue the running orchestrator does not watch is refused (a typo would pause nothing) unless --force; with no orchestrator running (standalone workers), any valid name is accepted.")
     @OptionGroup var target: RedisTargetOptions
+    @Flag(help: "Pause even a queue the running orchestrator does not watch.") var force = false
 
-    func run() throws { try setPaused(true, target) }
+    func run() throws { try setPaused(true, target, force: force) }
 }
 
 struct Resume: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Resume paused queues.")
     @OptionGroup var target: RedisTargetOptions
 
-    func run() throws { try setPaused(false, target) }
+    func run() throws { try setPaused(false, target, force: true) }
 }
 
-private func setPaused(_ paused: Bool, _ target: RedisTargetOptions) throws {
-    guard !target.queues.isEmpty else { throw ValidationError("--queue: name the queue(s) to \(paused ? "pause" : "resume")") }
-    for q in target.queues {
-        do { try validateQueueName(q, flag: "--queue") } catch { throw ValidationError(error.description) }
+private func setPaused(_ paused: Bool, _ target: RedisTargetOptions, force: Bool) throws {
+    let verb = paused ? "pause" : "resume"
+    guard try target.requestedQueues() != nil else { throw badConfig("--queue: name the queue(s) to \(verb)") }
+    let (connection, prefix, requested) = try target.connect(command: verb)
+    let queues = requested ?? []
+    if !force, let watched = watchedQueues(connection, prefix: prefix) {
+        let unknown = queues.filter { !watched.contains($0) }
+        if !unknown.isEmpty {
+            throw badConfig("--queue: \(unknown.joined(separator: ", ")) is not watched by the running orchestrator (it watches \(watched.joined(separator: ", "))); pass --force to \(verb) anyway")
+        }
     }
-    let (connection, prefix, queues) = try target.connect(command: paused ? "pause" : "resume")
     let key = RedisArg(QueueKeys.paused(prefix: prefix))
     do {
         _ = try connection.send([paused ? "SADD" : "SREM", key] + queues.map { RedisArg($0) })
     } catch {
-        FileHandle.standardError.write(Data("\(paused ? "pause" : "resume"): \(error)\n".utf8))
+        FileHandle.standardError.write(Data("\(verb): \(error)\n".utf8))
         throw ExitCode(ExitCodes.redisUnavailable)
     }
     for q in queues {

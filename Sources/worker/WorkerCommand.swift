@@ -17,7 +17,8 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         TERM/INT/HUP: finish the current job, exit 0. Exit codes: 0 drained, 64 bad flags or \
         env, 69 Redis unreachable or wrong credentials, 70 internal error, 75 recycled (max \
         jobs or memory reached: start a new one).
-        """)
+        """,
+        version: Version.string)
 
     @Option(help: ArgumentHelp("Queue to work on; the Redis key is <prefix><NAME>.", valueName: "name")) var queue: String
     @Option(help: ArgumentHelp(.slot)) var slot: String?
@@ -31,7 +32,7 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         do {
             settings = try WorkerSettings.resolve(queue: queue, handler: handler, values: optionValues, resolver)
         } catch {
-            throw ValidationError(error.description)
+            throw badConfig(error.description)
         }
         let sink = LogSink(fds: [STDERR_FILENO])
         var logger = Logger(label: "worker") { _ in LineLogHandler(sink: sink) }

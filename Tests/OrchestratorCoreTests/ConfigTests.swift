@@ -80,6 +80,12 @@ struct ConfigTests {
         #expect(try resolve { $0.values[.maxTotal] = "30" }.policy.maxPerQueue == 10, "no clamp when the default fits")
     }
 
+    @Test("HANDLER_MODE is read in any case")
+    func handlerModeAnyCase() throws {
+        #expect(try resolve({ _ in }, env: ["HANDLER_MODE": "PERSISTENT"]).job.handlerMode == .persistent)
+        #expect(try resolve({ $0.values[.handlerMode] = " Exec " }).job.handlerMode == .exec)
+    }
+
     /// One bad flag/env case: flag values to set (field → value) and the flag the error must name.
     struct BadInput: Sendable, CustomTestStringConvertible {
         var expectedFlag: String

@@ -26,13 +26,13 @@ public struct JobSettings: Sendable, Equatable {
         } catch {
             throw ConfigError(flag: r.raw(values, .redisURL)!.source, message: "\(error)")
         }
-        let prefix = r.string(values, .prefix)!
+        let (prefix, prefixSource) = r.raw(values, .prefix)!
         if prefix.contains(where: { $0 == " " || $0 == "*" || $0 == "?" || $0 == "[" }) {
-            throw ConfigError(flag: "--prefix", message: "must not contain spaces or glob characters (* ? [), got '\(prefix)'")
+            throw ConfigError(flag: prefixSource, message: "must not contain spaces or glob characters (* ? [), got '\(prefix)'")
         }
-        let modeText = r.string(values, .handlerMode)!
-        guard let mode = HandlerMode(rawValue: modeText) else {
-            throw ConfigError(flag: "--handler-mode", message: "expected exec or persistent, got '\(modeText)'")
+        let (modeText, modeSource) = r.raw(values, .handlerMode)!
+        guard let mode = HandlerMode(rawValue: modeText.trimmingSpaces.lowercased()) else {
+            throw ConfigError(flag: modeSource, message: "expected exec or persistent, got '\(modeText)'")
         }
         return JobSettings(
             redis: endpoint,

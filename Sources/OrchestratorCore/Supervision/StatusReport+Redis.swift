@@ -2,11 +2,12 @@ import Foundation
 
 extension StatusReport {
     /// Reads the instance heartbeat, every worker heartbeat and each queue's lists and counters.
-    public static func collect(redis: RedisConnection, prefix: String, queues fallback: [String]) throws(RedisError) -> StatusReport {
+    /// Queues: those `requested` (and only their workers), else those the running orchestrator
+    /// watches, else those live workers work, else `fallback`.
+    public static func collect(redis: RedisConnection, prefix: String, requested: [String]?, fallback: [String]) throws(RedisError) -> StatusReport {
         var report = StatusReport()
         let instance = try redis.send(["HGETALL", RedisArg(QueueKeys.instance(prefix: prefix))]).fields
         report.instance = instance.isEmpty ? nil : instance
-        let names = instance["queues"].map { $0.split(separator: ",").map(String.init) } ?? fallback
         let now = WallClock.nowMilliseconds()
         let paused = Set((try redis.send(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))]).array ?? []).compactMap(\.text))
         for key in try redis.scan(match: QueueKeys.heartbeatPattern(prefix: prefix)).sorted() {
@@ -21,6 +22,9 @@ extension StatusReport {
                                             host: f["host"] ?? "", id: f["worker"] ?? ""))
         }
         report.workers.sort { ($0.queue, $0.slot, $0.pid) < ($1.queue, $1.slot, $1.pid) }
+        let working = Array(Set(report.workers.map(\.queue))).sorted()
+        let names = requested ?? instance["queues"].map { $0.split(separator: ",").map(String.init) } ?? (working.isEmpty ? fallback : working)
+        if requested != nil { report.workers = report.workers.filter { names.contains($0.queue) } }
         for name in names {
             let keys = QueueKeys(prefix: prefix, queue: name)
             var row = QueueRow(name: name)
@@ -32,6 +36,7 @@ extension StatusReport {
             let stats = try redis.send(["HGETALL", RedisArg(keys.stats)]).fields
             row.done = stats["done"].flatMap(Int.init) ?? 0
             row.failed = stats["failed"].flatMap(Int.init) ?? 0
+            row.deadTotal = stats["dead"].flatMap(Int.init) ?? 0
             row.dead = try redis.send(["LLEN", RedisArg(keys.dead)]).int ?? 0
             row.busy = report.workers.filter { $0.queue == name && $0.state == WorkerState.busy.rawValue }.count
             row.idle = report.workers.filter { $0.queue == name && $0.state != WorkerState.busy.rawValue }.count

@@ -7,7 +7,9 @@ public struct StatusReport {
         public var pending = 0, inFlight = 0, retrying = 0
         public var target: Int?
         public var busy = 0, idle = 0
-        public var done = 0, failed = 0, dead = 0
+        /// Jobs completed ok (counter), attempts that failed (counter), dead letters now in the
+        /// list, and jobs ever dead-lettered (counter).
+        public var done = 0, failed = 0, dead = 0, deadTotal = 0
         public var paused = false
     }
 
@@ -37,13 +39,15 @@ public struct StatusReport {
         var out = ""
         if let i = instance {
             out += "orchestrator pid \(i["pid"] ?? "?") on \(i["host"] ?? "?"): \(i["state"] ?? "?"), max total \(i["max_total"] ?? "?")\n"
+        } else if workers.isEmpty {
+            out += "No orchestrator is running (no heartbeat in Redis), and no worker.\n"
         } else {
-            out += "No orchestrator is running (no heartbeat in Redis).\n"
+            out += "No orchestrator is running; \(workers.count) standalone worker(s) alive.\n"
         }
-        var rows = [["QUEUE", "PENDING", "IN FLIGHT", "RETRY", "TARGET", "BUSY", "IDLE", "DONE", "FAILED", "DEAD"]]
+        var rows = [["QUEUE", "PENDING", "IN FLIGHT", "RETRY", "TARGET", "BUSY", "IDLE", "DONE", "FAILED ATTEMPTS", "DEAD NOW", "DEAD TOTAL"]]
         for q in queues {
             rows.append([q.name + (q.paused ? " (paused)" : ""), "\(q.pending)", "\(q.inFlight)", "\(q.retrying)", q.target.map { "\($0)" } ?? "-", "\(q.busy)", "\(q.idle)",
-                         "\(q.done)", "\(q.failed)", "\(q.dead)"])
+                         "\(q.done)", "\(q.failed)", "\(q.dead)", "\(q.deadTotal)"])
         }
         out += Self.format(rows)
         if workers.isEmpty { return out + "\nno workers\n" }
@@ -54,6 +58,9 @@ public struct StatusReport {
         }
         return out + "\n" + Self.format(w)
     }
+
+    /// Nothing runs: no orchestrator and no worker (`status` exits 3).
+    public var nothingRuns: Bool { instance == nil && workers.isEmpty }
 
     /// `status --json`: the same numbers as the table, as typed JSON (`StatusJSON`).
     public var json: String {
@@ -88,6 +95,7 @@ struct StatusJSON: Encodable {
         var row: StatusReport.QueueRow
         enum CodingKeys: String, CodingKey {
             case queue, paused, pending, inFlight = "in_flight", retrying, target, busy, idle, done, failed, dead
+            case jobsDone = "jobs_done_total", failedAttempts = "failed_attempts_total", deadNow = "dead_now", deadTotal = "dead_total"
         }
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -102,6 +110,11 @@ struct StatusJSON: Encodable {
             try c.encode(row.done, forKey: .done)
             try c.encode(row.failed, forKey: .failed)
             try c.encode(row.dead, forKey: .dead)
+            // Unambiguous names (done/failed/dead above are kept for existing scripts).
+            try c.encode(row.done, forKey: .jobsDone)
+            try c.encode(row.failed, forKey: .failedAttempts)
+            try c.encode(row.dead, forKey: .deadNow)
+            try c.encode(row.deadTotal, forKey: .deadTotal)
         }
     }
 
@@ -128,6 +141,7 @@ struct StatusJSON: Encodable {
     }
 
     var orchestrator: Orchestrator?
+    /// An orchestrator runs (workers may run without one).
     var running: Bool
     var queues: [Queue]
     var workers: [Worker]

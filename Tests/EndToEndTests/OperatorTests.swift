@@ -1,0 +1,63 @@
+import Foundation
+import OrchestratorCore
+import Testing
+import TestSupport
+
+/// What a new operator trips over: the CLI's queue defaults, status, messages, --version.
+@Suite("operator-facing CLI", .requiresRedis, .serialized)
+struct OperatorTests {
+    @Test("dead/pause without --queue use the running orchestrator's queues; bad names exit 64; pausing an unwatched queue needs --force")
+    func queuesFromTheRunningOrchestrator() throws {
+        let h = try OrchestratorHarness("opq")
+        try h.push("q1", count: 2)
+        let o = try h.start(["--queue", "q1", "--queue", "q2", "--handler", "q1=exit 1", "--handler", "q2=cat", "--max-attempts", "1"])
+        #expect(waitUntil { (try? h.redis.llen(h.keys("q1").dead)) == 2 }, "log: \(h.log)")
+        let env = ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix]
+        let (dead, deadOut) = try runToEnd(TestEnv.orchestrator, ["dead"], env: env)
+        #expect(dead == .exited(0) && deadOut.contains("q1: 2 dead") && deadOut.contains("q2: 0 dead") && !deadOut.contains("conferencia"), "\(deadOut)")
+        let (badName, badOut) = try runToEnd(TestEnv.orchestrator, ["dead", "--queue", "a:b"], env: env)
+        #expect(badName == .exited(64) && badOut.contains("--queue: queue name 'a:b'") && !badOut.contains("Usage:"), "\(badOut)")
+        let (typo, typoOut) = try runToEnd(TestEnv.orchestrator, ["pause", "--queue", "zz"], env: env)
+        #expect(typo == .exited(64) && typoOut.contains("not watched by the running orchestrator") && typoOut.contains("--force"), "\(typoOut)")
+        #expect(try h.redis.send(["SCARD", RedisArg(QueueKeys.paused(prefix: h.prefix))]).int == 0, "nothing paused by the refused command")
+        let (forced, _) = try runToEnd(TestEnv.orchestrator, ["pause", "--queue", "zz", "--force"], env: env)
+        #expect(forced == .exited(0))
+        let (js, json) = try runToEnd(TestEnv.orchestrator, ["status", "--json", "--queue", "q1"], env: env)
+        #expect(js == .exited(0))
+        let queues = jsonObject(Array(json.utf8))["queues"] as? [[String: Any]] ?? []
+        #expect(queues.map { $0["queue"] as? String } == ["q1"], "--queue filters: \(json)")
+        #expect(queues.first?["dead_now"] as? Int == 2 && queues.first?["dead_total"] as? Int == 2 && queues.first?["failed_attempts_total"] as? Int == 2)
+        let (_, table) = try runToEnd(TestEnv.orchestrator, ["status"], env: env)
+        #expect(table.contains("FAILED ATTEMPTS") && table.contains("DEAD NOW") && table.contains("q2"), "\(table)")
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
+
+    @Test("status with only standalone workers shows them and exits 0; with nothing running it exits 3")
+    func standaloneStatus() throws {
+        let h = try OrchestratorHarness("opstand")
+        let env = ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix]
+        let (none, noneOut) = try runToEnd(TestEnv.orchestrator, ["status"], env: env)
+        #expect(none == .exited(3) && noneOut.contains("no worker"), "\(noneOut)")
+        let worker = try Launched(TestEnv.worker, ["--queue", "solo", "--handler", "cat"], env: env, outputPath: "\(h.dir)/worker.log")
+        #expect(waitUntil { (try? h.redis.scan(match: QueueKeys.heartbeatPattern(prefix: h.prefix)).count) == 1 }, "\(worker.output)")
+        let (st, out) = try runToEnd(TestEnv.orchestrator, ["status"], env: env)
+        #expect(st == .exited(0) && out.contains("1 standalone worker(s) alive") && out.contains("solo"), "\(out)")
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+    }
+
+    @Test("config errors name their source and value without the usage text; --version on both executables")
+    func messagesAndVersion() throws {
+        let h = try OrchestratorHarness("opmsg")
+        let env = ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix]
+        let (logDir, logOut) = try runToEnd(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=cat", "--log-dir", "/proc/nope"], env: env)
+        #expect(logDir == .exited(64) && logOut.contains("--log-dir: cannot create directory '/proc/nope'") && !logOut.contains("Usage:"), "\(logOut)")
+        let (mode, modeOut) = try runToEnd(TestEnv.worker, ["--queue", "q", "--handler", "cat"], env: env.merging(["HANDLER_MODE": "sometimes"]) { $1 })
+        #expect(mode == .exited(64) && modeOut.contains("--handler-mode (from HANDLER_MODE): expected exec or persistent, got 'sometimes'"), "\(modeOut)")
+        for binary in [TestEnv.orchestrator, TestEnv.worker] {
+            let (st, out) = try runToEnd(binary, ["--version"])
+            #expect(st == .exited(0) && out.trimmingCharacters(in: .whitespacesAndNewlines) == Version.string, "\(binary): \(out)")
+        }
+    }
+}
