@@ -67,6 +67,11 @@ struct Run: ParsableCommand {
         if let sinkError { throw badConfig("\(logDirSource): cannot write '\(settings.logDir)/orchestrator.log': \(sinkError)") }
         let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink) }
         logger.info("\(LogEvents.config)", metadata: ["settings": "\(settings.summary)"])
+        for q in settings.queues {
+            if let warning = HandlerCheck.warning(settings.handlers[q]!, path: environment["PATH"]) {
+                logger.warning("config.handler_unchecked", metadata: ["queue": "\(q)", "warning": "\(warning)"])
+            }
+        }
         if let url = options.shared.redisURL, (try? RedisEndpoint.parse(url))?.password != nil {
             logger.warning("config.secret_in_argv", metadata: ["hint": "the Redis password in --redis-url is visible in ps; pass it in REDIS_PASSWORD (workers already get it only through the environment)"])
         }

@@ -37,6 +37,9 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         let sink = LogSink(fds: [STDERR_FILENO])
         var logger = Logger(label: "worker") { _ in LineLogHandler(sink: sink) }
         logger[metadataKey: "worker"] = "\(settings.queue)-\(settings.slot)"
+        if let warning = HandlerCheck.warning(settings.handler, path: ProcessInfo.processInfo.environment["PATH"]) {
+            logger.warning("config.handler_unchecked", metadata: ["warning": "\(warning)"])
+        }
         _ = rpa_set_child_subreaper()
 
         let connection = try connectOrExit(settings.job.redis, logger: logger)

@@ -124,6 +124,8 @@ struct ConfigTests {
         BadInput(expectedFlag: "--handler", handlers: ["conferencia=cat", "typo=cat", "emissao=cat"]),
         BadInput(expectedFlag: "--handler", handlers: ["conferencia"]),
         BadInput(expectedFlag: "--handler", handlers: ["conferencia=cat"]),
+        BadInput(expectedFlag: "--handler", handlers: ["conferencia=no-such-robot-9 --go", "emissao=cat"]),
+        BadInput(expectedFlag: "--handler (from HANDLER_EMISSAO)", handlers: ["conferencia=cat"], env: ["HANDLER_EMISSAO": "/nonexistent/robot"]),
         BadInput(expectedFlag: "--handler", handlers: ["conferencia=  ", "emissao=cat"]),
         BadInput(expectedFlag: "--queue", handlers: [], queues: ["a b"]),
         BadInput(expectedFlag: "--queue", handlers: ["x=cat"], queues: ["x", "x"]),

@@ -1,4 +1,5 @@
 import CLISupport
+import Foundation
 import OrchestratorCore
 import Testing
 
@@ -35,5 +36,28 @@ extension OrchestratorSettings.Flags {
         var f = Self()
         f.handlers = handlers
         return f
+    }
+}
+
+@Suite("handler commands checked at start (pure, on this machine's files)")
+struct HandlerCheckTests {
+    @Test("plain-word commands: missing or non-executable programs are problems; found ones are not")
+    func plainWords() {
+        #expect(HandlerCheck.problem("cat", path: nil) == nil)
+        #expect(HandlerCheck.problem("/bin/cat -n", path: nil) == nil)
+        #expect(HandlerCheck.problem("nosuchprogram-7 x", path: "/usr/bin") == "'nosuchprogram-7' is not found in PATH (/usr/bin)")
+        let plain = NSTemporaryDirectory() + "/not-a-program-\(getpid())"
+        FileManager.default.createFile(atPath: plain, contents: Data("echo\n".utf8), attributes: [.posixPermissions: 0o644])
+        defer { try? FileManager.default.removeItem(atPath: plain) }
+        #expect(HandlerCheck.problem(plain, path: nil) == "'\(plain)' is not executable")
+        #expect(HandlerCheck.problem("sleep 1; nosuch", path: nil) == nil, "shell syntax is not refused")
+    }
+
+    @Test("shell commands only warn, and only about a first word that is a missing program")
+    func shellWarnings() {
+        #expect(HandlerCheck.warning("nosuchprogram-7 --x | cat", path: "/usr/bin")?.contains("only a warning") == true)
+        #expect(HandlerCheck.warning("sleep 1; echo done", path: nil) == nil)
+        #expect(HandlerCheck.warning("if true; then cat; fi", path: nil) == nil)
+        #expect(HandlerCheck.warning("cat", path: nil) == nil, "plain words are checked by problem(), not warned")
     }
 }

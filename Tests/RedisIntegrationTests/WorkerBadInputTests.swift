@@ -29,23 +29,41 @@ struct WorkerBadInputTests {
         #expect((results[1]["output"] as? String ?? "").trimmingCharacters(in: .whitespacesAndNewlines) == "\(big.count)")
     }
 
-    @Test("a missing executable fails the attempt with a clear error", arguments: ["/nonexistent/robot --go", "no-such-robot-command-42"])
-    func missingExecutable(command: String) throws {
+    @Test("a handler whose executable is missing or not executable is refused at start: exit 64 naming the flag", arguments: [
+        ("/nonexistent/robot --go", "'/nonexistent/robot' does not exist"),
+        ("no-such-robot-command-42", "'no-such-robot-command-42' is not found in PATH"),
+        ("NOEXEC", "is not executable"),
+    ])
+    func refusedAtStart(command: String, message: String) throws {
         let h = try WorkerHarness("missing")
-        let results = try run(h, handler: command, payloads: [Array("x".utf8)])
-        #expect(results[0]["status"] as? String == "failed")
-        #expect((results[0]["error"] as? String ?? "").contains("No such file or directory"), "\(results[0])")
-        #expect(try h.dead().count == 1)
+        var command = command
+        if command == "NOEXEC" {  // a file without the execute bit
+            command = "\(h.dir)/robot.sh"
+            FileManager.default.createFile(atPath: command, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o644])
+        }
+        let worker = try h.start(handler: command)
+        #expect(worker.wait() == .exited(64))
+        #expect(worker.output.contains("Error: --handler: ") && worker.output.contains(message), "\(worker.output)")
     }
 
-    @Test("a handler file without the execute bit fails with 'Permission denied'")
-    func notExecutable() throws {
-        let h = try WorkerHarness("noexec")
+    @Test("a handler that disappears or loses its execute bit after start fails the attempt with a clear error")
+    func brokenAfterStart() throws {
+        let h = try WorkerHarness("gone")
         let path = "\(h.dir)/robot.sh"
         try "#!/bin/sh\necho hi\n".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        let worker = try h.start(handler: path, args: ["--max-attempts", "1"])
+        #expect(waitUntil { worker.output.contains("worker.ready") }, "\(worker.output)")
         chmod(path, 0o644)
-        let results = try run(h, handler: path, payloads: [Array("x".utf8)])
-        #expect((results[0]["error"] as? String ?? "").contains("Permission denied"), "\(results[0])")
+        try h.redis.lpush(h.keys.pending, strings: ["first"])
+        #expect(waitUntil { (try? h.dead().count) == 1 }, "\(worker.output)")
+        try FileManager.default.removeItem(atPath: path)
+        try h.redis.lpush(h.keys.pending, strings: ["second"])
+        #expect(waitUntil { (try? h.dead().count) == 2 }, "\(worker.output)")
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+        let errors = try h.dead().compactMap { $0["error"] as? String }
+        #expect(errors.contains { $0.contains("Permission denied") } && errors.contains { $0.contains("No such file or directory") }, "\(errors)")
     }
 
     @Test("exit 137 and death by SIGKILL are failed attempts that say so")

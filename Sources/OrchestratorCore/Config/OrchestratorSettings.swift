@@ -41,6 +41,7 @@ public struct OrchestratorSettings: Sendable {
         if Set(queues).count != queues.count { throw ConfigError(flag: queueFlag, message: "a queue is listed twice: \(queues.joined(separator: ","))") }
 
         var handlers: [String: String] = [:]
+        var handlerSource: [String: String] = [:]
         for entry in f.handlers {
             guard let eq = entry.firstIndex(of: "=") else {
                 throw ConfigError(flag: "--handler", message: "expected NAME=COMMAND, got '\(entry)'")
@@ -52,12 +53,19 @@ public struct OrchestratorSettings: Sendable {
             }
             guard !command.trimmingSpaces.isEmpty else { throw ConfigError(flag: "--handler", message: "empty command for queue '\(name)'") }
             handlers[name] = command
+            handlerSource[name] = "--handler"
         }
         for q in queues where handlers[q] == nil {
             if let command = r.environment[handlerEnvName(q)] ?? r.environment["HANDLER"], !command.trimmingSpaces.isEmpty {
                 handlers[q] = command
+                handlerSource[q] = "--handler (from \(r.environment[handlerEnvName(q)] != nil ? handlerEnvName(q) : "HANDLER"))"
             } else {
                 throw ConfigError(flag: "--handler", message: "no handler for queue '\(q)': pass --handler \(q)=COMMAND or set \(handlerEnvName(q))")
+            }
+        }
+        for q in queues {
+            if let problem = HandlerCheck.problem(handlers[q]!, path: r.environment["PATH"]) {
+                throw ConfigError(flag: handlerSource[q]!, message: "handler of queue '\(q)': \(problem)")
             }
         }
 

@@ -62,6 +62,10 @@ public struct WorkerSettings: Sendable, Equatable {
         guard let handlerCommand, !handlerCommand.trimmingSpaces.isEmpty else {
             throw ConfigError(flag: "--handler", message: "no handler for queue '\(queue)': pass --handler COMMAND or set \(handlerEnvName(queue))")
         }
+        if let problem = HandlerCheck.problem(handlerCommand, path: r.environment["PATH"]) {
+            let source = handler != nil ? "--handler" : "--handler (from \(r.environment[handlerEnvName(queue)] != nil ? handlerEnvName(queue) : "HANDLER"))"
+            throw ConfigError(flag: source, message: problem)
+        }
         var pid: Int32?
         if let text = r.environment["ORCHESTRATOR_PID"], let p = Int32(text), p > 0 { pid = p }
         return WorkerSettings(job: try JobSettings.resolve(values, r), queue: queue, slot: slotNumber, handler: handlerCommand, orchestratorPID: pid)
