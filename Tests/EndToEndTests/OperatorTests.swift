@@ -60,4 +60,34 @@ struct OperatorTests {
             #expect(st == .exited(0) && out.trimmingCharacters(in: .whitespacesAndNewlines) == Version.string, "\(binary): \(out)")
         }
     }
+
+    @Test("dead one by one: --json, --requeue --id, --delete --id (identical payloads share an id), --purge --yes; bad use exits 64")
+    func deadOneByOne() throws {
+        let h = try OrchestratorHarness("opdead")
+        let env = ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix]
+        try h.redis.lpush(h.keys("q").pending, strings: ["a", "b", "c", "c"])
+        let worker = try Launched(TestEnv.worker, ["--queue", "q", "--handler", "false", "--max-attempts", "1"], env: env, outputPath: "\(h.dir)/w.log")
+        #expect(waitUntil { (try? h.redis.llen(h.keys("q").dead)) == 4 }, "\(worker.output)")
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+        let dead = { (args: [String]) throws -> (TerminationStatus?, String) in try runToEnd(TestEnv.orchestrator, ["dead", "--queue", "q"] + args, env: env) }
+        let (js, listing) = try dead(["--json"])
+        let entries = (try? JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [[String: Any]]) ?? []
+        #expect(js == .exited(0) && entries.count == 4, "\(listing)")
+        #expect(entries.allSatisfy { ($0["id"] as? String)?.count == 40 && $0["attempts"] as? Int == 1 && $0["queue"] as? String == "q" })
+        let idA = SHA1.hex(Array("a".utf8)), idC = SHA1.hex(Array("c".utf8))
+        let (rq, rqOut) = try dead(["--requeue", "--id", String(idA.prefix(12))])
+        #expect(rq == .exited(0) && rqOut.contains("q: 1 job(s) moved back"), "\(rqOut)")
+        #expect(try h.redis.lrange(h.keys("q").pending) == [Array("a".utf8)])
+        let (del, delOut) = try dead(["--delete", "--id", idC])
+        #expect(del == .exited(0) && delOut.contains("q: 2 job(s) deleted"), "\(delOut)")
+        #expect(try h.redis.llen(h.keys("q").dead) == 1)
+        let (noYes, noYesOut) = try dead(["--purge"])
+        #expect(noYes == .exited(64) && noYesOut.contains("--yes"), "\(noYesOut)")
+        let (purge, purgeOut) = try dead(["--purge", "--yes"])
+        #expect(purge == .exited(0) && purgeOut.contains("q: 1 dead job(s) deleted"), "\(purgeOut)")
+        #expect(try h.redis.llen(h.keys("q").dead) == 0)
+        #expect(try dead(["--delete"]).0 == .exited(64))
+        #expect(try dead(["--requeue", "--id", "xyz"]).0 == .exited(64))
+    }
 }

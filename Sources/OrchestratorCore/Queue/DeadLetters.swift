@@ -7,6 +7,8 @@ public struct DeadLetters {
     public struct Entry {
         public var letter: DeadLetter
         public var raw: [UInt8]
+        /// The job id (SHA-1 of the payload), as in results and logs.
+        public var id: String { SHA1.hex(letter.payload) }
         public var payload: [UInt8] { letter.payload }
         public var error: String { letter.error }
         public var attempts: Int { letter.attempts }
@@ -36,24 +38,50 @@ public struct DeadLetters {
         return Entry(letter: letter, raw: raw)
     }
 
+    /// Every entry, newest first.
+    public func all() throws(RedisError) -> [Entry] { try list(limit: Int.max) }
+
+    /// Entries whose job id starts with one of `ids` (at least 8 hex characters each). Identical
+    /// payloads share an id, so one id may match several entries.
+    public func matching(ids: [String]) throws(RedisError) -> [Entry] {
+        let wanted = ids.map { $0.lowercased() }
+        return try all().filter { e in wanted.contains { e.id.hasPrefix($0) } }
+    }
+
     /// Moves every dead job back to the front of its queue with a fresh attempt count, oldest
-    /// first, each in one MULTI/EXEC (push the bare payload, remove the entry), so a crash midway
-    /// loses nothing. The bare payload carries no envelope, so its attempts start again at 1.
-    /// Returns how many moved.
+    /// first. Returns how many moved.
     @discardableResult
     public func requeueAll() throws(RedisError) -> Int {
         var moved = 0
         while let raw = try redis.send(["LINDEX", RedisArg(keys.dead), "-1"]).bytes {
-            let entry = Self.decode(raw)
-            let replies = try redis.pipeline([
-                ["MULTI"],
-                ["RPUSH", RedisArg(keys.pending), RedisArg(bytes: entry.payload)],
-                ["LREM", RedisArg(keys.dead), "-1", RedisArg(bytes: raw)],
-                ["EXEC"],
-            ])
-            guard case .array = replies.last else { throw .unexpectedReply("EXEC: \(replies.last.map { "\($0)" } ?? "none")") }
-            moved += 1
+            if try requeue(Self.decode(raw)) { moved += 1 }
         }
         return moved
+    }
+
+    /// Moves one dead job back to the front of its queue in one Lua script (remove the entry; only
+    /// if it was there, push the bare payload), so a crash midway loses nothing and a concurrent
+    /// requeue cannot double it; the bare payload starts again at attempt 1. False when the entry
+    /// was no longer there.
+    @discardableResult
+    public func requeue(_ entry: Entry) throws(RedisError) -> Bool {
+        try redis.eval(QueueScripts.requeueDead, keys: [keys.dead, keys.pending],
+                       args: [RedisArg(bytes: entry.raw), RedisArg(bytes: entry.payload)]).int == 1
+    }
+
+    /// Deletes one dead entry (one LREM). False when it was no longer there.
+    @discardableResult
+    public func delete(_ entry: Entry) throws(RedisError) -> Bool {
+        (try redis.send(["LREM", RedisArg(keys.dead), "-1", RedisArg(bytes: entry.raw)]).int ?? 0) > 0
+    }
+
+    /// Deletes the whole dead list at once (MULTI: count, delete). Returns how many were deleted.
+    @discardableResult
+    public func purge() throws(RedisError) -> Int {
+        let replies = try redis.pipeline([["MULTI"], ["LLEN", RedisArg(keys.dead)], ["DEL", RedisArg(keys.dead)], ["EXEC"]])
+        guard case .array(let results) = replies.last, let n = results.first?.int else {
+            throw .unexpectedReply("EXEC: \(replies.last.map { "\($0)" } ?? "none")")
+        }
+        return n
     }
 }

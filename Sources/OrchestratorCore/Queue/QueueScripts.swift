@@ -101,4 +101,12 @@ enum QueueScripts {
     end
     return #due
     """
+
+    /// KEYS: dead, pending. ARGV: the dead entry, its bare payload. Moves one dead job back to the
+    /// front of the queue if the entry is still there. Returns 1, or 0 when it was gone.
+    static let requeueDead = """
+    if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end
+    redis.call('RPUSH', KEYS[2], ARGV[2])
+    return 1
+    """
 }
