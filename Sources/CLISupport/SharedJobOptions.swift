@@ -55,6 +55,9 @@ public struct SharedJobOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.retryDelay)) var retryDelay: String?
     @Option(help: ArgumentHelp(.maxJobsPerWorker)) var maxJobsPerWorker: String?
     @Option(name: .customLong("max-worker-rss-mb"), help: ArgumentHelp(.maxWorkerRSSMB)) var maxWorkerRSSMB: String?
+    @Option(help: ArgumentHelp(.logFormat)) var logFormat: String?
+    @Option(help: ArgumentHelp(.logTime)) var logTime: String?
+    @Option(help: ArgumentHelp(.logLevel)) var logLevel: String?
     public var redisURL: String? { redis.givenURL }
 }
 
@@ -72,6 +75,7 @@ public struct RunOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.logDir)) var logDir: String?
     @Option(help: ArgumentHelp(.workerPath)) var workerPath: String?
     @Option(help: ArgumentHelp(.metricsListen)) var metricsListen: String?
+    @Option(help: ArgumentHelp(.logTo)) var logTo: String?
     @OptionGroup public var shared: SharedJobOptions
 }
 

@@ -63,9 +63,9 @@ struct Run: ParsableCommand {
                 throw badConfig(error.description)
             }
         }
-        let (sink, sinkError) = LogSink.stderrAndFile("\(settings.logDir)/orchestrator.log")
+        let (sink, sinkError) = LogSink.open("\(settings.logDir)/orchestrator.log", destination: settings.log.destination)
         if let sinkError { throw badConfig("\(logDirSource): cannot write '\(settings.logDir)/orchestrator.log': \(sinkError)") }
-        let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink) }
+        let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink, settings: settings.log) }
         logger.info("\(LogEvents.config)", metadata: ["settings": "\(settings.summary)"])
         for q in settings.queues {
             if let warning = HandlerCheck.warning(settings.handlers[q]!, path: environment["PATH"]) {

@@ -35,7 +35,7 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
             throw badConfig(error.description)
         }
         let sink = LogSink(fds: [STDERR_FILENO])
-        var logger = Logger(label: "worker") { _ in LineLogHandler(sink: sink) }
+        var logger = Logger(label: "worker") { _ in LineLogHandler(sink: sink, settings: settings.log) }
         logger[metadataKey: "worker"] = "\(settings.queue)-\(settings.slot)"
         if let warning = HandlerCheck.warning(settings.handler, path: ProcessInfo.processInfo.environment["PATH"]) {
             logger.warning("config.handler_unchecked", metadata: ["warning": "\(warning)"])

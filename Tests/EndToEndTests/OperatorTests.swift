@@ -90,4 +90,22 @@ struct OperatorTests {
         #expect(try dead(["--delete"]).0 == .exited(64))
         #expect(try dead(["--requeue", "--id", "xyz"]).0 == .exited(64))
     }
+
+    @Test("--log-format json --log-time iso --log-to file: JSON lines in the files (workers too), nothing on stderr, one job id everywhere")
+    func jsonLogs() throws {
+        let h = try OrchestratorHarness("oplog")
+        try h.push("q", count: 1)
+        let o = try h.start(["--queue", "q", "--handler", "q=cat", "--log-format", "json", "--log-time", "iso", "--log-to", "file"])
+        #expect(waitUntil { (try? h.results("q").count) == 1 }, "log: \(h.log)")
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+        let lines = h.log.split(separator: "\n").map { jsonObject(Array($0.utf8)) }
+        #expect(!lines.isEmpty && lines.allSatisfy { $0["ts"] is String && $0["level"] is String && $0["message"] is String }, "\(h.log)")
+        #expect(lines.contains { ($0["message"] as? String)?.hasPrefix("[ESCALAR] q: 1 jobs → criando 1 worker(s)") == true })
+        #expect(!o.output.contains("orchestrator.ready"), "--log-to file keeps stderr clean: \(o.output)")
+        let workerLog = (try? String(contentsOfFile: "\(h.logDir)/worker-q-1.log", encoding: .utf8)) ?? ""
+        let done = workerLog.split(separator: "\n").map { jsonObject(Array($0.utf8)) }.first { $0["event"] as? String == "job.done" }
+        let id = try #require(try h.results("q").first?["job_id"] as? String)
+        #expect((done?["metadata"] as? [String: Any])?["job.id"] as? String == id, "the same, full job id in logs and results: \(workerLog)")
+    }
 }

@@ -68,6 +68,15 @@ extension OptionSpec {
                                               valueName: "path", "The worker executable")
     public static let metricsListen = OptionSpec("metricsListen", env: "METRICS_LISTEN", default: nil, defaultHelp: "off", valueName: "host:port",
                                                  "Serve GET /metrics (Prometheus) and /healthz on HOST:PORT, e.g. 127.0.0.1:9464")
+    // Logs (both executables; the orchestrator passes them to its workers).
+    public static let logFormat = OptionSpec("logFormat", env: "LOG_FORMAT", default: "text", valueName: "format",
+                                             "text ([10:30:00] | INFO     | message key=value) or json (one object per line)")
+    public static let logTime = OptionSpec("logTime", env: "LOG_TIME", default: "clock", valueName: "style",
+                                           "Time stamps: clock (local HH:MM:SS) or iso (UTC date and milliseconds)")
+    public static let logLevel = OptionSpec("logLevel", env: "LOG_LEVEL", default: "info", valueName: "level",
+                                            "Lowest level logged: debug, info, warning, error or critical")
+    public static let logTo = OptionSpec("logTo", env: "LOG_TO", default: "both", valueName: "where",
+                                         "Orchestrator log lines to stderr, file (<log-dir>/orchestrator.log) or both; under systemd, file keeps them out of the journal twice")
     // The worker alone.
     public static let slot = OptionSpec("slot", env: "WORKER_SLOT", default: "1", valueName: "n", "Slot number, shown in ps and logs")
 
@@ -75,7 +84,7 @@ extension OptionSpec {
     public static let all: [OptionSpec] = [
         redisURL, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
         jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
-        workerPath, metricsListen, slot,
+        workerPath, metricsListen, slot, logFormat, logTime, logLevel, logTo,
     ]
 }
 

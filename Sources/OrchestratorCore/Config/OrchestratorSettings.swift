@@ -12,6 +12,7 @@ public struct OrchestratorSettings: Sendable {
     public var drainTimeout: Duration
     public var logDir: String
     public var workerPath: String
+    public var log = LogSettings()
     /// `--max-per-queue` was not given and its default was lowered to `--max-total`.
     public var maxPerQueueClamped = false
 
@@ -99,7 +100,7 @@ public struct OrchestratorSettings: Sendable {
             pollInterval: try r.duration(v, .pollInterval, minimum: .milliseconds(50)),
             summaryInterval: try r.duration(v, .interval, minimum: .milliseconds(100)),
             drainTimeout: try r.duration(v, .drainTimeout),
-            logDir: logDir, workerPath: workerPath, maxPerQueueClamped: clamped)
+            logDir: logDir, workerPath: workerPath, log: try LogSettings.resolve(v, r), maxPerQueueClamped: clamped)
     }
 
     /// The environment a worker gets: ours (credentials live there), plus every setting, so
@@ -117,6 +118,7 @@ public struct OrchestratorSettings: Sendable {
         env["MAX_WORKER_RSS_MB"] = "\(job.maxWorkerRSSMB)"
         env[handlerEnvName(queue)] = handlers[queue]
         env["ORCHESTRATOR_PID"] = "\(orchestratorPID)"
+        env.merge(log.environment) { _, ours in ours }
         return env
     }
 

@@ -54,6 +54,7 @@ public struct WorkerSettings: Sendable, Equatable {
     public var handler: String
     /// Set by the orchestrator (`ORCHESTRATOR_PID`): when our parent is no longer this pid, drain.
     public var orchestratorPID: Int32?
+    public var log = LogSettings()
 
     public static func resolve(queue: String, handler: String?, values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> WorkerSettings {
         try validateQueueName(queue, flag: "--queue")
@@ -68,7 +69,8 @@ public struct WorkerSettings: Sendable, Equatable {
         }
         var pid: Int32?
         if let text = r.environment["ORCHESTRATOR_PID"], let p = Int32(text), p > 0 { pid = p }
-        return WorkerSettings(job: try JobSettings.resolve(values, r), queue: queue, slot: slotNumber, handler: handlerCommand, orchestratorPID: pid)
+        return WorkerSettings(job: try JobSettings.resolve(values, r), queue: queue, slot: slotNumber, handler: handlerCommand, orchestratorPID: pid,
+                              log: try LogSettings.resolve(values, r))
     }
 }
 

@@ -42,7 +42,7 @@ extension Supervisor {
             switch action {
             case .terminate(let pid, _):
                 guard workers[pid]?.lifecycle.drainRequested(deadline: nil) == .sendTerminate else { continue }
-                logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(workers[pid]!.name)", "pid": "\(pid)",
+                logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(workers[pid]!.label)", "pid": "\(pid)",
                                                                       "busy": "\(workers[pid]!.isBusy)"])
                 launcher.signal(pid, SIGTERM)
             case .spawn(let queue):

@@ -15,7 +15,10 @@ public final class Supervisor {
         var lifecycle = WorkerLifecycle()
         var isBusy = false
         var handlerPID: Int32?
+        /// The seed's name, in the `Worker '…' iniciado` lines.
         var name: String { "worker-\(queue)-\(slot)" }
+        /// The name in metadata, the same the worker's own log lines carry (`worker=q-1`).
+        var label: String { "\(queue)-\(slot)" }
         var snapshot: WorkerSnapshot {
             WorkerSnapshot(pid: pid, queue: queue, isBusy: isBusy, isDraining: lifecycle.isDraining, startedAt: startedAt)
         }
@@ -141,7 +144,7 @@ public final class Supervisor {
             killAdoptedOrphans()
         }
         for pid in Array(workers.keys) where workers[pid]!.lifecycle.tick(now: now) == .sendKill {
-            logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]!.name)", "pid": "\(pid)", "why": "drain timeout passed"])
+            logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]!.label)", "pid": "\(pid)", "why": "drain timeout passed"])
             kill(worker: pid)
         }
         retryPendingRequeues()

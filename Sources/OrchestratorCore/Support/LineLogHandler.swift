@@ -1,16 +1,19 @@
 import Foundation
 import Logging
 
-/// Writes `[10:30:00] | INFO    | message key=value` lines to stderr and, optionally, a file.
-/// The format is the one operators already grep (PRODUCT.md).
+/// Writes `[10:30:00] | INFO     | message key=value` lines (or one JSON object per line with
+/// `--log-format json`) to a sink. The text shape is the one operators already grep (PRODUCT.md);
+/// the seed's tags stay inside the message in both formats.
 public struct LineLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     private let sink: LogSink
+    private let settings: LogSettings
 
-    public init(sink: LogSink, level: Logger.Level = .info) {
+    public init(sink: LogSink, settings: LogSettings = LogSettings()) {
         self.sink = sink
-        self.logLevel = level
+        self.settings = settings
+        self.logLevel = settings.level
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -19,12 +22,31 @@ public struct LineLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "[\(Self.clockTime())] | \(Self.levelName(event.level)) | \(event.message)"
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        for key in merged.keys.sorted() {
-            line += " \(key)=\(Self.quoteIfNeeded("\(merged[key]!)"))"
+        sink.write(Self.format(level: event.level, message: "\(event.message)", metadata: merged, settings: settings,
+                               milliseconds: WallClock.nowMilliseconds()) + "\n")
+    }
+
+    /// One line, without its newline: a pure function of its inputs.
+    public static func format(level: Logger.Level, message: String, metadata: Logger.Metadata, settings: LogSettings, milliseconds: Int64) -> String {
+        let stamp = settings.time == .iso ? WallClock.iso8601(milliseconds: milliseconds) : clockTime(milliseconds: milliseconds)
+        let keys = metadata.keys.sorted()
+        guard settings.format == .json else {
+            var line = "[\(stamp)] | \(levelName(level)) | \(message)"
+            for key in keys { line += " \(key)=\(quoteIfNeeded("\(metadata[key]!)"))" }
+            return line
         }
-        sink.write(line + "\n")
+        // `event`: the stable event name (the message, or the `event` metadata of a seed-tagged line).
+        let event = metadata["event"].map { "\($0)" } ?? (message.contains(" ") ? nil : message)
+        var fields = JSONObjectWriter()
+        for key in keys where key != "event" { fields.string(key, "\(metadata[key]!)") }
+        var w = JSONObjectWriter()
+        w.string("ts", WallClock.iso8601(milliseconds: milliseconds))
+        w.string("level", "\(level)")
+        w.string("event", event)
+        w.string("message", message)
+        w.raw("metadata", fields.text)
+        return w.text
     }
 
     static func levelName(_ level: Logger.Level) -> String {
@@ -38,11 +60,11 @@ public struct LineLogHandler: LogHandler {
         case .error: name = "ERROR"
         case .critical: name = "CRITICAL"
         }
-        return name.count >= 7 ? name : name.padding(toLength: 7, withPad: " ", startingAt: 0)
+        return name.padding(toLength: 8, withPad: " ", startingAt: 0)  // CRITICAL is the longest: columns align
     }
 
-    static func clockTime() -> String {
-        var t = time(nil)
+    static func clockTime(milliseconds: Int64) -> String {
+        var t = time_t(milliseconds / 1000)
         var parts = tm()
         localtime_r(&t, &parts)
         return String(format: "%02d:%02d:%02d", Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
@@ -74,16 +96,18 @@ public final class LogSink: @unchecked Sendable {
         let fd = openForAppend(path)
         guard fd >= 0 else { return }
         lock.lock()
-        if fds.count > 1 { close(fds[1]); fds[1] = fd } else { fds.append(fd) }
+        if let last = fds.last, last != STDERR_FILENO { close(last); fds[fds.count - 1] = fd } else { fds.append(fd) }
         lock.unlock()
     }
 
-    /// stderr plus `path` (appended, created if missing). Returns nil for the file part on error.
-    public static func stderrAndFile(_ path: String?) -> (LogSink, String?) {
-        guard let path else { return (LogSink(fds: [STDERR_FILENO]), nil) }
+    /// stderr and/or `path` (appended, created if missing), per `--log-to`. The error text when
+    /// the file cannot be opened.
+    public static func open(_ path: String, destination: LogSettings.Destination) -> (LogSink, String?) {
+        let stderr: [Int32] = destination == .file ? [] : [STDERR_FILENO]
+        guard destination != .stderr else { return (LogSink(fds: stderr), nil) }
         let fd = openForAppend(path)
-        if fd < 0 { return (LogSink(fds: [STDERR_FILENO]), "cannot open \(path): \(String(cString: strerror(errno)))") }
-        let sink = LogSink(fds: [STDERR_FILENO, fd])
+        if fd < 0 { return (LogSink(fds: [STDERR_FILENO]), String(cString: strerror(errno))) }
+        let sink = LogSink(fds: stderr + [fd])
         sink.path = path
         return (sink, nil)
     }

@@ -124,7 +124,7 @@ public final class WorkerLoop {
         state = .busy
         let started = WallClock.nowMilliseconds()
         jobStartedAt = started
-        logger.info("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(job.attempt)", "bytes": "\(job.payload.count)"])
+        logger.info("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id)", "attempt": "\(job.attempt)", "bytes": "\(job.payload.count)"])
         var outcome = runner.run(job: job, queue: settings.queue, deadline: clock.now + settings.job.jobTimeout) {
             heartbeat(force: false)
         }
@@ -145,10 +145,10 @@ public final class WorkerLoop {
             let result = link.performRetrying { _ throws(RedisError) in try queue.complete(record: record, jobsDone: jobsDone) }
             if case .failure(let error)? = result { release(because: error) }
             if case .success(false)? = result {
-                logger.warning("job.duplicate", metadata: ["job.id": "\(job.id.prefix(12))",
+                logger.warning("job.duplicate", metadata: ["job.id": "\(job.id)",
                                                            "why": "the job was recovered by another process while Redis was unreachable; it may run twice"])
             }
-            logger.info("\(LogEvents.jobDone)", metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(attempt)", "ms": "\(elapsed)"])
+            logger.info("\(LogEvents.jobDone)", metadata: ["job.id": "\(job.id)", "attempt": "\(attempt)", "ms": "\(elapsed)"])
             return
         }
         let error = outcome.error ?? "failed"
@@ -168,7 +168,7 @@ public final class WorkerLoop {
             release(because: e)
         }
         logger.log(level: plan == .deadLetter ? .error : .warning, "\(LogEvents.jobFailed)",
-                   metadata: ["job.id": "\(job.id.prefix(12))", "attempt": "\(attempt)", "ms": "\(elapsed)",
+                   metadata: ["job.id": "\(job.id)", "attempt": "\(attempt)", "ms": "\(elapsed)",
                               "then": "\(outcomeText)", "error": "\(String(error.prefix(500)))"])
     }
 

@@ -1,0 +1,47 @@
+import Foundation
+import Logging
+import OrchestratorCore
+import Testing
+
+@Suite("log lines (pure)")
+struct LogFormatTests {
+    let ms: Int64 = 1_795_000_000_123  // a fixed instant
+
+    @Test("text: the seed's shape, levels padded to one width (CRITICAL included), metadata sorted")
+    func text() {
+        var s = LogSettings()
+        s.time = .iso
+        let info = LineLogHandler.format(level: .info, message: "[ESCALAR] q: 322 jobs → criando 7 worker(s) (total: 0 → 7)",
+                                         metadata: ["b": "2", "a": "x y"], settings: s, milliseconds: ms)
+        #expect(info == "[\(WallClock.iso8601(milliseconds: ms))] | INFO     | [ESCALAR] q: 322 jobs → criando 7 worker(s) (total: 0 → 7) a=\"x y\" b=2")
+        let critical = LineLogHandler.format(level: .critical, message: "worker.crashloop", metadata: [:], settings: s, milliseconds: ms)
+        #expect(critical.firstRange(of: "| worker")?.lowerBound == info.firstRange(of: "| [ESCALAR]")?.lowerBound, "columns align")
+        let clock = LineLogHandler.format(level: .info, message: "x", metadata: [:], settings: LogSettings(), milliseconds: ms)
+        #expect(clock.range(of: #"^\[\d\d:\d\d:\d\d\] \| INFO     \| x$"#, options: .regularExpression) != nil, "\(clock)")
+    }
+
+    @Test("json: one object per line with ts, level, event, message and metadata; seed tags stay in the message")
+    func json() throws {
+        var s = LogSettings()
+        s.format = .json
+        let line = LineLogHandler.format(level: .info, message: "Worker 'worker-q-1' iniciado (pid 7). Total de q: 1",
+                                         metadata: ["event": "worker.spawned", "worker": "q-1"], settings: s, milliseconds: ms)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(o["ts"] as? String == WallClock.iso8601(milliseconds: ms) && o["level"] as? String == "info")
+        #expect(o["event"] as? String == "worker.spawned" && (o["message"] as? String)?.contains("Total de q: 1") == true)
+        #expect((o["metadata"] as? [String: String]) == ["worker": "q-1"])
+        let plain = LineLogHandler.format(level: .warning, message: "redis.down", metadata: [:], settings: s, milliseconds: ms)
+        #expect((try JSONSerialization.jsonObject(with: Data(plain.utf8)) as? [String: Any])?["event"] as? String == "redis.down")
+    }
+
+    @Test("log settings resolve from flags and env in any case, and name their source when wrong")
+    func settings() throws {
+        var v = OptionValues()
+        v[.logFormat] = "JSON"
+        let s = try LogSettings.resolve(v, OptionResolver(environment: ["LOG_TIME": "iso", "LOG_LEVEL": "Debug", "LOG_TO": "file"]))
+        #expect(s.format == .json && s.time == .iso && s.level == .debug && s.destination == .file)
+        #expect(throws: ConfigError(flag: "--log-to (from LOG_TO)", message: "expected stderr or file or both, got 'journal'")) {
+            try LogSettings.resolve(OptionValues(), OptionResolver(environment: ["LOG_TO": "journal"]))
+        }
+    }
+}
