@@ -45,3 +45,22 @@ struct LogFormatTests {
         }
     }
 }
+
+@Suite("handler stderr cut into lines (pure)")
+struct StderrLinesTests {
+    @Test("lines are emitted as they complete; a partial line waits; CR is dropped; flush emits the rest; long lines are cut")
+    func lines() {
+        final class Box: @unchecked Sendable { var lines: [String] = [] }
+        let box = Box()
+        var s = StderrLines { box.lines.append($0) }
+        s.feed(Array("step 1\r\nstep".utf8))
+        #expect(box.lines == ["step 1"])
+        s.feed(Array(" 2\n".utf8))
+        #expect(box.lines == ["step 1", "step 2"])
+        s.feed(Array("tail".utf8))
+        s.flush()
+        #expect(box.lines.last == "tail")
+        s.feed([UInt8](repeating: 65, count: StderrLines.maxLine + 10))
+        #expect(box.lines.last?.count == StderrLines.maxLine)
+    }
+}

@@ -112,4 +112,29 @@ struct HandlerLifecycleTests {
         worker.signal(SIGTERM)
         #expect(worker.wait() == .exited(0))
     }
+
+    @Test("handler stderr reaches the worker log line by line while the job runs, with the job id (exec and persistent)")
+    func stderrAsItArrives() throws {
+        let h = try WorkerHarness("stderr")
+        try h.redis.lpush(h.keys.pending, strings: ["slow"])
+        let worker = try h.start(handler: "echo 'progress 1 of 2' >&2; sleep 2; echo 'progress 2 of 2' >&2")
+        let id = SHA1.hex(Array("slow".utf8))
+        #expect(waitUntil(timeout: .seconds(5)) { worker.output.contains("handler.stderr") && worker.output.contains("progress 1 of 2") },
+                "\(worker.output)")
+        #expect(try h.results().isEmpty, "seen while the job still runs")
+        #expect(worker.output.contains("job.id=\(id)"))
+        #expect(waitUntil { (try? h.results().count) == 1 })
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+
+        let p = try WorkerHarness("pstderr")
+        // A persistent handler that logs while idle, then answers.
+        let handler = #"echo 'logged in' >&2; while IFS= read -r line; do echo 'working on it' >&2; echo '{"status":"ok"}'; done"#
+        let pw = try p.start(handler: handler, args: ["--handler-mode", "persistent"])
+        try p.redis.lpush(p.keys.pending, strings: ["x"])
+        #expect(waitUntil { (try? p.results().count) == 1 }, "\(pw.output)")
+        #expect(waitUntil { pw.output.contains("line=\"logged in\"") && pw.output.contains("line=\"working on it\"") }, "\(pw.output)")
+        pw.signal(SIGTERM)
+        #expect(pw.wait() == .exited(0))
+    }
 }

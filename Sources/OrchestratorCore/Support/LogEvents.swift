@@ -7,6 +7,8 @@ public enum LogEvents {
     public static let jobDone = "job.done"
     public static let jobFailed = "job.failed"
     public static let jobRecovered = "job.recovered"
+    /// One line a handler wrote to stderr (`line`, and `job.id` while a job runs).
+    public static let handlerStderr = "handler.stderr"
     public static let redisDown = "redis.down"
     public static let redisUp = "redis.up"
     public static let orchestratorReady = "orchestrator.ready"

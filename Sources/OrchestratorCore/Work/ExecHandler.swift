@@ -8,6 +8,7 @@ public final class ExecHandler: JobRunner {
     public let environment: [String: String]
     private let reaper: Reaper
     public private(set) var activePID: Int32?
+    public var stderrLine: ((String) -> Void)?
 
     public init(command: String, environment: [String: String], reaper: Reaper) {
         self.command = command
@@ -30,7 +31,9 @@ public final class ExecHandler: JobRunner {
         reaper.watch(child.pid)
         defer { activePID = nil; reaper.forget(child.pid) }
         var io = PipePump(child: child, stdinData: job.payload)
+        io.lines = stderrLine.map { StderrLines(emit: $0) }
         let status = io.pump(until: deadline, reaper: reaper, tick: tick)
+        io.lines?.flush()
         io.child.closeAll()
         // Whatever the handler left behind (a browser, a `sleep &`) dies with the job.
         ProcessTree.killAll(group: child.pid, descendantsOf: getpid(), reaper: reaper)
@@ -59,6 +62,8 @@ struct PipePump {
     var stdout: [UInt8] = []
     var stdoutTruncated = false
     var stderr: [UInt8] = []
+    /// Each stderr line as it arrives, for the worker's log.
+    var lines: StderrLines?
 
     init(child: ChildProcess, stdinData: [UInt8]) {
         self.child = child
@@ -131,6 +136,7 @@ struct PipePump {
             if room > 0 { stdout += buf[0..<min(n, room)] }
             if n > room { stdoutTruncated = true }
         } else {
+            lines?.feed(buf[0..<n])
             stderr += buf[0..<n]
             if stderr.count > HandlerLimits.stderrTail { stderr.removeFirst(stderr.count - HandlerLimits.stderrTail) }
         }

@@ -40,6 +40,14 @@ public protocol JobRunner: AnyObject {
     /// The handler process running now (its process group id), published in the heartbeat so the
     /// orchestrator can kill the group if this worker dies.
     var activePID: Int32? { get }
+    /// Where each line the handler writes to stderr goes (the worker logs it with the job id).
+    var stderrLine: ((String) -> Void)? { get set }
+    /// Called on every pass of the worker's idle loop: drain what a long-lived handler printed.
+    func idle()
+}
+
+extension JobRunner {
+    public func idle() {}
 }
 
 /// Limits on what a handler may print.

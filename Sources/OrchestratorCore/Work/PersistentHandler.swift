@@ -25,6 +25,9 @@ public final class PersistentHandler: JobRunner {
     /// How many handler processes were started (a restart increments it).
     public private(set) var starts = 0
     public var activePID: Int32? { child?.pid }
+    public var stderrLine: ((String) -> Void)?
+    /// The handler's stderr, cut into lines for the worker's log (between jobs too, see `idle`).
+    private var lines: StderrLines?
 
     public init(command: String, environment: [String: String], reaper: Reaper) {
         self.command = command
@@ -75,8 +78,10 @@ public final class PersistentHandler: JobRunner {
         do {
             var env = environment
             env["JOB_QUEUE"] = queue
-            let c = try ChildProcess.spawnShell(command, environment: env, stderrTo: STDERR_FILENO)
+            let c = try ChildProcess.spawnShell(command, environment: env)
             reaper.watch(c.pid)
+            let sink = stderrLine ?? { line in FileHandleStderr.write(line) }
+            lines = StderrLines(emit: sink)
             child = c
             starts += 1
             buffer.removeAll()
@@ -89,15 +94,36 @@ public final class PersistentHandler: JobRunner {
 
     /// Ends the handler: EOF on its stdin first (a well-behaved handler closes its browser and
     /// exits), then after `grace` SIGKILL for its group and every descendant, reaped at once.
+    public func idle() { drainStderr() }
+
+    /// Reads what the handler wrote to stderr so far (non-blocking) into the log.
+    private func drainStderr() {
+        guard let fd = child?.stderrFD, fd >= 0 else { return }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {  // closed: stop polling it
+                close(fd)
+                child?.stderrFD = -1
+                return
+            }
+            if n < 0 { return }
+            lines?.feed(chunk[0..<n])
+        }
+    }
+
     private func stop(grace: Duration) {
         guard var c = child else { return }
+        defer { lines?.flush() }
         c.closeStdin()
         let clock = ContinuousClock()
         let until = clock.now + grace
         while clock.now < until {
+            drainStderr()
             if reaper.status(of: c.pid) != nil { break }
             usleep(20_000)
         }
+        drainStderr()
         c.closeAll()
         ProcessTree.killAll(group: c.pid, descendantsOf: getpid(), reaper: reaper)
         reaper.forget(c.pid)
@@ -127,10 +153,11 @@ public final class PersistentHandler: JobRunner {
             if clock.now >= deadline { return .timedOut }
             // (the pidfd is not polled here: a dead handler closes stdout, which wakes the poll)
             if clock.now - lastTick >= .seconds(1) { tick(); lastTick = clock.now }
-            var fds = [pollfd(fd: c.stdoutFD, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: c.stdoutFD, events: Int16(POLLIN), revents: 0), pollfd(fd: c.stderrFD, events: Int16(POLLIN), revents: 0)]
             if written < line.count && !writeFailed { fds.append(pollfd(fd: c.stdinFD, events: Int16(POLLOUT), revents: 0)) }
             if poll(&fds, nfds_t(fds.count), 50) <= 0 { continue }
-            if fds.count > 1, fds[1].revents != 0 {
+            if fds[1].revents != 0 { drainStderr() }
+            if fds.count > 2, fds[2].revents != 0 {
                 let n = line.withUnsafeBytes { write(c.stdinFD, $0.baseAddress! + written, $0.count - written) }
                 if n > 0 { written += n } else if n < 0, errno != EAGAIN, errno != EINTR { writeFailed = true }  // EPIPE: nobody reads
             }
@@ -182,5 +209,13 @@ public final class PersistentHandler: JobRunner {
     static func preview(_ bytes: [UInt8]) -> String {
         let text = String(decoding: bytes.prefix(200), as: UTF8.self)
         return bytes.count > 200 ? text + "…" : text
+    }
+}
+
+/// Raw lines to our own stderr, when no logger was given (a handler used outside a worker).
+enum FileHandleStderr {
+    static func write(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress!, $0.count) }
     }
 }

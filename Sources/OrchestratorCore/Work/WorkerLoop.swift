@@ -23,6 +23,8 @@ public final class WorkerLoop {
     private var housekeepingTimer = Every(Heartbeat.housekeepingPeriod)
     private var state = WorkerState.idle
     private var jobStartedAt: Int64?
+    /// The job running now, for the handler's stderr lines.
+    private var currentJobID: String?
     private var lastMemory = ProcessTree.Memory(rssBytes: 0, pssBytes: 0, processes: 1)
     /// The process tree's proportional memory (PSS) after the last job, for `--max-worker-rss-mb`;
     /// measured once per job.
@@ -46,6 +48,11 @@ public final class WorkerLoop {
 
     /// Runs until drained or recycled; returns the exit code.
     public func run() -> Int32 {
+        runner.stderrLine = { [logger, weak self] line in
+            var metadata: Logger.Metadata = ["line": "\(line)"]
+            if let id = self?.currentJobID { metadata["job.id"] = "\(id)" }
+            logger.info("\(LogEvents.handlerStderr)", metadata: metadata)
+        }
         heartbeat(force: true)
         housekeeping()
         logger.info("\(LogEvents.workerReady)", metadata: ["worker.id": "\(workerID)", "queue": "\(settings.queue)",
@@ -55,6 +62,7 @@ public final class WorkerLoop {
             if let stop = stopReason() { reason = stop; break }
             housekeeping()
             reaper?.reap()
+            runner.idle()
             if isPaused { usleep(200_000); continue }
             let popped: [UInt8]?
             do {
@@ -122,6 +130,8 @@ public final class WorkerLoop {
         }
         _ = try? link.perform { _ throws(RedisError) in try queue.begin() }
         state = .busy
+        currentJobID = job.id
+        defer { currentJobID = nil }
         let started = WallClock.nowMilliseconds()
         jobStartedAt = started
         logger.info("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id)", "attempt": "\(job.attempt)", "bytes": "\(job.payload.count)"])
