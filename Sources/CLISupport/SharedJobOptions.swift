@@ -55,6 +55,7 @@ public struct SharedJobOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.retryDelay)) var retryDelay: String?
     @Option(help: ArgumentHelp(.maxJobsPerWorker)) var maxJobsPerWorker: String?
     @Option(name: .customLong("max-worker-rss-mb"), help: ArgumentHelp(.maxWorkerRSSMB)) var maxWorkerRSSMB: String?
+    @Option(help: ArgumentHelp(.output)) var output: String?
     @Option(help: ArgumentHelp(.logFormat)) var logFormat: String?
     @Option(help: ArgumentHelp(.logTime)) var logTime: String?
     @Option(help: ArgumentHelp(.logLevel)) var logLevel: String?

@@ -137,4 +137,24 @@ struct HandlerLifecycleTests {
         pw.signal(SIGTERM)
         #expect(pw.wait() == .exited(0))
     }
+
+    @Test("exec mode with --output json: stdout that is one JSON value is stored as JSON; anything else stays a string; default text")
+    func execJSONOutput() throws {
+        let h = try WorkerHarness("ejson")
+        try h.redis.lpush(h.keys.pending, strings: ["{\"confirmation\":\"C-9\"}", "not json"])
+        let worker = try h.start(handler: "cat", args: ["--output", "json"])
+        #expect(waitUntil { (try? h.results().count) == 2 }, "\(worker.output)")
+        worker.signal(SIGTERM)
+        worker.wait()
+        let results = try h.results()
+        #expect((results[0]["output"] as? [String: Any])?["confirmation"] as? String == "C-9")
+        #expect(results[1]["output"] as? String == "not json")
+        let d = try WorkerHarness("etext")
+        try d.redis.lpush(d.keys.pending, strings: ["{\"n\":1}"])
+        let plain = try d.start(handler: "cat")
+        #expect(waitUntil { (try? d.results().count) == 1 })
+        plain.signal(SIGTERM)
+        plain.wait()
+        #expect(try d.results().first?["output"] as? String == "{\"n\":1}", "the default keeps stdout a string")
+    }
 }

@@ -49,6 +49,8 @@ extension OptionSpec {
                                                     "Recycle a worker after this many jobs, 0 = never")
     public static let maxWorkerRSSMB = OptionSpec("maxWorkerRSSMB", flag: "--max-worker-rss-mb", env: "MAX_WORKER_RSS_MB", default: "0", valueName: "mb",
                                                   "Recycle a worker, after its job, when its process tree (handler and browser included) uses more than this many MB, measured as PSS (shared pages counted once), 0 = off")
+    public static let output = OptionSpec("output", env: "OUTPUT_FORMAT", default: "text", valueName: "format",
+                                          "text: a handler's stdout is stored as a string; json: stored as JSON when it is one JSON value (else as a string)")
     // Scaling and supervision (`orchestrator run`).
     public static let jobsPerWorker = OptionSpec("jobsPerWorker", env: "JOBS_PER_WORKER", default: "50", valueName: "n", "Target = ceil(pending / this)")
     public static let maxPerQueue = OptionSpec("maxPerQueue", env: "MAX_PER_QUEUE", default: "10", valueName: "n",
@@ -83,7 +85,7 @@ extension OptionSpec {
     /// Every option with a spec, for the command line to find by name and for tests.
     public static let all: [OptionSpec] = [
         redisURL, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
-        jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
+        output, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
         workerPath, metricsListen, slot, logFormat, logTime, logLevel, logTo,
     ]
 }

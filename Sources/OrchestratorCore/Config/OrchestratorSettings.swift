@@ -116,6 +116,7 @@ public struct OrchestratorSettings: Sendable {
         env["RETRY_DELAY"] = "\(job.retryDelay.milliseconds)ms"
         env["MAX_JOBS_PER_WORKER"] = "\(job.maxJobsPerWorker)"
         env["MAX_WORKER_RSS_MB"] = "\(job.maxWorkerRSSMB)"
+        env["OUTPUT_FORMAT"] = job.outputIsJSON ? "json" : "text"
         env[handlerEnvName(queue)] = handlers[queue]
         env["ORCHESTRATOR_PID"] = "\(orchestratorPID)"
         env.merge(log.environment) { _, ours in ours }

@@ -16,6 +16,8 @@ public struct JobSettings: Sendable, Equatable {
     public var retryDelay: Duration
     public var maxJobsPerWorker: Int
     public var maxWorkerRSSMB: Int
+    /// `--output json`: a handler output that is one JSON value is stored as JSON.
+    public var outputIsJSON = false
 
     /// Resolves the job options (flag → environment → default, each from its `OptionSpec`).
     public static func resolve(_ values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> JobSettings {
@@ -42,7 +44,17 @@ public struct JobSettings: Sendable, Equatable {
             maxAttempts: try r.int(values, .maxAttempts, range: 1...1000),
             retryDelay: try r.duration(values, .retryDelay),
             maxJobsPerWorker: try r.int(values, .maxJobsPerWorker, range: 0...100_000_000),
-            maxWorkerRSSMB: try r.int(values, .maxWorkerRSSMB, range: 0...10_000_000))
+            maxWorkerRSSMB: try r.int(values, .maxWorkerRSSMB, range: 0...10_000_000),
+            outputIsJSON: try outputFormat(values, r))
+    }
+
+    static func outputFormat(_ values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> Bool {
+        let (text, source) = r.raw(values, .output)!
+        switch text.trimmingSpaces.lowercased() {
+        case "text": return false
+        case "json": return true
+        default: throw ConfigError(flag: source, message: "expected text or json, got '\(text)'")
+        }
     }
 }
 

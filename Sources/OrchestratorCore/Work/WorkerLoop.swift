@@ -138,6 +138,11 @@ public final class WorkerLoop {
         var outcome = runner.run(job: job, queue: settings.queue, deadline: clock.now + settings.job.jobTimeout) {
             heartbeat(force: false)
         }
+        if settings.job.outputIsJSON, outcome.outputJSON == nil, !outcome.outputTruncated, !outcome.output.isEmpty,
+           let value = try? JSONDecoder().decode(JSONValue.self, from: Data(outcome.output)) {
+            outcome.outputJSON = value  // `--output json`: stdout that is one JSON value is stored as JSON
+            outcome.output = []
+        }
         if outcome.timedOut, let error = outcome.error {
             outcome.error = error.replacingOccurrences(of: "timed out", with: "timed out after \(formatDuration(settings.job.jobTimeout))")
         }
