@@ -64,3 +64,18 @@ struct StderrLinesTests {
         #expect(box.lines.last?.count == StderrLines.maxLine)
     }
 }
+
+@Suite("job duration histogram (pure)")
+struct JobDurationTests {
+    @Test("a duration lands in the first bucket at or above it; the exposition is cumulative with +Inf = count")
+    func buckets() {
+        #expect(JobDuration.field(milliseconds: 50) == "dur_le_0.1")
+        #expect(JobDuration.field(milliseconds: 1000) == "dur_le_1")
+        #expect(JobDuration.field(milliseconds: 1001) == "dur_le_2")
+        #expect(JobDuration.field(milliseconds: 3_600_000) == "dur_le_inf")
+        let h = JobDuration.histogram(["dur_le_0.1": "2", "dur_le_2": "1", "dur_le_inf": "1", "dur_ms_sum": "3700250"])
+        #expect(h.count == 4 && h.sum == 3700.25)
+        #expect(h.buckets.first! == ("0.1", 2) && h.buckets.first { $0.0 == "1" }! == ("1", 2) && h.buckets.first { $0.0 == "2" }! == ("2", 3))
+        #expect(h.buckets.last! == ("+Inf", 4))
+    }
+}

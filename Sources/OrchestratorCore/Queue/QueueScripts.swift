@@ -9,7 +9,8 @@ enum QueueScripts {
     return 1
     """
 
-    /// KEYS: processing, results, stats, heartbeat. ARGV: result record, jobs done, heartbeat TTL (ms).
+    /// KEYS: processing, results, stats, heartbeat. ARGV: result record, jobs done, heartbeat TTL (ms),
+    /// the job's duration histogram field (`JobDuration`, '' = not run), its duration in ms.
     /// Pushes the result and acknowledges in one step. Returns how many jobs were held (0 means
     /// another process recovered the job while this worker was cut off: it may run twice).
     static let complete = """
@@ -17,6 +18,10 @@ enum QueueScripts {
     redis.call('DEL', KEYS[1])
     redis.call('LPUSH', KEYS[2], ARGV[1])
     redis.call('HINCRBY', KEYS[3], 'done', 1)
+    if ARGV[4] ~= '' then
+      redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+      redis.call('HINCRBY', KEYS[3], 'dur_ms_sum', ARGV[5])
+    end
     redis.call('HSET', KEYS[4], 'state', 'idle', 'job_started_at', '', 'jobs_done', ARGV[2])
     redis.call('PEXPIRE', KEYS[4], ARGV[3])
     return held
@@ -26,11 +31,16 @@ enum QueueScripts {
     /// ARGV: attempt, max attempts, dead-letter entry, failed result record, retry due time in ms
     /// (0 = requeue at once), jobs done, a unique tag for the retry entry (two failed jobs with
     /// identical payloads must stay two entries in the sorted set), the job's new envelope
-    /// (`JobEnvelope` with this attempt counted and its error), heartbeat TTL (ms).
+    /// (`JobEnvelope` with this attempt counted and its error), heartbeat TTL (ms), the duration
+    /// histogram field ('' = not run), the duration in ms.
     static let fail = """
     local held = redis.call('LLEN', KEYS[1])
     redis.call('DEL', KEYS[1])
     redis.call('HINCRBY', KEYS[5], 'failed', 1)
+    if ARGV[10] ~= '' then
+      redis.call('HINCRBY', KEYS[5], ARGV[10], 1)
+      redis.call('HINCRBY', KEYS[5], 'dur_ms_sum', ARGV[11])
+    end
     redis.call('HSET', KEYS[7], 'state', 'idle', 'job_started_at', '', 'jobs_done', ARGV[6])
     redis.call('PEXPIRE', KEYS[7], ARGV[9])
     if held == 0 then return 'lost' end

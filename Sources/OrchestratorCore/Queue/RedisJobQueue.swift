@@ -66,27 +66,32 @@ public final class RedisJobQueue {
 
     /// Pushes the result record and acknowledges. Returns false when the job was no longer held.
     @discardableResult
-    public func complete(record: [UInt8], jobsDone: Int = 0) throws(RedisError) -> Bool {
+    public func complete(record: [UInt8], jobsDone: Int = 0, durationMS: Int64? = nil) throws(RedisError) -> Bool {
         let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats, keys.heartbeat(workerID)],
-                                   args: [RedisArg(bytes: record), RedisArg(jobsDone), Heartbeat.ttlArg])
+                                   args: [RedisArg(bytes: record), RedisArg(jobsDone), Heartbeat.ttlArg] + Self.durationArgs(durationMS))
         return (reply.int ?? 0) > 0
     }
 
     /// Records a failed attempt of `job`: requeue (in an envelope counting this attempt and
     /// its error), delay, or dead-letter when `attempt >= maxAttempts`.
     public func fail(_ job: ClaimedJob, error: String, attempt: Int, maxAttempts: Int, deadEntry: [UInt8], record: [UInt8],
-                     retryAtMilliseconds: Int64, jobsDone: Int = 0) throws(RedisError) -> FailOutcome {
+                     retryAtMilliseconds: Int64, jobsDone: Int = 0, durationMS: Int64? = nil) throws(RedisError) -> FailOutcome {
         let envelope = JobEnvelope(attemptsMade: attempt, lastError: String(error.prefix(4096)), payload: job.payload)
         let reply = try redis.eval(
             QueueScripts.fail,
             keys: [processingKey, keys.pending, keys.dead, keys.results, keys.stats, keys.retry, keys.heartbeat(workerID)],
             args: [RedisArg(attempt), RedisArg(maxAttempts), RedisArg(bytes: deadEntry), RedisArg(bytes: record),
                    RedisArg(String(retryAtMilliseconds)), RedisArg(jobsDone),
-                   RedisArg("\(workerID):\(jobsDone):\(WallClock.nowMilliseconds())"), RedisArg(bytes: envelope.encoded()), Heartbeat.ttlArg])
+                   RedisArg("\(workerID):\(jobsDone):\(WallClock.nowMilliseconds())"), RedisArg(bytes: envelope.encoded()), Heartbeat.ttlArg] + Self.durationArgs(durationMS))
         guard let text = reply.text, let outcome = FailOutcome(rawValue: text) else {
             throw .unexpectedReply("fail script: \(reply)")
         }
         return outcome
+    }
+
+    static func durationArgs(_ ms: Int64?) -> [RedisArg] {
+        guard let ms else { return ["", "0"] }
+        return [RedisArg(JobDuration.field(milliseconds: ms)), RedisArg(String(ms))]
     }
 
     /// Moves due retries back to the queue. Returns how many moved.

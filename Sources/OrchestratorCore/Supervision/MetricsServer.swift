@@ -155,6 +155,20 @@ public struct MetricsText {
         families.append((name, help, type, lines))
     }
 
+    /// A histogram family: `<name>_bucket{…,le}`, `<name>_sum`, `<name>_count` per label set.
+    public mutating func addHistogram(_ name: String, _ help: String,
+                                      _ series: [(labels: [(String, String)], buckets: [(String, Int)], count: Int, sum: Double)]) {
+        var lines: [String] = []
+        for s in series {
+            let base = s.labels.map { "\($0.0)=\"\($0.1)\"" }
+            for (le, n) in s.buckets { lines.append("\(name)_bucket{" + (base + ["le=\"\(le)\""]).joined(separator: ",") + "} \(n)") }
+            let l = base.isEmpty ? "" : "{" + base.joined(separator: ",") + "}"
+            lines.append("\(name)_sum\(l) \(s.sum)")
+            lines.append("\(name)_count\(l) \(s.count)")
+        }
+        families.append((name, help, "histogram", lines))
+    }
+
     public var text: String {
         families.map { "# HELP \($0.name) \($0.help)\n# TYPE \($0.name) \($0.type)\n" + $0.samples.map { $0 + "\n" }.joined() }.joined()
     }

@@ -1,17 +1,53 @@
 import Foundation
 
 extension Supervisor {
-    /// Renders the Prometheus text for `/metrics` (no-op without `--metrics-listen`).
+    /// Renders the Prometheus text for `/metrics` (no-op without `--metrics-listen`). Every series
+    /// exists from the first poll (counters at 0), so rate() and alerts work before the first event.
     func publishMetrics() {
         guard let metrics else { return }
         var m = MetricsText()
         let qs = settings.queues
-        m.add("rpa_queue_pending", "gauge", "Jobs waiting in the queue (LLEN), as of the last poll.",
-              qs.map { ([("queue", $0)], Double(queues[$0]!.pending)) })
-        m.add("rpa_queue_target", "gauge", "Workers the scaling policy wants for the queue.",
-              qs.map { ([("queue", $0)], Double(queues[$0]!.target.allotted)) })
+        let perQueue = { (value: (String) -> Double) in qs.map { ([("queue", $0)], value($0)) } }
+        let stats = { (q: String, field: String) in Double(self.lastReading.stats[q]?[field].flatMap(Int.init) ?? 0) }
+        m.add("rpa_build_info", "gauge", "The running version.", [([("version", Version.string)], 1)])
+        m.add("rpa_queue_pending", "gauge", "Jobs waiting in the queue (LLEN), as of the last poll.", perQueue { Double(self.queues[$0]!.pending) })
+        m.add("rpa_queue_target", "gauge", "Workers the scaling policy wants for the queue.", perQueue { Double(self.queues[$0]!.target.allotted) })
+        m.add("rpa_queue_wanted", "gauge", "Workers the queue would get without --max-per-queue and --max-total (ceil(pending / --jobs-per-worker)).",
+              perQueue { Double(self.settings.policy.rawNeed(pending: self.queues[$0]!.pending)) })
+        m.add("rpa_queue_retrying", "gauge", "Failed jobs waiting for their --retry-delay.", perQueue { Double(self.lastReading.retrying[$0] ?? 0) })
+        m.add("rpa_queue_dead", "gauge", "Jobs in the dead-letter list now.", perQueue { Double(self.lastReading.deadNow[$0] ?? 0) })
+        m.add("rpa_queue_paused", "gauge", "1 while the queue is paused (orchestrator pause).", perQueue { self.queues[$0]!.isPaused ? 1 : 0 })
+        m.add("rpa_workers", "gauge", "Worker processes by queue and state.", workerStates())
+        m.add("rpa_jobs_in_flight", "gauge", "Jobs running now in this orchestrator's workers.",
+              perQueue { q in Double(self.workers.values.filter { $0.queue == q && $0.isBusy }.count) })
+        let now = WallClock.nowMilliseconds()
+        m.add("rpa_oldest_job_age_seconds", "gauge", "Age of the oldest running job in this orchestrator's workers (0 when none).",
+              perQueue { q in Double(self.workers.values.filter { $0.queue == q && $0.isBusy }.compactMap(\.jobStartedAt).map { now - $0 }.max() ?? 0) / 1000 })
+        m.add("rpa_worker_pss_bytes", "gauge", "Proportional memory (PSS) of each worker's process tree, handler and browser included.",
+              workers.values.sorted { ($0.queue, $0.slot) < ($1.queue, $1.slot) }.map { ([("queue", $0.queue), ("slot", "\($0.slot)")], Double($0.pssBytes)) })
+        m.add("rpa_worker_starts_total", "counter", "Workers started by this orchestrator.", perQueue { Double(self.workerStarts[$0] ?? 0) })
+        let kinds = ["drained", "recycled", "stopped", "crashed", "killed"]
+        m.add("rpa_worker_exits_total", "counter", "Worker exits by kind (drained, recycled, stopped, crashed, killed).",
+              qs.flatMap { q in kinds.map { ([("queue", q), ("kind", $0)], Double(workerExits[q]?[$0] ?? 0)) } })
+        m.add("rpa_jobs_done_total", "counter", "Jobs completed ok (all workers, from Redis).", perQueue { stats($0, "done") })
+        m.add("rpa_job_attempts_failed_total", "counter", "Attempts that failed (all workers, from Redis).", perQueue { stats($0, "failed") })
+        m.add("rpa_jobs_failed_total", "counter", "Deprecated name of rpa_job_attempts_failed_total (it counts attempts).", perQueue { stats($0, "failed") })
+        m.add("rpa_jobs_dead_total", "counter", "Jobs moved to the dead-letter list (all workers, from Redis).", perQueue { stats($0, "dead") })
+        m.addHistogram("rpa_job_duration_seconds", "Time from a job's start to its result (all workers, from Redis).", qs.map { q in
+            let h = JobDuration.histogram(lastReading.stats[q] ?? [:])
+            return ([("queue", q)], h.buckets, h.count, h.sum)
+        })
+        m.add("rpa_job_timeout_seconds", "gauge", "--job-timeout.", [([], settings.job.jobTimeout.seconds)])
+        m.add("rpa_worker_memory_limit_bytes", "gauge", "--max-worker-rss-mb in bytes (0 = off).", [([], Double(settings.job.maxWorkerRSSMB) * 1_048_576)])
+        m.add("rpa_redis_up", "gauge", "1 when the last poll read Redis.", [([], redisReadable ? 1 : 0)])
+        m.add("rpa_orchestrator_draining", "gauge", "1 while draining after TERM/INT.", [([], isDraining ? 1 : 0)])
+        ProcessMetrics.add(to: &m)
+        metrics.update(text: m.text, healthy: redisReadable && !isDraining)
+    }
+
+    private func workerStates() -> [([(String, String)], Double)] {
         var byState: [([(String, String)], Double)] = []
-        for q in qs {
+        for q in settings.queues {
             let mine = workers.values.filter { $0.queue == q }
             let draining = mine.filter { $0.lifecycle.isDraining }.count
             let busy = mine.filter { !$0.lifecycle.isDraining && $0.isBusy }.count
@@ -21,25 +57,42 @@ extension Supervisor {
                         ([("queue", q), ("state", "starting")], Double(starting)),
                         ([("queue", q), ("state", "draining")], Double(draining))]
         }
-        m.add("rpa_workers", "gauge", "Worker processes by queue and state.", byState)
-        m.add("rpa_worker_starts_total", "counter", "Workers started by this orchestrator.",
-              qs.map { ([("queue", $0)], Double(workerStarts[$0] ?? 0)) })
-        m.add("rpa_worker_exits_total", "counter", "Worker exits by kind (drained, recycled, stopped, crashed, killed).",
-              qs.flatMap { q in (workerExits[q] ?? [:]).sorted { $0.key < $1.key }.map { ([("queue", q), ("kind", $0.key)], Double($0.value)) } })
-        for (name, field, help) in [("rpa_jobs_done_total", "done", "Jobs completed (all workers, from Redis)."),
-                                    ("rpa_jobs_failed_total", "failed", "Failed attempts (all workers, from Redis)."),
-                                    ("rpa_jobs_dead_total", "dead", "Jobs moved to the dead-letter list (all workers, from Redis).")] {
-            m.add(name, "counter", help, qs.map { ([("queue", $0)], Double(jobStats[$0]?[field].flatMap(Int.init) ?? 0)) })
+        return byState
+    }
+}
+
+/// The standard `process_*` metrics of this process, from /proc.
+enum ProcessMetrics {
+    static func add(to m: inout MetricsText) {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let page = Double(sysconf(Int32(_SC_PAGESIZE)))
+        if let stat = ProcessTree.readSmallFile("/proc/self/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")) {
+            let f = stat[(close + 1)...].split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
+            // f[11] utime, f[12] stime, f[19] starttime (ticks since boot), f[20] vsize, f[21] rss (pages)
+            if f.count > 21 {
+                m.add("process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.",
+                      [([], ((Double(f[11]) ?? 0) + (Double(f[12]) ?? 0)) / ticks)])
+                m.add("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", [([], Double(f[20]) ?? 0)])
+                m.add("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", [([], (Double(f[21]) ?? 0) * page)])
+                m.add("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+                      [([], bootTime() + (Double(f[19]) ?? 0) / ticks)])
+            }
         }
-        m.add("rpa_queue_paused", "gauge", "1 while the queue is paused (orchestrator pause).",
-              qs.map { ([("queue", $0)], queues[$0]!.isPaused ? 1 : 0) })
-        m.add("rpa_redis_up", "gauge", "1 when the last poll read Redis.", [([], redisReadable ? 1 : 0)])
-        m.add("rpa_orchestrator_draining", "gauge", "1 while draining after TERM/INT.", [([], isDraining ? 1 : 0)])
-        metrics.update(text: m.text, healthy: redisReadable && !isDraining)
+        m.add("process_open_fds", "gauge", "Number of open file descriptors.", [([], Double(ProcessTree.directoryEntries("/proc/self/fd").count))])
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        m.add("process_max_fds", "gauge", "Maximum number of open file descriptors.", [([], Double(limit.rlim_cur))])
+    }
+
+    static func bootTime() -> Double {
+        let text = String(decoding: ProcessTree.readSmallFile("/proc/stat", limit: 65536) ?? [], as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix("btime ") { return Double(line.dropFirst(6)) ?? 0 }
+        return 0
     }
 }
 
 extension WorkerLifecycle.ExitKind {
+    /// The `kind` label of `rpa_worker_exits_total`.
     var metricName: String {
         switch self {
         case .drained: return "drained"

@@ -60,8 +60,10 @@ extension Supervisor {
         /// Heartbeat fields of our workers that have one.
         var heartbeats: [Int32: [String: String]] = [:]
         var paused: Set<String> = []
-        /// Stats hashes, read only when /metrics is served.
+        /// Stats hashes, retry and dead backlogs, read only when /metrics is served.
         var stats: [String: [String: String]] = [:]
+        var retrying: [String: Int] = [:]
+        var deadNow: [String: Int] = [:]
     }
 
     /// Reads Redis into the supervisor's state: read, then absorb. False when Redis is unreadable.
@@ -94,7 +96,10 @@ extension Supervisor {
         commands.append(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))])
         let statsStart = commands.count
         if metrics != nil {
-            for q in settings.queues { commands.append(["HGETALL", RedisArg(QueueKeys(prefix: prefix, queue: q).stats)]) }
+            for q in settings.queues {
+                let keys = QueueKeys(prefix: prefix, queue: q)
+                commands += [["HGETALL", RedisArg(keys.stats)], ["ZCARD", RedisArg(keys.retry)], ["LLEN", RedisArg(keys.dead)]]
+            }
         }
         guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(commands) }) else { return nil }
         for i in settings.queues.indices { link.connection.forgetScript(QueueScripts.promote, ifNoScript: replies[i]) }
@@ -111,7 +116,11 @@ extension Supervisor {
         }
         reading.paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text))
         if metrics != nil {
-            for (k, q) in settings.queues.enumerated() { reading.stats[q] = replies[statsStart + k].fields }
+            for (k, q) in settings.queues.enumerated() {
+                reading.stats[q] = replies[statsStart + 3 * k].fields
+                reading.retrying[q] = replies[statsStart + 3 * k + 1].int ?? 0
+                reading.deadNow[q] = replies[statsStart + 3 * k + 2].int ?? 0
+            }
         }
         return reading
     }
@@ -141,9 +150,11 @@ extension Supervisor {
             _ = w.lifecycle.reportedReady()
             w.isBusy = fields["state"] == WorkerState.busy.rawValue
             w.handlerPID = fields["handler_pid"].flatMap { Int32($0) }
+            w.jobStartedAt = fields["job_started_at"].flatMap { Int64($0) }
+            w.pssBytes = fields["pss_bytes"].flatMap { Int($0) } ?? 0
             workers[pid] = w
         }
-        if metrics != nil { jobStats = reading.stats }
+        if metrics != nil { lastReading = reading }
         for q in settings.queues where reading.paused.contains(q) != queues[q]!.isPaused {
             queues[q]!.isPaused = reading.paused.contains(q)
             logger.info(queues[q]!.isPaused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(q)"])

@@ -15,6 +15,9 @@ public final class Supervisor {
         var lifecycle = WorkerLifecycle()
         var isBusy = false
         var handlerPID: Int32?
+        /// From its heartbeat: when its current job started (wall-clock ms), and its tree's PSS.
+        var jobStartedAt: Int64?
+        var pssBytes = 0
         /// The seed's name, in the `Worker '…' iniciado` lines.
         var name: String { "worker-\(queue)-\(slot)" }
         /// The name in metadata, the same the worker's own log lines carry (`worker=q-1`).
@@ -61,7 +64,8 @@ public final class Supervisor {
     public var metrics: MetricsBox?
     var workerStarts: [String: Int] = [:]
     var workerExits: [String: [String: Int]] = [:]
-    var jobStats: [String: [String: String]] = [:]
+    /// The last poll's reading (for /metrics: stats, backlogs).
+    var lastReading = PollReading()
     var redisReadable = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
     let isSubreaper = rpa_is_child_subreaper() == 1

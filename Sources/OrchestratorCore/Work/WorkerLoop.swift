@@ -125,7 +125,7 @@ public final class WorkerLoop {
             // Only a dead worker's requeue leaves a job here: the attempts all died with their worker.
             let last = job.previousError.isEmpty ? "the worker running the last one died (killed, crashed or out of memory)" : job.previousError
             let reason = "gave up after \(job.attempt - 1) attempt(s): \(last)"
-            finish(job, HandlerOutcome.failure(reason), attempt: job.attempt - 1, started: WallClock.nowMilliseconds())
+            finish(job, HandlerOutcome.failure(reason), attempt: job.attempt - 1, started: WallClock.nowMilliseconds(), ran: false)
             return
         }
         _ = try? link.perform { _ throws(RedisError) in try queue.begin() }
@@ -152,12 +152,13 @@ public final class WorkerLoop {
         jobStartedAt = nil
     }
 
-    private func finish(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64) {
+    private func finish(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64, ran: Bool = true) {
         let finished = WallClock.nowMilliseconds()
+        let duration: Int64? = ran ? finished - started : nil
         let record = resultRecord(job, outcome, attempt: attempt, started: started, finished: finished)
         let elapsed = "\(finished - started)"
         if outcome.status == .ok {
-            let result = link.performRetrying { _ throws(RedisError) in try queue.complete(record: record, jobsDone: jobsDone) }
+            let result = link.performRetrying { _ throws(RedisError) in try queue.complete(record: record, jobsDone: jobsDone, durationMS: duration) }
             if case .failure(let error)? = result { release(because: error) }
             if case .success(false)? = result {
                 logger.warning("job.duplicate", metadata: ["job.id": "\(job.id)",
@@ -174,7 +175,8 @@ public final class WorkerLoop {
         if case .retryAt(let ms) = plan { due = ms }
         let result = link.performRetrying { _ throws(RedisError) in
             try queue.fail(job, error: error, attempt: attempt, maxAttempts: settings.job.maxAttempts,
-                           deadEntry: dead.encoded, record: record, retryAtMilliseconds: due, jobsDone: jobsDone)
+                           deadEntry: dead.encoded, record: record, retryAtMilliseconds: due, jobsDone: jobsDone,
+                           durationMS: duration)
         }
         var outcomeText = "unknown"
         if case .success(let o)? = result { outcomeText = o.rawValue }
