@@ -49,16 +49,16 @@ public struct RedisOptions: ParsableArguments, OptionValueSource {
 public struct SharedJobOptions: ParsableArguments, OptionValueSource {
     public init() {}
     @OptionGroup var redis: RedisOptions
-    @Option(help: ArgumentHelp(.handlerMode)) var handlerMode: String?
+    @Option(help: ArgumentHelp(.handlerMode), completion: .list(OptionSpec.handlerMode.choices)) var handlerMode: String?
     @Option(help: ArgumentHelp(.jobTimeout)) var jobTimeout: String?
     @Option(help: ArgumentHelp(.maxAttempts)) var maxAttempts: String?
     @Option(help: ArgumentHelp(.retryDelay)) var retryDelay: String?
     @Option(help: ArgumentHelp(.maxJobsPerWorker)) var maxJobsPerWorker: String?
     @Option(name: .customLong("max-worker-rss-mb"), help: ArgumentHelp(.maxWorkerRSSMB)) var maxWorkerRSSMB: String?
-    @Option(help: ArgumentHelp(.output)) var output: String?
-    @Option(help: ArgumentHelp(.logFormat)) var logFormat: String?
-    @Option(help: ArgumentHelp(.logTime)) var logTime: String?
-    @Option(help: ArgumentHelp(.logLevel)) var logLevel: String?
+    @Option(help: ArgumentHelp(.output), completion: .list(OptionSpec.output.choices)) var output: String?
+    @Option(help: ArgumentHelp(.logFormat), completion: .list(OptionSpec.logFormat.choices)) var logFormat: String?
+    @Option(help: ArgumentHelp(.logTime), completion: .list(OptionSpec.logTime.choices)) var logTime: String?
+    @Option(help: ArgumentHelp(.logLevel), completion: .list(OptionSpec.logLevel.choices)) var logLevel: String?
     public var redisURL: String? { redis.givenURL }
 }
 
@@ -76,7 +76,7 @@ public struct RunOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.logDir)) var logDir: String?
     @Option(help: ArgumentHelp(.workerPath)) var workerPath: String?
     @Option(help: ArgumentHelp(.metricsListen)) var metricsListen: String?
-    @Option(help: ArgumentHelp(.logTo)) var logTo: String?
+    @Option(help: ArgumentHelp(.logTo), completion: .list(OptionSpec.logTo.choices)) var logTo: String?
     @OptionGroup public var shared: SharedJobOptions
 }
 

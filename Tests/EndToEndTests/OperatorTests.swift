@@ -56,6 +56,8 @@ struct OperatorTests {
         let (mode, modeOut) = try runToEnd(TestEnv.worker, ["--queue", "q", "--handler", "cat"], env: env.merging(["HANDLER_MODE": "sometimes"]) { $1 })
         #expect(mode == .exited(64) && modeOut.contains("--handler-mode (from HANDLER_MODE): expected exec or persistent, got 'sometimes'"), "\(modeOut)")
         for binary in [TestEnv.orchestrator, TestEnv.worker] {
+            let (cs, script) = try runToEnd(binary, ["--generate-completion-script", "bash"])
+            #expect(cs == .exited(0) && script.contains("persistent") && script.contains("--handler-mode"), "completion offers the modes")
             let (st, out) = try runToEnd(binary, ["--version"])
             #expect(st == .exited(0) && out.trimmingCharacters(in: .whitespacesAndNewlines) == Version.string, "\(binary): \(out)")
         }

@@ -12,9 +12,12 @@ public struct OptionSpec: Sendable, Hashable {
     public let defaultHelp: String?
     public let summary: String
     public let valueName: String
+    /// The accepted values, when they are a fixed list (for shell completion).
+    public let choices: [String]
 
     public init(_ name: String, flag: String? = nil, env: String, default defaultValue: String?, defaultHelp: String? = nil,
-                valueName: String, _ summary: String) {
+                valueName: String, choices: [String] = [], _ summary: String) {
+        self.choices = choices
         self.name = name
         self.flag = flag ?? "--" + name.reduce(into: "") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
         self.env = env
@@ -37,7 +40,7 @@ extension OptionSpec {
                                             "redis://[user[:password]@]host:port/db; the password may instead come from REDIS_PASSWORD")
     public static let prefix = OptionSpec("prefix", env: "QUEUE_PREFIX", default: "fila:", valueName: "prefix", "Key prefix of the queues")
     // Jobs, shared by `orchestrator run` and `worker`.
-    public static let handlerMode = OptionSpec("handlerMode", env: "HANDLER_MODE", default: "exec", valueName: "mode",
+    public static let handlerMode = OptionSpec("handlerMode", env: "HANDLER_MODE", default: "exec", valueName: "mode", choices: ["exec", "persistent"],
                                                "exec (a process per job) or persistent (one long-lived handler, JSON lines)")
     public static let jobTimeout = OptionSpec("jobTimeout", env: "JOB_TIMEOUT", default: "600s", valueName: "duration",
                                               "A job running longer is killed with its whole process group and retried")
@@ -49,7 +52,7 @@ extension OptionSpec {
                                                     "Recycle a worker after this many jobs, 0 = never")
     public static let maxWorkerRSSMB = OptionSpec("maxWorkerRSSMB", flag: "--max-worker-rss-mb", env: "MAX_WORKER_RSS_MB", default: "0", valueName: "mb",
                                                   "Recycle a worker, after its job, when its process tree (handler and browser included) uses more than this many MB, measured as PSS (shared pages counted once), 0 = off")
-    public static let output = OptionSpec("output", env: "OUTPUT_FORMAT", default: "text", valueName: "format",
+    public static let output = OptionSpec("output", env: "OUTPUT_FORMAT", default: "text", valueName: "format", choices: ["text", "json"],
                                           "text: a handler's stdout is stored as a string; json: stored as JSON when it is one JSON value (else as a string)")
     // Scaling and supervision (`orchestrator run`).
     public static let jobsPerWorker = OptionSpec("jobsPerWorker", env: "JOBS_PER_WORKER", default: "50", valueName: "n", "Target = ceil(pending / this)")
@@ -71,13 +74,13 @@ extension OptionSpec {
     public static let metricsListen = OptionSpec("metricsListen", env: "METRICS_LISTEN", default: nil, defaultHelp: "off", valueName: "host:port",
                                                  "Serve GET /metrics (Prometheus) and /healthz on HOST:PORT, e.g. 127.0.0.1:9464")
     // Logs (both executables; the orchestrator passes them to its workers).
-    public static let logFormat = OptionSpec("logFormat", env: "LOG_FORMAT", default: "text", valueName: "format",
+    public static let logFormat = OptionSpec("logFormat", env: "LOG_FORMAT", default: "text", valueName: "format", choices: ["text", "json"],
                                              "text ([10:30:00] | INFO     | message key=value) or json (one object per line)")
-    public static let logTime = OptionSpec("logTime", env: "LOG_TIME", default: "clock", valueName: "style",
+    public static let logTime = OptionSpec("logTime", env: "LOG_TIME", default: "clock", valueName: "style", choices: ["clock", "iso"],
                                            "Time stamps: clock (local HH:MM:SS) or iso (UTC date and milliseconds)")
-    public static let logLevel = OptionSpec("logLevel", env: "LOG_LEVEL", default: "info", valueName: "level",
+    public static let logLevel = OptionSpec("logLevel", env: "LOG_LEVEL", default: "info", valueName: "level", choices: ["debug", "info", "warning", "error", "critical"],
                                             "Lowest level logged: debug, info, warning, error or critical")
-    public static let logTo = OptionSpec("logTo", env: "LOG_TO", default: "both", valueName: "where",
+    public static let logTo = OptionSpec("logTo", env: "LOG_TO", default: "both", valueName: "where", choices: ["stderr", "file", "both"],
                                          "Orchestrator log lines to stderr, file (<log-dir>/orchestrator.log) or both; under systemd, file keeps them out of the journal twice")
     // The worker alone.
     public static let slot = OptionSpec("slot", env: "WORKER_SLOT", default: "1", valueName: "n", "Slot number, shown in ps and logs")
