@@ -12,6 +12,8 @@ public struct QueueSnapshot: Sendable, Equatable {
     public var lowerTargetSince: ContinuousClock.Instant?
     /// When a rebalance line was last logged for this queue.
     public var lastSummary: ContinuousClock.Instant?
+    /// `--scaling adaptive`: the measured need (nil: the fixed formula).
+    public var adaptive: AdaptivePolicy.Need?
 
     public init(name: String, pending: Int, isPaused: Bool = false, isReadable: Bool = true, backoffUntil: ContinuousClock.Instant? = nil,
                 lowerTargetSince: ContinuousClock.Instant? = nil, lastSummary: ContinuousClock.Instant? = nil) {
@@ -88,7 +90,9 @@ public struct Reconcile: Sendable {
         // An unreadable queue keeps what it has, out of the others' share; a paused one wants nothing.
         let held = queues.filter { !$0.isReadable }.reduce(0) { $0 + (active[$1.name]?.count ?? 0) }
         let scaled = queues.filter { $0.isReadable && !$0.isPaused }
-        let targets = policy.targets(pending: Dictionary(uniqueKeysWithValues: scaled.map { ($0.name, $0.pending) }), reserved: held)
+        let targets = policy.targets(pending: Dictionary(uniqueKeysWithValues: scaled.map { ($0.name, $0.pending) }),
+                                     needs: Dictionary(uniqueKeysWithValues: scaled.compactMap { q in q.adaptive.map { (q.name, $0.workers) } }),
+                                     reserved: held)
         var room = policy.maxTotal - workers.count
         for q in queues {
             let mine = active[q.name] ?? []
@@ -134,7 +138,12 @@ public struct Reconcile: Sendable {
                 return false
             }
             var line = RebalanceLines.scaleUp(queue: q.name, pending: q.pending, adding: n, from: mine.count, to: mine.count + n)
+            if let a = q.adaptive { line += " \(a.note)" }
             if let limit = outcome.target.limitedBy { line += "; \(limit)" }
+            if let a = q.adaptive, outcome.target.allotted < a.workers {
+                let eta = a.drainSeconds(pending: q.pending, workers: outcome.target.allotted).map { AdaptivePolicy.Need.clock($0) } ?? "never (arrivals outpace it)"
+                line += "; the drain target cannot be met under the caps (\(outcome.target.allotted) of \(a.workers) workers: drain in \(eta))"
+            }
             if n < wanted { line += "; waiting for \(wanted - n) slot(s) under --max-total \(policy.maxTotal)" }
             plan.lines.append(line)
             plan.actions += Array(repeating: .spawn(queue: q.name), count: n)
@@ -146,6 +155,7 @@ public struct Reconcile: Sendable {
             let chosen = ScalingPolicy.pickToStop(candidates, count: n)
             var line = RebalanceLines.scaleDown(queue: q.name, pending: q.pending, excess: chosen.count, from: mine.count,
                                                 to: mine.count - chosen.count)
+            if let a = q.adaptive, !q.isPaused { line += " \(a.note)" }
             if let limit = outcome.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
             if q.isPaused { line += "; queue paused" }
             plan.lines.append(line)

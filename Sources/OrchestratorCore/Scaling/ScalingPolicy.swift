@@ -83,12 +83,13 @@ public struct ScalingPolicy: Sendable, Equatable {
     /// its floor, then one worker at a time goes round the queues still short, so no queue holds
     /// more than its share while another with pending jobs starves. Ties go to the queue with
     /// more pending jobs, then by name: deterministic. `reserved` workers (held by queues that are
-    /// not scaled now, e.g. an unreadable key) come out of `maxTotal` first.
-    public func targets(pending: [String: Int], reserved: Int = 0) -> [String: QueueTarget] {
+    /// not scaled now, e.g. an unreadable key) come out of `maxTotal` first. `needs` replaces
+    /// `rawNeed` for the queues it names (`--scaling adaptive`).
+    public func targets(pending: [String: Int], needs: [String: Int] = [:], reserved: Int = 0) -> [String: QueueTarget] {
         var result: [String: QueueTarget] = [:]
         for (queue, p) in pending {
-            let need = rawNeed(pending: p)
-            let d = demand(pending: p)
+            let need = needs[queue] ?? rawNeed(pending: p)
+            let d = min(max(need, minPerQueue), maxPerQueue)
             result[queue] = QueueTarget(demand: d, allotted: d, limitedBy: need > maxPerQueue ? .maxPerQueue(wanted: need, cap: maxPerQueue) : nil)
         }
         let total = result.values.reduce(0) { $0 + $1.demand }
