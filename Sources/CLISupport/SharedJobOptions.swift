@@ -65,6 +65,8 @@ public struct SharedJobOptions: ParsableArguments, OptionValueSource {
 /// The scaling and supervision options of `orchestrator run`.
 public struct RunOptions: ParsableArguments, OptionValueSource {
     public init() {}
+    @Option(help: ArgumentHelp(.scaling), completion: .list(OptionSpec.scaling.choices)) var scaling: String?
+    @Option(help: ArgumentHelp(.drainTarget)) var drainTarget: String?
     @Option(help: ArgumentHelp(.jobsPerWorker)) var jobsPerWorker: String?
     @Option(help: ArgumentHelp(.maxPerQueue)) var maxPerQueue: String?
     @Option(help: ArgumentHelp(.maxTotal)) var maxTotal: String?

@@ -65,6 +65,10 @@ extension OptionSpec {
                                             "How often an [EQUILIBRIO] summary is logged when nothing changes")
     public static let scaleDownDelay = OptionSpec("scaleDownDelay", env: "SCALE_DOWN_DELAY", default: "60s", valueName: "duration",
                                                   "A lower target must hold this long before workers are drained")
+    public static let scaling = OptionSpec("scaling", env: "SCALING", default: "fixed", valueName: "policy", choices: ["fixed", "adaptive"],
+                                           "fixed: ceil(pending / --jobs-per-worker); adaptive: the workers that drain the backlog within --drain-target, from measured throughput")
+    public static let drainTarget = OptionSpec("drainTarget", env: "DRAIN_TARGET", default: "5m", valueName: "duration",
+                                               "With --scaling adaptive: how long a backlog may take to drain")
     public static let drainTimeout = OptionSpec("drainTimeout", env: "DRAIN_TIMEOUT", default: "300s", valueName: "duration",
                                                 "On TERM, how long busy workers may finish before SIGKILL + requeue")
     public static let logDir = OptionSpec("logDir", env: "LOG_DIR", default: "logs", valueName: "dir",
@@ -88,7 +92,7 @@ extension OptionSpec {
     /// Every option with a spec, for the command line to find by name and for tests.
     public static let all: [OptionSpec] = [
         redisURL, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
-        output, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
+        output, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
         workerPath, metricsListen, slot, logFormat, logTime, logLevel, logTo,
     ]
 }

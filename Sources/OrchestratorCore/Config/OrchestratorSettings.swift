@@ -13,6 +13,8 @@ public struct OrchestratorSettings: Sendable {
     public var logDir: String
     public var workerPath: String
     public var log = LogSettings()
+    /// `--scaling adaptive`: the policy (nil: the fixed formula).
+    public var adaptive: AdaptivePolicy?
     /// `--max-per-queue` was not given and its default was lowered to `--max-total`.
     public var maxPerQueueClamped = false
 
@@ -100,7 +102,27 @@ public struct OrchestratorSettings: Sendable {
             pollInterval: try r.duration(v, .pollInterval, minimum: .milliseconds(50)),
             summaryInterval: try r.duration(v, .interval, minimum: .milliseconds(100)),
             drainTimeout: try r.duration(v, .drainTimeout),
-            logDir: logDir, workerPath: workerPath, log: try LogSettings.resolve(v, r), maxPerQueueClamped: clamped)
+            logDir: logDir, workerPath: workerPath, log: try LogSettings.resolve(v, r), adaptive: try adaptivePolicy(v, r),
+            maxPerQueueClamped: clamped)
+    }
+
+    static func adaptivePolicy(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> AdaptivePolicy? {
+        let (mode, source) = r.raw(v, .scaling)!
+        switch mode.trimmingSpaces.lowercased() {
+        case "fixed":
+            if r.isGiven(v, .drainTarget) {
+                throw ConfigError(flag: r.raw(v, .drainTarget)!.source, message: "only with --scaling adaptive (the fixed formula has no drain target)")
+            }
+            return nil
+        case "adaptive":
+            let target = try r.duration(v, .drainTarget)
+            guard target >= .seconds(1) else {
+                throw ConfigError(flag: r.raw(v, .drainTarget)!.source, message: "must be at least 1s, got '\(r.raw(v, .drainTarget)!.text)'")
+            }
+            return AdaptivePolicy(drainTarget: target)
+        default:
+            throw ConfigError(flag: source, message: "expected fixed or adaptive, got '\(mode)'")
+        }
     }
 
     /// The environment a worker gets: ours (credentials live there), plus every setting, so
@@ -131,5 +153,6 @@ public struct OrchestratorSettings: Sendable {
             + "scale_down_delay=\(formatDuration(p.scaleDownDelay)) poll=\(formatDuration(pollInterval)) "
             + "drain_timeout=\(formatDuration(drainTimeout)) job_timeout=\(formatDuration(job.jobTimeout)) "
             + "max_attempts=\(job.maxAttempts) mode=\(job.handlerMode.rawValue) worker=\(workerPath)"
+            + (adaptive.map { " scaling=adaptive drain_target=\(formatDuration($0.drainTarget))" } ?? " scaling=fixed")
     }
 }

@@ -101,8 +101,8 @@ public struct AdaptivePolicy: Sendable, Equatable {
             "(adaptive: \(Self.rate(serviceRate)) jobs/s/worker, drain \(Self.clock(secondsLeft)))"
         }
 
-        static func rate(_ r: Double) -> String { r >= 10 ? String(format: "%.0f", r) : String(format: "%.1f", r) }
-        static func clock(_ s: Double) -> String {
+        public static func rate(_ r: Double) -> String { r >= 10 ? String(format: "%.0f", r) : String(format: "%.1f", r) }
+        public static func clock(_ s: Double) -> String {
             let t = Int(s.rounded())
             return t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : "\(t)s"
         }

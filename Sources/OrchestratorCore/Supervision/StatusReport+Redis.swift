@@ -33,6 +33,9 @@ extension StatusReport {
             for list in try redis.scan(match: keys.processingPattern) { row.inFlight += try redis.send(["LLEN", RedisArg(list)]).int ?? 0 }
             row.retrying = try redis.send(["ZCARD", RedisArg(keys.retry)]).int ?? 0
             row.target = instance["target:\(name)"].flatMap(Int.init)
+            row.serviceRate = instance["rate:\(name)"].flatMap(Double.init)
+            row.arrivalRate = instance["arrival:\(name)"].flatMap(Double.init)
+            row.drainSeconds = instance["drain:\(name)"].flatMap(Double.init)
             let stats = try redis.send(["HGETALL", RedisArg(keys.stats)]).fields
             row.done = stats["done"].flatMap(Int.init) ?? 0
             row.failed = stats["failed"].flatMap(Int.init) ?? 0

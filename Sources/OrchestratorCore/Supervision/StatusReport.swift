@@ -11,6 +11,8 @@ public struct StatusReport {
         /// list, and jobs ever dead-lettered (counter).
         public var done = 0, failed = 0, dead = 0, deadTotal = 0
         public var paused = false
+        /// `--scaling adaptive`: measured jobs/s per busy worker, arrivals/s, predicted drain (s).
+        public var serviceRate: Double?, arrivalRate: Double?, drainSeconds: Double?
     }
 
     public struct WorkerRow: Equatable {
@@ -50,6 +52,11 @@ public struct StatusReport {
                          "\(q.done)", "\(q.failed)", "\(q.dead)", "\(q.deadTotal)"])
         }
         out += Self.format(rows)
+        for q in queues {
+            guard let rate = q.serviceRate else { continue }
+            out += "\(q.name): adaptive, \(AdaptivePolicy.Need.rate(rate)) jobs/s per worker, \(AdaptivePolicy.Need.rate(q.arrivalRate ?? 0)) arriving/s, "
+                + "drain \(q.drainSeconds.map { AdaptivePolicy.Need.clock($0) } ?? "never at this target")\n"
+        }
         if workers.isEmpty { return out + "\nno workers\n" }
         var w = [["PID", "QUEUE", "SLOT", "STATE", "JOB AGE", "JOBS DONE", "PROCS", "MEM MB (PSS)", "HOST"]]
         for r in workers {
@@ -96,6 +103,7 @@ struct StatusJSON: Encodable {
         enum CodingKeys: String, CodingKey {
             case queue, paused, pending, inFlight = "in_flight", retrying, target, busy, idle, done, failed, dead
             case jobsDone = "jobs_done_total", failedAttempts = "failed_attempts_total", deadNow = "dead_now", deadTotal = "dead_total"
+            case serviceRate = "service_rate_per_worker", arrivalRate = "arrival_rate", drainSeconds = "predicted_drain_seconds"
         }
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -115,6 +123,9 @@ struct StatusJSON: Encodable {
             try c.encode(row.failed, forKey: .failedAttempts)
             try c.encode(row.dead, forKey: .deadNow)
             try c.encode(row.deadTotal, forKey: .deadTotal)
+            try c.encode(row.serviceRate, forKey: .serviceRate)  // null unless --scaling adaptive measured it
+            try c.encode(row.arrivalRate, forKey: .arrivalRate)
+            try c.encode(row.drainSeconds, forKey: .drainSeconds)
         }
     }
 

@@ -37,6 +37,14 @@ extension Supervisor {
             let h = JobDuration.histogram(lastReading.stats[q] ?? [:])
             return ([("queue", q)], h.buckets, h.count, h.sum)
         })
+        if settings.adaptive != nil {
+            let needs = qs.compactMap { q in queues[q]!.need.map { (q, $0) } }
+            m.add("rpa_queue_service_rate_per_worker", "gauge", "--scaling adaptive: measured jobs per second of one busy worker.",
+                  needs.map { ([("queue", $0.0)], $0.1.serviceRate) })
+            m.add("rpa_queue_arrival_rate", "gauge", "--scaling adaptive: measured jobs per second arriving.", needs.map { ([("queue", $0.0)], $0.1.arrivalRate) })
+            m.add("rpa_queue_predicted_drain_seconds", "gauge", "--scaling adaptive: time to drain the backlog with the current target.",
+                  needs.compactMap { q, n in n.drainSeconds(pending: queues[q]!.pending, workers: queues[q]!.target.allotted).map { ([("queue", q)], $0) } })
+        }
         m.add("rpa_job_timeout_seconds", "gauge", "--job-timeout.", [([], settings.job.jobTimeout.seconds)])
         m.add("rpa_worker_memory_limit_bytes", "gauge", "--max-worker-rss-mb in bytes (0 = off).", [([], Double(settings.job.maxWorkerRSSMB) * 1_048_576)])
         m.add("rpa_redis_up", "gauge", "1 when the last poll read Redis.", [([], redisReadable ? 1 : 0)])

@@ -22,8 +22,10 @@ extension Supervisor {
 
     func snapshot(of queue: String) -> QueueSnapshot {
         let s = queues[queue]!
-        return QueueSnapshot(name: queue, pending: s.pending, isPaused: s.isPaused, isReadable: s.unreadable == nil,
-                             backoffUntil: s.backoff.nextAllowed, lowerTargetSince: s.lowerTargetSince, lastSummary: s.lastSummary)
+        var snapshot = QueueSnapshot(name: queue, pending: s.pending, isPaused: s.isPaused, isReadable: s.unreadable == nil,
+                                     backoffUntil: s.backoff.nextAllowed, lowerTargetSince: s.lowerTargetSince, lastSummary: s.lastSummary)
+        snapshot.adaptive = s.need
+        return snapshot
     }
 
     /// Performs a plan: its lines, its TERMs, its spawns, and keeps each queue's new timers.
@@ -95,7 +97,7 @@ extension Supervisor {
         let pausedIndex = commands.count
         commands.append(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))])
         let statsStart = commands.count
-        if metrics != nil {
+        if metrics != nil || settings.adaptive != nil {
             for q in settings.queues {
                 let keys = QueueKeys(prefix: prefix, queue: q)
                 commands += [["HGETALL", RedisArg(keys.stats)], ["ZCARD", RedisArg(keys.retry)], ["LLEN", RedisArg(keys.dead)]]
@@ -115,7 +117,7 @@ extension Supervisor {
             reading.heartbeats[pid] = replies[heartbeatsStart + j].fields
         }
         reading.paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text))
-        if metrics != nil {
+        if metrics != nil || settings.adaptive != nil {
             for (k, q) in settings.queues.enumerated() {
                 reading.stats[q] = replies[statsStart + 3 * k].fields
                 reading.retrying[q] = replies[statsStart + 3 * k + 1].int ?? 0
@@ -154,7 +156,8 @@ extension Supervisor {
             w.pssBytes = fields["pss_bytes"].flatMap { Int($0) } ?? 0
             workers[pid] = w
         }
-        if metrics != nil { lastReading = reading }
+        lastReading = reading
+        if let adaptive = settings.adaptive { measure(reading, adaptive) }
         for q in settings.queues where reading.paused.contains(q) != queues[q]!.isPaused {
             queues[q]!.isPaused = reading.paused.contains(q)
             logger.info(queues[q]!.isPaused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(q)"])
@@ -207,8 +210,43 @@ extension Supervisor {
         for q in settings.queues {
             fields.append(("target:\(q)", "\(queues[q]!.target.allotted)"))
             fields.append(("workers:\(q)", "\(workers.values.filter { $0.queue == q }.count)"))
+            if let need = queues[q]!.need {
+                fields.append(("rate:\(q)", String(need.serviceRate)))
+                fields.append(("arrival:\(q)", String(need.arrivalRate)))
+                if let eta = need.drainSeconds(pending: queues[q]!.pending, workers: queues[q]!.target.allotted) { fields.append(("drain:\(q)", String(eta))) }
+            }
         }
-        let commands = Heartbeat.commands(key: QueueKeys.instance(prefix: settings.job.prefix), fields: fields, replace: true)
+        var commands = Heartbeat.commands(key: QueueKeys.instance(prefix: settings.job.prefix), fields: fields, replace: true)
+        if settings.adaptive != nil {
+            var hset: [RedisArg] = ["HSET", RedisArg(QueueKeys.rates(prefix: settings.job.prefix))]
+            for q in settings.queues { hset += [RedisArg(q), RedisArg(queues[q]!.rates.encoded)] }
+            commands.append(hset)
+        }
         _ = try? link.perform { c throws(RedisError) in try c.pipeline(commands) }
+    }
+
+    /// `--scaling adaptive`: feeds each readable queue's rates and recomputes its need.
+    func measure(_ reading: PollReading, _ adaptive: AdaptivePolicy) {
+        let now = clock.now
+        for q in settings.queues where queues[q]!.unreadable == nil {
+            var state = queues[q]!
+            let stats = reading.stats[q] ?? [:]
+            let completed = (Int(stats["done"] ?? "") ?? 0) + (Int(stats["failed"] ?? "") ?? 0)
+            let busy = workers.values.filter { $0.queue == q && $0.isBusy }.count
+            state.rates.observe(now: now, pending: state.pending, busy: busy, completed: completed)
+            if state.pending == 0 { state.backlogSince = nil } else if state.backlogSince == nil { state.backlogSince = now }
+            state.need = adaptive.need(pending: state.pending, rates: state.rates, backlogSince: state.backlogSince, now: now)
+            queues[q] = state
+        }
+    }
+
+    /// Restores measured rates kept in Redis by an earlier run (`--scaling adaptive`), so a restart is not cold.
+    func restoreRates() {
+        guard settings.adaptive != nil,
+              let fields = try? link.perform({ c throws(RedisError) in try c.send(["HGETALL", RedisArg(QueueKeys.rates(prefix: settings.job.prefix))]).fields })
+        else { return }
+        for q in settings.queues {
+            if let text = fields[q], let rates = QueueRates(encoded: text) { queues[q]!.rates = rates }
+        }
     }
 }

@@ -38,6 +38,10 @@ public final class Supervisor {
         var unreadable: String?
         /// `orchestrator pause`: target 0 at once; jobs wait.
         var isPaused = false
+        /// `--scaling adaptive`: measured rates, since when the current backlog exists, and the need.
+        var rates = QueueRates()
+        var backlogSince: ContinuousClock.Instant?
+        var need: AdaptivePolicy.Need?
     }
 
     let settings: OrchestratorSettings
@@ -88,6 +92,7 @@ public final class Supervisor {
     /// Runs until drained. Returns the exit code (0).
     public func run() -> Int32 {
         recoverAbandoned(reason: "start-up: owners gone (an earlier orchestrator or worker was killed)")
+        restoreRates()
         logger.info("\(LogEvents.orchestratorReady)", metadata: ["pid": "\(pid)", "queues": "\(settings.queues.joined(separator: ","))"])
         while true {
             let wakeAt = nextWake()
