@@ -1,0 +1,75 @@
+import OrchestratorCore
+import Testing
+
+@Suite("alert rules (pure, injected clock)")
+struct AlertEngineTests {
+    let t0 = ContinuousClock().now
+    var engine = AlertEngine()
+
+    mutating func poll(_ s: Int, redis: Bool = true, _ qs: [AlertQueueObservation], timeout: Duration = .seconds(600), memory: Int = 0) -> [AlertNotification] {
+        engine.evaluate(now: t0 + .seconds(s), redisReadable: redis, queues: qs, jobTimeout: timeout, memoryLimitBytes: memory)
+    }
+
+    @Test("dead_letters fires once, repeats every 30 min while it holds, resolves when no new dead letter for 10 min")
+    mutating func deadLetters() {
+        #expect(poll(0, [AlertQueueObservation(name: "q", deadTotal: 0)]).isEmpty)
+        let fired = poll(1, [AlertQueueObservation(name: "q", deadTotal: 1)])
+        #expect(fired.map(\.kind) == [.fired] && fired.first?.line.hasPrefix("[ALERTA] dead_letters q: ") == true)
+        #expect(poll(2, [AlertQueueObservation(name: "q", deadTotal: 2)]).isEmpty, "once, not every poll")
+        #expect(engine.active.map(\.rule) == [.deadLetters])
+        #expect(poll(1802, [AlertQueueObservation(name: "q", deadTotal: 3)]).map(\.kind) == [.repeated])
+        let resolved = poll(2403, [AlertQueueObservation(name: "q", deadTotal: 3)])
+        #expect(resolved.map(\.kind) == [.resolved] && resolved.first?.line.hasPrefix("[ALERTA RESOLVIDO] dead_letters q:") == true)
+        #expect(engine.active.isEmpty)
+    }
+
+    @Test("no storm: a flapping condition notifies at most once per repeat interval")
+    mutating func flapping() {
+        var notifications = 0
+        for s in 0..<600 {
+            let crashes = s % 2 == 0 ? 5 : 0
+            notifications += poll(s, [AlertQueueObservation(name: "q", crashesLastMinute: crashes)]).filter { $0.kind != .resolved }.count
+        }
+        #expect(notifications == 1, "\(notifications) notifications in 10 minutes of flapping")
+    }
+
+    @Test("redis_down after 30 s unreadable, critical, resolved when readable; queue rules hold their state meanwhile")
+    mutating func redisDown() {
+        #expect(poll(0, [AlertQueueObservation(name: "q", deadTotal: 0)]).isEmpty)
+        #expect(poll(1, redis: false, []).isEmpty)
+        let down = poll(31, redis: false, [])
+        #expect(down.map(\.rule) == [.redisDown] && down.first?.queue == "" && AlertRule.redisDown.isCritical)
+        #expect(poll(40, [AlertQueueObservation(name: "q", deadTotal: 0)]).map(\.kind) == [.resolved])
+    }
+
+    @Test("cap_reached needs the cap to bind for 5 min with a backlog that does not shrink")
+    mutating func capReached() {
+        #expect(poll(0, [AlertQueueObservation(name: "q", pending: 900, limited: true)]).isEmpty)
+        #expect(poll(299, [AlertQueueObservation(name: "q", pending: 950, limited: true)]).isEmpty)
+        #expect(poll(300, [AlertQueueObservation(name: "q", pending: 950, limited: true)]).map(\.rule) == [.capReached])
+        var shrinking = AlertEngine()
+        _ = shrinking.evaluate(now: t0, redisReadable: true, queues: [AlertQueueObservation(name: "q", pending: 900, limited: true)], jobTimeout: .seconds(600), memoryLimitBytes: 0)
+        #expect(shrinking.evaluate(now: t0 + .seconds(400), redisReadable: true, queues: [AlertQueueObservation(name: "q", pending: 400, limited: true)],
+                                   jobTimeout: .seconds(600), memoryLimitBytes: 0).isEmpty, "a shrinking backlog is fine")
+    }
+
+    @Test("stuck_job past 80 % of --job-timeout; no_progress after 5 min without a completion; worker_memory after 2 polls over 90 %")
+    mutating func otherRules() {
+        #expect(poll(0, [AlertQueueObservation(name: "q", oldestJobAgeSeconds: 481)]).map(\.rule) == [.stuckJob])
+        var e = AlertEngine()
+        let busy = AlertQueueObservation(name: "q", pending: 5, doneTotal: 7, busyWorkers: 2)
+        #expect(e.evaluate(now: t0, redisReadable: true, queues: [busy], jobTimeout: .seconds(600), memoryLimitBytes: 0).isEmpty)
+        #expect(e.evaluate(now: t0 + .seconds(300), redisReadable: true, queues: [busy], jobTimeout: .seconds(600), memoryLimitBytes: 0).map(\.rule) == [.noProgress])
+        var m = AlertEngine()
+        let heavy = AlertQueueObservation(name: "q", workerMemory: [1: 95 << 20, 2: 10 << 20])
+        #expect(m.evaluate(now: t0, redisReadable: true, queues: [heavy], jobTimeout: .seconds(600), memoryLimitBytes: 100 << 20).isEmpty)
+        let over = m.evaluate(now: t0 + .seconds(1), redisReadable: true, queues: [heavy], jobTimeout: .seconds(600), memoryLimitBytes: 100 << 20)
+        #expect(over.map(\.rule) == [.workerMemory] && over.first?.message.contains("q-1") == true)
+    }
+
+    @Test("a disabled rule never notifies")
+    mutating func disabled() {
+        engine.settings.disabled = [.stuckJob]
+        #expect(poll(0, [AlertQueueObservation(name: "q", oldestJobAgeSeconds: 599)]).isEmpty)
+    }
+}
