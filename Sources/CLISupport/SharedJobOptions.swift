@@ -79,6 +79,14 @@ public struct RunOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.workerPath)) var workerPath: String?
     @Option(help: ArgumentHelp(.metricsListen)) var metricsListen: String?
     @Option(help: ArgumentHelp(.logTo), completion: .list(OptionSpec.logTo.choices)) var logTo: String?
+    @Option(help: ArgumentHelp(.eventsMax)) var eventsMax: String?
+    @Option(help: ArgumentHelp(.alertCommand)) var alertCommand: String?
+    @Option(help: ArgumentHelp(.alertRepeat)) var alertRepeat: String?
+    @Option(help: ArgumentHelp(.alertsDisable)) var alertsDisable: String?
+    @Option(help: ArgumentHelp(.alertCapFor)) var alertCapFor: String?
+    @Option(help: ArgumentHelp(.alertRedisDownFor)) var alertRedisDownFor: String?
+    @Option(help: ArgumentHelp(.alertDeadWindow)) var alertDeadWindow: String?
+    @Option(help: ArgumentHelp(.alertNoProgressFor)) var alertNoProgressFor: String?
     @OptionGroup public var shared: SharedJobOptions
 }
 

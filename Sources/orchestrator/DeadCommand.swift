@@ -44,7 +44,10 @@ struct Dead: ParsableCommand {
                 if purge {
                     print("\(queue): \(try dead.purge()) dead job(s) deleted")
                 } else if requeue && ids.isEmpty {
-                    print("\(queue): \(try dead.requeueAll()) job(s) moved back to \(prefix)\(queue)")
+                    let moved = try dead.requeueAll()
+                    _ = try? connection.send(["XADD", RedisArg(QueueKeys.events(prefix: prefix)), "MAXLEN", "~", "100000", "*", "type", "dead_requeue",
+                                              "ts", RedisArg("\(WallClock.nowMilliseconds())"), "queue", RedisArg(queue), "jobs", RedisArg(moved)])
+                    print("\(queue): \(moved) job(s) moved back to \(prefix)\(queue)")
                 } else if requeue || delete {
                     var done = 0
                     for entry in try dead.matching(ids: ids) where try (requeue ? dead.requeue(entry) : dead.delete(entry)) { done += 1 }

@@ -41,6 +41,10 @@ private func setPaused(_ paused: Bool, _ target: RedisTargetOptions, force: Bool
         FileHandle.standardError.write(Data("\(verb): \(error)\n".utf8))
         throw ExitCode(ExitCodes.redisUnavailable)
     }
+    _ = try? connection.pipeline(queues.map { q in
+        ["XADD", RedisArg(QueueKeys.events(prefix: prefix)), "MAXLEN", "~", "100000", "*", "type", RedisArg(verb), "ts",
+         RedisArg("\(WallClock.nowMilliseconds())"), "queue", RedisArg(q)]
+    })
     for q in queues {
         print(paused ? "\(q): paused (workers finish their current job and stop; jobs wait in \(prefix)\(q))"
                      : "\(q): resumed")

@@ -86,6 +86,23 @@ extension OptionSpec {
                                             "Lowest level logged: debug, info, warning, error or critical")
     public static let logTo = OptionSpec("logTo", env: "LOG_TO", default: "both", valueName: "where", choices: ["stderr", "file", "both"],
                                          "Orchestrator log lines to stderr, file (<log-dir>/orchestrator.log) or both; under systemd, file keeps them out of the journal twice")
+    // History and alerts (`orchestrator run`).
+    public static let eventsMax = OptionSpec("eventsMax", env: "EVENTS_MAX", default: "100000", valueName: "n",
+                                             "Entries kept in the events stream orchestrator:<prefix>events (approximate)")
+    public static let alertCommand = OptionSpec("alertCommand", env: "ALERT_COMMAND", default: nil, defaultHelp: "none", valueName: "command",
+                                                "Run for each alert notification with its JSON on stdin (/bin/sh -c, own process group, killed after 10 s)")
+    public static let alertRepeat = OptionSpec("alertRepeat", env: "ALERT_REPEAT", default: "30m", valueName: "duration",
+                                               "An active alert is notified again this often (and a flapping one no more often)")
+    public static let alertsDisable = OptionSpec("alertsDisable", env: "ALERTS_DISABLE", default: nil, defaultHelp: "none", valueName: "rules",
+                                                 "Comma list of alert rules to turn off: cap_reached, crash_loop, redis_down, dead_letters, stuck_job, no_progress, worker_memory")
+    public static let alertCapFor = OptionSpec("alertCapFor", env: "ALERT_CAP_FOR", default: "5m", valueName: "duration",
+                                               "cap_reached: how long a cap must bind while the backlog does not shrink")
+    public static let alertRedisDownFor = OptionSpec("alertRedisDownFor", env: "ALERT_REDIS_DOWN_FOR", default: "30s", valueName: "duration",
+                                                     "redis_down: how long Redis must be unreadable")
+    public static let alertDeadWindow = OptionSpec("alertDeadWindow", env: "ALERT_DEAD_WINDOW", default: "10m", valueName: "duration",
+                                                   "dead_letters: active while the dead list grew within this window")
+    public static let alertNoProgressFor = OptionSpec("alertNoProgressFor", env: "ALERT_NO_PROGRESS_FOR", default: "5m", valueName: "duration",
+                                                      "no_progress: how long pending jobs and busy workers may complete nothing")
     // The worker alone.
     public static let slot = OptionSpec("slot", env: "WORKER_SLOT", default: "1", valueName: "n", "Slot number, shown in ps and logs")
 
@@ -94,6 +111,7 @@ extension OptionSpec {
         redisURL, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
         output, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
         workerPath, metricsListen, slot, logFormat, logTime, logLevel, logTo,
+        eventsMax, alertCommand, alertRepeat, alertsDisable, alertCapFor, alertRedisDownFor, alertDeadWindow, alertNoProgressFor,
     ]
 }
 

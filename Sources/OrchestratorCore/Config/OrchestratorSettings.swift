@@ -15,6 +15,9 @@ public struct OrchestratorSettings: Sendable {
     public var log = LogSettings()
     /// `--scaling adaptive`: the policy (nil: the fixed formula).
     public var adaptive: AdaptivePolicy?
+    public var alerts = AlertSettings()
+    public var alertCommand: String?
+    public var eventsMax = 100_000
     /// `--max-per-queue` was not given and its default was lowered to `--max-total`.
     public var maxPerQueueClamped = false
 
@@ -103,7 +106,26 @@ public struct OrchestratorSettings: Sendable {
             summaryInterval: try r.duration(v, .interval, minimum: .milliseconds(100)),
             drainTimeout: try r.duration(v, .drainTimeout),
             logDir: logDir, workerPath: workerPath, log: try LogSettings.resolve(v, r), adaptive: try adaptivePolicy(v, r),
-            maxPerQueueClamped: clamped)
+            alerts: try alertSettings(v, r), alertCommand: r.string(v, .alertCommand).flatMap { $0.trimmingSpaces.isEmpty ? nil : $0 },
+            eventsMax: try r.int(v, .eventsMax, range: 100...100_000_000), maxPerQueueClamped: clamped)
+    }
+
+    static func alertSettings(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> AlertSettings {
+        var a = AlertSettings()
+        a.repeatEvery = try r.duration(v, .alertRepeat, minimum: .seconds(1))
+        a.capReachedFor = try r.duration(v, .alertCapFor, minimum: .seconds(1))
+        a.redisDownFor = try r.duration(v, .alertRedisDownFor, minimum: .seconds(1))
+        a.deadLettersWindow = try r.duration(v, .alertDeadWindow, minimum: .seconds(1))
+        a.noProgressFor = try r.duration(v, .alertNoProgressFor, minimum: .seconds(1))
+        if let (list, source) = r.raw(v, .alertsDisable) {
+            for name in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+                guard let rule = AlertRule(rawValue: name) else {
+                    throw ConfigError(flag: source, message: "unknown rule '\(name)' (rules: \(AlertRule.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                a.disabled.insert(rule)
+            }
+        }
+        return a
     }
 
     static func adaptivePolicy(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> AdaptivePolicy? {

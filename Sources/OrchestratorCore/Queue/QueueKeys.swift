@@ -32,6 +32,10 @@ public struct QueueKeys: Sendable, Equatable {
     public static func heartbeatPattern(prefix: String) -> String { namespace(prefix) + "worker:*" }
     /// `orchestrator:fila:paused`: set of paused queue names (`orchestrator pause`).
     public static func paused(prefix: String) -> String { namespace(prefix) + "paused" }
+    /// `orchestrator:fila:events`: stream of what happened (scale decisions, worker exits, alerts…).
+    public static func events(prefix: String) -> String { namespace(prefix) + "events" }
+    /// `orchestrator:fila:alerts`: hash `<rule>:<queue>` → JSON of each active alert; also the PUBLISH channel.
+    public static func alerts(prefix: String) -> String { namespace(prefix) + "alerts" }
     /// `orchestrator:fila:rates`: hash, queue → measured rates (`--scaling adaptive`), so a restart is not cold.
     public static func rates(prefix: String) -> String { namespace(prefix) + "rates" }
     /// `orchestrator:fila:instance`: the running orchestrator's heartbeat hash (TTL 10 s).

@@ -40,13 +40,8 @@ public final class FoundationProcessLauncher: ProcessLauncher {
         process.terminationHandler = { p in
             inbox.post(.workerExited(pid: p.processIdentifier, status: TerminationStatus(p)))
         }
-        var empty = sigset_t()
-        var old = sigset_t()
-        sigemptyset(&empty)
-        pthread_sigmask(SIG_SETMASK, &empty, &old)
-        defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
         do {
-            try process.run()
+            try Self.runWithEmptySignalMask(process)
         } catch {
             throw LaunchError(path: spec.executable, message: "\(error)")
         }
@@ -55,6 +50,17 @@ public final class FoundationProcessLauncher: ProcessLauncher {
         processes[pid] = process
         lock.unlock()
         return pid
+    }
+
+    /// `process.run()` with an empty signal mask on this thread: children inherit the calling
+    /// thread's mask, and Dispatch and pool threads block TERM/INT/CHLD/HUP (LINUX-NOTES).
+    public static func runWithEmptySignalMask(_ process: Process) throws {
+        var empty = sigset_t()
+        var old = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &old)
+        defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+        try process.run()
     }
 
     public func signal(_ pid: Int32, _ signal: Int32) {

@@ -8,6 +8,8 @@ extension StatusReport {
         var report = StatusReport()
         let instance = try redis.send(["HGETALL", RedisArg(QueueKeys.instance(prefix: prefix))]).fields
         report.instance = instance.isEmpty ? nil : instance
+        let alerts = try redis.send(["HGETALL", RedisArg(QueueKeys.alerts(prefix: prefix))]).fields
+        report.alerts = alerts.keys.sorted().map { alerts[$0]! }
         let now = WallClock.nowMilliseconds()
         let paused = Set((try redis.send(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))]).array ?? []).compactMap(\.text))
         for key in try redis.scan(match: QueueKeys.heartbeatPattern(prefix: prefix)).sorted() {

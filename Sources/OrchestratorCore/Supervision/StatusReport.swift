@@ -34,6 +34,8 @@ public struct StatusReport {
     }
 
     public var instance: [String: String]?
+    /// Active alerts (JSON objects, as `orchestrator alerts --json` prints them).
+    public var alerts: [String] = []
     public var queues: [QueueRow] = []
     public var workers: [WorkerRow] = []
 
@@ -45,6 +47,11 @@ public struct StatusReport {
             out += "No orchestrator is running (no heartbeat in Redis), and no worker.\n"
         } else {
             out += "No orchestrator is running; \(workers.count) standalone worker(s) alive.\n"
+        }
+        for text in alerts {
+            let a = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+            let subject = [a["rule"] as? String, a["queue"] as? String].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+            out += "ALERT \(subject) since \(a["since"] as? String ?? "?"): \(a["message"] as? String ?? "")\n"
         }
         var rows = [["QUEUE", "PENDING", "IN FLIGHT", "RETRY", "TARGET", "BUSY", "IDLE", "DONE", "FAILED ATTEMPTS", "DEAD NOW", "DEAD TOTAL"]]
         for q in queues {
@@ -156,6 +163,7 @@ struct StatusJSON: Encodable {
     var running: Bool
     var queues: [Queue]
     var workers: [Worker]
+    var alerts: [JSONValue]
 
     init(_ report: StatusReport) {
         orchestrator = report.instance.map {
@@ -164,9 +172,10 @@ struct StatusJSON: Encodable {
         running = report.instance != nil
         queues = report.queues.map(Queue.init)
         workers = report.workers.map(Worker.init)
+        alerts = report.alerts.compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
     }
 
-    enum CodingKeys: String, CodingKey { case orchestrator, running, queues, workers }
+    enum CodingKeys: String, CodingKey { case orchestrator, running, queues, workers, alerts }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -174,5 +183,6 @@ struct StatusJSON: Encodable {
         try c.encode(running, forKey: .running)
         try c.encode(queues, forKey: .queues)
         try c.encode(workers, forKey: .workers)
+        try c.encode(alerts, forKey: .alerts)
     }
 }

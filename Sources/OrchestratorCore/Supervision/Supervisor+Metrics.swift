@@ -45,6 +45,10 @@ extension Supervisor {
             m.add("rpa_queue_predicted_drain_seconds", "gauge", "--scaling adaptive: time to drain the backlog with the current target.",
                   needs.compactMap { q, n in n.drainSeconds(pending: queues[q]!.pending, workers: queues[q]!.target.allotted).map { ([("queue", q)], $0) } })
         }
+        let active = Set(alertEngine.active.map { "\($0.rule.rawValue):\($0.queue)" })
+        m.add("rpa_alert_active", "gauge", "1 while the alert is active (orchestrator alerts).",
+              AlertRule.allCases.flatMap { rule in (rule == .redisDown ? [""] : qs).map { q in
+                  ([("rule", rule.rawValue), ("queue", q)], active.contains("\(rule.rawValue):\(q)") ? 1 : 0) } })
         m.add("rpa_job_timeout_seconds", "gauge", "--job-timeout.", [([], settings.job.jobTimeout.seconds)])
         m.add("rpa_worker_memory_limit_bytes", "gauge", "--max-worker-rss-mb in bytes (0 = off).", [([], Double(settings.job.maxWorkerRSSMB) * 1_048_576)])
         m.add("rpa_redis_up", "gauge", "1 when the last poll read Redis.", [([], redisReadable ? 1 : 0)])

@@ -19,7 +19,7 @@ extension Supervisor {
         var pids: [pid_t] = []
         for pass in 0..<25 {
             var found = false
-            for child in ProcessTree.children(of: pid) where workers[child] == nil {
+            for child in ProcessTree.children(of: pid) where workers[child] == nil && !helpers.contains(child) {
                 guard let entry = ProcessTree.entry(child) else { continue }
                 found = true
                 if !entry.isZombie {

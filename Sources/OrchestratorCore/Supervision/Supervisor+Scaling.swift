@@ -7,7 +7,11 @@ extension Supervisor {
     func poll() {
         retryPendingRequeues()
         killAdoptedOrphans()  // a browser re-parented to us after the last sweep, and zombies
+        let wasReadable = redisReadable
         redisReadable = readRedis()
+        if redisReadable != wasReadable { events.record(redisReadable ? "redis_up" : "redis_down", []) }
+        evaluateAlerts()
+        flushEvents()
         defer { publishMetrics() }
         guard redisReadable else { return }
         let now = clock.now
@@ -38,7 +42,14 @@ extension Supervisor {
                 logger.debug("scale.backoff", metadata: ["queue": "\(queue)", "delay": "\(formatDuration(queues[queue]!.backoff.currentDelay))"])
             }
         }
-        for line in plan.lines { logger.info("\(line)") }
+        for line in plan.lines {
+            logger.info("\(line)")
+            if line.hasPrefix("[ESCALAR]") || line.hasPrefix("[REDUZIR]") {
+                let queue = line.split(separator: " ", maxSplits: 2).dropFirst().first.map { String($0.dropLast()) } ?? ""
+                events.record("scale", [("queue", queue), ("direction", line.hasPrefix("[ESCALAR]") ? "up" : "down"),
+                                        ("pending", "\(queues[queue]?.pending ?? 0)"), ("target", "\(queues[queue]?.target.allotted ?? 0)"), ("line", line)])
+            }
+        }
         var failedLaunch: Set<String> = []
         for action in plan.actions {
             switch action {
@@ -97,7 +108,7 @@ extension Supervisor {
         let pausedIndex = commands.count
         commands.append(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))])
         let statsStart = commands.count
-        if metrics != nil || settings.adaptive != nil {
+        do {  // stats and backlogs: for alerts, adaptive scaling and /metrics
             for q in settings.queues {
                 let keys = QueueKeys(prefix: prefix, queue: q)
                 commands += [["HGETALL", RedisArg(keys.stats)], ["ZCARD", RedisArg(keys.retry)], ["LLEN", RedisArg(keys.dead)]]
@@ -117,7 +128,7 @@ extension Supervisor {
             reading.heartbeats[pid] = replies[heartbeatsStart + j].fields
         }
         reading.paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text))
-        if metrics != nil || settings.adaptive != nil {
+        do {
             for (k, q) in settings.queues.enumerated() {
                 reading.stats[q] = replies[statsStart + 3 * k].fields
                 reading.retrying[q] = replies[statsStart + 3 * k + 1].int ?? 0
@@ -180,6 +191,7 @@ extension Supervisor {
                                 id: QueueKeys.workerID(queue: queue, slot: slot, host: host, pid: child), startedAt: now)
             workers[child] = worker
             workerStarts[queue, default: 0] += 1
+            events.record("worker_spawned", [("queue", queue), ("slot", "\(slot)"), ("pid", "\(child)")])
             logger.info("\(RebalanceLines.started(name: worker.name, pid: child, queue: queue, total: workers.values.filter { $0.queue == queue }.count))",
                         metadata: ["event": "\(LogEvents.workerSpawned)"])
             return true

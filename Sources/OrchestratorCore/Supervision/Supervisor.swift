@@ -73,6 +73,12 @@ public final class Supervisor {
     var redisReadable = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
     let isSubreaper = rpa_is_child_subreaper() == 1
+    var alertEngine: AlertEngine
+    var events: EventLog
+    /// The active alerts last written to Redis (to write only changes).
+    var publishedAlerts: [String] = []
+    /// `--alert-command` processes running now: our children, but not orphans to sweep.
+    let helpers = HelperSet()
     /// At the end of a drain, how long requeues that failed (Redis unreachable) are retried.
     static let requeueGrace: Duration = .seconds(10)
 
@@ -80,6 +86,8 @@ public final class Supervisor {
                 logger: Logger, environment: [String: String]) {
         self.settings = settings
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
+        self.alertEngine = AlertEngine(settings: settings.alerts)
+        self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax)
         self.launcher = launcher
         self.inbox = inbox
         self.link = link
@@ -142,6 +150,7 @@ public final class Supervisor {
         for pid in workers.keys.sorted() where workers[pid]!.lifecycle.drainRequested(deadline: deadline) == .sendTerminate {
             launcher.signal(pid, SIGTERM)
         }
+        events.record("drain_begin", [("signal", signalName(sig)), ("workers", "\(workers.count)")])
         writeInstanceHeartbeat()
     }
 
@@ -149,6 +158,7 @@ public final class Supervisor {
         let now = clock.now
         if drainHeartbeatTimer.isDue(now) {
             writeInstanceHeartbeat()  // `status` keeps showing us (state draining) during a long drain
+            flushEvents()
             publishMetrics()
             killAdoptedOrphans()
         }
@@ -174,7 +184,12 @@ public final class Supervisor {
             logger.error("requeue.pending", metadata: ["queue": "\(queue)", "worker.id": "\(id)",
                                                        "note": "Redis unreachable; the next worker or orchestrator recovers it once its heartbeat expires"])
         }
-        _ = try? link.perform { c throws(RedisError) in try c.send(["DEL", RedisArg(QueueKeys.instance(prefix: settings.job.prefix))]) }
+        events.record("drain_done", [])
+        flushEvents()
+        // No orchestrator, no active alerts: `status` and `orchestrator alerts` stop showing them.
+        _ = try? link.perform { c throws(RedisError) in
+            try c.pipeline([["DEL", RedisArg(QueueKeys.instance(prefix: settings.job.prefix))], ["DEL", RedisArg(QueueKeys.alerts(prefix: settings.job.prefix))]])
+        }
         logger.info("\(LogEvents.drainDone)", metadata: ["exit": "0"])
         return ExitCodes.ok
     }
@@ -222,6 +237,8 @@ public final class Supervisor {
         }
         queues[worker.queue] = queueState
         workerExits[worker.queue, default: [:]][kind.metricName, default: 0] += 1
+        events.record("worker_exited", [("queue", worker.queue), ("slot", "\(worker.slot)"), ("pid", "\(pid)"), ("kind", kind.metricName),
+                                        ("status", "\(status)"), ("pss_bytes", "\(worker.pssBytes)")])
         nextPoll = clock.now  // replace it (or not) right away
     }
 

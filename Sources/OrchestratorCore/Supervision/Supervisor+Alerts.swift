@@ -1,0 +1,128 @@
+import Foundation
+import Logging
+
+/// `--alert-command` processes running now (posted from termination handlers on other threads).
+public final class HelperSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pids: Set<pid_t> = []
+    func insert(_ pid: pid_t) { lock.lock(); pids.insert(pid); lock.unlock() }
+    func remove(_ pid: pid_t) { lock.lock(); pids.remove(pid); lock.unlock() }
+    func contains(_ pid: pid_t) -> Bool { lock.lock(); defer { lock.unlock() }; return pids.contains(pid) }
+}
+
+extension Supervisor {
+    /// Runs the alert rules on this poll's state and delivers every notification: a seed-style log
+    /// line, an event, a PUBLISH on `orchestrator:<prefix>alerts`, the active set in Redis (for
+    /// `status` and `orchestrator alerts`), `/metrics`, and `--alert-command`.
+    func evaluateAlerts() {
+        let now = clock.now
+        let observed = redisReadable ? settings.queues.map { q -> AlertQueueObservation in
+            let state = queues[q]!
+            let stats = lastReading.stats[q] ?? [:]
+            let mine = workers.values.filter { $0.queue == q }
+            let wall = WallClock.nowMilliseconds()
+            return AlertQueueObservation(
+                name: q, pending: state.pending, limited: state.target.limitedBy != nil && state.pending > 0,
+                doneTotal: Int(stats["done"] ?? "") ?? 0, deadTotal: Int(stats["dead"] ?? "") ?? 0,
+                busyWorkers: mine.filter(\.isBusy).count,
+                crashesLastMinute: state.backoff.recent.filter { now - $0 < .seconds(60) }.count,
+                oldestJobAgeSeconds: Double(mine.filter(\.isBusy).compactMap(\.jobStartedAt).map { wall - $0 }.max() ?? 0) / 1000,
+                workerMemory: Dictionary(mine.map { ($0.slot, $0.pssBytes) }, uniquingKeysWith: max))
+        } : []
+        let notifications = alertEngine.evaluate(now: now, redisReadable: redisReadable, queues: observed,
+                                                 jobTimeout: settings.job.jobTimeout, memoryLimitBytes: settings.job.maxWorkerRSSMB * 1_048_576)
+        var publish: [[RedisArg]] = []
+        for n in notifications {
+            let level: Logger.Level = n.kind == .resolved ? .info : (n.rule.isCritical ? .critical : .warning)
+            logger.log(level: level, "\(n.line)", metadata: ["event": "alert.\(n.kind.rawValue)", "rule": "\(n.rule.rawValue)"])
+            events.record("alert_\(n.kind.rawValue)", [("rule", n.rule.rawValue), ("queue", n.queue), ("message", n.message)])
+            let json = alertJSON(n, now: now)
+            publish.append(["PUBLISH", RedisArg(QueueKeys.alerts(prefix: settings.job.prefix)), RedisArg(json)])
+            if let command = settings.alertCommand { runAlertCommand(command, json: json) }
+        }
+        let active = alertEngine.active.map { a in
+            alertJSON(AlertNotification(kind: .fired, rule: a.rule, queue: a.queue, message: a.message, since: a.since), now: now)
+        }
+        var commands = publish
+        if active != publishedAlerts {
+            let key = RedisArg(QueueKeys.alerts(prefix: settings.job.prefix))
+            commands.append(["DEL", key])
+            var hset: [RedisArg] = ["HSET", key]
+            for (a, json) in zip(alertEngine.active, active) { hset += [RedisArg("\(a.rule.rawValue):\(a.queue)"), RedisArg(json)] }
+            if hset.count > 2 { commands.append(hset) }
+        }
+        if redisReadable, !commands.isEmpty, (try? link.perform({ c throws(RedisError) in try c.pipeline(commands) })) != nil {
+            publishedAlerts = active
+        }
+    }
+
+    /// `{"rule","queue","state","message","since","at","severity"}`: what the stream, PUBLISH,
+    /// the active set and `--alert-command` carry (times as ISO 8601 UTC).
+    func alertJSON(_ n: AlertNotification, now: ContinuousClock.Instant) -> String {
+        let wall = WallClock.nowMilliseconds()
+        var w = JSONObjectWriter()
+        w.string("rule", n.rule.rawValue)
+        w.string("queue", n.queue)
+        w.string("state", n.kind.rawValue)
+        w.string("severity", n.rule.isCritical ? "critical" : "warning")
+        w.string("message", n.message)
+        w.string("since", WallClock.iso8601(milliseconds: wall - (now - n.since).milliseconds))
+        w.string("at", WallClock.iso8601(milliseconds: wall))
+        w.string("host", host)
+        return w.text
+    }
+
+    /// Runs `--alert-command` with the alert JSON on stdin, in its own process group, without the
+    /// Redis password, killed after 10 s; never waited for by the control loop; a failure is logged.
+    func runAlertCommand(_ command: String, json: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        var env = baseEnvironment
+        env["REDIS_PASSWORD"] = nil
+        env["REDIS_URL"] = nil
+        process.environment = env
+        let input = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        let logger = self.logger, helpers = self.helpers
+        process.terminationHandler = { p in
+            helpers.remove(p.processIdentifier)
+            let status = TerminationStatus(p)
+            if !status.isSuccess {
+                let tail = String(decoding: errors.fileHandleForReading.availableData.suffix(500), as: UTF8.self)
+                logger.error("alert.command_failed", metadata: ["status": "\(status)", "stderr": "\(tail.trimmingCharacters(in: .whitespacesAndNewlines))"])
+            }
+        }
+        do {
+            try FoundationProcessLauncher.runWithEmptySignalMask(process)
+        } catch {
+            logger.error("alert.command_failed", metadata: ["error": "\(error)"])
+            return
+        }
+        let pid = process.processIdentifier
+        helpers.insert(pid)
+        DispatchQueue.global().async {
+            input.fileHandleForWriting.write(Data(json.utf8))
+            try? input.fileHandleForWriting.close()
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 10) {
+            if process.isRunning {
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+                logger.error("alert.command_failed", metadata: ["why": "still running after 10 s: killed", "pid": "\(pid)"])
+            }
+        }
+    }
+
+    /// Writes buffered events (one pipelined round trip); on failure they stay buffered.
+    func flushEvents() {
+        guard !events.buffer.isEmpty, redisReadable else { return }
+        if events.dropped > 0 {
+            logger.warning("events.dropped", metadata: ["count": "\(events.dropped)", "why": "Redis was unreachable longer than the buffer holds"])
+        }
+        let commands = events.commands
+        if (try? link.perform({ c throws(RedisError) in try c.pipeline(commands) })) != nil { events.flushed(commands.count) }
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import CLISupport
+import Foundation
+import OrchestratorCore
+
+/// `orchestrator events [--since 10m] [--type T] [--follow] [--json]`
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the fleet's history (orchestrator:<prefix>events): scale decisions, worker starts and exits, drains, Redis outages, alerts, pauses.")
+    @Option(help: ArgumentHelp("How far back: a duration (10m, 2h) or an ISO time (2026-11-30T10:00).", valueName: "when")) var since = "1h"
+    @Option(name: .customLong("type"), help: ArgumentHelp("Only events of these types, repeatable (scale, worker_spawned, worker_exited, alert_fired, …).", valueName: "type"))
+    var types: [String] = []
+    @Flag(help: "Keep printing new events as they happen (Ctrl-C to stop).") var follow = false
+    @Flag(help: "One JSON object per line.") var json = false
+    @OptionGroup var target: RedisTargetOptions
+
+    func run() throws {
+        guard let from = Self.sinceMilliseconds(since, now: WallClock.nowMilliseconds()) else {
+            throw badConfig("--since: expected a duration like 10m or an ISO time like 2026-11-30T10:00, got '\(since)'")
+        }
+        let (connection, prefix, _) = try target.connect(command: "events")
+        let key = QueueKeys.events(prefix: prefix)
+        do {
+            var last = "\(from)"
+            for e in try EventReader.range(connection, key: key, sinceMilliseconds: from) { show(e); last = e.id }
+            while follow {
+                for e in try EventReader.after(connection, key: key, id: last, block: .seconds(5)) { show(e); last = e.id }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("events: \(error)\n".utf8))
+            throw ExitCode(ExitCodes.redisUnavailable)
+        }
+    }
+
+    func show(_ e: EventReader.Event) {
+        guard types.isEmpty || types.contains(e.type) else { return }
+        let ts = Int64(e.fields.first { $0.0 == "ts" }?.1 ?? "") ?? 0
+        if json {
+            var w = JSONObjectWriter()
+            w.string("id", e.id)
+            for (k, v) in e.fields { w.string(k, v) }
+            print(w.text)
+        } else {
+            let rest = e.fields.filter { $0.0 != "type" && $0.0 != "ts" }.map { "\($0.0)=\($0.1.contains(" ") ? JSONObjectWriter.quote($0.1) : $0.1)" }
+            print("\(WallClock.iso8601(milliseconds: ts))  \(e.type)  \(rest.joined(separator: " "))")
+        }
+        fflush(nil)  // --follow: show each event at once
+    }
+
+    /// `10m` ago, or an ISO 8601 UTC time (`2026-11-30T10:00`, seconds and `Z` optional), in ms.
+    static func sinceMilliseconds(_ text: String, now: Int64) -> Int64? {
+        if let d = parseDuration(text) { return now - d.milliseconds }
+        let formats = ["yyyy-MM-dd'T'HH:mm:ss.SSSX", "yyyy-MM-dd'T'HH:mm:ssX", "yyyy-MM-dd'T'HH:mmX", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm"]
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        for format in formats {
+            f.dateFormat = format
+            if let date = f.date(from: text) { return Int64(date.timeIntervalSince1970 * 1000) }
+        }
+        return nil
+    }
+}
+
+/// `orchestrator alerts [--json]`
+struct Alerts: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the active alerts of the running orchestrator, with since when.")
+    @Flag(help: "Print a JSON array.") var json = false
+    @OptionGroup var target: RedisTargetOptions
+
+    func run() throws {
+        let (connection, prefix, _) = try target.connect(command: "alerts")
+        let fields: [String: String]
+        do { fields = try connection.send(["HGETALL", RedisArg(QueueKeys.alerts(prefix: prefix))]).fields } catch {
+            FileHandle.standardError.write(Data("alerts: \(error)\n".utf8))
+            throw ExitCode(ExitCodes.redisUnavailable)
+        }
+        let alerts = fields.keys.sorted().map { fields[$0]! }
+        if json { print("[" + alerts.joined(separator: ",") + "]"); return }
+        if alerts.isEmpty { print("no active alert"); return }
+        for text in alerts {
+            let a = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+            let subject = [a["rule"] as? String, a["queue"] as? String].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+            print("\(a["severity"] as? String ?? "?")  \(subject)  since \(a["since"] as? String ?? "?")  \(a["message"] as? String ?? "")")
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import OrchestratorCore
+import Testing
+import TestSupport
+
+@Suite("history and alerts with a real orchestrator", .requiresRedis, .serialized)
+struct AlertsEndToEndTests {
+    @Test("dead letters raise dead_letters: [ALERTA] line, events stream entry, PUBLISH, --alert-command with JSON, status and `alerts`; then [ALERTA RESOLVIDO]")
+    func deadLettersAlert() throws {
+        let h = try OrchestratorHarness("alert")
+        let channel = QueueKeys.alerts(prefix: h.prefix)
+        let subscriber = try Launched("/usr/bin/redis-cli", ["-p", "\(TestEnv.redisPort!)", "SUBSCRIBE", channel], outputPath: "\(h.dir)/sub.txt")
+        defer { subscriber.signal(SIGKILL) }
+        #expect(waitUntil { subscriber.output.contains("subscribe") })
+        let out = "\(h.dir)/alerts"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try h.push("q", count: 1)
+        let user = "alert\(UInt16.random(in: 0...UInt16.max))"
+        _ = try h.redis.send(["ACL", "SETUSER", RedisArg(user), "on", ">not-for-alert-commands", "~*", "&*", "+@all"])
+        defer { _ = try? h.redis.send(["ACL", "DELUSER", RedisArg(user)]) }
+        let o = try h.start(["--queue", "q", "--handler", "q=false", "--max-attempts", "1", "--alert-dead-window", "3s",
+                             "--alert-command", "cat > \(out)/$$.json; test -z \"$REDIS_PASSWORD\""],
+                            env: ["REDIS_URL": "redis://\(user)@127.0.0.1:\(TestEnv.redisPort!)/9", "REDIS_PASSWORD": "not-for-alert-commands"])
+        #expect(waitUntil { h.log.contains("[ALERTA] dead_letters q: ") }, "log: \(h.log)")
+        let env = ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix]
+        let (_, active) = try runToEnd(TestEnv.orchestrator, ["alerts", "--json"], env: env)
+        #expect((try? JSONSerialization.jsonObject(with: Data(active.utf8)) as? [[String: Any]])?.first?["rule"] as? String == "dead_letters", "\(active)")
+        let (_, status) = try runToEnd(TestEnv.orchestrator, ["status"], env: env)
+        #expect(status.contains("ALERT dead_letters q since"), "\(status)")
+        #expect(waitUntil { subscriber.output.contains(#""rule":"dead_letters""#) }, "PUBLISH: \(subscriber.output)")
+        #expect(waitUntil(timeout: .seconds(15)) { h.log.contains("[ALERTA RESOLVIDO] dead_letters q: cleared after") }, "log: \(h.log)")
+        #expect(waitUntil {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+            let states = files.compactMap { jsonObject(Array((try? Data(contentsOf: URL(fileURLWithPath: "\(out)/\($0)"))) ?? Data()))["state"] as? String }
+            return states.sorted() == ["fired", "resolved"]
+        }, "alert-command received: \((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [])")
+        #expect(!h.log.contains("alert.command_failed"), "the command saw no Redis password and exited 0: \(h.log)")
+        let (_, events) = try runToEnd(TestEnv.orchestrator, ["events", "--since", "10m", "--json"], env: env)
+        let types = events.split(separator: "\n").compactMap { jsonObject(Array($0.utf8))["type"] as? String }
+        for t in ["scale", "worker_spawned", "alert_fired", "alert_resolved"] { #expect(types.contains(t), "events: \(types)") }
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+        let (_, after) = try runToEnd(TestEnv.orchestrator, ["events", "--since", "10m", "--type", "drain_done"], env: env)
+        #expect(after.contains("drain_done"), "\(after)")
+    }
+
+    @Test("bad alert flags exit 64 naming the flag")
+    func badFlags() throws {
+        let h = try OrchestratorHarness("alertbad")
+        let env = ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix]
+        let (a, aOut) = try runToEnd(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=cat", "--alerts-disable", "stuck_job,typo", "--log-dir", h.logDir], env: env)
+        #expect(a == .exited(64) && aOut.contains("--alerts-disable: unknown rule 'typo'"), "\(aOut)")
+        let (b, bOut) = try runToEnd(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=cat", "--log-dir", h.logDir], env: env.merging(["EVENTS_MAX": "0"]) { $1 })
+        #expect(b == .exited(64) && bOut.contains("--events-max (from EVENTS_MAX)"), "\(bOut)")
+    }
+}
