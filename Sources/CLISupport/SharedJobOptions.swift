@@ -80,6 +80,7 @@ public struct RunOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.metricsListen)) var metricsListen: String?
     @Option(help: ArgumentHelp(.logTo), completion: .list(OptionSpec.logTo.choices)) var logTo: String?
     @Option(help: ArgumentHelp(.eventsMax)) var eventsMax: String?
+    @Option(help: ArgumentHelp(.historyRetention)) var historyRetention: String?
     @Option(help: ArgumentHelp(.alertCommand)) var alertCommand: String?
     @Option(help: ArgumentHelp(.alertRepeat)) var alertRepeat: String?
     @Option(help: ArgumentHelp(.alertsDisable)) var alertsDisable: String?

@@ -85,3 +85,47 @@ struct Alerts: ParsableCommand {
         }
     }
 }
+
+/// `orchestrator history [--queue Q] [--since 1h] [--json]`
+struct History: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print each queue's minute samples (orchestrator:<prefix>history:<queue>): pending, workers, jobs done and failed, duration p95.")
+    @Option(help: ArgumentHelp("How far back: a duration (1h, 2d) or an ISO time (2026-11-30T10:00).", valueName: "when")) var since = "1h"
+    @Flag(help: "One JSON object per line (every field of the sample).") var json = false
+    @OptionGroup var target: RedisTargetOptions
+
+    func run() throws {
+        guard let from = Events.sinceMilliseconds(since, now: WallClock.nowMilliseconds()) else {
+            throw badConfig("--since: expected a duration like 1h or an ISO time like 2026-11-30T10:00, got '\(since)'")
+        }
+        let (connection, prefix, requested) = try target.connect(command: "history")
+        let queues = target.targetQueues(connection, prefix: prefix, requested: requested)
+        do {
+            if !json { print("QUEUE        MINUTE (UTC)       PENDING  WORKERS  DONE  FAILED  P95 S  JOBS/MIN (5M)") }
+            for q in queues {
+                for e in try EventReader.range(connection, key: QueueKeys.history(prefix: prefix, queue: q), sinceMilliseconds: from) {
+                    let f = Dictionary(e.fields, uniquingKeysWith: { $1 })
+                    if json {
+                        var w = JSONObjectWriter()
+                        w.string("queue", q)
+                        for (k, v) in e.fields { w.string(k, v) }
+                        print(w.text)
+                        continue
+                    }
+                    let minute = WallClock.iso8601(milliseconds: Int64(f["minute"] ?? "") ?? 0).prefix(16)
+                    let workers = (Int(f["busy"] ?? "") ?? 0) + (Int(f["idle"] ?? "") ?? 0) + (Int(f["draining"] ?? "") ?? 0)
+                    print([q.padding(toLength: 12, withPad: " ", startingAt: 0), String(minute), (f["pending"] ?? "").leftPad(7), "\(workers)".leftPad(7),
+                           (f["done"] ?? "").leftPad(5), (f["failed"] ?? "").leftPad(6), (f["p95_s"].flatMap { $0.isEmpty ? nil : $0 } ?? "-").leftPad(6),
+                           (f["rate_5m"].flatMap { $0.isEmpty ? nil : $0 } ?? "-").leftPad(13)].joined(separator: "  "))
+                }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("history: \(error)\n".utf8))
+            throw ExitCode(ExitCodes.redisUnavailable)
+        }
+    }
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}

@@ -18,7 +18,7 @@ struct Orchestrator: ParsableCommand {
         error; `status` exits 3 when no orchestrator is running.
         """,
         version: Version.string,
-        subcommands: [Run.self, Status.self, Dead.self, Pause.self, Resume.self, Events.self, Alerts.self],
+        subcommands: [Run.self, Status.self, Dead.self, Pause.self, Resume.self, Events.self, Alerts.self, History.self],
         defaultSubcommand: Run.self)
 }
 

@@ -53,4 +53,18 @@ struct AlertsEndToEndTests {
         let (b, bOut) = try runToEnd(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=cat", "--log-dir", h.logDir], env: env.merging(["EVENTS_MAX": "0"]) { $1 })
         #expect(b == .exited(64) && bOut.contains("--events-max (from EVENTS_MAX)"), "\(bOut)")
     }
+
+    @Test("orchestrator history prints the minute samples as a table and as JSON; --history-retention is checked")
+    func historyCommand() throws {
+        let h = try OrchestratorHarness("histcli")
+        let env = ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix]
+        _ = try h.redis.send(["XADD", RedisArg(QueueKeys.history(prefix: h.prefix, queue: "q")), "*", "minute", "1795000020000", "pending", "12",
+                              "busy", "2", "idle", "1", "draining", "0", "done", "40", "failed", "1", "p95_s", "2.0", "rate_5m", "38.50"])
+        let (st, table) = try runToEnd(TestEnv.orchestrator, ["history", "--queue", "q", "--since", "1h"], env: env)
+        #expect(st == .exited(0) && table.contains("PENDING") && table.contains("q             2026-11-18T11:07") && table.contains("38.50"), "\(table)")
+        let (_, json) = try runToEnd(TestEnv.orchestrator, ["history", "--queue", "q", "--json"], env: env)
+        #expect(jsonObject(Array(json.utf8))["done"] as? String == "40", "\(json)")
+        let (bad, badOut) = try runToEnd(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=cat", "--history-retention", "0", "--log-dir", h.logDir], env: env)
+        #expect(bad == .exited(64) && badOut.contains("--history-retention: must be between 1h and 365d"), "\(badOut)")
+    }
 }

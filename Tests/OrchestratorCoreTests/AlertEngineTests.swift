@@ -73,3 +73,35 @@ struct AlertEngineTests {
         #expect(poll(0, [AlertQueueObservation(name: "q", oldestJobAgeSeconds: 599)]).isEmpty)
     }
 }
+
+@Suite("per-queue minute history (pure)")
+struct QueueHistoryTests {
+    func reading(done: Int, pending: Int = 10, durations: [String: Int] = [:]) -> QueueHistory.Reading {
+        var r = QueueHistory.Reading()
+        r.done = done
+        r.pending = pending
+        r.durations = durations
+        r.busy = 2
+        return r
+    }
+
+    @Test("a sample per finished minute with that minute's counts and duration quantiles; jobs/min over 1, 5 and 15 minutes")
+    func minutes() throws {
+        var h = QueueHistory()
+        let m0: Int64 = 29_000_000 * 60_000
+        #expect(h.observe(reading(done: 0), wallMilliseconds: m0) == nil)
+        #expect(h.observe(reading(done: 30, durations: ["dur_le_1": 20, "dur_le_5": 10]), wallMilliseconds: m0 + 30_000) == nil, "same minute")
+        let observed = h.observe(reading(done: 60, durations: ["dur_le_1": 40, "dur_le_5": 20]), wallMilliseconds: m0 + 60_000)
+        let sample = try #require(observed)
+        let f = Dictionary(sample, uniquingKeysWith: { $1 })
+        #expect(f["done"] == "60" && f["minute"] == "\(m0 + 60_000)" && f["busy"] == "2")
+        #expect(f["p50_s"] == "1.0" && f["p95_s"] == "5.0" && f["max_s"] == "5.0", "\(f)")
+        #expect(h.jobsPerMinute(current: 90).one == 90 && h.jobsPerMinute(current: 90).five == nil)
+        var done = 60
+        for minute in 2...6 {
+            done += 60
+            _ = h.observe(reading(done: done), wallMilliseconds: m0 + Int64(minute) * 60_000)
+        }
+        #expect(h.jobsPerMinute(current: done).five == 60)
+    }
+}

@@ -75,3 +75,32 @@ struct JobIdentityTests {
         #expect(try h.dead().isEmpty)
     }
 }
+
+@Suite("history in Redis", .requiresRedis)
+struct HistoryStorageTests {
+    @Test("a day of minute samples costs well under 2 MB per queue (MEMORY USAGE), and MINID trims by age")
+    func memoryPerDay() throws {
+        let redis = try TestEnv.connect()
+        let key = QueueKeys.history(prefix: TestEnv.uniquePrefix("hist"), queue: "conferencia")
+        var h = QueueHistory()
+        var r = QueueHistory.Reading()
+        let start: Int64 = 1_795_000_000_000
+        for minute in 0...1440 {
+            r.pending = 300 + minute % 97
+            r.done += 40 + minute % 13
+            r.durations["dur_le_2", default: 0] += 30
+            r.durations["dur_le_5", default: 0] += 10
+            r.busy = 7; r.target = 7; r.maxPSS = 612_000_000 + minute
+            guard let fields = h.observe(r, wallMilliseconds: start + Int64(minute) * 60_000) else { continue }
+            var xadd: [RedisArg] = ["XADD", RedisArg(key), RedisArg("\(start + Int64(minute) * 60_000)-0")]
+            for (k, v) in fields { xadd += [RedisArg(k), RedisArg(v)] }
+            _ = try redis.send(xadd)
+        }
+        let bytes = try #require(try redis.send(["MEMORY", "USAGE", RedisArg(key), "SAMPLES", "0"]).int)
+        print("history: 1440 minute samples of one queue = \(bytes) bytes (\(String(format: "%.2f", Double(bytes) / 1_048_576)) MB)")
+        #expect(bytes < 2 << 20)
+        _ = try redis.send(["XTRIM", RedisArg(key), "MINID", RedisArg("\(start + 720 * 60_000)")])
+        #expect(try redis.send(["XLEN", RedisArg(key)]).int == 721, "minutes 720…1440 stay")
+        _ = try redis.send(["DEL", RedisArg(key)])
+    }
+}

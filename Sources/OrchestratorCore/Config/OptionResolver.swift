@@ -77,10 +77,10 @@ extension String {
     }
 }
 
-/// `2`, `0.5` (seconds), `500ms`, `30s`, `5m`, `1h`. Nil for anything else, negatives included.
+/// `2`, `0.5` (seconds), `500ms`, `30s`, `5m`, `1h`, `7d`. Nil for anything else, negatives included.
 public func parseDuration(_ text: String) -> Duration? {
     let s = text.trimmingSpaces.lowercased()
-    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
     var number = s
     var scale = 1.0
     for (suffix, factor) in units where s.hasSuffix(suffix) {

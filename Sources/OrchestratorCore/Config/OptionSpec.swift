@@ -89,6 +89,8 @@ extension OptionSpec {
     // History and alerts (`orchestrator run`).
     public static let eventsMax = OptionSpec("eventsMax", env: "EVENTS_MAX", default: "100000", valueName: "n",
                                              "Entries kept in the events stream orchestrator:<prefix>events (approximate)")
+    public static let historyRetention = OptionSpec("historyRetention", env: "HISTORY_RETENTION", default: "7d", valueName: "duration",
+                                                    "How long the per-queue minute samples (orchestrator:<prefix>history:<queue>) are kept")
     public static let alertCommand = OptionSpec("alertCommand", env: "ALERT_COMMAND", default: nil, defaultHelp: "none", valueName: "command",
                                                 "Run for each alert notification with its JSON on stdin (/bin/sh -c, own process group, killed after 10 s)")
     public static let alertRepeat = OptionSpec("alertRepeat", env: "ALERT_REPEAT", default: "30m", valueName: "duration",
@@ -111,7 +113,7 @@ extension OptionSpec {
         redisURL, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
         output, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
         workerPath, metricsListen, slot, logFormat, logTime, logLevel, logTo,
-        eventsMax, alertCommand, alertRepeat, alertsDisable, alertCapFor, alertRedisDownFor, alertDeadWindow, alertNoProgressFor,
+        eventsMax, historyRetention, alertCommand, alertRepeat, alertsDisable, alertCapFor, alertRedisDownFor, alertDeadWindow, alertNoProgressFor,
     ]
 }
 

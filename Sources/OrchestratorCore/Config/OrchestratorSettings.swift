@@ -18,6 +18,7 @@ public struct OrchestratorSettings: Sendable {
     public var alerts = AlertSettings()
     public var alertCommand: String?
     public var eventsMax = 100_000
+    public var historyRetention: Duration = .seconds(7 * 86_400)
     /// `--max-per-queue` was not given and its default was lowered to `--max-total`.
     public var maxPerQueueClamped = false
 
@@ -107,7 +108,15 @@ public struct OrchestratorSettings: Sendable {
             drainTimeout: try r.duration(v, .drainTimeout),
             logDir: logDir, workerPath: workerPath, log: try LogSettings.resolve(v, r), adaptive: try adaptivePolicy(v, r),
             alerts: try alertSettings(v, r), alertCommand: r.string(v, .alertCommand).flatMap { $0.trimmingSpaces.isEmpty ? nil : $0 },
-            eventsMax: try r.int(v, .eventsMax, range: 100...100_000_000), maxPerQueueClamped: clamped)
+            eventsMax: try r.int(v, .eventsMax, range: 100...100_000_000), historyRetention: try retention(v, r), maxPerQueueClamped: clamped)
+    }
+
+    static func retention(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> Duration {
+        let d = try r.duration(v, .historyRetention)
+        guard d >= .seconds(3600) && d <= .seconds(365 * 86_400) else {
+            throw ConfigError(flag: r.raw(v, .historyRetention)!.source, message: "must be between 1h and 365d, got '\(r.raw(v, .historyRetention)!.text)'")
+        }
+        return d
     }
 
     static func alertSettings(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> AlertSettings {

@@ -34,6 +34,8 @@ public struct QueueKeys: Sendable, Equatable {
     public static func paused(prefix: String) -> String { namespace(prefix) + "paused" }
     /// `orchestrator:fila:events`: stream of what happened (scale decisions, worker exits, alerts…).
     public static func events(prefix: String) -> String { namespace(prefix) + "events" }
+    /// `orchestrator:fila:history:<queue>`: stream, one sample a minute (`QueueHistory`).
+    public static func history(prefix: String, queue: String) -> String { namespace(prefix) + "history:\(queue)" }
     /// `orchestrator:fila:alerts`: hash `<rule>:<queue>` → JSON of each active alert; also the PUBLISH channel.
     public static func alerts(prefix: String) -> String { namespace(prefix) + "alerts" }
     /// `orchestrator:fila:rates`: hash, queue → measured rates (`--scaling adaptive`), so a restart is not cold.

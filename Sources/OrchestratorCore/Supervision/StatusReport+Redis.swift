@@ -36,6 +36,8 @@ extension StatusReport {
             row.retrying = try redis.send(["ZCARD", RedisArg(keys.retry)]).int ?? 0
             row.target = instance["target:\(name)"].flatMap(Int.init)
             row.serviceRate = instance["rate:\(name)"].flatMap(Double.init)
+            row.jobsPerMinute = ["jpm1", "jpm5", "jpm15"].map { instance["\($0):\(name)"].flatMap(Double.init) }
+            row.etaSeconds = instance["eta:\(name)"].flatMap(Double.init)
             row.arrivalRate = instance["arrival:\(name)"].flatMap(Double.init)
             row.drainSeconds = instance["drain:\(name)"].flatMap(Double.init)
             let stats = try redis.send(["HGETALL", RedisArg(keys.stats)]).fields

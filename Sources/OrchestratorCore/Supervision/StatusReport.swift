@@ -11,6 +11,9 @@ public struct StatusReport {
         /// list, and jobs ever dead-lettered (counter).
         public var done = 0, failed = 0, dead = 0, deadTotal = 0
         public var paused = false
+        /// Jobs completed per minute over 1, 5, 15 minutes, and the time to drain the backlog at that pace (s).
+        public var jobsPerMinute: [Double?] = [nil, nil, nil]
+        public var etaSeconds: Double?
         /// `--scaling adaptive`: measured jobs/s per busy worker, arrivals/s, predicted drain (s).
         public var serviceRate: Double?, arrivalRate: Double?, drainSeconds: Double?
     }
@@ -59,6 +62,10 @@ public struct StatusReport {
                          "\(q.done)", "\(q.failed)", "\(q.dead)", "\(q.deadTotal)"])
         }
         out += Self.format(rows)
+        for q in queues where q.jobsPerMinute.contains(where: { $0 != nil }) {
+            let r = q.jobsPerMinute.map { $0.map { String(format: "%.1f", $0) } ?? "-" }.joined(separator: " / ")
+            out += "\(q.name): \(r) jobs/min (1/5/15 min)\(q.etaSeconds.map { ", backlog done in ~\(AdaptivePolicy.Need.clock($0)) at that pace" } ?? "")\n"
+        }
         for q in queues {
             guard let rate = q.serviceRate else { continue }
             out += "\(q.name): adaptive, \(AdaptivePolicy.Need.rate(rate)) jobs/s per worker, \(AdaptivePolicy.Need.rate(q.arrivalRate ?? 0)) arriving/s, "
@@ -111,6 +118,7 @@ struct StatusJSON: Encodable {
             case queue, paused, pending, inFlight = "in_flight", retrying, target, busy, idle, done, failed, dead
             case jobsDone = "jobs_done_total", failedAttempts = "failed_attempts_total", deadNow = "dead_now", deadTotal = "dead_total"
             case serviceRate = "service_rate_per_worker", arrivalRate = "arrival_rate", drainSeconds = "predicted_drain_seconds"
+            case jpm1 = "jobs_per_minute_1m", jpm5 = "jobs_per_minute_5m", jpm15 = "jobs_per_minute_15m", eta = "time_to_drain_seconds"
         }
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -133,6 +141,10 @@ struct StatusJSON: Encodable {
             try c.encode(row.serviceRate, forKey: .serviceRate)  // null unless --scaling adaptive measured it
             try c.encode(row.arrivalRate, forKey: .arrivalRate)
             try c.encode(row.drainSeconds, forKey: .drainSeconds)
+            try c.encode(row.jobsPerMinute[0], forKey: .jpm1)
+            try c.encode(row.jobsPerMinute[1], forKey: .jpm5)
+            try c.encode(row.jobsPerMinute[2], forKey: .jpm15)
+            try c.encode(row.etaSeconds, forKey: .eta)
         }
     }
 

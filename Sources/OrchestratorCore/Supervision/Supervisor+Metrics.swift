@@ -49,6 +49,12 @@ extension Supervisor {
         m.add("rpa_alert_active", "gauge", "1 while the alert is active (orchestrator alerts).",
               AlertRule.allCases.flatMap { rule in (rule == .redisDown ? [""] : qs).map { q in
                   ([("rule", rule.rawValue), ("queue", q)], active.contains("\(rule.rawValue):\(q)") ? 1 : 0) } })
+        var perMinute: [([(String, String)], Double)] = []
+        for q in qs {
+            let r = histories[q]?.jobsPerMinute(current: doneTotal(q))
+            for (window, v) in [("1m", r?.one), ("5m", r?.five), ("15m", r?.fifteen)] { if let v { perMinute.append(([("queue", q), ("window", window)], v)) } }
+        }
+        m.add("rpa_jobs_per_minute", "gauge", "Jobs completed per minute over the last 1, 5 and 15 minutes (once measured).", perMinute)
         m.add("rpa_job_timeout_seconds", "gauge", "--job-timeout.", [([], settings.job.jobTimeout.seconds)])
         m.add("rpa_worker_memory_limit_bytes", "gauge", "--max-worker-rss-mb in bytes (0 = off).", [([], Double(settings.job.maxWorkerRSSMB) * 1_048_576)])
         m.add("rpa_redis_up", "gauge", "1 when the last poll read Redis.", [([], redisReadable ? 1 : 0)])

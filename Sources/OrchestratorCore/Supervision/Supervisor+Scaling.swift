@@ -18,6 +18,7 @@ extension Supervisor {
         let plan = reconcile.plan(queues: settings.queues.map { snapshot(of: $0) },
                                   workers: workers.values.filter { !$0.lifecycle.isExited }.map(\.snapshot), now: now)
         apply(plan)
+        recordHistory()
         writeInstanceHeartbeat()
         if recoveryTimer.isDue(now) {
             recoverAbandoned(reason: "owner heartbeat expired")
@@ -222,6 +223,11 @@ extension Supervisor {
         for q in settings.queues {
             fields.append(("target:\(q)", "\(queues[q]!.target.allotted)"))
             fields.append(("workers:\(q)", "\(workers.values.filter { $0.queue == q }.count)"))
+            let rates = histories[q]?.jobsPerMinute(current: doneTotal(q))
+            for (name, v) in [("jpm1", rates?.one), ("jpm5", rates?.five), ("jpm15", rates?.fifteen)] {
+                if let v { fields.append(("\(name):\(q)", String(format: "%.2f", v))) }
+            }
+            if let per = rates?.five ?? rates?.one, per > 0 { fields.append(("eta:\(q)", String(Double(queues[q]!.pending) / per * 60))) }
             if let need = queues[q]!.need {
                 fields.append(("rate:\(q)", String(need.serviceRate)))
                 fields.append(("arrival:\(q)", String(need.arrivalRate)))
@@ -260,5 +266,37 @@ extension Supervisor {
         for q in settings.queues {
             if let text = fields[q], let rates = QueueRates(encoded: text) { queues[q]!.rates = rates }
         }
+    }
+
+    func doneTotal(_ q: String) -> Int { Int(lastReading.stats[q]?["done"] ?? "") ?? 0 }
+
+    /// Feeds each queue's minute history; writes a finished minute's sample (one pipelined round
+    /// trip for all queues, trimmed to `--history-retention` by MINID).
+    func recordHistory() {
+        let wall = WallClock.nowMilliseconds()
+        var commands: [[RedisArg]] = []
+        for q in settings.queues {
+            let stats = lastReading.stats[q] ?? [:]
+            let mine = workers.values.filter { $0.queue == q }
+            var r = QueueHistory.Reading()
+            r.pending = queues[q]!.pending
+            r.retrying = lastReading.retrying[q] ?? 0
+            r.target = queues[q]!.target.allotted
+            r.busy = mine.filter { $0.isBusy && !$0.lifecycle.isDraining }.count
+            r.draining = mine.filter { $0.lifecycle.isDraining }.count
+            r.idle = mine.count - r.busy - r.draining
+            r.inFlight = mine.filter(\.isBusy).count
+            r.done = Int(stats["done"] ?? "") ?? 0
+            r.failed = Int(stats["failed"] ?? "") ?? 0
+            r.dead = Int(stats["dead"] ?? "") ?? 0
+            r.durations = stats.filter { $0.key.hasPrefix("dur_le_") }.compactMapValues { Int($0) }
+            r.maxPSS = mine.map(\.pssBytes).max() ?? 0
+            guard let fields = histories[q, default: QueueHistory()].observe(r, wallMilliseconds: wall) else { continue }
+            var xadd: [RedisArg] = ["XADD", RedisArg(QueueKeys.history(prefix: settings.job.prefix, queue: q)), "MINID", "~",
+                                    RedisArg("\(wall - settings.historyRetention.milliseconds)"), "*"]
+            for (k, v) in fields { xadd += [RedisArg(k), RedisArg(v)] }
+            commands.append(xadd)
+        }
+        if !commands.isEmpty { _ = try? link.perform { c throws(RedisError) in try c.pipeline(commands) } }
     }
 }

@@ -74,6 +74,8 @@ public final class Supervisor {
     let startedAtMilliseconds = WallClock.nowMilliseconds()
     let isSubreaper = rpa_is_child_subreaper() == 1
     var alertEngine: AlertEngine
+    /// Per-queue minute samples and the jobs/min rates.
+    var histories: [String: QueueHistory] = [:]
     var events: EventLog
     /// The active alerts last written to Redis (to write only changes).
     var publishedAlerts: [String] = []
