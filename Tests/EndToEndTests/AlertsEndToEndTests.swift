@@ -67,4 +67,77 @@ struct AlertsEndToEndTests {
         let (bad, badOut) = try runToEnd(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=cat", "--history-retention", "0", "--log-dir", h.logDir], env: env)
         #expect(bad == .exited(64) && badOut.contains("--history-retention: must be between 1h and 365d"), "\(badOut)")
     }
+
+    /// Waits for the fired and the resolved line of `rule`, and checks both are in the events stream.
+    func expectFiredAndResolved(_ h: OrchestratorHarness, _ rule: String, queue: String = "q", redis: RedisConnection? = nil,
+                                timeout: Duration = .seconds(40)) throws {
+        let subject = queue.isEmpty ? rule : "\(rule) \(queue)"
+        #expect(waitUntil(timeout: timeout) { h.log.contains("[ALERTA] \(subject): ") }, "log: \(h.log)")
+        #expect(waitUntil(timeout: timeout) { h.log.contains("[ALERTA RESOLVIDO] \(subject): ") }, "log: \(h.log)")
+        let events = try EventReader.range(redis ?? h.redis, key: QueueKeys.events(prefix: h.prefix), sinceMilliseconds: 0)
+        for type in ["alert_fired", "alert_resolved"] {
+            #expect(events.contains { $0.type == type && $0.fields.contains { $0 == ("rule", rule) } }, "\(type) \(rule) in \(events.map(\.type))")
+        }
+    }
+
+    @Test("stuck_job: a job past 80 % of --job-timeout fires, and resolves once the job is killed")
+    func stuckJob() throws {
+        let h = try OrchestratorHarness("astuck")
+        try h.push("q", count: 1)
+        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--job-timeout", "3s", "--max-attempts", "1"])
+        try expectFiredAndResolved(h, "stuck_job")
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
+
+    @Test("cap_reached: --max-total 1 with a long backlog that does not shrink, then resolved when the backlog is gone")
+    func capReached() throws {
+        let h = try OrchestratorHarness("acap")
+        try h.push("q", count: 200)
+        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--max-total", "1", "--alert-cap-for", "2s"])
+        #expect(waitUntil(timeout: .seconds(20)) { h.log.contains("[ALERTA] cap_reached q: ") }, "log: \(h.log)")
+        _ = try h.redis.send(["DEL", RedisArg(h.keys("q").pending)])  // the backlog is gone: the cap no longer binds
+        try expectFiredAndResolved(h, "cap_reached")
+        o.signal(SIGTERM)
+        #expect(waitUntil { h.log.contains("drain.begin") })
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
+
+    @Test("crash_loop: workers that die on every job fire a critical alert")
+    func crashLoop() throws {
+        let h = try OrchestratorHarness("acrash")
+        try h.push("q", count: 20)
+        let o = try h.start(["--queue", "q", "--handler", "q=kill -9 $PPID", "--max-attempts", "100", "--max-per-queue", "1"])
+        #expect(waitUntil(timeout: .seconds(40)) { h.log.contains("| CRITICAL | [ALERTA] crash_loop q: ") }, "log: \(h.log)")
+        let events = try EventReader.range(h.redis, key: QueueKeys.events(prefix: h.prefix), sinceMilliseconds: 0)
+        #expect(events.contains { $0.type == "alert_fired" && $0.fields.contains { $0 == ("rule", "crash_loop") } })
+        #expect(events.filter { $0.type == "worker_exited" && $0.fields.contains { $0 == ("kind", "crashed") } }.count >= 5)
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
+
+    @Test("redis_down: fired during the outage, resolved after; the events of the outage reach the stream afterwards")
+    func redisDown() throws {
+        let redis = try PrivateRedis()
+        defer { redis.stop() }
+        let dir = TestEnv.scratch("adown")
+        let o = try Launched(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=cat", "--alert-redis-down-for", "2s", "--log-dir", "\(dir)/logs"],
+                             env: ["REDIS_URL": redis.url], outputPath: "\(dir)/out.txt")
+        let log = { (try? String(contentsOfFile: "\(dir)/logs/orchestrator.log", encoding: .utf8)) ?? "" }
+        #expect(waitUntil { log().contains("orchestrator.ready") })
+        redis.stop()
+        #expect(waitUntil(timeout: .seconds(20)) { log().contains("| CRITICAL | [ALERTA] redis_down: ") }, "log: \(log())")
+        try redis.start()
+        #expect(waitUntil(timeout: .seconds(20)) { log().contains("[ALERTA RESOLVIDO] redis_down: ") }, "log: \(log())")
+        let c = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))
+        try c.connect()
+        var types: [String] = []
+        #expect(waitUntil {
+            types = ((try? EventReader.range(c, key: QueueKeys.events(prefix: "fila:"), sinceMilliseconds: 0)) ?? []).map(\.type)
+            return types.contains("redis_down") && types.contains("alert_fired") && types.contains("redis_up") && types.contains("alert_resolved")
+        }, "events after the outage: \(types)")
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
 }

@@ -157,8 +157,9 @@ public struct AlertEngine: Sendable {
         // cap_reached: limited by a cap for a while, and the backlog did not shrink meanwhile.
         if q.limited {
             if m.limitedSince == nil { m.limitedSince = now; m.pendingWhenLimited = q.pending }
-            if let since = m.limitedSince, now - since >= settings.capReachedFor, q.pending >= m.pendingWhenLimited {
-                found.append((.capReached, "limited by --max-per-queue or --max-total for \(formatDuration(now - since)) and the backlog grew from \(m.pendingWhenLimited) to \(q.pending)"))
+            // "Did not shrink": within 10 % of where it was (the jobs being worked on meanwhile do not count).
+            if let since = m.limitedSince, now - since >= settings.capReachedFor, Double(q.pending) >= 0.9 * Double(m.pendingWhenLimited) {
+                found.append((.capReached, "limited by --max-per-queue or --max-total for \(formatDuration(now - since)) and the backlog did not shrink (\(m.pendingWhenLimited) → \(q.pending))"))
             }
         } else {
             m.limitedSince = nil
