@@ -140,4 +140,20 @@ struct AlertsEndToEndTests {
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
     }
+
+    @Test("an --alert-command that hangs is killed after 10 s and logged, and never stops the orchestrator")
+    func badAlertCommand() throws {
+        let h = try OrchestratorHarness("acmd")
+        try h.push("q", count: 2)
+        let o = try h.start(["--queue", "q", "--handler", "q=false", "--max-attempts", "1", "--alert-dead-window", "60s",
+                             "--alert-command", "no-such-alert-program-7 || sleep 60"])
+        #expect(waitUntil { h.log.contains("[ALERTA] dead_letters q: ") }, "log: \(h.log)")
+        #expect(waitUntil(timeout: .seconds(20)) { h.log.contains("alert.command_failed") && h.log.contains("still running after 10 s: killed") }, "log: \(h.log)")
+        let hung = processesMatching("sleep 60").filter { pid in ProcessTree.entry(pid).map { $0.ppid == o.pid } ?? false }
+        #expect(hung.isEmpty, "the hung command is gone")
+        try h.push("q", count: 1)
+        #expect(waitUntil { (try? h.redis.llen(h.keys("q").dead)) == 3 }, "the orchestrator keeps working: \(h.log)")
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
 }
