@@ -156,4 +156,43 @@ struct AlertsEndToEndTests {
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
     }
+
+    @Test("no_progress: pending jobs and busy workers but nothing completed for --alert-no-progress-for; resolved when the backlog is gone")
+    func noProgress() throws {
+        let h = try OrchestratorHarness("anoprog")
+        try h.push("q", count: 5)
+        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--max-per-queue", "1", "--alert-no-progress-for", "2s"])
+        #expect(waitUntil(timeout: .seconds(20)) { h.log.contains("[ALERTA] no_progress q: ") }, "log: \(h.log)")
+        _ = try h.redis.send(["DEL", RedisArg(h.keys("q").pending)])
+        try expectFiredAndResolved(h, "no_progress")
+        o.signal(SIGTERM)
+        #expect(waitUntil { h.log.contains("drain.begin") })
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
+
+    @Test("worker_memory: a worker tree above 90 % of --max-worker-rss-mb for 2 polls fires; resolved once the worker is recycled after its job")
+    func workerMemory() throws {
+        let h = try OrchestratorHarness("amem")
+        let flag = "\(h.dir)/lean", script = "\(h.dir)/fat.py"
+        // A persistent handler holding 300 MB while its job runs (15 s); the next one is lean.
+        try """
+        import os, sys, time
+        lean = os.path.exists("\(flag)")
+        block = None if lean else bytearray(os.urandom(1 << 20)) * 300
+        for line in sys.stdin:
+            if not lean:
+                time.sleep(15)
+            print('{"status":"ok"}', flush=True)
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        try h.push("q", count: 1)
+        let o = try h.start(["--queue", "q", "--handler", "q=python3 \(script)", "--handler-mode", "persistent",
+                             "--max-worker-rss-mb", "250", "--poll-interval", "0.5"])
+        #expect(waitUntil(timeout: .seconds(30)) { h.log.contains("[ALERTA] worker_memory q: worker q-1 uses") }, "log: \(h.log)")
+        FileManager.default.createFile(atPath: flag, contents: nil)
+        // After its job the fat worker is recycled (exit 75): the alert clears.
+        try expectFiredAndResolved(h, "worker_memory")
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
 }
