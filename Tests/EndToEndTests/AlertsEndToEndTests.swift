@@ -68,9 +68,37 @@ struct AlertsEndToEndTests {
         #expect(bad == .exited(64) && badOut.contains("--history-retention: must be between 1h and 365d"), "\(badOut)")
     }
 
+    /// Listens where alerts are delivered besides the log: a PUBLISH subscriber, and an
+    /// `--alert-command` that saves each notification's JSON.
+    final class AlertProbe {
+        let subscriber: Launched
+        let dir: String
+        init(_ h: OrchestratorHarness) throws {
+            dir = "\(h.dir)/notified"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            subscriber = try Launched("/usr/bin/redis-cli", ["-p", "\(TestEnv.redisPort!)", "SUBSCRIBE", QueueKeys.alerts(prefix: h.prefix)],
+                                      outputPath: "\(h.dir)/subscriber.txt")
+            _ = waitUntil { self.subscriber.output.contains("subscribe") }
+        }
+        deinit { subscriber.signal(SIGKILL) }
+        var args: [String] { ["--alert-command", "cat > \(dir)/$$.json"] }
+        /// The states the command received for `rule` (each a valid JSON object).
+        func states(_ rule: String) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).compactMap { name -> String? in
+                let o = jsonObject(Array((try? Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name)"))) ?? Data()))
+                return o["rule"] as? String == rule ? o["state"] as? String : nil
+            }.sorted()
+        }
+        func expectDelivered(_ rule: String) {
+            #expect(waitUntil { self.states(rule).contains("fired") && self.states(rule).contains("resolved") }, "--alert-command got \(self.states(rule))")
+            #expect(subscriber.output.contains(#""rule":"\#(rule)""#) && subscriber.output.contains(#""state":"resolved""#),
+                    "PUBLISH: \(subscriber.output.suffix(500))")
+        }
+    }
+
     /// Waits for the fired and the resolved line of `rule`, and checks both are in the events stream.
     func expectFiredAndResolved(_ h: OrchestratorHarness, _ rule: String, queue: String = "q", redis: RedisConnection? = nil,
-                                timeout: Duration = .seconds(40)) throws {
+                                timeout: Duration = .seconds(40), probe: AlertProbe? = nil) throws {
         let subject = queue.isEmpty ? rule : "\(rule) \(queue)"
         #expect(waitUntil(timeout: timeout) { h.log.contains("[ALERTA] \(subject): ") }, "log: \(h.log)")
         #expect(waitUntil(timeout: timeout) { h.log.contains("[ALERTA RESOLVIDO] \(subject): ") }, "log: \(h.log)")
@@ -78,14 +106,16 @@ struct AlertsEndToEndTests {
         for type in ["alert_fired", "alert_resolved"] {
             #expect(events.contains { $0.type == type && $0.fields.contains { $0 == ("rule", rule) } }, "\(type) \(rule) in \(events.map(\.type))")
         }
+        probe?.expectDelivered(rule)
     }
 
     @Test("stuck_job: a job past 80 % of --job-timeout fires, and resolves once the job is killed")
     func stuckJob() throws {
         let h = try OrchestratorHarness("astuck")
         try h.push("q", count: 1)
-        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--job-timeout", "3s", "--max-attempts", "1"])
-        try expectFiredAndResolved(h, "stuck_job")
+        let probe = try AlertProbe(h)
+        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--job-timeout", "3s", "--max-attempts", "1"] + probe.args)
+        try expectFiredAndResolved(h, "stuck_job", probe: probe)
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
     }
@@ -94,10 +124,11 @@ struct AlertsEndToEndTests {
     func capReached() throws {
         let h = try OrchestratorHarness("acap")
         try h.push("q", count: 200)
-        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--max-total", "1", "--alert-cap-for", "2s"])
+        let probe = try AlertProbe(h)
+        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--max-total", "1", "--alert-cap-for", "2s"] + probe.args)
         #expect(waitUntil(timeout: .seconds(20)) { h.log.contains("[ALERTA] cap_reached q: ") }, "log: \(h.log)")
         _ = try h.redis.send(["DEL", RedisArg(h.keys("q").pending)])  // the backlog is gone: the cap no longer binds
-        try expectFiredAndResolved(h, "cap_reached")
+        try expectFiredAndResolved(h, "cap_reached", probe: probe)
         o.signal(SIGTERM)
         #expect(waitUntil { h.log.contains("drain.begin") })
         o.signal(SIGTERM)
@@ -161,10 +192,11 @@ struct AlertsEndToEndTests {
     func noProgress() throws {
         let h = try OrchestratorHarness("anoprog")
         try h.push("q", count: 5)
-        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--max-per-queue", "1", "--alert-no-progress-for", "2s"])
+        let probe = try AlertProbe(h)
+        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--max-per-queue", "1", "--alert-no-progress-for", "2s"] + probe.args)
         #expect(waitUntil(timeout: .seconds(20)) { h.log.contains("[ALERTA] no_progress q: ") }, "log: \(h.log)")
         _ = try h.redis.send(["DEL", RedisArg(h.keys("q").pending)])
-        try expectFiredAndResolved(h, "no_progress")
+        try expectFiredAndResolved(h, "no_progress", probe: probe)
         o.signal(SIGTERM)
         #expect(waitUntil { h.log.contains("drain.begin") })
         o.signal(SIGTERM)
@@ -186,12 +218,13 @@ struct AlertsEndToEndTests {
             print('{"status":"ok"}', flush=True)
         """.write(toFile: script, atomically: true, encoding: .utf8)
         try h.push("q", count: 1)
+        let probe = try AlertProbe(h)
         let o = try h.start(["--queue", "q", "--handler", "q=python3 \(script)", "--handler-mode", "persistent",
-                             "--max-worker-rss-mb", "250", "--poll-interval", "0.5"])
+                             "--max-worker-rss-mb", "250", "--poll-interval", "0.5"] + probe.args)
         #expect(waitUntil(timeout: .seconds(30)) { h.log.contains("[ALERTA] worker_memory q: worker q-1 uses") }, "log: \(h.log)")
         FileManager.default.createFile(atPath: flag, contents: nil)
         // After its job the fat worker is recycled (exit 75): the alert clears.
-        try expectFiredAndResolved(h, "worker_memory")
+        try expectFiredAndResolved(h, "worker_memory", probe: probe)
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
     }
