@@ -43,7 +43,12 @@ public final class RedisLink {
                 connection.close()
                 if !expectedLoss() { noteFailure(error) }
             } else if error.isTransient {
-                noteFailure(error)  // an outage for the log and the backoff, but the context is kept
+                // The server answers but cannot serve yet (LOADING after a restart, BUSY): back off on the
+                // same context. Not a new outage in the log: right after a restart it belongs to the one
+                // already logged, and a server that stays busy shows in the callers' own state.
+                let now = clock.now
+                nextAttempt = now + backoff
+                backoff = min(backoff * 2, Self.maxBackoff)
             }
             throw error
         }
