@@ -91,7 +91,7 @@ struct AlertsEndToEndTests {
         }
         func expectDelivered(_ rule: String) {
             #expect(waitUntil { self.states(rule).contains("fired") && self.states(rule).contains("resolved") }, "--alert-command got \(self.states(rule))")
-            #expect(subscriber.output.contains(#""rule":"\#(rule)""#) && subscriber.output.contains(#""state":"resolved""#),
+            #expect(waitUntil(timeout: .seconds(5)) { self.subscriber.output.contains(#""rule":"\#(rule)""#) && self.subscriber.output.contains(#""state":"resolved""#) },
                     "PUBLISH: \(subscriber.output.suffix(500))")
         }
     }
@@ -102,9 +102,14 @@ struct AlertsEndToEndTests {
         let subject = queue.isEmpty ? rule : "\(rule) \(queue)"
         #expect(waitUntil(timeout: timeout) { h.log.contains("[ALERTA] \(subject): ") }, "log: \(h.log)")
         #expect(waitUntil(timeout: timeout) { h.log.contains("[ALERTA RESOLVIDO] \(subject): ") }, "log: \(h.log)")
-        let events = try EventReader.range(redis ?? h.redis, key: QueueKeys.events(prefix: h.prefix), sinceMilliseconds: 0)
+        // The log line is written first; the stream entry and the PUBLISH follow within the same poll.
         for type in ["alert_fired", "alert_resolved"] {
-            #expect(events.contains { $0.type == type && $0.fields.contains { $0 == ("rule", rule) } }, "\(type) \(rule) in \(events.map(\.type))")
+            var seen: [String] = []
+            #expect(waitUntil(timeout: .seconds(5)) {
+                let events = (try? EventReader.range(redis ?? h.redis, key: QueueKeys.events(prefix: h.prefix), sinceMilliseconds: 0)) ?? []
+                seen = events.map(\.type)
+                return events.contains { $0.type == type && $0.fields.contains { $0 == ("rule", rule) } }
+            }, "\(type) \(rule) in \(seen)")
         }
         probe?.expectDelivered(rule)
     }
