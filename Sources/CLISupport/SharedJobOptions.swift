@@ -88,6 +88,9 @@ public struct RunOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.alertRedisDownFor)) var alertRedisDownFor: String?
     @Option(help: ArgumentHelp(.alertDeadWindow)) var alertDeadWindow: String?
     @Option(help: ArgumentHelp(.alertNoProgressFor)) var alertNoProgressFor: String?
+    @Option(help: ArgumentHelp(.alertCrashLoop)) var alertCrashLoop: String?
+    @Option(help: ArgumentHelp(.alertStuckAt)) var alertStuckAt: String?
+    @Option(help: ArgumentHelp(.alertMemoryAt)) var alertMemoryAt: String?
     @OptionGroup public var shared: SharedJobOptions
 }
 

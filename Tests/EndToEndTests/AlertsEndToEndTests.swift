@@ -140,15 +140,19 @@ struct AlertsEndToEndTests {
         #expect(o.wait() == .exited(0))
     }
 
-    @Test("crash_loop: workers that die on every job fire a critical alert")
+    @Test("crash_loop: workers that die on every job fire a critical alert (--alert-crash-loop 3/5s); resolved once the queue is paused and the crashes stop")
     func crashLoop() throws {
         let h = try OrchestratorHarness("acrash")
         try h.push("q", count: 20)
-        let o = try h.start(["--queue", "q", "--handler", "q=kill -9 $PPID", "--max-attempts", "100", "--max-per-queue", "1"])
-        #expect(waitUntil(timeout: .seconds(40)) { h.log.contains("| CRITICAL | [ALERTA] crash_loop q: ") }, "log: \(h.log)")
+        let probe = try AlertProbe(h)
+        let o = try h.start(["--queue", "q", "--handler", "q=kill -9 $PPID", "--max-attempts", "100", "--max-per-queue", "1",
+                             "--alert-crash-loop", "3/5s"] + probe.args)
+        #expect(waitUntil(timeout: .seconds(40)) { h.log.contains("| CRITICAL | [ALERTA] crash_loop q: 3 worker crashes within 5s") }, "log: \(h.log)")
         let events = try EventReader.range(h.redis, key: QueueKeys.events(prefix: h.prefix), sinceMilliseconds: 0)
-        #expect(events.contains { $0.type == "alert_fired" && $0.fields.contains { $0 == ("rule", "crash_loop") } })
-        #expect(events.filter { $0.type == "worker_exited" && $0.fields.contains { $0 == ("kind", "crashed") } }.count >= 5)
+        #expect(events.filter { $0.type == "worker_exited" && $0.fields.contains { $0 == ("kind", "crashed") } }.count >= 3)
+        let (paused, _) = try runToEnd(TestEnv.orchestrator, ["pause", "--queue", "q"], env: ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix])
+        #expect(paused == .exited(0))
+        try expectFiredAndResolved(h, "crash_loop", probe: probe)
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
     }
@@ -158,14 +162,26 @@ struct AlertsEndToEndTests {
         let redis = try PrivateRedis()
         defer { redis.stop() }
         let dir = TestEnv.scratch("adown")
-        let o = try Launched(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=cat", "--alert-redis-down-for", "2s", "--log-dir", "\(dir)/logs"],
+        try FileManager.default.createDirectory(atPath: "\(dir)/notified", withIntermediateDirectories: true)
+        let o = try Launched(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=cat", "--alert-redis-down-for", "2s", "--log-dir", "\(dir)/logs",
+                                                    "--alert-command", "cat > \(dir)/notified/$$.json"],
                              env: ["REDIS_URL": redis.url], outputPath: "\(dir)/out.txt")
         let log = { (try? String(contentsOfFile: "\(dir)/logs/orchestrator.log", encoding: .utf8)) ?? "" }
         #expect(waitUntil { log().contains("orchestrator.ready") })
         redis.stop()
         #expect(waitUntil(timeout: .seconds(20)) { log().contains("| CRITICAL | [ALERTA] redis_down: ") }, "log: \(log())")
         try redis.start()
+        let subscriber = try Launched("/usr/bin/redis-cli", ["-p", "\(redis.port)", "SUBSCRIBE", QueueKeys.alerts(prefix: "fila:")], outputPath: "\(dir)/sub.txt")
+        defer { subscriber.signal(SIGKILL) }
         #expect(waitUntil(timeout: .seconds(20)) { log().contains("[ALERTA RESOLVIDO] redis_down: ") }, "log: \(log())")
+        // The fired notice could not be published (Redis was down); the command got it, and the resolved one is published.
+        #expect(waitUntil { subscriber.output.contains(#""rule":"redis_down","queue":"","state":"resolved""#) }, "PUBLISH: \(subscriber.output)")
+        #expect(waitUntil {
+            let saved = ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/notified")) ?? []).map {
+                jsonObject(Array((try? Data(contentsOf: URL(fileURLWithPath: "\(dir)/notified/\($0)"))) ?? Data()))["state"] as? String ?? "?"
+            }
+            return saved.sorted() == ["fired", "resolved"]
+        }, "--alert-command: \((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/notified")) ?? [])")
         let c = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))
         try c.connect()
         var types: [String] = []

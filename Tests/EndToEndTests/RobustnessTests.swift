@@ -145,6 +145,8 @@ struct RobustnessTests {
         #expect(body.contains(#"rpa_worker_starts_total{queue="conferencia"} 3"#))
         #expect(body.contains("# TYPE rpa_jobs_done_total counter"))
         #expect(body.contains("rpa_redis_up 1"))
+        let polls = body.split(separator: "\n").first { $0.hasPrefix("rpa_orchestrator_poll_seconds_count ") }.flatMap { Int($0.split(separator: " ")[1]) }
+        #expect((polls ?? 0) >= 1, "the poll passes are counted: \(body.suffix(2000))")
         #expect(httpGet(port: port, path: "/healthz")?.status == "HTTP/1.0 200 OK")
         #expect(httpGet(port: port, path: "/readyz")?.status == "HTTP/1.0 200 OK")
         #expect(httpGet(port: port, path: "/livez")?.status == "HTTP/1.0 200 OK")

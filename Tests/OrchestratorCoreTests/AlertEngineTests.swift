@@ -28,7 +28,7 @@ struct AlertEngineTests {
         var notifications = 0
         for s in 0..<600 {
             let crashes = s % 2 == 0 ? 5 : 0
-            notifications += poll(s, [AlertQueueObservation(name: "q", crashesLastMinute: crashes)]).filter { $0.kind != .resolved }.count
+            notifications += poll(s, [AlertQueueObservation(name: "q", crashesInWindow: crashes)]).filter { $0.kind != .resolved }.count
         }
         #expect(notifications == 1, "\(notifications) notifications in 10 minutes of flapping")
     }

@@ -80,6 +80,32 @@ struct ConfigTests {
         #expect(try resolve { $0.values[.maxTotal] = "30" }.policy.maxPerQueue == 10, "no clamp when the default fits")
     }
 
+    @Test("--history-retention off writes no samples; --alerts-disable all turns every rule off; a typo is still refused")
+    func historyAndAlertsOff() throws {
+        #expect(try resolve { _ in }.historyRetention == .seconds(7 * 86_400))
+        #expect(try resolve { $0.values[.historyRetention] = "off" }.historyRetention == nil)
+        #expect(try resolve({ _ in }, env: ["HISTORY_RETENTION": "OFF"]).historyRetention == nil)
+        #expect(try resolve { $0.values[.alertsDisable] = "all" }.alerts.disabled == Set(AlertRule.allCases))
+        #expect(try resolve { $0.values[.alertsDisable] = "stuck_job" }.alerts.disabled == [.stuckJob])
+        #expect(throws: ConfigError.self) { try resolve { $0.values[.alertsDisable] = "al" } }
+        #expect(throws: ConfigError.self) { try resolve { $0.values[.historyRetention] = "0" } }
+    }
+
+    @Test("alert thresholds: --alert-crash-loop N/window, --alert-stuck-at and --alert-memory-at as percentages; bad ones name the flag")
+    func alertThresholds() throws {
+        let d = try resolve { _ in }.alerts
+        #expect(d.crashLoopCount == 5 && d.crashLoopWindow == .seconds(60) && d.stuckFraction == 0.8 && d.memoryFraction == 0.9)
+        let s = try resolve({ $0.values[.alertCrashLoop] = "3/10s"; $0.values[.alertStuckAt] = "50" }, env: ["ALERT_MEMORY_AT": "75%"]).alerts
+        #expect(s.crashLoopCount == 3 && s.crashLoopWindow == .seconds(10) && s.stuckFraction == 0.5 && s.memoryFraction == 0.75)
+        for (spec, bad) in [(OptionSpec.alertCrashLoop, "5"), (.alertCrashLoop, "0/1m"), (.alertCrashLoop, "5/2h"), (.alertCrashLoop, "x/1m"),
+                            (.alertStuckAt, "0"), (.alertStuckAt, "120%"), (.alertMemoryAt, "lots")] {
+            #expect(throws: ConfigError.self, "\(spec.flag) \(bad)") { try resolve { $0.values[spec] = bad } }
+        }
+        do { _ = try resolve({ _ in }, env: ["ALERT_STUCK_AT": "200"]); Issue.record("accepted") } catch {
+            #expect(error.description.contains("--alert-stuck-at (from ALERT_STUCK_AT)"), "\(error)")
+        }
+    }
+
     @Test("HANDLER_MODE is read in any case")
     func handlerModeAnyCase() throws {
         #expect(try resolve({ _ in }, env: ["HANDLER_MODE": "PERSISTENT"]).job.handlerMode == .persistent)

@@ -11,6 +11,7 @@ public enum AlertRule: String, Sendable, CaseIterable, Codable {
 public struct AlertSettings: Sendable, Equatable {
     public var capReachedFor: Duration = .seconds(300)
     public var crashLoopCount = 5
+    public var crashLoopWindow: Duration = .seconds(60)
     public var redisDownFor: Duration = .seconds(30)
     public var deadLettersWindow: Duration = .seconds(600)
     public var stuckFraction = 0.8
@@ -32,15 +33,15 @@ public struct AlertQueueObservation: Sendable, Equatable {
     public var doneTotal: Int
     public var deadTotal: Int
     public var busyWorkers: Int
-    public var crashesLastMinute: Int
+    public var crashesInWindow: Int
     public var oldestJobAgeSeconds: Double
     /// PSS of each worker's tree, by slot.
     public var workerMemory: [Int: Int]
 
     public init(name: String, pending: Int = 0, limited: Bool = false, doneTotal: Int = 0, deadTotal: Int = 0, busyWorkers: Int = 0,
-                crashesLastMinute: Int = 0, oldestJobAgeSeconds: Double = 0, workerMemory: [Int: Int] = [:]) {
+                crashesInWindow: Int = 0, oldestJobAgeSeconds: Double = 0, workerMemory: [Int: Int] = [:]) {
         self.name = name; self.pending = pending; self.limited = limited; self.doneTotal = doneTotal; self.deadTotal = deadTotal
-        self.busyWorkers = busyWorkers; self.crashesLastMinute = crashesLastMinute; self.oldestJobAgeSeconds = oldestJobAgeSeconds
+        self.busyWorkers = busyWorkers; self.crashesInWindow = crashesInWindow; self.oldestJobAgeSeconds = oldestJobAgeSeconds
         self.workerMemory = workerMemory
     }
 }
@@ -164,8 +165,8 @@ public struct AlertEngine: Sendable {
         } else {
             m.limitedSince = nil
         }
-        if q.crashesLastMinute >= settings.crashLoopCount {
-            found.append((.crashLoop, "\(q.crashesLastMinute) worker crashes in the last minute; restarts back off"))
+        if q.crashesInWindow >= settings.crashLoopCount {
+            found.append((.crashLoop, "\(q.crashesInWindow) worker crashes within \(formatDuration(settings.crashLoopWindow)); restarts back off"))
         }
         // dead_letters: the dead list grew recently.
         if let last = m.lastDeadTotal, q.deadTotal > last { m.lastDeadIncrease = now }

@@ -90,13 +90,13 @@ extension OptionSpec {
     public static let eventsMax = OptionSpec("eventsMax", env: "EVENTS_MAX", default: "100000", valueName: "n",
                                              "Entries kept in the events stream orchestrator:<prefix>events (approximate)")
     public static let historyRetention = OptionSpec("historyRetention", env: "HISTORY_RETENTION", default: "7d", valueName: "duration",
-                                                    "How long the per-queue minute samples (orchestrator:<prefix>history:<queue>) are kept")
+                                                    "How long the per-queue minute samples (orchestrator:<prefix>history:<queue>) are kept, 1h to 365d; off writes none")
     public static let alertCommand = OptionSpec("alertCommand", env: "ALERT_COMMAND", default: nil, defaultHelp: "none", valueName: "command",
                                                 "Run for each alert notification with its JSON on stdin (/bin/sh -c, own process group, killed after 10 s)")
     public static let alertRepeat = OptionSpec("alertRepeat", env: "ALERT_REPEAT", default: "30m", valueName: "duration",
                                                "An active alert is notified again this often (and a flapping one no more often)")
     public static let alertsDisable = OptionSpec("alertsDisable", env: "ALERTS_DISABLE", default: nil, defaultHelp: "none", valueName: "rules",
-                                                 "Comma list of alert rules to turn off: cap_reached, crash_loop, redis_down, dead_letters, stuck_job, no_progress, worker_memory")
+                                                 "Comma list of alert rules to turn off: cap_reached, crash_loop, redis_down, dead_letters, stuck_job, no_progress, worker_memory, or all")
     public static let alertCapFor = OptionSpec("alertCapFor", env: "ALERT_CAP_FOR", default: "5m", valueName: "duration",
                                                "cap_reached: how long a cap must bind while the backlog does not shrink")
     public static let alertRedisDownFor = OptionSpec("alertRedisDownFor", env: "ALERT_REDIS_DOWN_FOR", default: "30s", valueName: "duration",
@@ -105,6 +105,12 @@ extension OptionSpec {
                                                    "dead_letters: active while the dead list grew within this window")
     public static let alertNoProgressFor = OptionSpec("alertNoProgressFor", env: "ALERT_NO_PROGRESS_FOR", default: "5m", valueName: "duration",
                                                       "no_progress: how long pending jobs and busy workers may complete nothing")
+    public static let alertCrashLoop = OptionSpec("alertCrashLoop", env: "ALERT_CRASH_LOOP", default: "5/1m", valueName: "n/duration",
+                                                  "crash_loop: this many worker crashes of one queue within this window")
+    public static let alertStuckAt = OptionSpec("alertStuckAt", env: "ALERT_STUCK_AT", default: "80%", valueName: "percent",
+                                                "stuck_job: a job running longer than this share of --job-timeout")
+    public static let alertMemoryAt = OptionSpec("alertMemoryAt", env: "ALERT_MEMORY_AT", default: "90%", valueName: "percent",
+                                                 "worker_memory: a worker tree above this share of --max-worker-rss-mb for 2 polls")
     // The worker alone.
     public static let slot = OptionSpec("slot", env: "WORKER_SLOT", default: "1", valueName: "n", "Slot number, shown in ps and logs")
 
@@ -114,6 +120,7 @@ extension OptionSpec {
         output, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
         workerPath, metricsListen, slot, logFormat, logTime, logLevel, logTo,
         eventsMax, historyRetention, alertCommand, alertRepeat, alertsDisable, alertCapFor, alertRedisDownFor, alertDeadWindow, alertNoProgressFor,
+        alertCrashLoop, alertStuckAt, alertMemoryAt,
     ]
 }
 

@@ -18,7 +18,8 @@ public struct OrchestratorSettings: Sendable {
     public var alerts = AlertSettings()
     public var alertCommand: String?
     public var eventsMax = 100_000
-    public var historyRetention: Duration = .seconds(7 * 86_400)
+    /// nil: `--history-retention off`, no minute samples written (rates are still computed in memory).
+    public var historyRetention: Duration? = .seconds(7 * 86_400)
     /// `--max-per-queue` was not given and its default was lowered to `--max-total`.
     public var maxPerQueueClamped = false
 
@@ -111,10 +112,11 @@ public struct OrchestratorSettings: Sendable {
             eventsMax: try r.int(v, .eventsMax, range: 100...100_000_000), historyRetention: try retention(v, r), maxPerQueueClamped: clamped)
     }
 
-    static func retention(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> Duration {
+    static func retention(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> Duration? {
+        if r.raw(v, .historyRetention)!.text.trimmingSpaces.lowercased() == "off" { return nil }
         let d = try r.duration(v, .historyRetention)
         guard d >= .seconds(3600) && d <= .seconds(365 * 86_400) else {
-            throw ConfigError(flag: r.raw(v, .historyRetention)!.source, message: "must be between 1h and 365d, got '\(r.raw(v, .historyRetention)!.text)'")
+            throw ConfigError(flag: r.raw(v, .historyRetention)!.source, message: "must be between 1h and 365d (or off), got '\(r.raw(v, .historyRetention)!.text)'")
         }
         return d
     }
@@ -126,15 +128,39 @@ public struct OrchestratorSettings: Sendable {
         a.redisDownFor = try r.duration(v, .alertRedisDownFor, minimum: .seconds(1))
         a.deadLettersWindow = try r.duration(v, .alertDeadWindow, minimum: .seconds(1))
         a.noProgressFor = try r.duration(v, .alertNoProgressFor, minimum: .seconds(1))
+        (a.crashLoopCount, a.crashLoopWindow) = try crashLoop(v, r)
+        a.stuckFraction = try percent(v, .alertStuckAt, r)
+        a.memoryFraction = try percent(v, .alertMemoryAt, r)
         if let (list, source) = r.raw(v, .alertsDisable) {
             for name in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+                if name == "all" { a.disabled.formUnion(AlertRule.allCases); continue }
                 guard let rule = AlertRule(rawValue: name) else {
-                    throw ConfigError(flag: source, message: "unknown rule '\(name)' (rules: \(AlertRule.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw ConfigError(flag: source, message: "unknown rule '\(name)' (rules: \(AlertRule.allCases.map(\.rawValue).joined(separator: ", ")), or all)")
                 }
                 a.disabled.insert(rule)
             }
         }
         return a
+    }
+
+    /// `N/duration`: N crashes (1…1000) within the window (1s…1h).
+    static func crashLoop(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> (Int, Duration) {
+        let (text, source) = r.raw(v, .alertCrashLoop)!
+        let parts = text.trimmingSpaces.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw ConfigError(flag: source, message: "expected crashes/window like 5/1m, got '\(text)'") }
+        let count = try r.int(String(parts[0]), source: source, range: 1...1000)
+        let window = try r.duration(String(parts[1]), source: source, minimum: .seconds(1))
+        guard window <= .seconds(3600) else { throw ConfigError(flag: source, message: "the window must be at most 1h, got '\(parts[1])'") }
+        return (count, window)
+    }
+
+    /// `80%` or `80`: a share between 1 % and 100 %, as a fraction.
+    static func percent(_ v: OptionValues, _ spec: OptionSpec, _ r: OptionResolver) throws(ConfigError) -> Double {
+        let (text, source) = r.raw(v, spec)!
+        var t = text.trimmingSpaces
+        if t.hasSuffix("%") { t.removeLast() }
+        guard let p = Double(t), p >= 1, p <= 100 else { throw ConfigError(flag: source, message: "expected a percentage between 1% and 100%, got '\(text)'") }
+        return p / 100
     }
 
     static func adaptivePolicy(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> AdaptivePolicy? {

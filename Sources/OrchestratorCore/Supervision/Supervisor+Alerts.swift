@@ -25,7 +25,7 @@ extension Supervisor {
                 name: q, pending: state.pending, limited: state.target.limitedBy != nil && state.pending > 0,
                 doneTotal: Int(stats["done"] ?? "") ?? 0, deadTotal: Int(stats["dead"] ?? "") ?? 0,
                 busyWorkers: mine.filter(\.isBusy).count,
-                crashesLastMinute: state.backoff.recent.filter { now - $0 < .seconds(60) }.count,
+                crashesInWindow: state.backoff.recent.filter { now - $0 < settings.alerts.crashLoopWindow }.count,
                 oldestJobAgeSeconds: Double(mine.filter(\.isBusy).compactMap(\.jobStartedAt).map { wall - $0 }.max() ?? 0) / 1000,
                 workerMemory: Dictionary(mine.map { ($0.slot, $0.pssBytes) }, uniquingKeysWith: max))
         } : []

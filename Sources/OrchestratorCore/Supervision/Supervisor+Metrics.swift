@@ -59,6 +59,8 @@ extension Supervisor {
         m.add("rpa_worker_memory_limit_bytes", "gauge", "--max-worker-rss-mb in bytes (0 = off).", [([], Double(settings.job.maxWorkerRSSMB) * 1_048_576)])
         m.add("rpa_redis_up", "gauge", "1 when the last poll read Redis.", [([], redisReadable ? 1 : 0)])
         m.add("rpa_orchestrator_draining", "gauge", "1 while draining after TERM/INT.", [([], isDraining ? 1 : 0)])
+        m.addHistogram("rpa_orchestrator_poll_seconds", "Wall time of each poll pass (Redis round trips included).",
+                       [([], pollTime.buckets, pollTime.count, pollTime.sum)])
         ProcessMetrics.add(to: &m)
         metrics.update(text: m.text, healthy: redisReadable && !isDraining)
     }

@@ -291,9 +291,10 @@ extension Supervisor {
             r.dead = Int(stats["dead"] ?? "") ?? 0
             r.durations = stats.filter { $0.key.hasPrefix("dur_le_") }.compactMapValues { Int($0) }
             r.maxPSS = mine.map(\.pssBytes).max() ?? 0
-            guard let fields = histories[q, default: QueueHistory()].observe(r, wallMilliseconds: wall) else { continue }
+            guard let fields = histories[q, default: QueueHistory()].observe(r, wallMilliseconds: wall),
+                  let retention = settings.historyRetention else { continue }
             var xadd: [RedisArg] = ["XADD", RedisArg(QueueKeys.history(prefix: settings.job.prefix, queue: q)), "MINID", "~",
-                                    RedisArg("\(wall - settings.historyRetention.milliseconds)"), "*"]
+                                    RedisArg("\(wall - retention.milliseconds)"), "*"]
             for (k, v) in fields { xadd += [RedisArg(k), RedisArg(v)] }
             commands.append(xadd)
         }

@@ -70,6 +70,8 @@ public final class Supervisor {
     var workerExits: [String: [String: Int]] = [:]
     /// The last poll's reading (for /metrics: stats, backlogs).
     var lastReading = PollReading()
+    /// Wall time spent in `poll()` (Redis round trips included), for /metrics.
+    var pollTime = PollTimeHistogram()
     var redisReadable = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
     let isSubreaper = rpa_is_child_subreaper() == 1
@@ -114,7 +116,9 @@ public final class Supervisor {
                 continue
             }
             if clock.now >= nextPoll {
+                let started = clock.now
                 poll()
+                pollTime.observe((clock.now - started).seconds)
                 nextPoll = clock.now + settings.pollInterval
             }
         }
@@ -229,7 +233,7 @@ public final class Supervisor {
             if queueState.backoff.crashed(at: now) {
                 if queueState.lastCrashLoopAlert.map({ now - $0 >= .seconds(60) }) ?? true {
                     queueState.lastCrashLoopAlert = now
-                    logger.critical("\(LogEvents.crashLoop)", metadata: ["queue": "\(worker.queue)", "crashes_last_minute": "\(queueState.backoff.recent.count)",
+                    logger.critical("\(LogEvents.crashLoop)", metadata: ["queue": "\(worker.queue)", "crashes_last_minute": "\(queueState.backoff.recent.filter { now - $0 < .seconds(60) }.count)",
                                                                          "restart_delay": "\(formatDuration(queueState.backoff.currentDelay))",
                                                                          "hint": "see \(settings.logDir)/\(worker.name).log"])
                 }
@@ -261,4 +265,18 @@ public final class Supervisor {
         pendingRequeues.removeAll()
         for (queue, id) in todo { requeue(queue: queue, id: id) }
     }
+}
+
+/// Cumulative histogram of poll pass times, Prometheus style.
+struct PollTimeHistogram {
+    static let bounds: [Double] = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+    private var counts = [Int](repeating: 0, count: bounds.count)
+    private(set) var count = 0
+    private(set) var sum = 0.0
+    mutating func observe(_ seconds: Double) {
+        count += 1
+        sum += seconds
+        for (i, b) in Self.bounds.enumerated() where seconds <= b { counts[i] += 1 }
+    }
+    var buckets: [(String, Int)] { zip(Self.bounds, counts).map { ("\($0)", $1) } + [("+Inf", count)] }
 }

@@ -106,6 +106,7 @@ extension TerminationStatus {
 /// Restart backoff after crashes: 1 s, 2 s, 4 s … 60 s; five crashes within a minute is a crash loop.
 public struct CrashBackoff: Sendable, Equatable {
     public private(set) var consecutive = 0
+    /// Crash times of the last hour (at most 1,000).
     public private(set) var recent: [ContinuousClock.Instant] = []
     public private(set) var nextAllowed: ContinuousClock.Instant?
 
@@ -115,8 +116,8 @@ public struct CrashBackoff: Sendable, Equatable {
     public mutating func crashed(at now: ContinuousClock.Instant) -> Bool {
         consecutive += 1
         nextAllowed = now + currentDelay
-        recent = recent.filter { now - $0 < .seconds(60) } + [now]
-        return recent.count >= 5
+        recent = (recent.filter { now - $0 < .seconds(3600) } + [now]).suffix(1000)  // the alert's window may be up to 1 h
+        return recent.filter { now - $0 < .seconds(60) }.count >= 5
     }
 
     /// The wait before the next start: 1 s after the first crash, doubling, at most 60 s.
