@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -11,6 +11,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // The dashboard's HTTP server (SwiftNIO); without its default traits (no swift-configuration).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
     ],
     targets: [
         .systemLibrary(
@@ -34,10 +38,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "OrchestratorCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "orchestrator",
             dependencies: [
-                "OrchestratorCore", "CShims", "CLISupport",
+                "OrchestratorCore", "CShims", "CLISupport", "Dashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -51,7 +66,7 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", dependencies: ["OrchestratorCore"], path: "Tests/TestSupport"),
-        .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore", "CLISupport"]),
+        .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore", "CLISupport", "Dashboard"]),
         .testTarget(name: "RedisIntegrationTests", dependencies: ["OrchestratorCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["OrchestratorCore", "TestSupport"]),
     ]

@@ -77,7 +77,10 @@ public struct RunOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.drainTimeout)) var drainTimeout: String?
     @Option(help: ArgumentHelp(.logDir)) var logDir: String?
     @Option(help: ArgumentHelp(.workerPath)) var workerPath: String?
+    @Option(help: ArgumentHelp(.httpListen)) var httpListen: String?
     @Option(help: ArgumentHelp(.metricsListen)) var metricsListen: String?
+    @Option(help: ArgumentHelp(.httpToken)) var httpToken: String?
+    @Option(help: ArgumentHelp(.httpTokenFile)) var httpTokenFile: String?
     @Option(help: ArgumentHelp(.logTo), completion: .list(OptionSpec.logTo.choices)) var logTo: String?
     @Option(help: ArgumentHelp(.eventsMax)) var eventsMax: String?
     @Option(help: ArgumentHelp(.historyRetention)) var historyRetention: String?
@@ -138,12 +141,17 @@ public struct RedisTargetOptions: ParsableArguments {
         return names
     }
 
+    /// Redis and the prefix, resolved (exit 64 on bad values).
+    public func jobSettings() throws -> JobSettings {
+        do { return try JobSettings.resolve(redis.optionValues, OptionResolver(environment: ProcessInfo.processInfo.environment)) } catch {
+            throw badConfig(error.description)
+        }
+    }
+
     /// Resolves the settings and connects (exit 64 on bad values, 69 when Redis refuses).
     public func connect(command: String) throws -> (connection: RedisConnection, prefix: String, requested: [String]?) {
-        let env = ProcessInfo.processInfo.environment
         let requested = try requestedQueues()
-        let job: JobSettings
-        do { job = try JobSettings.resolve(redis.optionValues, OptionResolver(environment: env)) } catch { throw badConfig(error.description) }
+        let job = try jobSettings()
         let connection = RedisConnection(endpoint: job.redis)
         do {
             try connectAtStartup(connection, attempts: 2)
@@ -164,6 +172,5 @@ public struct RedisTargetOptions: ParsableArguments {
 
 /// The queues the running orchestrator of `prefix` watches (from its heartbeat), nil when none runs.
 public func watchedQueues(_ connection: RedisConnection, prefix: String) -> [String]? {
-    guard let text = (try? connection.send(["HGET", RedisArg(QueueKeys.instance(prefix: prefix)), "queues"]))?.text else { return nil }
-    return text.split(separator: ",").map(String.init)
+    QueueControl.watched(redis: connection, prefix: prefix)
 }

@@ -44,9 +44,7 @@ struct Dead: ParsableCommand {
                 if purge {
                     print("\(queue): \(try dead.purge()) dead job(s) deleted")
                 } else if requeue && ids.isEmpty {
-                    let moved = try dead.requeueAll()
-                    _ = try? connection.send(["XADD", RedisArg(QueueKeys.events(prefix: prefix)), "MAXLEN", "~", "100000", "*", "type", "dead_requeue",
-                                              "ts", RedisArg("\(WallClock.nowMilliseconds())"), "queue", RedisArg(queue), "jobs", RedisArg(moved)])
+                    let moved = try QueueControl.requeueDead(queue: queue, redis: connection, prefix: prefix)
                     print("\(queue): \(moved) job(s) moved back to \(prefix)\(queue)")
                 } else if requeue || delete {
                     var done = 0

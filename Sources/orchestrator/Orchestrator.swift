@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import CShims
+import Dashboard
 import Foundation
 import Logging
 import OrchestratorCore
@@ -18,7 +19,7 @@ struct Orchestrator: ParsableCommand {
         error; `status` exits 3 when no orchestrator is running.
         """,
         version: Version.string,
-        subcommands: [Run.self, Status.self, Dead.self, Pause.self, Resume.self, Events.self, Alerts.self, History.self],
+        subcommands: [Run.self, Status.self, Dead.self, Pause.self, Resume.self, Events.self, Alerts.self, History.self, DashboardCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -55,14 +56,9 @@ struct Run: ParsableCommand {
         } catch {
             throw badConfig("\(logDirSource): cannot create directory '\(settings.logDir)': \(String(cString: strerror(errno)))")
         }
-        var metricsServer: MetricsServer?
+        let http: HTTPSettings?
+        do { http = try HTTPSettings.resolve(flags.values, resolver) } catch { throw badConfig(error.description) }
         let metricsBox = MetricsBox()
-        if let (listen, source) = resolver.raw(flags.values, .metricsListen), !listen.isEmpty {
-            let window = max(.seconds(30), settings.pollInterval * 10)
-            do { metricsServer = try MetricsServer(listen: listen, source: source, box: metricsBox, liveWindow: window) } catch {
-                throw badConfig(error.description)
-            }
-        }
         let (sink, sinkError) = LogSink.open("\(settings.logDir)/orchestrator.log", destination: settings.log.destination)
         if let sinkError { throw badConfig("\(logDirSource): cannot write '\(settings.logDir)/orchestrator.log': \(sinkError)") }
         let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink, settings: settings.log) }
@@ -71,6 +67,9 @@ struct Run: ParsableCommand {
             if let warning = HandlerCheck.warning(settings.handlers[q]!, path: environment["PATH"]) {
                 logger.warning("config.handler_unchecked", metadata: ["queue": "\(q)", "warning": "\(warning)"])
             }
+        }
+        if http?.tokenInArgv == true {
+            logger.warning("config.secret_in_argv", metadata: ["hint": "--http-token is visible in ps; pass it in HTTP_TOKEN or --http-token-file"])
         }
         if let url = options.shared.redisURL, (try? RedisEndpoint.parse(url))?.password != nil {
             logger.warning("config.secret_in_argv", metadata: ["hint": "the Redis password in --redis-url is visible in ps; pass it in REDIS_PASSWORD (workers already get it only through the environment)"])
@@ -90,10 +89,14 @@ struct Run: ParsableCommand {
         let supervisor = Supervisor(settings: settings, launcher: FoundationProcessLauncher(inbox: inbox), inbox: inbox,
                                     link: RedisLink(connection: connection, logger: logger), logger: logger, environment: environment)
         supervisor.reopenLogs = { sink.reopen() }
-        if let metricsServer {
+        if let http {
+            let server = DashboardServer(.init(http: http, redis: settings.job.redis, prefix: settings.job.prefix, queues: settings.queues,
+                                               metrics: metricsBox, liveWindow: max(.seconds(30), settings.pollInterval * 10)), logger: logger)
             supervisor.metrics = metricsBox
-            metricsServer.start()
-            logger.info("metrics.listening", metadata: ["port": "\(metricsServer.port)"])
+            let port: Int
+            do { port = try server.start() } catch { throw badConfig(error.description) }
+            logger.info("http.listening", metadata: ["port": "\(port)", "url": "http://\(http.host.contains(":") ? "[\(http.host)]" : http.host):\(port)/",
+                                                     "actions": "\(http.token == nil ? "off (no HTTP token)" : "on")"])
         }
         let code = supervisor.run()
         withExtendedLifetime(signals) {}

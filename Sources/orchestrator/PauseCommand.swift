@@ -34,17 +34,12 @@ private func setPaused(_ paused: Bool, _ target: RedisTargetOptions, force: Bool
             throw badConfig("--queue: \(unknown.joined(separator: ", ")) is not watched by the running orchestrator (it watches \(watched.joined(separator: ", "))); pass --force to \(verb) anyway")
         }
     }
-    let key = RedisArg(QueueKeys.paused(prefix: prefix))
     do {
-        _ = try connection.send([paused ? "SADD" : "SREM", key] + queues.map { RedisArg($0) })
+        try QueueControl.setPaused(paused, queues: queues, redis: connection, prefix: prefix)
     } catch {
         FileHandle.standardError.write(Data("\(verb): \(error)\n".utf8))
         throw ExitCode(ExitCodes.redisUnavailable)
     }
-    _ = try? connection.pipeline(queues.map { q in
-        ["XADD", RedisArg(QueueKeys.events(prefix: prefix)), "MAXLEN", "~", "100000", "*", "type", RedisArg(verb), "ts",
-         RedisArg("\(WallClock.nowMilliseconds())"), "queue", RedisArg(q)]
-    })
     for q in queues {
         print(paused ? "\(q): paused (workers finish their current job and stop; jobs wait in \(prefix)\(q))"
                      : "\(q): resumed")

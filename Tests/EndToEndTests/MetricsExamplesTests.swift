@@ -24,7 +24,7 @@ struct MetricsExamplesTests {
         defer { o.signal(SIGTERM); o.wait() }
         var port = 0
         #expect(waitUntil {
-            port = h.log.split(separator: "\n").first { $0.contains("metrics.listening") }.flatMap { Int($0.split(separator: "port=").last ?? "") } ?? 0
+            port = listeningPort(h.log)
             return port > 0 && (try? h.results("q").count) == 5
         }, "log: \(h.log)")
         var body = ""

@@ -127,17 +127,13 @@ struct RobustnessTests {
         #expect(try h.results("conferencia").filter { $0["status"] as? String == "ok" }.allSatisfy { $0["attempts"] as? Int == 1 })
     }
 
-    @Test("--metrics-listen (a host name) serves Prometheus text, /livez, /readyz and /healthz; query strings and HEAD work")
+    @Test("--metrics-listen (the old name of --http-listen, a host name) serves Prometheus text, /livez, /readyz and /healthz; query strings and HEAD work")
     func metrics() throws {
         let h = try OrchestratorHarness("metrics")
         try h.push("conferencia", count: 120)
         let o = try h.start(["--queue", "conferencia", "--handler", "conferencia=sleep 20", "--metrics-listen", "localhost:0"])
         var port = 0
-        #expect(waitUntil {
-            if let line = h.log.split(separator: "\n").first(where: { $0.contains("metrics.listening") }),
-               let p = line.split(separator: "port=").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) { port = p }
-            return port > 0
-        }, "log: \(h.log)")
+        #expect(waitUntil { port = listeningPort(h.log); return port > 0 }, "log: \(h.log)")
         #expect(waitUntil { (httpGet(port: port, path: "/metrics")?.body ?? "").contains(#"rpa_workers{queue="conferencia",state="busy"} 3"#) },
                 "\(httpGet(port: port, path: "/metrics")?.body ?? "no answer")")
         let body = httpGet(port: port, path: "/metrics")?.body ?? ""
@@ -147,16 +143,16 @@ struct RobustnessTests {
         #expect(body.contains("rpa_redis_up 1"))
         let polls = body.split(separator: "\n").first { $0.hasPrefix("rpa_orchestrator_poll_seconds_count ") }.flatMap { Int($0.split(separator: " ")[1]) }
         #expect((polls ?? 0) >= 1, "the poll passes are counted: \(body.suffix(2000))")
-        #expect(httpGet(port: port, path: "/healthz")?.status == "HTTP/1.0 200 OK")
-        #expect(httpGet(port: port, path: "/readyz")?.status == "HTTP/1.0 200 OK")
-        #expect(httpGet(port: port, path: "/livez")?.status == "HTTP/1.0 200 OK")
+        #expect(httpGet(port: port, path: "/healthz")?.status == "HTTP/1.1 200 OK")
+        #expect(httpGet(port: port, path: "/readyz")?.status == "HTTP/1.1 200 OK")
+        #expect(httpGet(port: port, path: "/livez")?.status == "HTTP/1.1 200 OK")
         #expect(httpGet(port: port, path: "/metrics?format=text")?.body.contains("rpa_redis_up 1") == true)
         let head = httpGet(port: port, path: "/healthz", method: "HEAD")
-        #expect(head?.status == "HTTP/1.0 200 OK" && head?.body == "")
-        #expect(httpGet(port: port, path: "/nope")?.status == "HTTP/1.0 404 Not Found")
+        #expect(head?.status == "HTTP/1.1 200 OK" && head?.body == "")
+        #expect(httpGet(port: port, path: "/nope")?.status == "HTTP/1.1 404 Not Found")
         o.signal(SIGTERM)
-        #expect(waitUntil { httpGet(port: port, path: "/readyz")?.status == "HTTP/1.0 503 Service Unavailable" }, "draining is not ready")
-        #expect(httpGet(port: port, path: "/livez")?.status == "HTTP/1.0 200 OK", "but it is alive")
+        #expect(waitUntil { httpGet(port: port, path: "/readyz")?.status == "HTTP/1.1 503 Service Unavailable" }, "draining is not ready")
+        #expect(httpGet(port: port, path: "/livez")?.status == "HTTP/1.1 200 OK", "but it is alive")
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
     }

@@ -29,13 +29,13 @@ struct MetricsServerTests {
 
     @Test("listen addresses: host names, [IPv6], an empty host is loopback; bad ports name their source")
     func listenAddresses() throws {
-        #expect(try MetricsServer.split("localhost:9464", source: "--metrics-listen") == ("localhost", 9464))
-        #expect(try MetricsServer.split("[::1]:9464", source: "--metrics-listen") == ("::1", 9464))
-        #expect(try MetricsServer.split(":9464", source: "--metrics-listen") == ("127.0.0.1", 9464))
-        #expect(try MetricsServer.split("0.0.0.0:9464", source: "--metrics-listen") == ("0.0.0.0", 9464))
+        #expect(try HTTPSettings.split("localhost:9464", source: "--metrics-listen") == ("localhost", 9464))
+        #expect(try HTTPSettings.split("[::1]:9464", source: "--metrics-listen") == ("::1", 9464))
+        #expect(try HTTPSettings.split(":9464", source: "--metrics-listen") == ("127.0.0.1", 9464))
+        #expect(try HTTPSettings.split("0.0.0.0:9464", source: "--metrics-listen") == ("0.0.0.0", 9464))
         #expect(throws: ConfigError(flag: "--metrics-listen (from METRICS_LISTEN)",
                                     message: "expected HOST:PORT with a port from 0 to 65535, got 'h:99999'")) {
-            try MetricsServer.split("h:99999", source: "--metrics-listen (from METRICS_LISTEN)")
+            try HTTPSettings.split("h:99999", source: "--metrics-listen (from METRICS_LISTEN)")
         }
     }
 }

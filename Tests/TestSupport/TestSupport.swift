@@ -212,7 +212,7 @@ public func httpGet(port: Int, path: String, method: String = "GET") -> (status:
     inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
     let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
     guard ok == 0 else { return nil }
-    let request = Array("\(method) \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
+    let request = Array("\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
     _ = request.withUnsafeBytes { send(s, $0.baseAddress!, $0.count, 0) }
     var data: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 65536)
@@ -224,4 +224,49 @@ public func httpGet(port: Int, path: String, method: String = "GET") -> (status:
     let text = String(decoding: data, as: UTF8.self)
     guard let split = text.range(of: "\r\n\r\n") else { return nil }
     return (String(text[..<split.lowerBound].split(separator: "\r\n").first ?? ""), String(text[split.upperBound...]))
+}
+
+/// The port in the orchestrator's `http.listening … port=N …` log line (0 until it appears).
+public func listeningPort(_ log: String) -> Int {
+    guard let line = log.split(separator: "\n").first(where: { $0.contains("http.listening") }),
+          let range = line.range(of: "port=") else { return 0 }
+    return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
+}
+
+/// One HTTP/1.1 request (Connection: close) on loopback with extra header lines and an optional body: the status
+/// line, the header lines and the body; nil when the connection fails or closes without an answer.
+public func httpRequest(port: Int, method: String, path: String, headers: [String] = [], body: String? = nil)
+    -> (status: String, headers: [String], body: String)? {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard s >= 0 else { return nil }
+    defer { close(s) }
+    var timeout = timeval(tv_sec: 15, tv_usec: 0)
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+    let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard ok == 0 else { return nil }
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    for h in headers { head += h + "\r\n" }
+    if let body { head += "Content-Length: \(body.utf8.count)\r\n" }
+    let request = Array((head + "\r\n" + (body ?? "")).utf8)
+    var off = 0
+    while off < request.count {
+        let n = request.withUnsafeBytes { send(s, $0.baseAddress! + off, request.count - off, Int32(MSG_NOSIGNAL)) }
+        if n <= 0 { break }
+        off += n
+    }
+    var data: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = recv(s, &buf, buf.count, 0)
+        if n <= 0 { break }
+        data += buf[0..<n]
+    }
+    let text = String(decoding: data, as: UTF8.self)
+    guard let split = text.range(of: "\r\n\r\n") else { return nil }
+    let lines = text[..<split.lowerBound].split(separator: "\r\n").map(String.init)
+    return (lines.first ?? "", Array(lines.dropFirst()), String(text[split.upperBound...]))
 }

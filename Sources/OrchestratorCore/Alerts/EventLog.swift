@@ -52,6 +52,11 @@ public enum EventReader {
         parse(try redis.send(["XRANGE", RedisArg(key), RedisArg("\(sinceMilliseconds)"), "+", "COUNT", RedisArg(count)]))
     }
 
+    /// The newest entries since `milliseconds`, newest first, at most `count`.
+    public static func latest(_ redis: RedisConnection, key: String, sinceMilliseconds: Int64, count: Int) throws(RedisError) -> [Event] {
+        parse(try redis.send(["XREVRANGE", RedisArg(key), "+", RedisArg("\(sinceMilliseconds)"), "COUNT", RedisArg(count)]))
+    }
+
     /// Entries after `id`, waiting up to `block` for new ones (`--follow`).
     public static func after(_ redis: RedisConnection, key: String, id: String, block: Duration) throws(RedisError) -> [Event] {
         let reply = try redis.send(["XREAD", "BLOCK", RedisArg(String(block.milliseconds)), "STREAMS", RedisArg(key), RedisArg(id)])

@@ -75,8 +75,14 @@ extension OptionSpec {
                                           "Directory for orchestrator.log and worker-<queue>-<slot>.log")
     public static let workerPath = OptionSpec("workerPath", env: "WORKER_PATH", default: nil, defaultHelp: "the worker beside this binary",
                                               valueName: "path", "The worker executable")
+    public static let httpListen = OptionSpec("httpListen", env: "HTTP_LISTEN", default: nil, defaultHelp: "off", valueName: "host:port",
+                                              "Serve the dashboard, /api/, /metrics and the health endpoints on HOST:PORT, e.g. 127.0.0.1:9464 (an empty host is loopback; any other address needs a token)")
     public static let metricsListen = OptionSpec("metricsListen", env: "METRICS_LISTEN", default: nil, defaultHelp: "off", valueName: "host:port",
-                                                 "Serve GET /metrics (Prometheus) and /healthz on HOST:PORT, e.g. 127.0.0.1:9464")
+                                                 "Old name of --http-listen, still accepted")
+    public static let httpToken = OptionSpec("httpToken", env: "HTTP_TOKEN", default: nil, defaultHelp: "none: read-only", valueName: "token",
+                                             "Token that the dashboard's actions (pause, resume, requeue dead letters) must carry; prefer the variable or --http-token-file (a flag shows in ps)")
+    public static let httpTokenFile = OptionSpec("httpTokenFile", env: "HTTP_TOKEN_FILE", default: nil, defaultHelp: "none", valueName: "path",
+                                                 "Read the --http-token from this file (first line)")
     // Logs (both executables; the orchestrator passes them to its workers).
     public static let logFormat = OptionSpec("logFormat", env: "LOG_FORMAT", default: "text", valueName: "format", choices: ["text", "json"],
                                              "text ([10:30:00] | INFO     | message key=value) or json (one object per line)")
@@ -118,7 +124,7 @@ extension OptionSpec {
     public static let all: [OptionSpec] = [
         redisURL, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
         output, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
-        workerPath, metricsListen, slot, logFormat, logTime, logLevel, logTo,
+        workerPath, httpListen, metricsListen, httpToken, httpTokenFile, slot, logFormat, logTime, logLevel, logTo,
         eventsMax, historyRetention, alertCommand, alertRepeat, alertsDisable, alertCapFor, alertRedisDownFor, alertDeadWindow, alertNoProgressFor,
         alertCrashLoop, alertStuckAt, alertMemoryAt,
     ]

@@ -21,7 +21,7 @@ extension StatusReport {
                                             jobsDone: f["jobs_done"].flatMap(Int.init) ?? 0, rssBytes: f["rss_bytes"].flatMap(Int.init) ?? 0,
                                             pssBytes: f["pss_bytes"].flatMap(Int.init) ?? f["rss_bytes"].flatMap(Int.init) ?? 0,
                                             processes: f["processes"].flatMap(Int.init) ?? 1,
-                                            host: f["host"] ?? "", id: f["worker"] ?? ""))
+                                            host: f["host"] ?? "", id: f["worker"] ?? "", startedAt: f["started_at"].flatMap(Int64.init) ?? 0))
         }
         report.workers.sort { ($0.queue, $0.slot, $0.pid) < ($1.queue, $1.slot, $1.pid) }
         let working = Array(Set(report.workers.map(\.queue))).sorted()
@@ -40,13 +40,18 @@ extension StatusReport {
             row.etaSeconds = instance["eta:\(name)"].flatMap(Double.init)
             row.arrivalRate = instance["arrival:\(name)"].flatMap(Double.init)
             row.drainSeconds = instance["drain:\(name)"].flatMap(Double.init)
+            if let limit = instance["limit:\(name)"]?.split(separator: ":"), limit.count == 2 {
+                row.limitedBy = String(limit[0])
+                row.wanted = Int(limit[1])
+            }
             let stats = try redis.send(["HGETALL", RedisArg(keys.stats)]).fields
             row.done = stats["done"].flatMap(Int.init) ?? 0
             row.failed = stats["failed"].flatMap(Int.init) ?? 0
             row.deadTotal = stats["dead"].flatMap(Int.init) ?? 0
             row.dead = try redis.send(["LLEN", RedisArg(keys.dead)]).int ?? 0
             row.busy = report.workers.filter { $0.queue == name && $0.state == WorkerState.busy.rawValue }.count
-            row.idle = report.workers.filter { $0.queue == name && $0.state != WorkerState.busy.rawValue }.count
+            row.draining = report.workers.filter { $0.queue == name && $0.state == WorkerState.draining.rawValue }.count
+            row.idle = report.workers.filter { $0.queue == name && $0.state != WorkerState.busy.rawValue && $0.state != WorkerState.draining.rawValue }.count
             report.queues.append(row)
         }
         return report

@@ -16,6 +16,9 @@ public struct StatusReport {
         public var etaSeconds: Double?
         /// `--scaling adaptive`: measured jobs/s per busy worker, arrivals/s, predicted drain (s).
         public var serviceRate: Double?, arrivalRate: Double?, drainSeconds: Double?
+        /// The cap that binds (`max_per_queue` or `max_total`) and the workers wanted without it.
+        public var limitedBy: String?, wanted: Int?
+        public var draining = 0
     }
 
     public struct WorkerRow: Equatable {
@@ -34,6 +37,8 @@ public struct StatusReport {
         public var processes: Int
         public var host: String
         public var id: String
+        /// Wall-clock ms when the worker started (0 when unknown).
+        public var startedAt: Int64 = 0
     }
 
     public var instance: [String: String]?
@@ -109,7 +114,11 @@ struct StatusJSON: Encodable {
         var host: String?
         var state: String?
         var maxTotal: Int
-        enum CodingKeys: String, CodingKey { case pid, host, state, maxTotal = "max_total" }
+        var jobTimeoutSeconds: Double?
+        var maxWorkerRSSMB: Int?
+        enum CodingKeys: String, CodingKey {
+            case pid, host, state, maxTotal = "max_total", jobTimeoutSeconds = "job_timeout_seconds", maxWorkerRSSMB = "max_worker_rss_mb"
+        }
     }
 
     struct Queue: Encodable {
@@ -119,6 +128,7 @@ struct StatusJSON: Encodable {
             case jobsDone = "jobs_done_total", failedAttempts = "failed_attempts_total", deadNow = "dead_now", deadTotal = "dead_total"
             case serviceRate = "service_rate_per_worker", arrivalRate = "arrival_rate", drainSeconds = "predicted_drain_seconds"
             case jpm1 = "jobs_per_minute_1m", jpm5 = "jobs_per_minute_5m", jpm15 = "jobs_per_minute_15m", eta = "time_to_drain_seconds"
+            case limitedBy = "limited_by", wanted, draining
         }
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -145,6 +155,9 @@ struct StatusJSON: Encodable {
             try c.encode(row.jobsPerMinute[1], forKey: .jpm5)
             try c.encode(row.jobsPerMinute[2], forKey: .jpm15)
             try c.encode(row.etaSeconds, forKey: .eta)
+            try c.encode(row.limitedBy, forKey: .limitedBy)  // null unless a cap holds the queue back
+            try c.encode(row.wanted, forKey: .wanted)
+            try c.encode(row.draining, forKey: .draining)
         }
     }
 
@@ -152,7 +165,7 @@ struct StatusJSON: Encodable {
         var row: StatusReport.WorkerRow
         enum CodingKeys: String, CodingKey {
             case pid, queue, slot, state, jobAgeSeconds = "job_age_seconds", jobsDone = "jobs_done", rssBytes = "rss_bytes"
-            case pssBytes = "pss_bytes", processes, host, id
+            case pssBytes = "pss_bytes", processes, host, id, startedAt = "started_at"
         }
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -167,6 +180,7 @@ struct StatusJSON: Encodable {
             try c.encode(row.processes, forKey: .processes)
             try c.encode(row.host, forKey: .host)
             try c.encode(row.id, forKey: .id)
+            try c.encode(row.startedAt > 0 ? WallClock.iso8601(milliseconds: row.startedAt) : nil, forKey: .startedAt)
         }
     }
 
@@ -179,7 +193,8 @@ struct StatusJSON: Encodable {
 
     init(_ report: StatusReport) {
         orchestrator = report.instance.map {
-            Orchestrator(pid: Int($0["pid"] ?? "") ?? 0, host: $0["host"], state: $0["state"], maxTotal: Int($0["max_total"] ?? "") ?? 0)
+            Orchestrator(pid: Int($0["pid"] ?? "") ?? 0, host: $0["host"], state: $0["state"], maxTotal: Int($0["max_total"] ?? "") ?? 0,
+                         jobTimeoutSeconds: $0["job_timeout_ms"].flatMap(Double.init).map { $0 / 1000 }, maxWorkerRSSMB: $0["max_worker_rss_mb"].flatMap(Int.init))
         }
         running = report.instance != nil
         queues = report.queues.map(Queue.init)

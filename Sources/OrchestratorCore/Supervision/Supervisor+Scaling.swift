@@ -219,10 +219,17 @@ extension Supervisor {
             ("pid", "\(pid)"), ("host", host), ("started_at", "\(startedAtMilliseconds)"),
             ("state", isDraining ? "draining" : "running"), ("queues", settings.queues.joined(separator: ",")),
             ("max_total", "\(settings.policy.maxTotal)"), ("updated_at", "\(WallClock.nowMilliseconds())"),
+            ("job_timeout_ms", "\(settings.job.jobTimeout.milliseconds)"), ("max_worker_rss_mb", "\(settings.job.maxWorkerRSSMB)"),
         ]
         for q in settings.queues {
             fields.append(("target:\(q)", "\(queues[q]!.target.allotted)"))
             fields.append(("workers:\(q)", "\(workers.values.filter { $0.queue == q }.count)"))
+            if let limit = queues[q]!.target.limitedBy, queues[q]!.pending > 0 {
+                switch limit {
+                case .maxPerQueue(let wanted, _): fields.append(("limit:\(q)", "max_per_queue:\(wanted)"))
+                case .maxTotal(let wanted, _): fields.append(("limit:\(q)", "max_total:\(wanted)"))
+                }
+            }
             let rates = histories[q]?.jobsPerMinute(current: doneTotal(q))
             for (name, v) in [("jpm1", rates?.one), ("jpm5", rates?.five), ("jpm15", rates?.fifteen)] {
                 if let v { fields.append(("\(name):\(q)", String(format: "%.2f", v))) }

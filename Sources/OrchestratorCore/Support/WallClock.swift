@@ -25,3 +25,19 @@ public enum WallClock {
         return name.isEmpty ? "localhost" : name
     }
 }
+
+extension WallClock {
+    /// `10m` ago, or an ISO 8601 UTC time (`2026-11-30T10:00`, seconds and `Z` optional), in ms.
+    public static func sinceMilliseconds(_ text: String, now: Int64) -> Int64? {
+        if let d = parseDuration(text) { return now - d.milliseconds }
+        let formats = ["yyyy-MM-dd'T'HH:mm:ss.SSSX", "yyyy-MM-dd'T'HH:mm:ssX", "yyyy-MM-dd'T'HH:mmX", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm"]
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        for format in formats {
+            f.dateFormat = format
+            if let date = f.date(from: text) { return Int64(date.timeIntervalSince1970 * 1000) }
+        }
+        return nil
+    }
+}

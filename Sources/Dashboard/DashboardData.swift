@@ -1,0 +1,151 @@
+import Foundation
+import OrchestratorCore
+
+/// Everything the dashboard reads or changes in Redis, on one connection owned by a serial queue
+/// of its own: blocking hiredis calls never run on the server's event loop or the Swift
+/// concurrency pool, and never touch the control loop's connection.
+final class DashboardData: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "dashboard.redis")
+    private let endpoint: RedisEndpoint
+    let prefix: String
+    /// The queues to show: the orchestrator's own (`run`), or those asked for (`dashboard --queue`);
+    /// nil: whatever the running orchestrator watches.
+    let queues: [String]?
+    private var connection: RedisConnection?
+    private var failedAt: ContinuousClock.Instant?
+    private var lastError = ""
+    private var cachedStatus: (at: ContinuousClock.Instant, json: String)?
+    private let clock = ContinuousClock()
+
+    init(endpoint: RedisEndpoint, prefix: String, queues: [String]?) {
+        self.endpoint = endpoint
+        self.prefix = prefix
+        self.queues = queues
+    }
+
+    struct Unavailable: Error, CustomStringConvertible { var description: String }
+
+    /// Runs `body` on the Redis queue with a live connection. After a failure, calls within the
+    /// next second fail at once (a dashboard polled by many clients does not hammer a dead server).
+    func perform<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            queue.async {
+                continuation.resume(with: Result { try self.onQueue(body) })
+            }
+        }
+    }
+
+    private func onQueue<T>(_ body: (RedisConnection) throws -> T) throws -> T {
+        if let failedAt, clock.now - failedAt < .seconds(1) { throw Unavailable(description: lastError) }
+        do {
+            if connection == nil {
+                let c = RedisConnection(endpoint: endpoint, connectTimeout: .seconds(1), commandTimeout: .seconds(3))
+                try c.connect()
+                connection = c
+            }
+            let result = try body(connection!)
+            failedAt = nil
+            return result
+        } catch let error as RedisError {
+            connection?.close()
+            connection = nil
+            switch error {
+            case .connection, .authentication:
+                failedAt = clock.now
+                lastError = "\(error)"
+                throw Unavailable(description: lastError)
+            default:
+                throw error
+            }
+        }
+    }
+
+    /// `status --json`, at most half a second old (one Redis read serves every client polling).
+    func statusJSON() async throws -> String {
+        let prefix = self.prefix, queues = self.queues
+        return try await perform { redis in
+            if let cached = self.cachedStatus, self.clock.now - cached.at < .milliseconds(500) { return cached.json }
+            let json = try StatusReport.collect(redis: redis, prefix: prefix, requested: queues, fallback: queues ?? []).json
+            self.cachedStatus = (self.clock.now, json)
+            return json
+        }
+    }
+
+    /// The queues that may be changed: those shown.
+    func knownQueues() async throws -> [String] {
+        if let queues { return queues }
+        let prefix = self.prefix
+        return try await perform { redis in QueueControl.watched(redis: redis, prefix: prefix) ?? [] }
+    }
+
+    /// The minute samples of `queue` since `since` (ms), as `history --json` objects; with
+    /// `points`, buckets of consecutive samples merged (max of pending, workers and target, sum of
+    /// done, failed and dead), so a week fits a chart.
+    func historyJSON(queue: String, since: Int64, points: Int?) async throws -> String {
+        let key = QueueKeys.history(prefix: prefix, queue: queue)
+        let samples = try await perform { redis in try EventReader.range(redis, key: key, sinceMilliseconds: since, count: 20_000) }
+        let rows = samples.map { Dictionary($0.fields, uniquingKeysWith: { $1 }) }
+        guard let points, points > 0, rows.count > points else {
+            return "[" + samples.map { e in
+                var w = JSONObjectWriter()
+                w.string("queue", queue)
+                for (k, v) in e.fields { w.string(k, v) }
+                return w.text
+            }.joined(separator: ",") + "]"
+        }
+        let size = (rows.count + points - 1) / points
+        var out: [String] = []
+        for start in stride(from: 0, to: rows.count, by: size) {
+            let bucket = rows[start..<min(start + size, rows.count)]
+            let int = { (row: [String: String], k: String) in Int(row[k] ?? "") ?? 0 }
+            var w = JSONObjectWriter()
+            w.string("queue", queue)
+            w.string("minute", bucket.first!["minute"] ?? "")
+            w.string("pending", "\(bucket.map { int($0, "pending") }.max() ?? 0)")
+            w.string("target", "\(bucket.map { int($0, "target") }.max() ?? 0)")
+            for k in ["busy", "idle", "draining"] { w.string(k, "\(bucket.map { int($0, k) }.max() ?? 0)") }
+            for k in ["done", "failed", "dead"] { w.string(k, "\(bucket.map { int($0, k) }.reduce(0, +))") }
+            w.string("minutes", "\(bucket.count)")
+            out.append(w.text)
+        }
+        return "[" + out.joined(separator: ",") + "]"
+    }
+
+    /// The newest events since `since` (ms), newest first, optionally of some types only.
+    func eventsJSON(since: Int64, types: Set<String>, limit: Int) async throws -> String {
+        let key = QueueKeys.events(prefix: prefix)
+        let events = try await perform { redis in try EventReader.latest(redis, key: key, sinceMilliseconds: since, count: types.isEmpty ? limit : 5_000) }
+        return "[" + events.filter { types.isEmpty || types.contains($0.type) }.prefix(limit).map { e in
+            var w = JSONObjectWriter()
+            w.string("id", e.id)
+            for (k, v) in e.fields { w.string(k, v) }
+            return w.text
+        }.joined(separator: ",") + "]"
+    }
+
+    /// `alerts --json`.
+    func alertsJSON() async throws -> String {
+        let key = QueueKeys.alerts(prefix: prefix)
+        let fields = try await perform { redis in try redis.send(["HGETALL", RedisArg(key)]).fields }
+        return "[" + fields.keys.sorted().map { fields[$0]! }.joined(separator: ",") + "]"
+    }
+
+    enum Action: String, Sendable { case pause, resume, requeueDead = "requeue-dead" }
+
+    /// Performs an action on a queue; returns the JSON answer.
+    func perform(_ action: Action, queue: String) async throws -> String {
+        let prefix = self.prefix
+        return try await perform { redis in
+            self.cachedStatus = nil
+            var w = JSONObjectWriter()
+            w.string("queue", queue)
+            w.string("action", action.rawValue)
+            switch action {
+            case .pause: try QueueControl.setPaused(true, queues: [queue], redis: redis, prefix: prefix)
+            case .resume: try QueueControl.setPaused(false, queues: [queue], redis: redis, prefix: prefix)
+            case .requeueDead: w.number("requeued", try QueueControl.requeueDead(queue: queue, redis: redis, prefix: prefix))
+            }
+            return w.text
+        }
+    }
+}

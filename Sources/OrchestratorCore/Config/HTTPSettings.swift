@@ -1,0 +1,95 @@
+import Foundation
+
+/// Where the HTTP server listens and the token its actions need (`--http-listen`, the old
+/// `--metrics-listen`, `--http-token` / `HTTP_TOKEN` / `--http-token-file`).
+public struct HTTPSettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// The flag (and variable) the address came from, for messages.
+    public var source: String
+    /// nil: read-only (no actions).
+    public var token: String?
+    /// The token came from the command line (visible in ps): warn.
+    public var tokenInArgv = false
+
+    /// nil when no address is given (the server is off).
+    public static func resolve(_ v: OptionValues, _ r: OptionResolver, required: Bool = false) throws(ConfigError) -> HTTPSettings? {
+        let given = r.raw(v, .httpListen) ?? r.raw(v, .metricsListen)
+        guard let (listen, source) = given, !listen.trimmingSpaces.isEmpty else {
+            if required { throw ConfigError(flag: "--http-listen", message: "an address is required, e.g. 127.0.0.1:9464") }
+            return nil
+        }
+        let (host, port) = try split(listen.trimmingSpaces, source: source)
+        var settings = HTTPSettings(host: host, port: port, source: source, token: nil)
+        let direct = r.raw(v, .httpToken), file = r.raw(v, .httpTokenFile)
+        if direct != nil && file != nil {
+            throw ConfigError(flag: "--http-token-file", message: "give the token one way: --http-token/HTTP_TOKEN or --http-token-file")
+        }
+        if let (path, fileSource) = file {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigError(flag: fileSource, message: "cannot read '\(path)': \(String(cString: strerror(errno)))")
+            }
+            settings.token = try checkedToken(String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? ""), source: fileSource)
+        } else if let (token, tokenSource) = direct {
+            settings.token = try checkedToken(token, source: tokenSource)
+            settings.tokenInArgv = v[.httpToken] != nil
+        }
+        if settings.token == nil, !isLoopback(host) {
+            throw ConfigError(flag: source, message: "'\(host)' is reachable from other machines; set HTTP_TOKEN (or --http-token-file) so actions need a token, or listen on 127.0.0.1")
+        }
+        return settings
+    }
+
+    static func checkedToken(_ raw: String, source: String) throws(ConfigError) -> String {
+        let token = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.count >= 16, token.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 }) else {
+            throw ConfigError(flag: source, message: "the token must be at least 16 printable ASCII characters without spaces (e.g. openssl rand -hex 24)")
+        }
+        return token
+    }
+
+    /// `host:port`, `[v6]:port` or `:port` (loopback) → (host, port).
+    public static func split(_ listen: String, source: String) throws(ConfigError) -> (String, Int) {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigError(flag: source, message: "expected HOST:PORT with a port from 0 to 65535, got '\(listen)'")
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+
+    /// True when every address `host` resolves to is a loopback one (127.0.0.0/8, ::1); a name
+    /// that does not resolve counts as not loopback (binding it fails later anyway).
+    public static func isLoopback(_ host: String) -> Bool {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, "0", &hints, &list) == 0, let first = list else { return false }
+        defer { freeaddrinfo(list) }
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let a = node {
+            switch a.pointee.ai_family {
+            case AF_INET:
+                let ip = a.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                if ip >> 24 != 127 { return false }
+            case AF_INET6:
+                let bytes = a.pointee.ai_addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
+                    withUnsafeBytes(of: p.pointee.sin6_addr) { Array($0) }
+                }
+                if bytes != [UInt8](repeating: 0, count: 15) + [1] { return false }
+            default:
+                return false
+            }
+            node = a.pointee.ai_next
+        }
+        return true
+    }
+
+    /// Compares two tokens in time that does not depend on where they differ.
+    public static func tokensMatch(_ given: String, _ expected: String) -> Bool {
+        let a = Array(given.utf8), b = Array(expected.utf8)
+        var diff = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<b.count { diff |= (i < a.count ? a[i] : 0) ^ b[i] }
+        return diff == 0
+    }
+}

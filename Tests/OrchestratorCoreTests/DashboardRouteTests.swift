@@ -1,0 +1,78 @@
+import Dashboard
+import OrchestratorCore
+import Testing
+
+@Suite("dashboard routes, tokens and the listen address (pure)")
+struct DashboardRouteTests {
+    let token = "0123456789abcdef0123"
+
+    func route(_ method: String, _ path: String, auth: String? = nil, token: String? = "0123456789abcdef0123") -> DashboardRoute {
+        DashboardRoute.resolve(method: method, path: path, authorization: auth, token: token)
+    }
+
+    @Test("pages and the API answer GET and HEAD; other methods get 405 with Allow; unknown paths 404")
+    func readOnly() {
+        #expect(route("GET", "/") == .page("/"))
+        #expect(route("HEAD", "/api/status") == .status)
+        #expect(route("GET", "/healthz") == .readyz)
+        #expect(route("GET", "/metrics") == .metrics)
+        #expect(route("POST", "/api/status") == .refuse(code: 405, message: "/api/status takes GET or HEAD", allow: "GET, HEAD"))
+        #expect(route("DELETE", "/") == .refuse(code: 405, message: "/ takes GET or HEAD", allow: "GET, HEAD"))
+        if case .refuse(404, _, nil) = route("GET", "/etc/passwd") {} else { Issue.record("404 expected") }
+        if case .refuse(404, _, nil) = route("GET", "/api/queues/q/shutdown") {} else { Issue.record("unknown action: 404") }
+    }
+
+    @Test("actions: POST only, the exact Bearer token; without a server token they are refused with 403")
+    func actions() {
+        #expect(route("POST", "/api/queues/conferencia/pause", auth: "Bearer \(token)") == .action(queue: "conferencia", action: "pause"))
+        #expect(route("POST", "/api/queues/q/requeue-dead", auth: "Bearer \(token)") == .action(queue: "q", action: "requeue-dead"))
+        if case .refuse(401, _, nil) = route("POST", "/api/queues/q/pause") {} else { Issue.record("no header: 401") }
+        if case .refuse(401, _, nil) = route("POST", "/api/queues/q/pause", auth: "Bearer \(token)x") {} else { Issue.record("longer token: 401") }
+        if case .refuse(401, _, nil) = route("POST", "/api/queues/q/pause", auth: "Bearer \(token.dropLast())") {} else { Issue.record("prefix: 401") }
+        if case .refuse(401, _, nil) = route("POST", "/api/queues/q/pause", auth: token) {} else { Issue.record("no Bearer: 401") }
+        if case .refuse(405, _, "POST") = route("GET", "/api/queues/q/pause", auth: "Bearer \(token)") {} else { Issue.record("GET: 405") }
+        if case .refuse(403, let m, nil) = route("POST", "/api/queues/q/pause", auth: "Bearer \(token)", token: nil) {
+            #expect(m.contains("read-only"))
+        } else { Issue.record("no server token: 403") }
+    }
+
+    @Test("tokens compare equal only when identical")
+    func tokens() {
+        #expect(HTTPSettings.tokensMatch(token, token))
+        #expect(!HTTPSettings.tokensMatch("", token))
+        #expect(!HTTPSettings.tokensMatch(token + "0", token))
+        #expect(!HTTPSettings.tokensMatch("1123456789abcdef0123", token))
+    }
+
+    func resolve(_ flags: [OptionSpec: String], env: [String: String] = [:]) throws(ConfigError) -> HTTPSettings? {
+        var v = OptionValues()
+        for (k, value) in flags { v[k] = value }
+        return try HTTPSettings.resolve(v, OptionResolver(environment: env))
+    }
+
+    @Test("--http-listen (or the old --metrics-listen): loopback needs no token; another address does; weak tokens are refused")
+    func listen() throws {
+        #expect(try resolve([:]) == nil)
+        #expect(try resolve([.httpListen: ":9464"])?.host == "127.0.0.1")
+        #expect(try resolve([:], env: ["METRICS_LISTEN": "localhost:9464"])?.port == 9464)
+        #expect(try resolve([.httpListen: "[::1]:0", .metricsListen: "0.0.0.0:1"])?.host == "::1", "the new name wins")
+        do { _ = try resolve([.httpListen: "0.0.0.0:9464"]); Issue.record("accepted") } catch {
+            #expect(error.flag == "--http-listen" && error.message.contains("HTTP_TOKEN"), "\(error)")
+        }
+        #expect(throws: ConfigError.self) { try resolve([:], env: ["HTTP_LISTEN": "[::]:9464"]) }
+        let open = try resolve([.httpListen: "0.0.0.0:9464"], env: ["HTTP_TOKEN": token])
+        #expect(open?.token == token && open?.tokenInArgv == false)
+        #expect(try resolve([.httpListen: ":1", .httpToken: token])?.tokenInArgv == true)
+        do { _ = try resolve([.httpListen: ":1"], env: ["HTTP_TOKEN": "short"]); Issue.record("accepted") } catch {
+            #expect(error.flag == "--http-token (from HTTP_TOKEN)" && !error.message.contains("short"), "the message names the source, never the token: \(error)")
+        }
+        #expect(throws: ConfigError.self) { try resolve([.httpListen: ":1", .httpTokenFile: "/nonexistent/token"]) }
+        #expect(throws: ConfigError.self) { try resolve([.httpListen: ":1", .httpTokenFile: "/etc/hostname"], env: ["HTTP_TOKEN": token]) }
+    }
+
+    @Test("query strings are percent-decoded")
+    func query() {
+        #expect(queryParameters("queue=a%2Fb&since=1h&x") == ["queue": "a/b", "since": "1h", "x": ""])
+        #expect(queryParameters("q=%zz") == ["q": "%zz"])
+    }
+}
