@@ -9,6 +9,7 @@ enum DashboardPage {
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>rpa-orchestrator</title>
+    <link rel="icon" href="data:,">
     <link rel="stylesheet" href="/app.css">
     <script src="/app.js" defer></script>
     </head>
@@ -189,7 +190,9 @@ enum DashboardPage {
 
     function drawChart(chart, queue) {
       const pts = series(queue), W = 400, H = 140, pad = 4;
-      const from = Date.now() - rangeMs[state.range], to = Date.now();
+      // The range, narrowed to the data when there is less of it (at least 2 minutes shown).
+      const to = Date.now(), first = pts.length ? pts[0].t : to;
+      const from = Math.min(to - 120e3, Math.max(to - rangeMs[state.range], first - 10e3));
       const x = t => pad + (W - 2 * pad) * (t - from) / (to - from);
       const maxP = Math.max(1, ...pts.map(p => p.pending)), maxW = Math.max(1, ...pts.map(p => Math.max(p.workers, p.target || 0)));
       const yP = v => H - pad - (H - 2 * pad) * v / maxP, yW = v => H - pad - (H - 2 * pad) * v / maxW;
@@ -204,7 +207,7 @@ enum DashboardPage {
         chart.append(svg("polyline", { points: pts.length === 1 ? d + " " + d : d, fill: "none", stroke: color, "stroke-width": 1.8, "class": "series-" + key, "vector-effect": "non-scaling-stroke" }));
       };
       line("pending", yP, "#1565c0"); line("target", yW, "#b26a00"); line("workers", yW, "#2e7d32");
-      const label = svg("text", { x: 6, y: 14, "font-size": 11, fill: "#6b6b70" }); label.textContent = `pending max ${fmt(maxP)} · workers max ${fmt(maxW)}`;
+      const label = svg("text", { x: 6, y: 14, "font-size": 11, fill: "#6b6b70" }); label.textContent = `last ${dur((to - from) / 1000)} · pending max ${fmt(maxP)} · workers max ${fmt(maxW)}`;
       chart.append(label);
       chart.dataset.points = String(pts.length);
     }

@@ -1,0 +1,145 @@
+"""Drives the dashboard in Debian's Chromium (Playwright) against a running orchestrator.
+
+Run by Tests/EndToEndTests/DashboardBrowserTests.swift. Each check prints `ok <what>`; the first
+failure prints `FAIL <what>: <detail>` and exits 1. Arguments (JSON on argv[1]):
+  url, viewer_url, token, redis_port, redis_restart (argv list), redis_stop (argv list), out, screenshot
+"""
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+import urllib.error
+
+from playwright.sync_api import sync_playwright
+
+cfg = json.loads(sys.argv[1])
+CHROMIUM = "/usr/lib/chromium/chromium"
+
+
+def fail(what, detail=""):
+    print(f"FAIL {what}: {detail}", flush=True)
+    sys.exit(1)
+
+
+def ok(what):
+    print(f"ok {what}", flush=True)
+
+
+def redis(*args):
+    return subprocess.run(["redis-cli", "-p", str(cfg["redis_port"]), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def wait(what, predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:  # the page may be re-rendering
+            last = e
+        time.sleep(0.1)
+    fail(what, f"not within {timeout} s (last: {last!r})")
+
+
+def stat(page, queue, key):
+    return page.locator(f'article[data-queue="{queue}"] [data-stat="{key}"] b').inner_text()
+
+
+def post(url, token=None):
+    req = urllib.request.Request(url, method="POST", data=b"")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    console = []  # (phase, text)
+    phase = ["normal"]
+
+    def on_console(msg):
+        if msg.type == "error":
+            console.append((phase[0], msg.text))
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: console.append((phase[0], "exception: " + str(e))))
+    page.goto(cfg["url"])
+    wait("both queue cards shown", lambda: page.locator('article[data-queue="conferencia"]').count() == 1
+         and page.locator('article[data-queue="emissao"]').count() == 1)
+    ok("both queues shown")
+
+    # Load: 300 jobs; pending and the workers change on the page without a reload.
+    before_points = int(page.locator('article[data-queue="conferencia"] svg.chart').get_attribute("data-points") or "0")
+    redis("LPUSH", "fila:conferencia", *[f"job-{i}" for i in range(300)])
+    t0 = time.monotonic()
+    wait("pending shows the pushed jobs", lambda: int(stat(page, "conferencia", "pending").replace(",", "")) >= 200, timeout=3)
+    wait("workers start on the page", lambda: page.locator('#workers tbody tr[data-pid]').count() >= 3, timeout=6)
+    ok(f"pending and workers updated live ({time.monotonic() - t0:.1f} s after the push)")
+    wait("the chart grows", lambda: int(page.locator('article[data-queue="conferencia"] svg.chart').get_attribute("data-points") or "0") > before_points + 2)
+    ok("chart grows")
+    page.screenshot(path=cfg["out"] + "/dashboard.png", full_page=True)
+    if cfg.get("screenshot"):
+        page.screenshot(path=cfg["screenshot"], full_page=False)
+    ok("screenshot saved")
+
+    # Without the token: the endpoint refuses (401).
+    status = post(cfg["url"] + "api/queues/conferencia/pause")
+    if status != 401:
+        fail("POST without the token", f"HTTP {status}")
+    ok("POST without the token: 401")
+
+    # With the token: pause from the page, the badge shows and the workers drain; then resume.
+    page.fill("#token", cfg["token"])
+    page.click("#tokensave")
+    page.click('article[data-queue="conferencia"] button[data-action="pause"]')
+    wait("paused badge", lambda: page.locator('article[data-queue="conferencia"] .badge.paused').count() == 1, timeout=5)
+    wait("workers drain after pause", lambda: page.locator('#workers tbody tr[data-pid]').count() == 0, timeout=20)
+    ok("pause: badge shown, workers drained")
+    page.click('article[data-queue="conferencia"] button[data-action="resume"]')
+    wait("badge gone after resume", lambda: page.locator('article[data-queue="conferencia"] .badge.paused').count() == 0, timeout=5)
+    wait("workers back after resume", lambda: page.locator('#workers tbody tr[data-pid]').count() >= 1, timeout=10)
+    ok("resume: workers back")
+
+    # Redis stops: the page says so instead of going blank; it recovers when Redis is back.
+    phase[0] = "outage"
+    subprocess.run(cfg["redis_stop"], check=False, capture_output=True)
+    wait("unreachable banner", lambda: "Redis unreachable" in page.locator("#banner").inner_text(), timeout=10)
+    if page.locator('article[data-queue="conferencia"]').count() != 1:
+        fail("cards kept during the outage")
+    ok("Redis down: banner shown, last state kept")
+    subprocess.run(cfg["redis_restart"], check=True, capture_output=True)
+    wait("page recovers", lambda: not page.locator("#banner").is_visible(), timeout=15)
+    phase[0] = "normal"
+    ok("Redis back: page recovered")
+
+    # The read-only viewer (no token configured): no action buttons, POST refused.
+    viewer = browser.new_page(viewport={"width": 390, "height": 844})  # a phone's width
+    viewer.on("console", on_console)
+    viewer.on("pageerror", lambda e: console.append(("normal", "exception: " + str(e))))
+    viewer.goto(cfg["viewer_url"])
+    wait("viewer shows the queues", lambda: viewer.locator('article[data-queue="conferencia"]').count() == 1)
+    time.sleep(1.5)
+    if viewer.locator("button[data-action]").count() != 0 or viewer.locator("#tokenform").is_visible():
+        fail("viewer without a token shows actions")
+    wide = viewer.evaluate("document.documentElement.scrollWidth")
+    if wide > 420:
+        fail("phone width", f"the page is {wide} px wide at 390")
+    status = post(cfg["viewer_url"] + "api/queues/conferencia/pause", cfg["token"])
+    if status != 403:
+        fail("viewer POST", f"HTTP {status}")
+    ok("viewer: no actions, POST refused (403), fits a phone")
+
+    errors = [t for ph, t in console if not (ph == "outage" and "503" in t)]
+    if errors:
+        fail("console errors", errors)
+    ok(f"no console errors ({len(console)} expected 503 messages during the outage)")
+    browser.close()
+print("dashboard browser check: all ok")
