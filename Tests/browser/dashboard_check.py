@@ -59,6 +59,25 @@ def post(url, token=None):
         return e.code
 
 
+def seed_history():
+    """An hour of minute samples for conferencia (a backlog that rose and drained) and emissao, as
+    the orchestrator writes them, so the charts have history from Redis to draw."""
+    import math
+    now_min = int(time.time() // 60) * 60_000
+    for queue, peak in (("conferencia", 480), ("emissao", 60)):
+        for i in range(60, 0, -1):
+            minute = now_min - i * 60_000
+            x = (60 - i) / 59
+            pending = int(peak * max(0.0, math.sin(math.pi * min(1.0, x * 1.3))))
+            workers = min(10, math.ceil(pending / 50))
+            redis("XADD", f"orchestrator:fila:history:{queue}", f"{minute}-1", "minute", str(minute), "pending", str(pending),
+                  "in_flight", str(workers), "retry", "0", "target", str(workers), "busy", str(workers), "idle", "0", "draining", "0",
+                  "done", str(workers * 25), "failed", "0", "dead", "0", "pss_max", "0", "p50_s", "2.5", "p95_s", "10", "max_s", "30",
+                  "rate_1m", "", "rate_5m", "", "rate_15m", "")
+
+
+seed_history()
+
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
     console = []  # (phase, text)
@@ -75,6 +94,8 @@ with sync_playwright() as p:
     wait("both queue cards shown", lambda: page.locator('article[data-queue="conferencia"]').count() == 1
          and page.locator('article[data-queue="emissao"]').count() == 1)
     ok("both queues shown")
+    wait("the chart draws the hour of history from Redis", lambda: int(page.locator('article[data-queue="conferencia"] svg.chart').get_attribute("data-points") or "0") >= 60)
+    ok("history from Redis drawn")
 
     # Load: 300 jobs; pending and the workers change on the page without a reload.
     before_points = int(page.locator('article[data-queue="conferencia"] svg.chart').get_attribute("data-points") or "0")
