@@ -16,16 +16,23 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         (REDIS_PASSWORD, RPA credentials) belong in the environment, never on the command line. \
         TERM/INT/HUP: finish the current job, exit 0. Exit codes: 0 drained, 64 bad flags or \
         env, 69 Redis unreachable or wrong credentials, 70 internal error, 75 recycled (max \
-        jobs or memory reached: start a new one).
+        jobs or memory reached: start a new one). `worker --check --queue Q [--slot N]` is a \
+        probe: exit 0 when that worker's loop beat within --check-max-age (its --health-file), \
+        1 when not; with --check-redis also 1 when Redis does not answer PING.
         """,
         version: Version.string)
 
     @Option(help: ArgumentHelp("Queue to work on; the Redis key is <prefix><NAME>.", valueName: "name")) var queue: String
     @Option(help: ArgumentHelp(.slot)) var slot: String?
     @Option(help: ArgumentHelp("Command run with /bin/sh -c for each job (env HANDLER_<QUEUE>, then HANDLER).", valueName: "command")) var handler: String?
+    @Option(help: ArgumentHelp(.healthFile)) var healthFile: String?
+    @Flag(help: "Probe instead of working: exit 0 when the worker of --queue/--slot beat within --check-max-age, else 1.") var check = false
+    @Option(help: ArgumentHelp("With --check: how old the last beat may be (default 30s).", valueName: "duration")) var checkMaxAge = "30s"
+    @Flag(help: "With --check: also exit 1 when Redis does not answer PING (a readiness probe).") var checkRedis = false
     @OptionGroup var shared: SharedJobOptions
 
     func run() throws {
+        if check { try probe() }
         rpa_install_signal_handlers()
         let resolver = OptionResolver(environment: ProcessInfo.processInfo.environment)
         let settings: WorkerSettings
@@ -56,5 +63,43 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         let loop = WorkerLoop(settings: settings, link: RedisLink(connection: connection, logger: logger), runner: runner, reaper: reaper, logger: logger)
         let code = loop.run()
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// `--check`: liveness from the health file (no Redis needed), readiness adds a PING.
+    func probe() throws -> Never {
+        let resolver = OptionResolver(environment: ProcessInfo.processInfo.environment)
+        do { try validateQueueName(queue, flag: "--queue") } catch { throw badConfig(error.description) }
+        let values = optionValues
+        let slotNumber: Int
+        let maxAge: Duration
+        do {
+            slotNumber = try resolver.int(values, .slot, range: 0...1_000_000)
+            guard let age = parseDuration(checkMaxAge), age > .zero else {
+                throw ConfigError(flag: "--check-max-age", message: "expected a duration like 30s, got '\(checkMaxAge)'")
+            }
+            maxAge = age
+        } catch { throw badConfig("\(error)") }
+        let path = WorkerSettings.healthFile(queue: queue, slot: slotNumber, values: values, resolver)
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            print("not alive: \(path) does not exist (the worker has not started, or --health-file differs)")
+            Foundation.exit(1)
+        }
+        let age = Date().timeIntervalSince1970 - (Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+        guard age <= maxAge.seconds else {
+            print("not alive: last beat \(String(format: "%.1f", age)) s ago (more than \(checkMaxAge)) in \(path)")
+            Foundation.exit(1)
+        }
+        if checkRedis {
+            let job: JobSettings
+            do { job = try JobSettings.resolve(values, resolver) } catch { throw badConfig(error.description) }
+            let connection = RedisConnection(endpoint: job.redis, connectTimeout: .seconds(2), commandTimeout: .seconds(2))
+            guard (try? connection.connect()) != nil, (try? connection.send(["PING"])) == .status("PONG") else {
+                print("not ready: Redis at \(job.redis) does not answer")
+                Foundation.exit(1)
+            }
+        }
+        print("ok: last beat \(String(format: "%.1f", age)) s ago\(checkRedis ? ", Redis answers" : "")")
+        Foundation.exit(0)
     }
 }

@@ -11,7 +11,7 @@ struct SystemdUnitTests {
     ])
     func unit(source: String, instance: String) throws {
         let dir = TestEnv.scratch("units")
-        let text = try String(contentsOfFile: "\(MetricsExamplesTests.examples)/systemd/\(source)", encoding: .utf8)
+        let text = try String(contentsOfFile: "\(MetricsExamplesTests.examples)/../deploy/systemd/\(source)", encoding: .utf8)
         // The real binaries stand in for /opt/rpa-orchestrator, so verify can check ExecStart.
         try text.replacingOccurrences(of: "/opt/rpa-orchestrator", with: TestEnv.binDir)
             .write(toFile: "\(dir)/\(instance)", atomically: true, encoding: .utf8)

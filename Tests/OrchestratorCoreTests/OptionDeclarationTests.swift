@@ -7,7 +7,7 @@ import Testing
 struct OptionDeclarationTests {
     @Test("every `orchestrator run` option given on the command line reaches the resolver through its spec")
     func everyRunFlagReachesItsSpec() throws {
-        let specs = OptionSpec.all.filter { $0 != .slot }
+        let specs = OptionSpec.all.filter { !OptionSpec.workerOnly.contains($0) }
         let options = try RunOptions.parse(specs.flatMap { [$0.flag, "v-\($0.name)"] })
         for spec in specs { #expect(options.optionValues[spec] == "v-\(spec.name)", "\(spec.flag)") }
     }
@@ -15,7 +15,7 @@ struct OptionDeclarationTests {
     @Test("--help shows each option's env variable and default from its one declaration")
     func helpFromSpec() {
         let help = RunOptions.helpMessage(columns: 10_000)
-        for spec in OptionSpec.all where spec != .slot {
+        for spec in OptionSpec.all where !OptionSpec.workerOnly.contains(spec) {
             #expect(help.contains(spec.flag) && help.contains(spec.help), "\(spec.flag)")
         }
         #expect(OptionSpec.maxWorkerRSSMB.flag == "--max-worker-rss-mb" && OptionSpec.jobsPerWorker.flag == "--jobs-per-worker")

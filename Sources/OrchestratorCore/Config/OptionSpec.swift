@@ -119,12 +119,17 @@ extension OptionSpec {
                                                  "worker_memory: a worker tree above this share of --max-worker-rss-mb for 2 polls")
     // The worker alone.
     public static let slot = OptionSpec("slot", env: "WORKER_SLOT", default: "1", valueName: "n", "Slot number, shown in ps and logs")
+    public static let healthFile = OptionSpec("healthFile", env: "HEALTH_FILE", default: nil, defaultHelp: "/tmp/rpa-worker-<queue>-<slot>.alive",
+                                              valueName: "path", "Touched on every heartbeat (every 2 s, Redis reachable or not); `worker --check` reads it")
+
+    /// Options of the `worker` alone (not of `orchestrator run`).
+    public static let workerOnly: Set<OptionSpec> = [slot, healthFile]
 
     /// Every option with a spec, for the command line to find by name and for tests.
     public static let all: [OptionSpec] = [
         redisURL, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
         output, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
-        workerPath, httpListen, metricsListen, httpToken, httpTokenFile, slot, logFormat, logTime, logLevel, logTo,
+        workerPath, httpListen, metricsListen, httpToken, httpTokenFile, slot, healthFile, logFormat, logTime, logLevel, logTo,
         eventsMax, historyRetention, alertCommand, alertRepeat, alertsDisable, alertCapFor, alertRedisDownFor, alertDeadWindow, alertNoProgressFor,
         alertCrashLoop, alertStuckAt, alertMemoryAt,
     ]

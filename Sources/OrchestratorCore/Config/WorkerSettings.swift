@@ -67,6 +67,13 @@ public struct WorkerSettings: Sendable, Equatable {
     /// Set by the orchestrator (`ORCHESTRATOR_PID`): when our parent is no longer this pid, drain.
     public var orchestratorPID: Int32?
     public var log = LogSettings()
+    /// Touched on every heartbeat, for `worker --check` (a liveness probe that does not need Redis).
+    public var healthFile = ""
+
+    /// `--health-file`, or `/tmp/rpa-worker-<queue>-<slot>.alive`.
+    public static func healthFile(queue: String, slot: Int, values: OptionValues, _ r: OptionResolver) -> String {
+        r.string(values, .healthFile) ?? "/tmp/rpa-worker-\(queue)-\(slot).alive"
+    }
 
     public static func resolve(queue: String, handler: String?, values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> WorkerSettings {
         try validateQueueName(queue, flag: "--queue")
@@ -82,7 +89,7 @@ public struct WorkerSettings: Sendable, Equatable {
         var pid: Int32?
         if let text = r.environment["ORCHESTRATOR_PID"], let p = Int32(text), p > 0 { pid = p }
         return WorkerSettings(job: try JobSettings.resolve(values, r), queue: queue, slot: slotNumber, handler: handlerCommand, orchestratorPID: pid,
-                              log: try LogSettings.resolve(values, r))
+                              log: try LogSettings.resolve(values, r), healthFile: healthFile(queue: queue, slot: slotNumber, values: values, r))
     }
 }
 

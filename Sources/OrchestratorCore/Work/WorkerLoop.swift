@@ -236,5 +236,15 @@ public final class WorkerLoop {
             memory: lastMemory, startedAt: startedAt, orchestratorPID: settings.orchestratorPID, handlerPID: runner.activePID)
         let commands = Heartbeat.commands(key: queue.keys.heartbeat(workerID), fields: beat.fields)
         _ = try? link.perform { c throws(RedisError) in try c.pipeline(commands) }
+        touchHealthFile()
+    }
+
+    /// The loop is alive: `worker --check` compares this file's time with now.
+    private func touchHealthFile() {
+        guard !settings.healthFile.isEmpty else { return }
+        if utimensat(AT_FDCWD, settings.healthFile, nil, 0) != 0 {
+            let fd = open(settings.healthFile, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+            if fd >= 0 { close(fd) }
+        }
     }
 }
