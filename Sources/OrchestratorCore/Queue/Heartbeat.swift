@@ -9,8 +9,17 @@ public enum Heartbeat {
     public static let refresh: Duration = .seconds(2)
     /// How often processing lists whose owner's heartbeat expired are requeued (and at start).
     public static let recoveryPeriod: Duration = .seconds(15)
-    /// How often a worker promotes due retries and checks whether its queue is paused.
-    public static let housekeepingPeriod: Duration = .seconds(1)
+    /// How often a worker promotes due retries and checks whether its queue is paused (a worker
+    /// under an orchestrator leaves the promotion to it: the orchestrator promotes every poll).
+    public static let housekeepingPeriod: Duration = .seconds(5)
+    /// How long an idle worker blocks in BLMOVE before it looks around (a TERM wakes it at once:
+    /// it shuts the socket down). Well inside the TTL, since the heartbeat is refreshed between blocks.
+    public static let idleBlock: Duration = .seconds(5)
+    /// An idle worker whose state did not change only extends its heartbeat's TTL (PEXPIRE);
+    /// it rewrites the fields (memory, jobs done) this often.
+    public static let idleRewrite: Duration = .seconds(30)
+    /// How often the orchestrator reads every worker's heartbeat (a starting worker's every poll).
+    public static let orchestratorReadPeriod: Duration = .seconds(3)
 
     static var ttlArg: RedisArg { RedisArg(String(ttl.milliseconds)) }
 
@@ -70,4 +79,7 @@ public struct Every: Sendable {
 
     /// Done now out of turn (at start-up): the next time is one interval from `now`.
     public mutating func restart(at now: ContinuousClock.Instant) { last = now }
+
+    /// Due again at the next check (what was done did not succeed).
+    public mutating func reset() { last = nil }
 }

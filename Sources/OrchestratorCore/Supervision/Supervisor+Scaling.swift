@@ -82,14 +82,18 @@ extension Supervisor {
 
     /// Reads Redis into the supervisor's state: read, then absorb. False when Redis is unreadable.
     private func readRedis() -> Bool {
-        guard let reading = read() else { return false }
+        let all = heartbeatReadTimer.isDue(clock.now)
+        guard let reading = read(heartbeatsOf: workers.keys.filter { all || workers[$0]!.lifecycle.state == .launching }) else {
+            heartbeatReadTimer.reset()
+            return false
+        }
         absorb(reading)
         return true
     }
 
     /// Promotes due retries, then reads every queue length, our workers' heartbeats, the paused set
     /// (and stats for /metrics) in one round trip. Changes nothing; nil on a connection error.
-    func read() -> PollReading? {
+    func read(heartbeatsOf pids: [Int32]) -> PollReading? {
         let prefix = settings.job.prefix
         let now = WallClock.nowMilliseconds()
         // Due retries first, so the lengths read next include them (even with no worker running).
@@ -103,7 +107,6 @@ extension Supervisor {
         }
         let lengthsStart = commands.count
         commands += settings.queues.map { ["LLEN", RedisArg(prefix + $0)] }
-        let pids = Array(workers.keys)
         let heartbeatsStart = commands.count
         for pid in pids { commands.append(["HGETALL", RedisArg(QueueKeys.heartbeat(prefix: prefix, workers[pid]!.id))]) }
         let pausedIndex = commands.count

@@ -62,6 +62,8 @@ public final class Supervisor {
     var pendingRequeues: [(queue: String, id: String)] = []
     var nextPoll: ContinuousClock.Instant
     var drainHeartbeatTimer = Every(Heartbeat.refresh)
+    /// Every worker's heartbeat is read this often (idle ones change rarely); starting ones every poll.
+    var heartbeatReadTimer = Every(Heartbeat.orchestratorReadPeriod)
     /// Called on SIGHUP (after logrotate moved the file).
     public var reopenLogs: (() -> Void)?
     /// Where `/metrics` reads from, when `--metrics-listen` is set.

@@ -19,6 +19,8 @@ public final class WorkerLoop {
     private let startedAt = WallClock.nowMilliseconds()
     private var jobsDone = 0
     private var heartbeatTimer = Every(Heartbeat.refresh)
+    /// The last time every heartbeat field was written, and what it said.
+    private var lastFullBeat: (state: WorkerState, jobsDone: Int, at: ContinuousClock.Instant)?
     private var recoveryTimer = Every(Heartbeat.recoveryPeriod)
     private var housekeepingTimer = Every(Heartbeat.housekeepingPeriod)
     private var state = WorkerState.idle
@@ -71,7 +73,7 @@ public final class WorkerLoop {
                     rpa_set_wakeup_fd(c.socketFD)
                     defer { rpa_set_wakeup_fd(-1) }
                     if drainRequested { return nil }
-                    return try queue.pop(timeout: .seconds(1))
+                    return try queue.pop(timeout: Heartbeat.idleBlock)
                 }
             } catch {
                 if drainRequested, let stop = stopReason() {
@@ -134,7 +136,7 @@ public final class WorkerLoop {
         defer { currentJobID = nil }
         let started = WallClock.nowMilliseconds()
         jobStartedAt = started
-        logger.info("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id)", "attempt": "\(job.attempt)", "bytes": "\(job.payload.count)"])
+        logger.debug("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id)", "attempt": "\(job.attempt)", "bytes": "\(job.payload.count)"])
         var outcome = runner.run(job: job, queue: settings.queue, deadline: clock.now + settings.job.jobTimeout) {
             heartbeat(force: false)
         }
@@ -202,12 +204,16 @@ public final class WorkerLoop {
                      startedAt: WallClock.iso8601(milliseconds: started), finishedAt: WallClock.iso8601(milliseconds: finished)).encoded
     }
 
-    /// Heartbeat (every `Heartbeat.refresh`, or now when forced), due retries and the paused
-    /// check (every `Heartbeat.housekeepingPeriod`), abandoned processing lists (at start and
-    /// every `Heartbeat.recoveryPeriod`).
+    /// Heartbeat (every `Heartbeat.refresh`, or now when forced); for a standalone worker also
+    /// due retries and the paused check (every `Heartbeat.housekeepingPeriod`) and abandoned
+    /// processing lists (at start and every `Heartbeat.recoveryPeriod`).
     private func housekeeping() {
         let now = clock.now
         heartbeat(force: false)
+        // Under an orchestrator, its poll promotes due retries, drains the workers of a paused
+        // queue and requeues abandoned processing lists: a worker it supervises spends no Redis
+        // command on those.
+        guard settings.orchestratorPID == nil else { return }
         if housekeepingTimer.isDue(now) {
             _ = try? link.perform { _ throws(RedisError) in try queue.promoteDueRetries(nowMilliseconds: WallClock.nowMilliseconds()) }
             let key = RedisArg(QueueKeys.paused(prefix: settings.job.prefix))
@@ -226,13 +232,24 @@ public final class WorkerLoop {
         }
     }
 
+
     private func heartbeat(force: Bool) {
-        let due = heartbeatTimer.isDue(clock.now)
+        let now = clock.now
+        let due = heartbeatTimer.isDue(now)
         guard force || due else { return }
-        lastMemory = ProcessTree.memory(of: getpid())  // walks our own tree: on the refresh timer only, never per job
+        let shown: WorkerState = drainRequested && state == .idle ? .draining : state
+        let key = queue.keys.heartbeat(workerID)
+        // Idle and unchanged: only extend the TTL (one command), unless the key is gone (Redis restarted).
+        if !force, shown == .idle, let last = lastFullBeat, last.state == shown, last.jobsDone == jobsDone, now - last.at < Heartbeat.idleRewrite,
+           (try? link.perform({ c throws(RedisError) in try c.send(["PEXPIRE", RedisArg(key), Heartbeat.ttlArg]).int })) == 1 {
+            touchHealthFile()
+            return
+        }
+        lastFullBeat = (shown, jobsDone, now)
+        lastMemory = ProcessTree.memory(of: getpid())  // walks our own tree: on full writes only, never per job
         let beat = WorkerHeartbeat(
             worker: workerID, queue: settings.queue, slot: settings.slot, pid: getpid(), host: host,
-            state: drainRequested && state == .idle ? .draining : state, jobStartedAt: jobStartedAt, jobsDone: jobsDone,
+            state: shown, jobStartedAt: jobStartedAt, jobsDone: jobsDone,
             memory: lastMemory, startedAt: startedAt, orchestratorPID: settings.orchestratorPID, handlerPID: runner.activePID)
         let commands = Heartbeat.commands(key: queue.keys.heartbeat(workerID), fields: beat.fields)
         _ = try? link.perform { c throws(RedisError) in try c.pipeline(commands) }
