@@ -201,8 +201,9 @@ struct AlertsEndToEndTests {
                              "--alert-command", "no-such-alert-program-7 || sleep 60"])
         #expect(waitUntil { h.log.contains("[ALERTA] dead_letters q: ") }, "log: \(h.log)")
         #expect(waitUntil(timeout: .seconds(20)) { h.log.contains("alert.command_failed") && h.log.contains("still running after 10 s: killed") }, "log: \(h.log)")
-        let hung = processesMatching("sleep 60").filter { pid in ProcessTree.entry(pid).map { $0.ppid == o.pid } ?? false }
-        #expect(hung.isEmpty, "the hung command is gone")
+        #expect(waitUntil(timeout: .seconds(3)) {
+            processesMatching("sleep 60").filter { pid in ProcessTree.entry(pid).map { $0.ppid == o.pid } ?? false }.isEmpty
+        }, "the hung command is gone (killed with its group and reaped)")
         try h.push("q", count: 1)
         #expect(waitUntil { (try? h.redis.llen(h.keys("q").dead)) == 3 }, "the orchestrator keeps working: \(h.log)")
         o.signal(SIGTERM)

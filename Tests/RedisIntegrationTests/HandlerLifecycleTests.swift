@@ -102,7 +102,8 @@ struct HandlerLifecycleTests {
         #expect(waitUntil { (try? h.results().count) == 3 }, "log: \(worker.output)")
         #expect(worker.status == nil, "not recycled: the tree's PSS is ~80 MB, its summed RSS ~320 MB")
         var fields: [String: String] = [:]
-        #expect(waitUntil(timeout: .seconds(5)) {
+        // An idle worker rewrites its heartbeat's fields on its next wake (at most Heartbeat.idleBlock + refresh later).
+        #expect(waitUntil(timeout: .seconds(12)) {
             fields = (try? h.redis.send(["HGETALL", RedisArg(h.keys.heartbeat(QueueKeys.workerID(queue: "q", slot: 1, host: WallClock.hostName(), pid: worker.pid)))]).fields) ?? [:]
             return Int(fields["rss_bytes"] ?? "") ?? 0 > 250 << 20
         }, "heartbeat: \(fields)")
