@@ -119,7 +119,7 @@ struct AlertsEndToEndTests {
         let h = try OrchestratorHarness("astuck")
         try h.push("q", count: 1)
         let probe = try AlertProbe(h)
-        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--job-timeout", "3s", "--max-attempts", "1"] + probe.args)
+        let o = try h.start(["--queue", "q", "--handler", "q=sleep 30", "--job-timeout", "6s", "--max-attempts", "1"] + probe.args)
         try expectFiredAndResolved(h, "stuck_job", probe: probe)
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))

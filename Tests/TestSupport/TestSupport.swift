@@ -171,7 +171,7 @@ public final class PrivateRedis: @unchecked Sendable {
         dir = TestEnv.scratch("redis")
         var chosen = 0
         for _ in 0..<50 {
-            let candidate = Int.random(in: 30000...60000)
+            let candidate = Int.random(in: 20000...32000)  // below the ephemeral range (32768+): a client retrying a dead port can self-connect and take it
             let probe = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: candidate), connectTimeout: .milliseconds(200))
             if (try? probe.connect()) == nil { chosen = candidate; break }
         }

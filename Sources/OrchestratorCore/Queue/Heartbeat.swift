@@ -18,7 +18,10 @@ public enum Heartbeat {
     /// An idle worker whose state did not change only extends its heartbeat's TTL (PEXPIRE);
     /// it rewrites the fields (memory, jobs done) this often.
     public static let idleRewrite: Duration = .seconds(30)
-    /// How often the orchestrator reads every worker's heartbeat (a starting worker's every poll).
+    /// How often the orchestrator reads the queues' stats hashes and retry and dead backlogs (for
+    /// /metrics, alerts and history) and promotes due retries of queues without a retry backlog.
+    public static let statsReadPeriod: Duration = .seconds(5)
+    /// How often the orchestrator reads every worker's heartbeat (starting and busy ones every poll).
     public static let orchestratorReadPeriod: Duration = .seconds(3)
 
     static var ttlArg: RedisArg { RedisArg(String(ttl.milliseconds)) }

@@ -83,8 +83,12 @@ extension Supervisor {
     /// Reads Redis into the supervisor's state: read, then absorb. False when Redis is unreadable.
     private func readRedis() -> Bool {
         let all = heartbeatReadTimer.isDue(clock.now)
-        guard let reading = read(heartbeatsOf: workers.keys.filter { all || workers[$0]!.lifecycle.state == .launching }) else {
+        let slow = statsReadTimer.isDue(clock.now) || settings.adaptive != nil
+        // Idle workers change rarely (and say so within Heartbeat.orchestratorReadPeriod); starting and busy ones every poll.
+        let pids = workers.keys.filter { all || workers[$0]!.lifecycle.state == .launching || workers[$0]!.isBusy }
+        guard let reading = read(heartbeatsOf: pids, stats: slow) else {
             heartbeatReadTimer.reset()
+            statsReadTimer.reset()
             return false
         }
         absorb(reading)
@@ -93,12 +97,16 @@ extension Supervisor {
 
     /// Promotes due retries, then reads every queue length, our workers' heartbeats, the paused set
     /// (and stats for /metrics) in one round trip. Changes nothing; nil on a connection error.
-    func read(heartbeatsOf pids: [Int32]) -> PollReading? {
+    /// - Parameter stats: also read the stats hashes and the retry and dead backlogs (every
+    ///   `statsReadPeriod`, every poll with adaptive scaling); otherwise the last ones are kept.
+    ///   Due retries are promoted for every queue then, and every poll for a queue with a retry backlog.
+    func read(heartbeatsOf pids: [Int32], stats: Bool) -> PollReading? {
         let prefix = settings.job.prefix
         let now = WallClock.nowMilliseconds()
         // Due retries first, so the lengths read next include them (even with no worker running).
         var commands: [[RedisArg]] = []
-        for q in settings.queues {
+        let promoting = settings.queues.filter { stats || (lastReading.retrying[$0] ?? 0) > 0 }
+        for q in promoting {
             let keys = QueueKeys(prefix: prefix, queue: q)
             guard let promote = try? link.perform({ c throws(RedisError) in
                 try c.scriptCommand(QueueScripts.promote, keys: [keys.retry, keys.pending], args: [RedisArg(String(now)), "100"])
@@ -112,14 +120,14 @@ extension Supervisor {
         let pausedIndex = commands.count
         commands.append(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))])
         let statsStart = commands.count
-        do {  // stats and backlogs: for alerts, adaptive scaling and /metrics
+        if stats {  // stats and backlogs: for alerts, adaptive scaling, history and /metrics
             for q in settings.queues {
                 let keys = QueueKeys(prefix: prefix, queue: q)
                 commands += [["HGETALL", RedisArg(keys.stats)], ["ZCARD", RedisArg(keys.retry)], ["LLEN", RedisArg(keys.dead)]]
             }
         }
         guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(commands) }) else { return nil }
-        for i in settings.queues.indices { link.connection.forgetScript(QueueScripts.promote, ifNoScript: replies[i]) }
+        for i in promoting.indices { link.connection.forgetScript(QueueScripts.promote, ifNoScript: replies[i]) }
         var reading = PollReading()
         for (i, q) in settings.queues.enumerated() {
             if case .error(let message) = replies[lengthsStart + i] {
@@ -132,7 +140,11 @@ extension Supervisor {
             reading.heartbeats[pid] = replies[heartbeatsStart + j].fields
         }
         reading.paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text))
-        do {
+        if !stats {
+            reading.stats = lastReading.stats
+            reading.retrying = lastReading.retrying
+            reading.deadNow = lastReading.deadNow
+        } else {
             for (k, q) in settings.queues.enumerated() {
                 reading.stats[q] = replies[statsStart + 3 * k].fields
                 reading.retrying[q] = replies[statsStart + 3 * k + 1].int ?? 0

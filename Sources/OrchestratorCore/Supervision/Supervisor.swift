@@ -64,6 +64,8 @@ public final class Supervisor {
     var drainHeartbeatTimer = Every(Heartbeat.refresh)
     /// Every worker's heartbeat is read this often (idle ones change rarely); starting ones every poll.
     var heartbeatReadTimer = Every(Heartbeat.orchestratorReadPeriod)
+    /// Stats hashes and retry/dead backlogs are read this often (every poll with adaptive scaling).
+    var statsReadTimer = Every(Heartbeat.statsReadPeriod)
     /// Called on SIGHUP (after logrotate moved the file).
     public var reopenLogs: (() -> Void)?
     /// Where `/metrics` reads from, when `--metrics-listen` is set.
