@@ -35,9 +35,12 @@ struct AlertsEndToEndTests {
             return states.sorted() == ["fired", "resolved"]
         }, "alert-command received: \((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [])")
         #expect(!h.log.contains("alert.command_failed"), "the command saw no Redis password and exited 0: \(h.log)")
-        let (_, events) = try runToEnd(TestEnv.orchestrator, ["events", "--since", "10m", "--json"], env: env)
-        let types = events.split(separator: "\n").compactMap { jsonObject(Array($0.utf8))["type"] as? String }
-        for t in ["scale", "worker_spawned", "alert_fired", "alert_resolved"] { #expect(types.contains(t), "events: \(types)") }
+        var types: [String] = []
+        #expect(waitUntil(timeout: .seconds(5)) {
+            let events = (try? runToEnd(TestEnv.orchestrator, ["events", "--since", "10m", "--json"], env: env))?.1 ?? ""
+            types = events.split(separator: "\n").compactMap { jsonObject(Array($0.utf8))["type"] as? String }
+            return ["scale", "worker_spawned", "alert_fired", "alert_resolved"].allSatisfy(types.contains)
+        }, "events: \(types)")
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
         let (_, after) = try runToEnd(TestEnv.orchestrator, ["events", "--since", "10m", "--type", "drain_done"], env: env)
@@ -148,8 +151,11 @@ struct AlertsEndToEndTests {
         let o = try h.start(["--queue", "q", "--handler", "q=kill -9 $PPID", "--max-attempts", "100", "--max-per-queue", "1",
                              "--alert-crash-loop", "3/5s"] + probe.args)
         #expect(waitUntil(timeout: .seconds(40)) { h.log.contains("| CRITICAL | [ALERTA] crash_loop q: 3 worker crashes within 5s") }, "log: \(h.log)")
-        let events = try EventReader.range(h.redis, key: QueueKeys.events(prefix: h.prefix), sinceMilliseconds: 0)
-        #expect(events.filter { $0.type == "worker_exited" && $0.fields.contains { $0 == ("kind", "crashed") } }.count >= 3)
+        // The log line comes first; the events of that poll reach the stream right after it.
+        #expect(waitUntil(timeout: .seconds(5)) {
+            let events = (try? EventReader.range(h.redis, key: QueueKeys.events(prefix: h.prefix), sinceMilliseconds: 0)) ?? []
+            return events.filter { $0.type == "worker_exited" && $0.fields.contains { $0 == ("kind", "crashed") } }.count >= 3
+        }, "three crashed worker_exited events in the stream")
         let (paused, _) = try runToEnd(TestEnv.orchestrator, ["pause", "--queue", "q"], env: ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix])
         #expect(paused == .exited(0))
         try expectFiredAndResolved(h, "crash_loop", probe: probe)
