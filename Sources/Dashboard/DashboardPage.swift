@@ -83,7 +83,7 @@ enum DashboardPage {
 
     static let script = #"""
     "use strict";
-    const state = { range: "1h", history: {}, live: {}, config: null, token: sessionStorage.getItem("rpaToken") || "", scale: {} };
+    const state = { range: "1h", history: {}, loadingHistory: {}, live: {}, config: null, token: sessionStorage.getItem("rpaToken") || "", scale: {} };
     const $ = (id) => document.getElementById(id);
     function el(tag, attrs, ...children) {
       const e = document.createElement(tag);
@@ -136,6 +136,7 @@ enum DashboardPage {
       const seen = new Set();
       for (const q of st.queues) {
         seen.add(q.queue);
+        if (!(q.queue in state.history) && !state.loadingHistory[q.queue]) loadHistoryOf(q.queue);
         let card = cards.querySelector(`[data-queue="${CSS.escape(q.queue)}"]`);
         if (!card) { card = el("article", { class: "card", "data-queue": q.queue }); cards.append(card); }
         fillCard(card, q, alerting.has(q.queue));
@@ -212,15 +213,19 @@ enum DashboardPage {
       chart.dataset.points = String(pts.length);
     }
 
-    async function loadHistory() {
+    async function loadHistoryOf(q) {
       const points = state.range === "1h" ? "" : "&points=360";
+      state.loadingHistory[q] = true;
+      try {
+        const r = await getJSON(`/api/history?queue=${encodeURIComponent(q)}&since=${state.range}${points}`);
+        if (r.status === 200) state.history[q] = r.body;
+      } catch (e) { /* shown by the status banner */ }
+      state.loadingHistory[q] = false;
+    }
+
+    async function loadHistory() {
       const cards = [...document.querySelectorAll("#queues .card")].map(c => c.dataset.queue);
-      for (const q of cards) {
-        try {
-          const r = await getJSON(`/api/history?queue=${encodeURIComponent(q)}&since=${state.range}${points}`);
-          if (r.status === 200) state.history[q] = r.body;
-        } catch (e) { /* shown by the status banner */ }
-      }
+      for (const q of cards) await loadHistoryOf(q);
     }
 
     async function loadEvents() {
