@@ -74,6 +74,13 @@ public final class DashboardServer: Sendable {
         }
     }
 
+    /// The `http.listening` line both executables log once the server is up.
+    public func announce(port: Int, to logger: Logger) {
+        let http = configuration.http
+        logger.info("http.listening", metadata: ["port": "\(port)", "url": "http://\(http.host.contains(":") ? "[\(http.host)]" : http.host):\(port)/",
+                                                 "actions": "\(http.token == nil ? "off (no HTTP token)" : "on")"])
+    }
+
     // MARK: - Requests
 
     func respond(_ request: Request) async -> Response {

@@ -34,8 +34,7 @@ struct DashboardCommand: ParsableCommand {
         let server = DashboardServer(.init(http: http, redis: job.redis, prefix: job.prefix, queues: requested, metrics: nil), logger: logger)
         let port: Int
         do { port = try server.start() } catch { throw badConfig(error.description) }
-        logger.info("http.listening", metadata: ["port": "\(port)", "url": "http://\(http.host.contains(":") ? "[\(http.host)]" : http.host):\(port)/",
-                                                 "actions": "\(http.token == nil ? "off (no HTTP token)" : "on")"])
+        server.announce(port: port, to: logger)
         let stops: [Int32] = [SIGTERM, SIGINT]
         for sig in stops { Glibc.signal(sig, SIG_IGN) }
         let sources = stops.map { (sig: Int32) -> DispatchSourceSignal in

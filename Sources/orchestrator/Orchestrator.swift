@@ -95,8 +95,7 @@ struct Run: ParsableCommand {
             supervisor.metrics = metricsBox
             let port: Int
             do { port = try server.start() } catch { throw badConfig(error.description) }
-            logger.info("http.listening", metadata: ["port": "\(port)", "url": "http://\(http.host.contains(":") ? "[\(http.host)]" : http.host):\(port)/",
-                                                     "actions": "\(http.token == nil ? "off (no HTTP token)" : "on")"])
+            server.announce(port: port, to: logger)
         }
         let code = supervisor.run()
         withExtendedLifetime(signals) {}

@@ -203,27 +203,7 @@ public final class PrivateRedis: @unchecked Sendable {
 
 /// A minimal HTTP GET on loopback: returns the status line and the body.
 public func httpGet(port: Int, path: String, method: String = "GET") -> (status: String, body: String)? {
-    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard s >= 0 else { return nil }
-    defer { close(s) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
-    let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard ok == 0 else { return nil }
-    let request = Array("\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
-    _ = request.withUnsafeBytes { send(s, $0.baseAddress!, $0.count, 0) }
-    var data: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = recv(s, &buf, buf.count, 0)
-        if n <= 0 { break }
-        data += buf[0..<n]
-    }
-    let text = String(decoding: data, as: UTF8.self)
-    guard let split = text.range(of: "\r\n\r\n") else { return nil }
-    return (String(text[..<split.lowerBound].split(separator: "\r\n").first ?? ""), String(text[split.upperBound...]))
+    httpRequest(port: port, method: method, path: path).map { ($0.status, $0.body) }
 }
 
 /// The port in the orchestrator's `http.listening … port=N …` log line (0 until it appears).
