@@ -94,6 +94,9 @@ public struct RunOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.alertCrashLoop)) var alertCrashLoop: String?
     @Option(help: ArgumentHelp(.alertStuckAt)) var alertStuckAt: String?
     @Option(help: ArgumentHelp(.alertMemoryAt)) var alertMemoryAt: String?
+    @Option(help: ArgumentHelp(.hostID)) var hostID: String?
+    @Option(help: ArgumentHelp(.hostMaxWorkers)) var hostMaxWorkers: String?
+    @Option(help: ArgumentHelp(.leaseTTL)) var leaseTTL: String?
     @OptionGroup public var shared: SharedJobOptions
 }
 

@@ -76,18 +76,15 @@ struct Run: ParsableCommand {
         }
 
         let connection = try connectOrExit(settings.job.redis, logger: logger)
-        if let other = try? InstanceGuard.otherInstance(redis: connection, prefix: settings.job.prefix, host: WallClock.hostName(), pid: getpid()) {
-            logger.critical("orchestrator.already_running", metadata: [
-                "other": "\(other)", "prefix": "\(settings.job.prefix)",
-                "hint": "two orchestrators on one prefix would double every worker count: stop the other one or use another --prefix"])
-            throw ExitCode(ExitCodes.alreadyRunning)
-        }
+        let fleet = FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy)
+        try joinFleetOrExit(fleet, connection, logger: logger)
         // Orphaned handler processes of a worker that dies are re-parented to us, so we can kill them.
         _ = rpa_set_child_subreaper()
         let inbox = EventInbox()
         let signals = SignalEvents.forward([SIGTERM, SIGINT, SIGHUP], to: inbox)
         let supervisor = Supervisor(settings: settings, launcher: FoundationProcessLauncher(inbox: inbox), inbox: inbox,
-                                    link: RedisLink(connection: connection, logger: logger), logger: logger, environment: environment)
+                                    link: RedisLink(connection: connection, logger: logger), logger: logger, environment: environment,
+                                    fleet: fleet)
         supervisor.reopenLogs = { sink.reopen() }
         if let http {
             let server = DashboardServer(.init(http: http, redis: settings.job.redis, prefix: settings.job.prefix, queues: settings.queues,

@@ -92,6 +92,13 @@ extension OptionSpec {
                                             "Lowest level logged: debug, info, warning, error or critical")
     public static let logTo = OptionSpec("logTo", env: "LOG_TO", default: "both", valueName: "where", choices: ["stderr", "file", "both"],
                                          "Orchestrator log lines to stderr, file (<log-dir>/orchestrator.log) or both; under systemd, file keeps them out of the journal twice")
+    // Several hosts (`orchestrator run`).
+    public static let hostID = OptionSpec("hostID", flag: "--host-id", env: "HOST_ID", default: nil, defaultHelp: "the hostname", valueName: "id",
+                                          "This orchestrator's name in the fleet of its prefix; two live orchestrators with one id refuse (exit 73)")
+    public static let hostMaxWorkers = OptionSpec("hostMaxWorkers", env: "HOST_MAX_WORKERS", default: nil, defaultHelp: "--max-total", valueName: "n",
+                                                  "The most workers this host runs, all queues together (--max-total and --max-per-queue are fleet-wide)")
+    public static let leaseTTL = OptionSpec("leaseTTL", flag: "--lease-ttl", env: "LEASE_TTL", default: "15s", valueName: "duration",
+                                            "A worker's slot lease in Redis lives this long without renewal; a host cut off from Redis kills its workers before its leases expire, 3s to 10m")
     // History and alerts (`orchestrator run`).
     public static let eventsMax = OptionSpec("eventsMax", env: "EVENTS_MAX", default: "100000", valueName: "n",
                                              "Entries kept in the events stream orchestrator:<prefix>events (approximate)")
@@ -131,7 +138,7 @@ extension OptionSpec {
         output, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
         workerPath, httpListen, metricsListen, httpToken, httpTokenFile, slot, healthFile, logFormat, logTime, logLevel, logTo,
         eventsMax, historyRetention, alertCommand, alertRepeat, alertsDisable, alertCapFor, alertRedisDownFor, alertDeadWindow, alertNoProgressFor,
-        alertCrashLoop, alertStuckAt, alertMemoryAt,
+        alertCrashLoop, alertStuckAt, alertMemoryAt, hostID, hostMaxWorkers, leaseTTL,
     ]
 }
 

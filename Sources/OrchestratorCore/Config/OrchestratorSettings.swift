@@ -22,6 +22,8 @@ public struct OrchestratorSettings: Sendable {
     public var historyRetention: Duration? = .seconds(7 * 86_400)
     /// `--max-per-queue` was not given and its default was lowered to `--max-total`.
     public var maxPerQueueClamped = false
+    /// `--host-id`, `--host-max-workers`, `--lease-ttl`.
+    public var fleet = FleetSettings(hostID: WallClock.hostName(), hostMaxWorkers: 10_000)
 
     /// What the command line gave: option values by spec, and the repeatable queues and handlers.
     public struct Flags: Sendable {
@@ -109,7 +111,8 @@ public struct OrchestratorSettings: Sendable {
             drainTimeout: try r.duration(v, .drainTimeout),
             logDir: logDir, workerPath: workerPath, log: try LogSettings.resolve(v, r), adaptive: try adaptivePolicy(v, r),
             alerts: try alertSettings(v, r), alertCommand: r.string(v, .alertCommand).flatMap { $0.trimmingSpaces.isEmpty ? nil : $0 },
-            eventsMax: try r.int(v, .eventsMax, range: 100...100_000_000), historyRetention: try retention(v, r), maxPerQueueClamped: clamped)
+            eventsMax: try r.int(v, .eventsMax, range: 100...100_000_000), historyRetention: try retention(v, r), maxPerQueueClamped: clamped,
+            fleet: try FleetSettings.resolve(v, r, maxTotal: maxTotal))
     }
 
     static func retention(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> Duration? {
@@ -198,6 +201,7 @@ public struct OrchestratorSettings: Sendable {
         env["OUTPUT_FORMAT"] = job.outputIsJSON ? "json" : "text"
         env[handlerEnvName(queue)] = handlers[queue]
         env["ORCHESTRATOR_PID"] = "\(orchestratorPID)"
+        env["RPA_HOST_ID"] = fleet.hostID
         env.merge(log.environment) { _, ours in ours }
         return env
     }
@@ -211,5 +215,6 @@ public struct OrchestratorSettings: Sendable {
             + "drain_timeout=\(formatDuration(drainTimeout)) job_timeout=\(formatDuration(job.jobTimeout)) "
             + "max_attempts=\(job.maxAttempts) mode=\(job.handlerMode.rawValue) worker=\(workerPath)"
             + (adaptive.map { " scaling=adaptive drain_target=\(formatDuration($0.drainTarget))" } ?? " scaling=fixed")
+            + " host_id=\(fleet.hostID) host_max_workers=\(fleet.hostMaxWorkers) lease_ttl=\(formatDuration(fleet.leaseTTL))"
     }
 }

@@ -59,6 +59,8 @@ public struct ReconcilePlan: Sendable, Equatable {
         public var lastSummary: ContinuousClock.Instant?
         /// It wanted workers but its crash backoff had not expired.
         public var heldByBackoff = false
+        /// In a fleet of several hosts: the queue's target over all hosts (`target` is this host's share).
+        public var fleetTarget: Int?
     }
 
     public var actions: [Action] = []
@@ -84,7 +86,7 @@ public struct Reconcile: Sendable {
         self.summaryInterval = summaryInterval
     }
 
-    public func plan(queues: [QueueSnapshot], workers: [WorkerSnapshot], now: ContinuousClock.Instant) -> ReconcilePlan {
+    public func plan(queues: [QueueSnapshot], workers: [WorkerSnapshot], now: ContinuousClock.Instant, fleet: FleetContext? = nil) -> ReconcilePlan {
         var plan = ReconcilePlan()
         let active = Dictionary(grouping: workers.filter { !$0.isDraining }, by: \.queue)
         // An unreadable queue keeps what it has, out of the others' share; a paused one wants nothing.
@@ -94,6 +96,14 @@ public struct Reconcile: Sendable {
                                      needs: Dictionary(uniqueKeysWithValues: scaled.compactMap { q in q.adaptive.map { (q.name, $0.workers) } }),
                                      reserved: held)
         var room = policy.maxTotal - workers.count
+        var fleetTargets: [String: Int] = [:]
+        var shares: [String: QueueTarget] = [:]
+        if let fleet {
+            // Targets are the fleet's; this host runs its share, within its capacity and the free leases.
+            fleetTargets = targets.mapValues(\.allotted)
+            shares = fleet.shares(of: targets)
+            room = min(fleet.capacity - workers.count, policy.maxTotal - fleet.leased)
+        }
         for q in queues {
             let mine = active[q.name] ?? []
             var outcome = ReconcilePlan.QueueOutcome(target: QueueTarget(demand: 0, allotted: 0), lowerTargetSince: q.lowerTargetSince,
@@ -104,7 +114,15 @@ public struct Reconcile: Sendable {
                 continue
             }
             if let t = targets[q.name] { outcome.target = t }
-            let changed = decide(q, workers: mine, outcome: &outcome, room: &room, plan: &plan, now: now)
+            var queueRoom = room
+            if let fleet, let share = shares[q.name] {
+                outcome.target = share
+                outcome.fleetTarget = fleetTargets[q.name]
+                queueRoom = min(room, policy.maxPerQueue - (fleet.leasedPerQueue[q.name] ?? 0))
+            }
+            let before = queueRoom
+            let changed = decide(q, workers: mine, outcome: &outcome, room: &queueRoom, plan: &plan, now: now, fleet: fleet)
+            room -= before - queueRoom
             if changed || q.lastSummary.map({ now - $0 >= summaryInterval }) ?? true {
                 if !changed { plan.lines.append(RebalanceLines.steady(queue: q.name, pending: q.pending, workers: mine.count)) }
                 outcome.lastSummary = now
@@ -117,11 +135,16 @@ public struct Reconcile: Sendable {
     /// One readable queue: grow, wait, hold or shrink, appending actions and lines to `plan`.
     /// Returns whether anything started or stopped.
     private func decide(_ q: QueueSnapshot, workers mine: [WorkerSnapshot], outcome: inout ReconcilePlan.QueueOutcome,
-                        room: inout Int, plan: inout ReconcilePlan, now: ContinuousClock.Instant) -> Bool {
+                        room: inout Int, plan: inout ReconcilePlan, now: ContinuousClock.Instant, fleet: FleetContext?) -> Bool {
         // Pausing is an order, not a load change: no scale-down delay.
-        let decision = q.isPaused
+        var decision = q.isPaused
             ? (mine.isEmpty ? .hold : .shrink(by: mine.count))
             : policy.decide(ScalingInput(target: outcome.target, active: mine.count, lowerTargetSince: q.lowerTargetSince, now: now))
+        // In a fleet, more than our share while the fleet as a whole is not above its target means
+        // another host is short of its share (it joined, or took over): give the slots back at once.
+        if case .waitToShrink = decision, let fleet, let total = outcome.fleetTarget, (fleet.leasedPerQueue[q.name] ?? 0) <= total {
+            decision = .shrink(by: mine.count - outcome.target.allotted)
+        }
         switch decision {
         case .waitToShrink:
             outcome.lowerTargetSince = q.lowerTargetSince ?? now
@@ -145,6 +168,9 @@ public struct Reconcile: Sendable {
                 line += "; the drain target cannot be met under the caps (\(outcome.target.allotted) of \(a.workers) workers: drain in \(eta))"
             }
             if n < wanted { line += "; waiting for \(wanted - n) slot(s) under --max-total \(policy.maxTotal)" }
+            if let fleet, fleet.hosts.count > 1, let total = outcome.fleetTarget {
+                line += "; fleet target \(total) on \(fleet.hosts.count) hosts, this host's share \(outcome.target.allotted) (\(fleet.me))"
+            }
             plan.lines.append(line)
             plan.actions += Array(repeating: .spawn(queue: q.name), count: n)
             room -= n
@@ -158,9 +184,45 @@ public struct Reconcile: Sendable {
             if let a = q.adaptive, !q.isPaused { line += " \(a.note)" }
             if let limit = outcome.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
             if q.isPaused { line += "; queue paused" }
+            if let fleet, fleet.hosts.count > 1, let total = outcome.fleetTarget, !q.isPaused {
+                line += "; fleet target \(total) on \(fleet.hosts.count) hosts, this host's share \(outcome.target.allotted) (\(fleet.me))"
+            }
             plan.lines.append(line)
             plan.actions += chosen.map { .terminate(pid: $0, queue: q.name) }
             return true
         }
+    }
+}
+
+/// What the plan needs to know of the fleet (several orchestrators on one prefix): values only.
+public struct FleetContext: Sendable, Equatable {
+    /// This host's id.
+    public var me: String
+    /// Every live host (this one included) with its capacity.
+    public var hosts: [FleetHost]
+    /// This host's `--host-max-workers`.
+    public var capacity: Int
+    /// Slot leases held now, all hosts together: per queue, and in all.
+    public var leasedPerQueue: [String: Int]
+    public var leased: Int
+
+    public init(me: String, hosts: [FleetHost], capacity: Int, leasedPerQueue: [String: Int], leased: Int) {
+        self.me = me
+        self.hosts = hosts
+        self.capacity = capacity
+        self.leasedPerQueue = leasedPerQueue
+        self.leased = leased
+    }
+
+    /// This host's part of each fleet target (demand and allotted split alike, so "below the
+    /// demand" still means "a cap takes it", and the scale-down delay still applies to load).
+    func shares(of targets: [String: QueueTarget]) -> [String: QueueTarget] {
+        let allotted = FleetShare.split(targets.mapValues(\.allotted), over: hosts)[me] ?? [:]
+        let demand = FleetShare.split(targets.mapValues(\.demand), over: hosts)[me] ?? [:]
+        var result: [String: QueueTarget] = [:]
+        for (q, t) in targets {
+            result[q] = QueueTarget(demand: max(demand[q] ?? 0, allotted[q] ?? 0), allotted: allotted[q] ?? 0, limitedBy: t.limitedBy)
+        }
+        return result
     }
 }

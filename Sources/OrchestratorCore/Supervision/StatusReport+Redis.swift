@@ -8,6 +8,7 @@ extension StatusReport {
         var report = StatusReport()
         let instance = try redis.send(["HGETALL", RedisArg(QueueKeys.instance(prefix: prefix))]).fields
         report.instance = instance.isEmpty ? nil : instance
+        report.hosts = try collectHosts(redis: redis, prefix: prefix)
         let alerts = try redis.send(["HGETALL", RedisArg(QueueKeys.alerts(prefix: prefix))]).fields
         report.alerts = alerts.keys.sorted().map { alerts[$0]! }
         let now = WallClock.nowMilliseconds()

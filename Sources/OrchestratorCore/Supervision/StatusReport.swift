@@ -46,11 +46,14 @@ public struct StatusReport {
     public var alerts: [String] = []
     public var queues: [QueueRow] = []
     public var workers: [WorkerRow] = []
+    /// The live orchestrators of the fleet (one when a single host runs).
+    public var hosts: [HostRow] = []
 
     public var table: String {
         var out = ""
         if let i = instance {
-            out += "orchestrator pid \(i["pid"] ?? "?") on \(i["host"] ?? "?"): \(i["state"] ?? "?"), max total \(i["max_total"] ?? "?")\n"
+            let fleet = hosts.count > 1 ? "fleet of \(hosts.count) hosts, leader \(i["host_id"] ?? "?") " : ""
+            out += "\(fleet)orchestrator pid \(i["pid"] ?? "?") on \(i["host"] ?? "?"): \(i["state"] ?? "?"), max total \(i["max_total"] ?? "?")\n"
         } else if workers.isEmpty {
             out += "No orchestrator is running (no heartbeat in Redis), and no worker.\n"
         } else {
@@ -76,13 +79,13 @@ public struct StatusReport {
             out += "\(q.name): adaptive, \(AdaptivePolicy.Need.rate(rate)) jobs/s per worker, \(AdaptivePolicy.Need.rate(q.arrivalRate ?? 0)) arriving/s, "
                 + "drain \(q.drainSeconds.map { AdaptivePolicy.Need.clock($0) } ?? "never at this target")\n"
         }
-        if workers.isEmpty { return out + "\nno workers\n" }
+        if workers.isEmpty { return out + "\nno workers\n" + hostsTable }
         var w = [["PID", "QUEUE", "SLOT", "STATE", "JOB AGE", "JOBS DONE", "PROCS", "MEM MB (PSS)", "HOST"]]
         for r in workers {
             w.append(["\(r.pid)", r.queue, "\(r.slot)", r.state, r.jobAgeSeconds.map { String(format: "%.1fs", $0) } ?? "-",
                       "\(r.jobsDone)", "\(r.processes)", String(format: "%.1f", Double(r.pssBytes) / 1_048_576), r.host])
         }
-        return out + "\n" + Self.format(w)
+        return out + "\n" + Self.format(w) + hostsTable
     }
 
     /// Nothing runs: no orchestrator and no worker (`status` exits 3).
@@ -190,6 +193,7 @@ struct StatusJSON: Encodable {
     var queues: [Queue]
     var workers: [Worker]
     var alerts: [JSONValue]
+    var hosts: [HostJSON]
 
     init(_ report: StatusReport) {
         orchestrator = report.instance.map {
@@ -199,10 +203,11 @@ struct StatusJSON: Encodable {
         running = report.instance != nil
         queues = report.queues.map(Queue.init)
         workers = report.workers.map(Worker.init)
+        hosts = report.hosts.map(HostJSON.init)
         alerts = report.alerts.compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
     }
 
-    enum CodingKeys: String, CodingKey { case orchestrator, running, queues, workers, alerts }
+    enum CodingKeys: String, CodingKey { case orchestrator, running, queues, workers, alerts, hosts }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -211,5 +216,6 @@ struct StatusJSON: Encodable {
         try c.encode(queues, forKey: .queues)
         try c.encode(workers, forKey: .workers)
         try c.encode(alerts, forKey: .alerts)
+        try c.encode(hosts, forKey: .hosts)
     }
 }

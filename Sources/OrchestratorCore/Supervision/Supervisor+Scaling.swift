@@ -8,17 +8,18 @@ extension Supervisor {
         retryPendingRequeues()
         killAdoptedOrphans()  // a browser re-parented to us after the last sweep, and zombies
         let wasReadable = redisReadable
-        redisReadable = readRedis()
+        let renewed = renewFleet()
+        redisReadable = renewed && readRedis()
         if redisReadable != wasReadable { events.record(redisReadable ? "redis_up" : "redis_down", []) }
-        evaluateAlerts()
+        if isFleetLeader { evaluateAlerts() }
         flushEvents()
         defer { publishMetrics() }
         guard redisReadable else { return }
         let now = clock.now
         let plan = reconcile.plan(queues: settings.queues.map { snapshot(of: $0) },
-                                  workers: workers.values.filter { !$0.lifecycle.isExited }.map(\.snapshot), now: now)
+                                  workers: workers.values.filter { !$0.lifecycle.isExited }.map(\.snapshot), now: now, fleet: fleetContext)
         apply(plan)
-        recordHistory()
+        if isFleetLeader { recordHistory() }
         writeInstanceHeartbeat()
         if recoveryTimer.isDue(now) {
             recoverAbandoned(reason: "owner heartbeat expired")
@@ -39,6 +40,7 @@ extension Supervisor {
             queues[queue]!.target = outcome.target
             queues[queue]!.lowerTargetSince = outcome.lowerTargetSince
             queues[queue]!.lastSummary = outcome.lastSummary
+            queues[queue]!.fleetTarget = outcome.fleetTarget
             if outcome.heldByBackoff {
                 logger.debug("scale.backoff", metadata: ["queue": "\(queue)", "delay": "\(formatDuration(queues[queue]!.backoff.currentDelay))"])
             }
@@ -51,16 +53,21 @@ extension Supervisor {
                                         ("pending", "\(queues[queue]?.pending ?? 0)"), ("target", "\(queues[queue]?.target.allotted ?? 0)"), ("line", line)])
             }
         }
-        var failedLaunch: Set<String> = []
         for action in plan.actions {
-            switch action {
-            case .terminate(let pid, _):
+            if case .terminate(let pid, _) = action {
                 guard workers[pid]?.lifecycle.drainRequested(deadline: nil) == .sendTerminate else { continue }
                 logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(workers[pid]!.label)", "pid": "\(pid)",
                                                                       "busy": "\(workers[pid]!.isBusy)"])
                 launcher.signal(pid, SIGTERM)
-            case .spawn(let queue):
-                if !failedLaunch.contains(queue) && !spawn(queue) { failedLaunch.insert(queue) }
+            }
+        }
+        // A worker starts only under a slot lease of the fleet, and only while our leases are surely ours.
+        guard !plan.spawns.isEmpty, leaseClock.state(at: clock.now) == .valid else { return }
+        var failedLaunch: Set<String> = []
+        for (queue, slot) in leaseSpawns(plan.spawns) {
+            if failedLaunch.contains(queue) || !spawn(queue, lease: slot) {
+                failedLaunch.insert(queue)
+                releaseLease(slot: slot, queue: queue)
             }
         }
     }
@@ -179,6 +186,7 @@ extension Supervisor {
             _ = w.lifecycle.reportedReady()
             w.isBusy = fields["state"] == WorkerState.busy.rawValue
             w.handlerPID = fields["handler_pid"].flatMap { Int32($0) }
+            watchdog.track(worker: pid, handler: w.handlerPID)
             w.jobStartedAt = fields["job_started_at"].flatMap { Int64($0) }
             w.pssBytes = fields["pss_bytes"].flatMap { Int($0) } ?? 0
             workers[pid] = w
@@ -192,7 +200,7 @@ extension Supervisor {
     }
 
     /// Starts one worker in the lowest free slot. Returns false when the launch failed.
-    private func spawn(_ queue: String) -> Bool {
+    private func spawn(_ queue: String, lease: Int) -> Bool {
         let used = Set(workers.values.filter { $0.queue == queue }.map(\.slot))
         let slot = (1...).first { !used.contains($0) }!
         let spec = LaunchSpec(
@@ -203,9 +211,11 @@ extension Supervisor {
         let now = clock.now
         do {
             let child = try launcher.launch(spec)
-            let worker = Worker(pid: child, queue: queue, slot: slot,
-                                id: QueueKeys.workerID(queue: queue, slot: slot, host: host, pid: child), startedAt: now)
+            var worker = Worker(pid: child, queue: queue, slot: slot,
+                                id: QueueKeys.workerID(queue: queue, slot: slot, host: settings.fleet.hostID, pid: child), startedAt: now)
+            worker.lease = lease
             workers[child] = worker
+            watchdog.track(worker: child, handler: nil)
             workerStarts[queue, default: 0] += 1
             events.record("worker_spawned", [("queue", queue), ("slot", "\(slot)"), ("pid", "\(child)")])
             logger.info("\(RebalanceLines.started(name: worker.name, pid: child, queue: queue, total: workers.values.filter { $0.queue == queue }.count))",
@@ -230,15 +240,19 @@ extension Supervisor {
 
     /// `orchestrator:<prefix>instance`: who runs, and each queue's numbers, for `status`.
     func writeInstanceHeartbeat() {
+        guard isFleetLeader else { return }
+        let several = fleetView.hosts.count > 1
+        let leased = fleetView.perQueue
         var fields: [(String, String)] = [
             ("pid", "\(pid)"), ("host", host), ("started_at", "\(startedAtMilliseconds)"),
             ("state", isDraining ? "draining" : "running"), ("queues", settings.queues.joined(separator: ",")),
             ("max_total", "\(settings.policy.maxTotal)"), ("updated_at", "\(WallClock.nowMilliseconds())"),
+            ("host_id", settings.fleet.hostID), ("hosts", "\(max(1, fleetView.hosts.count))"),
             ("job_timeout_ms", "\(settings.job.jobTimeout.milliseconds)"), ("max_worker_rss_mb", "\(settings.job.maxWorkerRSSMB)"),
         ]
         for q in settings.queues {
-            fields.append(("target:\(q)", "\(queues[q]!.target.allotted)"))
-            fields.append(("workers:\(q)", "\(workers.values.filter { $0.queue == q }.count)"))
+            fields.append(("target:\(q)", "\(several ? queues[q]!.fleetTarget ?? queues[q]!.target.allotted : queues[q]!.target.allotted)"))
+            fields.append(("workers:\(q)", "\(several ? leased[q] ?? 0 : workers.values.filter { $0.queue == q }.count)"))
             if let limit = queues[q]!.target.limitedBy, queues[q]!.pending > 0 {
                 switch limit {
                 case .maxPerQueue(let wanted, _): fields.append(("limit:\(q)", "max_per_queue:\(wanted)"))

@@ -18,6 +18,8 @@ public final class Supervisor {
         /// From its heartbeat: when its current job started (wall-clock ms), and its tree's PSS.
         var jobStartedAt: Int64?
         var pssBytes = 0
+        /// The fleet slot lease it runs under (nil: given up, or never held).
+        var lease: Int?
         /// The seed's name, in the `Worker '…' iniciado` lines.
         var name: String { "worker-\(queue)-\(slot)" }
         /// The name in metadata, the same the worker's own log lines carry (`worker=q-1`).
@@ -42,6 +44,8 @@ public final class Supervisor {
         var rates = QueueRates()
         var backlogSince: ContinuousClock.Instant?
         var need: AdaptivePolicy.Need?
+        /// In a fleet: the queue's target over all hosts.
+        var fleetTarget: Int?
     }
 
     let settings: OrchestratorSettings
@@ -89,10 +93,23 @@ public final class Supervisor {
     let helpers = HelperSet()
     /// At the end of a drain, how long requeues that failed (Redis unreachable) are retried.
     static let requeueGrace: Duration = .seconds(10)
+    /// Our membership of the fleet of the prefix, and what its last renewal saw.
+    let fleet: FleetMembership
+    var fleetView = FleetView()
+    var leaseClock: LeaseClock
+    let watchdog = FenceWatchdog()
+    var fencesSeen = 0
+    /// The lease clock asked every worker to drain (Redis has not confirmed our slots).
+    var isLeaseDraining = false
+    /// Another orchestrator took our host id: we stop everything and exit 73.
+    var hostIDTaken = false
+    var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
 
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
-                logger: Logger, environment: [String: String]) {
+                logger: Logger, environment: [String: String], fleet: FleetMembership? = nil) {
         self.settings = settings
+        self.fleet = fleet ?? FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy)
+        self.leaseClock = LeaseClock(ttl: settings.fleet.leaseTTL)
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
         self.alertEngine = AlertEngine(settings: settings.alerts)
         self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax)
@@ -113,7 +130,9 @@ public final class Supervisor {
         while true {
             let wakeAt = nextWake()
             let wait = max(.zero, wakeAt - clock.now)
+            checkLeases()
             for event in inbox.take(waitingUntil: Date().addingTimeInterval(wait.seconds)) { handle(event) }
+            checkLeases()
             if isDraining {
                 drainTick()
                 if workers.isEmpty { return finishDrain() }
@@ -130,6 +149,10 @@ public final class Supervisor {
 
     private func nextWake() -> ContinuousClock.Instant {
         if isDraining { return clock.now + .milliseconds(100) }
+        // Wake in time to drain before the leases expire, should the polls stall.
+        if !workers.isEmpty, let until = leaseClock.validUntil, !isLeaseDraining {
+            return min(nextPoll, max(clock.now, until - leaseClock.ttl / 3))
+        }
         return nextPoll
     }
 
@@ -143,7 +166,7 @@ public final class Supervisor {
         case .signal(let sig):
             if isDraining {
                 logger.warning("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "mode": "now: SIGKILL and requeue"])
-                for pid in Array(workers.keys) where workers[pid]!.lifecycle.killNow() == .sendKill { kill(worker: pid) }
+                for pid in Array(workers.keys) where workers[pid]!.lifecycle.killNow() == .sendKill { killWorker(pid) }
             } else {
                 beginDrain(signal: sig)
             }
@@ -152,7 +175,7 @@ public final class Supervisor {
         }
     }
 
-    private func beginDrain(signal sig: Int32) {
+    func beginDrain(signal sig: Int32) {
         isDraining = true
         let deadline = clock.now + settings.drainTimeout
         logger.info("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "workers": "\(workers.count)",
@@ -167,6 +190,7 @@ public final class Supervisor {
     func drainTick() {
         let now = clock.now
         if drainHeartbeatTimer.isDue(now) {
+            renewFleet()  // draining workers keep their slots until they exit
             writeInstanceHeartbeat()  // `status` keeps showing us (state draining) during a long drain
             flushEvents()
             publishMetrics()
@@ -174,7 +198,7 @@ public final class Supervisor {
         }
         for pid in Array(workers.keys) where workers[pid]!.lifecycle.tick(now: now) == .sendKill {
             logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]!.label)", "pid": "\(pid)", "why": "drain timeout passed"])
-            kill(worker: pid)
+            killWorker(pid)
         }
         retryPendingRequeues()
     }
@@ -197,16 +221,20 @@ public final class Supervisor {
         events.record("drain_done", [])
         flushEvents()
         // No orchestrator, no active alerts: `status` and `orchestrator alerts` stop showing them.
-        _ = try? link.perform { c throws(RedisError) in
-            try c.pipeline([["DEL", RedisArg(QueueKeys.instance(prefix: settings.job.prefix))], ["DEL", RedisArg(QueueKeys.alerts(prefix: settings.job.prefix))]])
+        if isFleetLeader && fleetView.hosts.filter({ $0.id != fleet.hostID }).isEmpty {
+            _ = try? link.perform { c throws(RedisError) in
+                try c.pipeline([["DEL", RedisArg(QueueKeys.instance(prefix: settings.job.prefix))], ["DEL", RedisArg(QueueKeys.alerts(prefix: settings.job.prefix))]])
+            }
         }
-        logger.info("\(LogEvents.drainDone)", metadata: ["exit": "0"])
-        return ExitCodes.ok
+        leaveFleet()
+        let code = hostIDTaken ? ExitCodes.alreadyRunning : ExitCodes.ok
+        logger.info("\(LogEvents.drainDone)", metadata: ["exit": "\(code)"])
+        return code
     }
 
     /// SIGKILL a worker and its handler's process group (a browser must not outlive it). The
     /// group is killed only while /proc confirms it is still this worker's handler (no stale pid).
-    private func kill(worker pid: Int32) {
+    func killWorker(_ pid: Int32) {
         if let handler = workers[pid]?.handlerPID, handler > 1,
            let entry = ProcessTree.entry(handler), entry.ppid == pid, entry.pgrp == handler {
             Glibc.kill(-handler, SIGKILL)
@@ -218,6 +246,8 @@ public final class Supervisor {
         guard var worker = workers[pid] else { return }  // var: the lifecycle records the exit
         let action = worker.lifecycle.processExited(status)
         workers[pid] = nil
+        watchdog.forget(worker: pid)
+        if let slot = worker.lease { releaseLease(slot: slot, queue: worker.queue) }
         (launcher as? FoundationProcessLauncher)?.forget(pid)
         guard case .requeue(let kind) = action else { return }
         var queueState = queues[worker.queue]!

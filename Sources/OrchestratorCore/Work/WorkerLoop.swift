@@ -15,7 +15,8 @@ public final class WorkerLoop {
     private let reaper: Reaper?
     private let logger: Logger
     private let clock = ContinuousClock()
-    private let host = WallClock.hostName()
+    /// The orchestrator's `--host-id` (the hostname when run alone).
+    private let host = ProcessInfo.processInfo.environment["RPA_HOST_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? WallClock.hostName()
     private let startedAt = WallClock.nowMilliseconds()
     private var jobsDone = 0
     private var heartbeatTimer = Every(Heartbeat.refresh)

@@ -1,0 +1,112 @@
+/// Lua scripts that keep the fleet's membership and slot leases atomic on the server. Key names
+/// are built inside from the prefixes passed in ARGV (one Redis, no cluster). A lease is the
+/// string key `<ns>fleet:slot:<n>` (n = 1…max-total) holding `<host id>\n<instance>\n<queue>`
+/// with an expiry; a host is the hash `<ns>fleet:host:<id>` with an expiry, listed in the set
+/// `<ns>fleet:hosts`.
+enum FleetScripts {
+    /// KEYS: host hash, hosts set. ARGV: instance, TTL ms, host key prefix, caps, instance it may
+    /// replace ('' = none), host id, then field/value pairs. Joins unless another live instance
+    /// holds the host id ({'held', pid, machine, instance}) or a live host runs different caps
+    /// ({'caps', id, caps}).
+    static let join = """
+    local cur = redis.call('HMGET', KEYS[1], 'instance', 'pid', 'machine')
+    if cur[1] and cur[1] ~= ARGV[1] and cur[1] ~= ARGV[5] then return {'held', cur[2] or '', cur[3] or '', cur[1]} end
+    for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+      if id ~= ARGV[6] then
+        local caps = redis.call('HGET', ARGV[3] .. id, 'caps')
+        if not caps then redis.call('SREM', KEYS[2], id)
+        elseif caps ~= ARGV[4] then return {'caps', id, caps} end
+      end
+    end
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'caps', ARGV[4], unpack(ARGV, 7))
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    redis.call('SADD', KEYS[2], ARGV[6])
+    return {'ok'}
+    """
+
+    /// One poll's renewal and view. KEYS: host hash, hosts set. ARGV: instance, TTL ms, host key
+    /// prefix, slot key prefix, max total, host id, caps, number of leases n, then n pairs (slot
+    /// number, expected value), then field/value pairs for the host hash.
+    /// Returns {'taken', other instance} when another instance now holds our host id, else
+    /// {'ok', rejoined (0/1), lost slot numbers, hosts {id, capacity, pid, updated_at, state,
+    /// workers, machine, started_at}…, every slot's value ('' = free)}.
+    static let tick = """
+    local inst, ttl, hp, sp = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+    local maxTotal, me, n = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[8])
+    local cur = redis.call('HGET', KEYS[1], 'instance')
+    if cur and cur ~= inst then return {'taken', cur} end
+    local rejoined = 0
+    if not cur then rejoined = 1 end
+    redis.call('HSET', KEYS[1], 'instance', inst, 'caps', ARGV[7], unpack(ARGV, 9 + 2 * n))
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('SADD', KEYS[2], me)
+    local slots = {}
+    for first = 1, maxTotal, 500 do
+      local keys = {}
+      for i = first, math.min(maxTotal, first + 499) do keys[#keys + 1] = sp .. i end
+      for _, v in ipairs(redis.call('MGET', unpack(keys))) do slots[#slots + 1] = v or '' end
+    end
+    local lost = {}
+    for j = 0, n - 1 do
+      local slot, want = tonumber(ARGV[9 + 2 * j]), ARGV[10 + 2 * j]
+      if slots[slot] == want then redis.call('PEXPIRE', sp .. slot, ttl) else lost[#lost + 1] = slot end
+    end
+    local hosts = {}
+    for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+      local f = redis.call('HMGET', hp .. id, 'capacity', 'pid', 'updated_at', 'state', 'workers', 'machine', 'started_at')
+      if f[1] then
+        hosts[#hosts + 1] = {id, f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or '', f[6] or '', f[7] or ''}
+      else
+        redis.call('SREM', KEYS[2], id)
+      end
+    end
+    return {'ok', rejoined, lost, hosts, slots}
+    """
+
+    /// ARGV: slot key prefix, max total, lease value, queue, max per queue, how many, TTL ms.
+    /// Takes free slots while the queue's fleet count stays within max per queue. Returns the
+    /// slot numbers taken (maybe fewer than asked, maybe none).
+    static let acquire = """
+    local sp, maxTotal, val, suffix = ARGV[1], tonumber(ARGV[2]), ARGV[3], '\\n' .. ARGV[4]
+    local perQueue, want, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+    local inQueue, free = 0, {}
+    for first = 1, maxTotal, 500 do
+      local keys = {}
+      for i = first, math.min(maxTotal, first + 499) do keys[#keys + 1] = sp .. i end
+      for k, v in ipairs(redis.call('MGET', unpack(keys))) do
+        if v then
+          if string.sub(v, -#suffix) == suffix then inQueue = inQueue + 1 end
+        else
+          free[#free + 1] = first + k - 1
+        end
+      end
+    end
+    local got = {}
+    for j = 1, math.min(want, #free, perQueue - inQueue) do
+      redis.call('SET', sp .. free[j], val, 'PX', ttl)
+      got[#got + 1] = free[j]
+    end
+    return got
+    """
+
+    /// ARGV: slot key prefix, then (slot number, expected value) pairs. Deletes each lease still ours.
+    static let release = """
+    local released = 0
+    for j = 2, #ARGV, 2 do
+      local key = ARGV[1] .. ARGV[j]
+      if redis.call('GET', key) == ARGV[j + 1] then redis.call('DEL', key); released = released + 1 end
+    end
+    return released
+    """
+
+    /// KEYS: host hash, hosts set. ARGV: instance, host id. Leaves the fleet if still ours.
+    static let leave = """
+    if redis.call('HGET', KEYS[1], 'instance') == ARGV[1] then
+      redis.call('DEL', KEYS[1])
+      redis.call('SREM', KEYS[2], ARGV[2])
+      return 1
+    end
+    return 0
+    """
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+
+extension Supervisor {
+    /// The slot leases our workers hold.
+    var heldLeases: [(slot: Int, queue: String)] {
+        workers.values.compactMap { w in w.lease.map { (slot: $0, queue: w.queue) } }.sorted { $0.slot < $1.slot }
+    }
+
+    /// Whether this host writes the fleet-wide records (instance hash, history, alerts).
+    var isFleetLeader: Bool { fleetView.leader.map { $0 == fleet.hostID } ?? true }
+
+    /// Renews our host hash and leases and reads the fleet (one script). On success the lease
+    /// deadline moves forward; leases found lost are given up by killing their workers at once
+    /// (another host may hold the slot now). False when Redis did not answer.
+    @discardableResult
+    func renewFleet() -> Bool {
+        let sentAt = clock.now
+        var fields: [(String, String)] = [
+            ("pid", "\(pid)"), ("machine", host), ("capacity", "\(hostCapacity)"), ("updated_at", "\(WallClock.nowMilliseconds())"),
+            ("state", isDraining ? "draining" : "running"), ("workers", "\(workers.count)"), ("started_at", "\(startedAtMilliseconds)"),
+        ]
+        for q in settings.queues {
+            fields.append(("workers:\(q)", "\(workers.values.filter { $0.queue == q }.count)"))
+            fields.append(("share:\(q)", "\(queues[q]!.target.allotted)"))
+        }
+        let leases = heldLeases
+        let result = try? link.perform { c throws(RedisError) -> FleetMembership.TickResult? in
+            let reply = try c.send(try fleet.tickCommand(c, leases: leases, fields: fields))
+            c.forgetScript(FleetScripts.tick, ifNoScript: reply)
+            if case .error(let message) = reply { throw RedisError.server(message) }
+            return FleetMembership.parseTick(reply)
+        }
+        guard let tick = result.flatMap({ $0 }) else { return false }
+        switch tick {
+        case .taken(let other):
+            logger.critical("fleet.host_id_taken", metadata: ["host_id": "\(fleet.hostID)", "other_instance": "\(other)",
+                                                              "action": "killing our workers and exiting 73: another orchestrator runs under this --host-id"])
+            hostIDTaken = true
+            fence(reason: "host id taken")
+            if !isDraining { beginDrain(signal: SIGTERM) }
+            return true
+        case .view(let view):
+            leaseClock.renewed(sentAt: sentAt)
+            watchdog.setDeadline(leaseClock.killAt)
+            isLeaseDraining = false
+            absorb(view)
+            return true
+        }
+    }
+
+    private func absorb(_ view: FleetView) {
+        let before = Set(fleetView.hosts.map(\.id))
+        fleetView = view
+        let after = Set(view.hosts.map(\.id))
+        if view.rejoined && !before.isEmpty {
+            logger.warning("fleet.rejoined", metadata: ["host_id": "\(fleet.hostID)", "why": "our membership had expired (cut off from Redis for longer than --lease-ttl)"])
+        }
+        for id in after.subtracting(before).sorted() where !before.isEmpty {
+            logger.info("fleet.host_joined", metadata: ["host_id": "\(id)", "hosts": "\(after.count)"])
+            events.record("host_joined", [("host", id)])
+        }
+        for id in before.subtracting(after).sorted() {
+            logger.warning("fleet.host_gone", metadata: ["host_id": "\(id)", "hosts": "\(after.count)",
+                                                         "note": "its leases expire within --lease-ttl; the other hosts take over its share"])
+            events.record("host_gone", [("host", id)])
+        }
+        let lost = Set(view.lost)
+        guard !lost.isEmpty else { return }
+        for pid in Array(workers.keys) where workers[pid]!.lease.map(lost.contains) ?? false {
+            logger.warning("fleet.lease_lost", metadata: ["worker": "\(workers[pid]!.label)", "pid": "\(pid)", "slot": "\(workers[pid]!.lease!)",
+                                                          "action": "SIGKILL: another host may run in this slot now; its job is requeued"])
+            workers[pid]!.lease = nil
+            _ = workers[pid]!.lifecycle.killNow()
+            killWorker(pid)
+        }
+    }
+
+    /// The plan's view of the fleet.
+    var fleetContext: FleetContext {
+        var hosts = fleetView.splitHosts
+        if !hosts.contains(where: { $0.id == fleet.hostID }) { hosts.append(FleetHost(id: fleet.hostID, capacity: hostCapacity)) }
+        return FleetContext(me: fleet.hostID, hosts: hosts, capacity: hostCapacity, leasedPerQueue: fleetView.perQueue, leased: fleetView.leased)
+    }
+
+    /// Takes leases for the spawns a plan asks for, queue by queue; returns the spawns granted.
+    func leaseSpawns(_ queues: [String]) -> [(queue: String, slot: Int)] {
+        var granted: [(String, Int)] = []
+        var counts: [String: Int] = [:]
+        for q in queues { counts[q, default: 0] += 1 }
+        for q in settings.queues {
+            guard let n = counts[q] else { continue }
+            let slots = (try? link.perform { c throws(RedisError) in try fleet.acquire(c, queue: q, count: n) }) ?? []
+            for s in slots {
+                granted.append((q, s))
+                fleetView.take(slot: s, LeaseValue(host: fleet.hostID, instance: fleet.instance, queue: q))
+            }
+            if slots.count < n {
+                logger.info("fleet.waiting_for_slot", metadata: ["queue": "\(q)", "wanted": "\(n)", "granted": "\(slots.count)",
+                                                                 "note": "the fleet's caps are in use; retried next poll"])
+            }
+        }
+        return granted
+    }
+
+    /// Gives a lease back (a worker exited); left to expire if Redis does not answer.
+    func releaseLease(slot: Int, queue: String) {
+        _ = try? link.perform { c throws(RedisError) in try fleet.release(c, [(slot, queue)]) }
+        fleetView.take(slot: slot, nil)
+    }
+
+    /// What the lease clock asks, checked on every loop pass: drain at a third of the lease time
+    /// left, and log when the watchdog has killed the workers.
+    func checkLeases() {
+        let fired = watchdog.firedCount
+        if fired != fencesSeen {
+            fencesSeen = fired
+            fence(reason: "lease deadline passed")
+        }
+        guard !workers.isEmpty, leaseClock.state(at: clock.now) != .valid, !isLeaseDraining else { return }
+        isLeaseDraining = true
+        logger.error("fleet.lease_expiring", metadata: ["workers": "\(workers.count)", "left": "\(formatDuration(max(.zero, (leaseClock.validUntil ?? clock.now) - clock.now)))",
+                                                        "action": "draining every worker: Redis has not confirmed our slots; they are killed before the leases expire"])
+        for pid in workers.keys.sorted() where workers[pid]!.lifecycle.drainRequested(deadline: leaseClock.killAt) == .sendTerminate {
+            launcher.signal(pid, SIGTERM)
+        }
+    }
+
+    /// Every worker SIGKILLed (the watchdog may have done it already): our slots are no longer surely ours.
+    func fence(reason: String) {
+        guard !workers.isEmpty else { return }
+        logger.error("fleet.fenced", metadata: ["workers": "\(workers.count)", "why": "\(reason)",
+                                                "note": "their jobs are requeued by orphan recovery once their heartbeats expire"])
+        events.record("fenced", [("workers", "\(workers.count)"), ("why", reason)])
+        for pid in Array(workers.keys) {
+            _ = workers[pid]!.lifecycle.killNow()
+            killWorker(pid)
+        }
+    }
+
+    /// At the end of a drain: give back what is left and leave the fleet.
+    func leaveFleet() {
+        _ = try? link.perform { c throws(RedisError) in
+            try fleet.release(c, heldLeases)
+            try fleet.leave(c)
+        }
+    }
+}
+
+extension FleetView {
+    mutating func take(slot: Int, _ value: LeaseValue?) {
+        guard slot >= 1 else { return }
+        if slots.count < slot { slots += Array(repeating: nil, count: slot - slots.count) }
+        slots[slot - 1] = value
+    }
+}

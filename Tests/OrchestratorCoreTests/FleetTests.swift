@@ -1,0 +1,108 @@
+import OrchestratorCore
+import Testing
+
+@Suite("fleet: splitting the targets over hosts, the lease clock, the plan of one host (pure)")
+struct FleetTests {
+    let t0 = ContinuousClock().now
+    let three = [FleetHost(id: "h1", capacity: 6), FleetHost(id: "h2", capacity: 6), FleetHost(id: "h3", capacity: 6)]
+
+    func total(_ split: [String: [String: Int]], _ queue: String) -> Int { split.values.reduce(0) { $0 + ($1[queue] ?? 0) } }
+    func load(_ split: [String: [String: Int]], _ host: String) -> Int { split[host]?.values.reduce(0, +) ?? 0 }
+
+    @Test("12 workers over 2 queues and 3 equal hosts: 2 + 2 each; the same answer whatever order the hosts come in")
+    func evenSplit() {
+        let split = FleetShare.split(["a": 6, "b": 6], over: three)
+        for h in ["h1", "h2", "h3"] { #expect(split[h] == ["a": 2, "b": 2], "\(split)") }
+        #expect(FleetShare.split(["a": 6, "b": 6], over: three.reversed()) == split)
+    }
+
+    @Test("a 4-slot host and a 32-slot host: shares follow capacity, no host above its capacity, nothing lost while room remains")
+    func byCapacity() {
+        let hosts = [FleetHost(id: "small", capacity: 4), FleetHost(id: "big", capacity: 32)]
+        let split = FleetShare.split(["a": 20, "b": 16], over: hosts)
+        #expect(load(split, "small") == 4 && load(split, "big") == 32, "\(split)")
+        #expect(total(split, "a") == 20 && total(split, "b") == 16)
+        let few = FleetShare.split(["a": 9], over: hosts)
+        #expect(few["small"]?["a"] == 1 && few["big"]?["a"] == 8, "9 × 4/36 = 1, 9 × 32/36 = 8: \(few)")
+    }
+
+    @Test("more work than the hosts hold: each host full, the rest left out")
+    func overCapacity() {
+        let split = FleetShare.split(["a": 10, "b": 10], over: [FleetHost(id: "h1", capacity: 3), FleetHost(id: "h2", capacity: 5)])
+        #expect(load(split, "h1") == 3 && load(split, "h2") == 5, "\(split)")
+    }
+
+    @Test("one host gone: the others take its share; one more job's worth moves one unit of one queue only")
+    func stability() {
+        let before = FleetShare.split(["a": 6, "b": 6], over: three)
+        let after = FleetShare.split(["a": 6, "b": 6], over: Array(three.prefix(2)))
+        #expect(after["h1"] == ["a": 3, "b": 3] && after["h2"] == ["a": 3, "b": 3], "\(after)")
+        let grown = FleetShare.split(["a": 7, "b": 6], over: three)
+        var moved = 0
+        for h in ["h1", "h2", "h3"] {
+            for q in ["a", "b"] { moved += abs((grown[h]?[q] ?? 0) - (before[h]?[q] ?? 0)) }
+        }
+        #expect(moved == 1 && total(grown, "a") == 7, "\(before) → \(grown)")
+    }
+
+    @Test("the single remainders of different queues land on different hosts")
+    func remaindersSpread() {
+        let queues = Dictionary(uniqueKeysWithValues: (1...12).map { ("q\($0)", 1) })
+        let split = FleetShare.split(queues, over: three)
+        #expect(["h1", "h2", "h3"].allSatisfy { load(split, $0) >= 2 }, "12 one-worker queues spread: \(split)")
+    }
+
+    @Test("the lease clock: valid, then expiring at a third of the TTL left, then expired a second before the end; a renewal restores it")
+    func leaseClock() {
+        var c = LeaseClock(ttl: .seconds(15))
+        #expect(c.state(at: t0) == .valid && c.killAt == nil, "nothing renewed, nothing held")
+        c.renewed(sentAt: t0)
+        #expect(c.state(at: t0 + .seconds(9)) == .valid)
+        #expect(c.state(at: t0 + .seconds(10)) == .expiring)
+        #expect(c.state(at: t0 + .seconds(14)) == .expired)
+        #expect(c.killAt == t0 + .seconds(14))
+        c.renewed(sentAt: t0 + .seconds(12))
+        #expect(c.state(at: t0 + .seconds(14)) == .valid)
+        c.renewed(sentAt: t0 + .seconds(1))
+        #expect(c.validUntil == t0 + .seconds(27), "an older renewal answered late does not move the deadline back")
+    }
+
+    func fleet(_ me: String, leased: [String: Int], hosts: [FleetHost]? = nil, capacity: Int = 6) -> FleetContext {
+        FleetContext(me: me, hosts: hosts ?? three, capacity: capacity, leasedPerQueue: leased, leased: leased.values.reduce(0, +))
+    }
+
+    func worker(_ pid: Int32, _ queue: String) -> WorkerSnapshot { WorkerSnapshot(pid: pid, queue: queue, startedAt: t0 - .seconds(100)) }
+
+    @Test("one host's plan: its share of the fleet target, and the [ESCALAR] line names the fleet target and the share")
+    func hostPlan() {
+        let r = Reconcile(policy: ScalingPolicy(maxPerQueue: 12, maxTotal: 12), summaryInterval: .seconds(60))
+        let plan = r.plan(queues: [QueueSnapshot(name: "a", pending: 750), QueueSnapshot(name: "b", pending: 750)], workers: [], now: t0,
+                          fleet: fleet("h2", leased: [:]))
+        #expect(plan.spawns.sorted() == ["a", "a", "b", "b"])
+        #expect(plan.queues["a"]?.fleetTarget == 6 && plan.queues["a"]?.target.allotted == 2)
+        #expect(plan.lines.first?.hasPrefix("[ESCALAR] a: 750 jobs → criando 2 worker(s) (total: 0 → 2)") == true)
+        #expect(plan.lines.first?.contains("fleet target 6 on 3 hosts, this host's share 2 (h2)") == true, "\(plan.lines)")
+    }
+
+    @Test("no spawn beyond the free leases of the fleet, nor beyond this host's capacity")
+    func leasesBound() {
+        let r = Reconcile(policy: ScalingPolicy(maxPerQueue: 12, maxTotal: 12), summaryInterval: .seconds(60))
+        let full = r.plan(queues: [QueueSnapshot(name: "a", pending: 750)], workers: [], now: t0, fleet: fleet("h3", leased: ["a": 11]))
+        #expect(full.spawns == ["a"], "one lease left of 12: \(full.spawns)")
+        let small = r.plan(queues: [QueueSnapshot(name: "a", pending: 750)], workers: [worker(1, "a")], now: t0,
+                           fleet: fleet("h1", leased: ["a": 1], hosts: [FleetHost(id: "h1", capacity: 2)], capacity: 2))
+        #expect(small.spawns == ["a"], "capacity 2, one running: \(small.spawns)")
+    }
+
+    @Test("a host joins: a host above its share gives workers back at once; after a drop in load it waits for --scale-down-delay")
+    func giveBack() {
+        let r = Reconcile(policy: ScalingPolicy(maxPerQueue: 12, maxTotal: 12), summaryInterval: .seconds(60))
+        let mine = (1...6).map { worker(Int32($0), "a") }
+        let joined = r.plan(queues: [QueueSnapshot(name: "a", pending: 5000, lastSummary: t0)], workers: mine, now: t0,
+                            fleet: fleet("h1", leased: ["a": 12]))
+        #expect(joined.terminations.count == 2, "12 of 12 leased, share now 4: \(joined.actions)")
+        let quieter = r.plan(queues: [QueueSnapshot(name: "a", pending: 200, lastSummary: t0)], workers: mine, now: t0,
+                             fleet: fleet("h1", leased: ["a": 12]))
+        #expect(quieter.terminations.isEmpty && quieter.queues["a"]?.lowerTargetSince == t0, "fleet above its target of 4: the delay applies")
+    }
+}
