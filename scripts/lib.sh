@@ -24,13 +24,17 @@ ensure_deps() {
   command -v swift >/dev/null || { echo "swift (6.x) is not on PATH; install a Swift toolchain first" >&2; exit 1; }
 }
 
-# What only the tests need: promtool (Debian's prometheus package; its server is not started here).
+# What only the tests need: promtool (Debian's prometheus package; its server is not started
+# here) and iproute2 (network namespaces for scripts/fleet-check).
 ensure_test_deps() {
-  command -v promtool >/dev/null && return 0
-  [[ $(id -u) -eq 0 ]] || { echo "promtool is missing; install it (apt-get install prometheus) or run as root" >&2; exit 1; }
-  say "installing prometheus (for promtool)"
+  local missing=()
+  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v ip >/dev/null || missing+=(iproute2)
+  ((${#missing[@]})) || return 0
+  [[ $(id -u) -eq 0 ]] || { echo "missing: ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2; exit 1; }
+  say "installing ${missing[*]} (promtool, ip)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # Prints a free TCP port on loopback.
