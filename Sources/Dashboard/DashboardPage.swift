@@ -126,6 +126,8 @@ enum DashboardPage {
     function render(st) {
       const o = st.orchestrator;
       $("summary").textContent = o ? `pid ${o.pid} on ${o.host || "?"} · ${o.state} · max total ${o.max_total}` : "no orchestrator";
+      const hosts = st.hosts || [];
+      if (hosts.length > 1) $("summary").textContent += ` · fleet of ${hosts.length} hosts: ` + hosts.map(h => `${h.host_id} ${h.workers}/${h.capacity}`).join(", ");
       const alerting = new Set(st.alerts.map(a => a.queue));
       const box = $("alerts"); box.replaceChildren();
       for (const a of st.alerts) {
