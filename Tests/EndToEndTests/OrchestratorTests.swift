@@ -44,7 +44,7 @@ struct OrchestratorTests {
         #expect(waitUntil { h.workers(of: o.pid).isEmpty })
         #expect(try h.results("conferencia").count == 120)
         #expect(try h.results("conferencia").allSatisfy { $0["status"] as? String == "ok" })
-        #expect(h.log.contains("Total de conferencia: 0"))
+        #expect(waitUntil(timeout: .seconds(5)) { h.log.contains("Total de conferencia: 0") }, "the exit line follows the process's end: \(h.log)")
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
     }

@@ -160,3 +160,20 @@ struct AdaptiveScalingTests {
         #expect(flood.lines.contains { $0.contains("cannot be met") && $0.contains("never (arrivals outpace it)") }, "\(flood.lines.prefix(5))")
     }
 }
+
+@Suite("measured rates from the workers' job time (pure)")
+struct JobTimeRateTests {
+    @Test("jobs too short to show busy: the service rate comes from the job-time counters (jobs per second of job time)")
+    func fromDurations() {
+        let t0 = ContinuousClock().now
+        var r = QueueRates()
+        var jobs = 0, seconds = 0.0
+        for s in 0...12 {
+            // 4 workers, 20 ms jobs: 200 jobs/s of 4 s of job time per second; never busy in a heartbeat.
+            r.observe(now: t0 + .seconds(s), pending: 1000, busy: 0, completed: jobs, durations: .init(jobs: jobs, seconds: seconds))
+            jobs += 200
+            seconds += 4
+        }
+        #expect(r.serviceRate.map { abs($0 - 50) < 0.001 } == true, "50 jobs/s per busy worker: \(String(describing: r.serviceRate))")
+    }
+}

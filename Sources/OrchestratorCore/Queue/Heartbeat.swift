@@ -21,6 +21,12 @@ public enum Heartbeat {
     /// How often the orchestrator reads the queues' stats hashes and retry and dead backlogs (for
     /// /metrics, alerts and history) and promotes due retries of queues without a retry backlog.
     public static let statsReadPeriod: Duration = .seconds(5)
+    /// A job running this long shows busy in its worker's heartbeat, with its start time (a
+    /// shorter one is not worth two Redis commands; a worker working through a backlog shows busy
+    /// from its next refresh on).
+    public static let busyAfter: Duration = .milliseconds(250)
+    /// How often a busy worker adds the job durations it counted to the stats hash (and when its queue runs empty).
+    public static let durationsFlush: Duration = .seconds(1)
     /// How often the orchestrator reads every worker's heartbeat (starting and busy ones every poll).
     public static let orchestratorReadPeriod: Duration = .seconds(3)
 

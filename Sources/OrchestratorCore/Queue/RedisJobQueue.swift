@@ -53,10 +53,9 @@ public final class RedisJobQueue {
         return reply.bytes
     }
 
-    /// Marks this worker busy in its heartbeat (the job just popped started now).
-    public func begin() throws(RedisError) {
-        _ = try redis.eval(QueueScripts.begin, keys: [keys.heartbeat(workerID)],
-                           args: [RedisArg(String(WallClock.nowMilliseconds())), Heartbeat.ttlArg])
+    /// `LMOVE pending processing RIGHT LEFT`: a job if one is waiting, nil at once otherwise.
+    public func tryPop() throws(RedisError) -> [UInt8]? {
+        try redis.send(["LMOVE", RedisArg(keys.pending), RedisArg(processingKey), "RIGHT", "LEFT"]).bytes
     }
 
     /// Puts a job that was popped while draining back at the front of the queue, untouched.
@@ -66,32 +65,31 @@ public final class RedisJobQueue {
 
     /// Pushes the result record and acknowledges. Returns false when the job was no longer held.
     @discardableResult
-    public func complete(record: [UInt8], jobsDone: Int = 0, durationMS: Int64? = nil) throws(RedisError) -> Bool {
-        let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats, keys.heartbeat(workerID)],
-                                   args: [RedisArg(bytes: record), RedisArg(jobsDone), Heartbeat.ttlArg] + Self.durationArgs(durationMS))
+    public func complete(record: [UInt8]) throws(RedisError) -> Bool {
+        let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats], args: [RedisArg(bytes: record)])
         return (reply.int ?? 0) > 0
     }
 
     /// Records a failed attempt of `job`: requeue (in an envelope counting this attempt and
     /// its error), delay, or dead-letter when `attempt >= maxAttempts`.
     public func fail(_ job: ClaimedJob, error: String, attempt: Int, maxAttempts: Int, deadEntry: [UInt8], record: [UInt8],
-                     retryAtMilliseconds: Int64, jobsDone: Int = 0, durationMS: Int64? = nil) throws(RedisError) -> FailOutcome {
+                     retryAtMilliseconds: Int64, tag: String) throws(RedisError) -> FailOutcome {
         let envelope = JobEnvelope(attemptsMade: attempt, lastError: String(error.prefix(4096)), payload: job.payload)
         let reply = try redis.eval(
             QueueScripts.fail,
-            keys: [processingKey, keys.pending, keys.dead, keys.results, keys.stats, keys.retry, keys.heartbeat(workerID)],
+            keys: [processingKey, keys.pending, keys.dead, keys.results, keys.stats, keys.retry],
             args: [RedisArg(attempt), RedisArg(maxAttempts), RedisArg(bytes: deadEntry), RedisArg(bytes: record),
-                   RedisArg(String(retryAtMilliseconds)), RedisArg(jobsDone),
-                   RedisArg("\(workerID):\(jobsDone):\(WallClock.nowMilliseconds())"), RedisArg(bytes: envelope.encoded()), Heartbeat.ttlArg] + Self.durationArgs(durationMS))
+                   RedisArg(String(retryAtMilliseconds)), RedisArg(tag), RedisArg(bytes: envelope.encoded())])
         guard let text = reply.text, let outcome = FailOutcome(rawValue: text) else {
             throw .unexpectedReply("fail script: \(reply)")
         }
         return outcome
     }
 
-    static func durationArgs(_ ms: Int64?) -> [RedisArg] {
-        guard let ms else { return ["", "0"] }
-        return [RedisArg(JobDuration.field(milliseconds: ms)), RedisArg(String(ms))]
+    /// Adds job durations counted in memory (`JobDuration` fields and `dur_ms_sum`) to the stats hash, one pipelined round trip.
+    public func addDurations(_ counts: [String: Int64]) throws(RedisError) {
+        guard !counts.isEmpty else { return }
+        _ = try redis.pipeline(counts.sorted { $0.key < $1.key }.map { ["HINCRBY", RedisArg(keys.stats), RedisArg($0.key), RedisArg(String($0.value))] })
     }
 
     /// Moves due retries back to the queue. Returns how many moved.

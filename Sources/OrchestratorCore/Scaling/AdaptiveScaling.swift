@@ -13,7 +13,22 @@ public struct QueueRates: Sendable, Equatable {
 
     public private(set) var serviceSamples: [Double] = []
     public private(set) var arrivalSamples: [Double] = []
-    private struct Reading: Sendable, Equatable { var at: ContinuousClock.Instant; var pending, busy, completed: Int }
+    private struct Reading: Sendable, Equatable {
+        var at: ContinuousClock.Instant
+        var pending, busy, completed: Int
+        var durations: JobTime?
+    }
+    /// The workers' job-time counters (jobs measured, seconds spent in them), from the stats hash.
+    public struct JobTime: Sendable, Equatable {
+        public var jobs: Int
+        public var seconds: Double
+        public init(jobs: Int, seconds: Double) {
+            self.jobs = jobs
+            self.seconds = seconds
+        }
+    }
+    private var timedJobs = 0
+    private var timedSeconds = 0.0
     private var last: Reading?
     private var windowStart: ContinuousClock.Instant?
     private var completions = 0
@@ -30,18 +45,27 @@ public struct QueueRates: Sendable, Equatable {
     /// Jobs per second arriving (0 until measured).
     public var arrivalRate: Double { arrivalSamples.isEmpty ? 0 : Self.median(arrivalSamples.suffix(5)) }
 
-    /// One poll's reading: pending now, workers busy now, and the queue's completed counter (done + failed attempts).
-    public mutating func observe(now: ContinuousClock.Instant, pending: Int, busy: Int, completed: Int) {
-        defer { last = Reading(at: now, pending: pending, busy: busy, completed: completed) }
+    /// One poll's reading: pending now, workers busy now, the queue's completed counter (done +
+    /// failed attempts) and, when the workers report them, their job-time counters: the service
+    /// rate is then jobs per second of job time (exact even for jobs too short to show busy in a
+    /// heartbeat); else completions per busy-worker second as sampled at each poll.
+    public mutating func observe(now: ContinuousClock.Instant, pending: Int, busy: Int, completed: Int, durations: JobTime? = nil) {
+        defer { last = Reading(at: now, pending: pending, busy: busy, completed: completed, durations: durations) }
         guard let last else { windowStart = now; return }
         let dt = (now - last.at).seconds
         guard dt > 0 else { return }
         let done = max(0, completed - last.completed)  // a reset counter counts as nothing
         completions += done
         busySeconds += Double(last.busy) * dt
+        if let d = durations, let before = last.durations, d.jobs >= before.jobs, d.seconds >= before.seconds {
+            timedJobs += d.jobs - before.jobs
+            timedSeconds += d.seconds - before.seconds
+        }
         arrivals += max(0, pending - last.pending + done)
         guard let start = windowStart, now - start >= Self.window else { return }
-        if completions > 0 && busySeconds > 0 {
+        if timedJobs > 0 && timedSeconds > 0 {
+            Self.push(&serviceSamples, Double(timedJobs) / timedSeconds)
+        } else if completions > 0 && busySeconds > 0 {
             Self.push(&serviceSamples, Double(completions) / busySeconds)
         }
         Self.push(&arrivalSamples, Double(arrivals) / (now - start).seconds)
@@ -49,6 +73,8 @@ public struct QueueRates: Sendable, Equatable {
             windowStart = now
             completions = 0
             busySeconds = 0
+            timedJobs = 0
+            timedSeconds = 0
         }
         arrivals = 0
     }

@@ -26,6 +26,22 @@ extension Supervisor {
         }
     }
 
+    /// Between polls: reads every queue's length (one pipelined round trip) and brings the poll
+    /// forward when a queue grew enough to want more workers than the last poll saw (the seed's
+    /// formula), so a burst is answered within about 100 ms instead of up to a poll interval.
+    func peek() {
+        guard settings.pollInterval > Self.peekInterval, redisReadable else { return }
+        let commands = settings.queues.map { q -> [RedisArg] in ["LLEN", RedisArg(settings.job.prefix + q)] }
+        guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(commands) }) else { return }
+        for (i, q) in settings.queues.enumerated() {
+            guard let n = replies[i].int, let state = queues[q], !state.isPaused, state.unreadable == nil else { continue }
+            if settings.policy.rawNeed(pending: n) > settings.policy.rawNeed(pending: state.pending) {
+                nextPoll = clock.now
+                return
+            }
+        }
+    }
+
     func snapshot(of queue: String) -> QueueSnapshot {
         let s = queues[queue]!
         var snapshot = QueueSnapshot(name: queue, pending: s.pending, isPaused: s.isPaused, isReadable: s.unreadable == nil,
@@ -287,7 +303,9 @@ extension Supervisor {
             let stats = reading.stats[q] ?? [:]
             let completed = (Int(stats["done"] ?? "") ?? 0) + (Int(stats["failed"] ?? "") ?? 0)
             let busy = workers.values.filter { $0.queue == q && $0.isBusy }.count
-            state.rates.observe(now: now, pending: state.pending, busy: busy, completed: completed)
+            let histogram = JobDuration.histogram(stats)
+            let timed = stats["dur_ms_sum"] == nil ? nil : QueueRates.JobTime(jobs: histogram.count, seconds: histogram.sum)
+            state.rates.observe(now: now, pending: state.pending, busy: busy, completed: completed, durations: timed)
             if state.pending == 0 { state.backlogSince = nil } else if state.backlogSince == nil { state.backlogSince = now }
             state.need = adaptive.need(pending: state.pending, rates: state.rates, backlogSince: state.backlogSince, now: now)
             queues[q] = state

@@ -65,6 +65,10 @@ public final class Supervisor {
     /// Worker ids whose processing lists still need requeueing (Redis was down when they exited).
     var pendingRequeues: [(queue: String, id: String)] = []
     var nextPoll: ContinuousClock.Instant
+    /// Between polls, queue lengths are peeked this often (one pipelined LLEN per queue); a rise
+    /// that wants more workers brings the next poll forward to now.
+    static let peekInterval: Duration = .milliseconds(100)
+    var nextPeek: ContinuousClock.Instant
     var drainHeartbeatTimer = Every(Heartbeat.refresh)
     /// Every worker's heartbeat is read this often (idle ones change rarely); starting ones every poll.
     var heartbeatReadTimer = Every(Heartbeat.orchestratorReadPeriod)
@@ -119,6 +123,7 @@ public final class Supervisor {
         self.logger = logger
         self.baseEnvironment = environment
         nextPoll = clock.now
+        nextPeek = clock.now
         for q in settings.queues { queues[q] = QueueState() }
     }
 
@@ -138,22 +143,28 @@ public final class Supervisor {
                 if workers.isEmpty { return finishDrain() }
                 continue
             }
+            if clock.now >= nextPeek && clock.now < nextPoll {
+                peek()
+                nextPeek = clock.now + Self.peekInterval
+            }
             if clock.now >= nextPoll {
                 let started = clock.now
                 poll()
                 pollTime.observe((clock.now - started).seconds)
                 nextPoll = clock.now + settings.pollInterval
+                nextPeek = clock.now + Self.peekInterval
             }
         }
     }
 
     private func nextWake() -> ContinuousClock.Instant {
         if isDraining { return clock.now + .milliseconds(100) }
+        let next = settings.pollInterval > Self.peekInterval && redisReadable ? min(nextPoll, nextPeek) : nextPoll
         // Wake in time to drain before the leases expire, should the polls stall.
         if !workers.isEmpty, let until = leaseClock.validUntil, !isLeaseDraining {
-            return min(nextPoll, max(clock.now, until - leaseClock.ttl / 3))
+            return min(next, max(clock.now, until - leaseClock.ttl / 3))
         }
-        return nextPoll
+        return next
     }
 
     // MARK: - Events

@@ -93,7 +93,7 @@ struct PipePump {
                 return exitStatus  // a grandchild holding the pipe open is not waited for
             }
             if clock.now >= deadline { return nil }
-            if clock.now - lastTick >= .seconds(1) { tick(); lastTick = clock.now }
+            if clock.now - lastTick >= .milliseconds(250) { tick(); lastTick = clock.now }
             var fds: [pollfd] = []
             if child.stdinFD >= 0 { fds.append(pollfd(fd: child.stdinFD, events: Int16(POLLOUT), revents: 0)) }
             if child.stdoutFD >= 0 { fds.append(pollfd(fd: child.stdoutFD, events: Int16(POLLIN), revents: 0)) }

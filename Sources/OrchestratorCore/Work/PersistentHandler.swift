@@ -152,7 +152,7 @@ public final class PersistentHandler: JobRunner {
             if let status = reaper.status(of: c.pid) { return .exited(status, readLine: readLine()) }
             if clock.now >= deadline { return .timedOut }
             // (the pidfd is not polled here: a dead handler closes stdout, which wakes the poll)
-            if clock.now - lastTick >= .seconds(1) { tick(); lastTick = clock.now }
+            if clock.now - lastTick >= .milliseconds(250) { tick(); lastTick = clock.now }
             var fds = [pollfd(fd: c.stdoutFD, events: Int16(POLLIN), revents: 0), pollfd(fd: c.stderrFD, events: Int16(POLLIN), revents: 0)]
             if written < line.count && !writeFailed { fds.append(pollfd(fd: c.stdinFD, events: Int16(POLLOUT), revents: 0)) }
             if poll(&fds, nfds_t(fds.count), 50) <= 0 { continue }

@@ -21,7 +21,14 @@ public final class WorkerLoop {
     private var jobsDone = 0
     private var heartbeatTimer = Every(Heartbeat.refresh)
     /// The last time every heartbeat field was written, and what it said.
-    private var lastFullBeat: (state: WorkerState, jobsDone: Int, at: ContinuousClock.Instant)?
+    private var lastFullBeat: (state: WorkerState, jobsDone: Int, jobStartedAt: Int64?, at: ContinuousClock.Instant)?
+    /// When the running job started (monotonic), to mark it busy once it passes `Heartbeat.busyAfter`.
+    private var jobClockStart: ContinuousClock.Instant?
+    /// The last pop found the queue empty: block at once next time (no LMOVE first).
+    private var queueWasEmpty = true
+    /// Job durations not yet added to the stats hash (`JobDuration` fields and `dur_ms_sum`).
+    private var durations: [String: Int64] = [:]
+    private var durationsFlushedAt: ContinuousClock.Instant?
     private var recoveryTimer = Every(Heartbeat.recoveryPeriod)
     private var housekeepingTimer = Every(Heartbeat.housekeepingPeriod)
     private var state = WorkerState.idle
@@ -67,15 +74,26 @@ public final class WorkerLoop {
             reaper?.reap()
             runner.idle()
             if isPaused { usleep(200_000); continue }
-            let popped: [UInt8]?
+            var popped: [UInt8]?
             do {
-                popped = try link.perform(expectedLoss: { drainRequested }) { c throws(RedisError) in
-                    // A TERM now shuts this socket down, so an idle worker drains in milliseconds.
-                    rpa_set_wakeup_fd(c.socketFD)
-                    defer { rpa_set_wakeup_fd(-1) }
-                    if drainRequested { return nil }
-                    return try queue.pop(timeout: Heartbeat.idleBlock)
+                // Working through a backlog: LMOVE (no block). The queue empty: say so (heartbeat
+                // idle, durations flushed), then block in BLMOVE.
+                if !queueWasEmpty {
+                    popped = try link.perform(expectedLoss: { drainRequested }) { _ throws(RedisError) in
+                        drainRequested ? nil : try queue.tryPop()
+                    }
+                    if popped == nil { settle() }
                 }
+                if popped == nil {
+                    popped = try link.perform(expectedLoss: { drainRequested }) { c throws(RedisError) in
+                        // A TERM now shuts this socket down, so an idle worker drains in milliseconds.
+                        rpa_set_wakeup_fd(c.socketFD)
+                        defer { rpa_set_wakeup_fd(-1) }
+                        if drainRequested { return nil }
+                        return try queue.pop(timeout: Heartbeat.idleBlock)
+                    }
+                }
+                queueWasEmpty = popped == nil
             } catch {
                 if drainRequested, let stop = stopReason() {
                     // Woken by the signal. The server may have moved a job just before: put it back.
@@ -109,6 +127,7 @@ public final class WorkerLoop {
         logger.info("\(LogEvents.workerExiting)", metadata: ["worker.id": "\(workerID)", "reason": "\(reason.rawValue)",
                                                            "jobs_done": "\(jobsDone)", "exit": "\(reason.exitCode)"])
         runner.shutdown()
+        flushDurations()
         _ = try? link.perform { c throws(RedisError) in try c.send(["DEL", RedisArg(queue.keys.heartbeat(workerID))]) }
         return reason.exitCode
     }
@@ -131,15 +150,17 @@ public final class WorkerLoop {
             finish(job, HandlerOutcome.failure(reason), attempt: job.attempt - 1, started: WallClock.nowMilliseconds(), ran: false)
             return
         }
-        _ = try? link.perform { _ throws(RedisError) in try queue.begin() }
         state = .busy
         currentJobID = job.id
         defer { currentJobID = nil }
         let started = WallClock.nowMilliseconds()
         jobStartedAt = started
+        jobClockStart = clock.now
         logger.debug("\(LogEvents.jobStart)", metadata: ["job.id": "\(job.id)", "attempt": "\(job.attempt)", "bytes": "\(job.payload.count)"])
         var outcome = runner.run(job: job, queue: settings.queue, deadline: clock.now + settings.job.jobTimeout) {
-            heartbeat(force: false)
+            // A job past `busyAfter` shows busy with its start time (for `status` and stuck-job alerts).
+            let shownStart = lastFullBeat?.jobStartedAt
+            heartbeat(force: shownStart != started && clock.now - jobClockStart! >= Heartbeat.busyAfter)
         }
         if settings.job.outputIsJSON, outcome.outputJSON == nil, !outcome.outputTruncated, !outcome.output.isEmpty,
            let value = try? JSONDecoder().decode(JSONValue.self, from: Data(outcome.output)) {
@@ -151,17 +172,41 @@ public final class WorkerLoop {
         }
         jobsDone += 1
         finish(job, outcome, attempt: job.attempt, started: started)
-        state = .idle
         jobStartedAt = nil
+        jobClockStart = nil
+        // Still busy (the backlog goes on) until a pop finds the queue empty; a long job's start
+        // time is cleared from the heartbeat now.
+        if lastFullBeat?.jobStartedAt != nil { heartbeat(force: true) }
+        if durationsFlushedAt.map({ clock.now - $0 >= Heartbeat.durationsFlush }) ?? true { flushDurations() }
+    }
+
+    /// The queue is empty: the heartbeat says idle, and the durations counted so far reach the stats.
+    private func settle() {
+        state = .idle
+        if lastFullBeat?.state != .idle { heartbeat(force: true) }
+        flushDurations()
+    }
+
+    private func record(durationMilliseconds ms: Int64) {
+        durations[JobDuration.field(milliseconds: ms), default: 0] += 1
+        durations["dur_ms_sum", default: 0] += ms
+    }
+
+    /// Adds the counted durations to the stats hash (kept for the next try if Redis does not answer).
+    private func flushDurations() {
+        durationsFlushedAt = clock.now
+        guard !durations.isEmpty else { return }
+        let counts = durations
+        if (try? link.perform({ _ throws(RedisError) in try queue.addDurations(counts) })) != nil { durations.removeAll() }
     }
 
     private func finish(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64, ran: Bool = true) {
         let finished = WallClock.nowMilliseconds()
-        let duration: Int64? = ran ? finished - started : nil
+        if ran { record(durationMilliseconds: finished - started) }
         let record = resultRecord(job, outcome, attempt: attempt, started: started, finished: finished)
         let elapsed = "\(finished - started)"
         if outcome.status == .ok {
-            let result = link.performRetrying { _ throws(RedisError) in try queue.complete(record: record, jobsDone: jobsDone, durationMS: duration) }
+            let result = link.performRetrying { _ throws(RedisError) in try queue.complete(record: record) }
             if case .failure(let error)? = result { release(because: error) }
             if case .success(false)? = result {
                 logger.warning("job.duplicate", metadata: ["job.id": "\(job.id)",
@@ -178,8 +223,8 @@ public final class WorkerLoop {
         if case .retryAt(let ms) = plan { due = ms }
         let result = link.performRetrying { _ throws(RedisError) in
             try queue.fail(job, error: error, attempt: attempt, maxAttempts: settings.job.maxAttempts,
-                           deadEntry: dead.encoded, record: record, retryAtMilliseconds: due, jobsDone: jobsDone,
-                           durationMS: duration)
+                           deadEntry: dead.encoded, record: record, retryAtMilliseconds: due,
+                           tag: "\(workerID):\(jobsDone):\(finished)")
         }
         var outcomeText = "unknown"
         if case .success(let o)? = result { outcomeText = o.rawValue }
@@ -246,7 +291,7 @@ public final class WorkerLoop {
             touchHealthFile()
             return
         }
-        lastFullBeat = (shown, jobsDone, now)
+        lastFullBeat = (shown, jobsDone, jobStartedAt, now)
         lastMemory = ProcessTree.memory(of: getpid())  // walks our own tree: on full writes only, never per job
         let beat = WorkerHeartbeat(
             worker: workerID, queue: settings.queue, slot: settings.slot, pid: getpid(), host: host,
