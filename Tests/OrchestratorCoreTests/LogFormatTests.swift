@@ -7,6 +7,13 @@ import Testing
 struct LogFormatTests {
     let ms: Int64 = 1_795_000_000_123  // a fixed instant
 
+    @Test("result and log time stamps: ISO 8601 UTC with milliseconds, zero-padded")
+    func isoTimes() {
+        #expect(WallClock.iso8601(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(WallClock.iso8601(milliseconds: 1_796_037_497_288) == "2026-11-30T11:18:17.288Z")
+        #expect(WallClock.iso8601(milliseconds: 1_796_037_497_007) == "2026-11-30T11:18:17.007Z")
+    }
+
     @Test("text: the seed's shape, levels padded to one width (CRITICAL included), metadata sorted")
     func text() {
         var s = LogSettings()

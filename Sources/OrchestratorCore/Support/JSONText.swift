@@ -39,6 +39,8 @@ public struct JSONObjectWriter {
     public var data: [UInt8] { Array(text.utf8) }
 
     public static func quote(_ s: String) -> String {
+        // Most values (ids, time stamps, queue names) need no escape: copy them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) { return "\"" + s + "\"" }
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)
         for scalar in s.unicodeScalars {

@@ -67,7 +67,11 @@ public struct LineLogHandler: LogHandler {
         var t = time_t(milliseconds / 1000)
         var parts = tm()
         localtime_r(&t, &parts)
-        return String(format: "%02d:%02d:%02d", Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+        var out = [UInt8]()
+        WallClock.digits(Int(parts.tm_hour), 2, &out); out.append(UInt8(ascii: ":"))
+        WallClock.digits(Int(parts.tm_min), 2, &out); out.append(UInt8(ascii: ":"))
+        WallClock.digits(Int(parts.tm_sec), 2, &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func quoteIfNeeded(_ s: String) -> String {
