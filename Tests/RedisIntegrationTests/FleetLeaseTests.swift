@@ -66,14 +66,14 @@ struct FleetLeaseTests {
         #expect(slots == [1, 2, 3])
         _ = try c.send(["DEL", RedisArg(QueueKeys.namespace(prefix) + "fleet:slot:2")])
         _ = try c.send(["SET", RedisArg(QueueKeys.namespace(prefix) + "fleet:slot:3"), RedisArg(member(prefix, "h2").lease("a").encoded)])
-        let reply = try c.send(try m.tickCommand(c, leases: slots.map { ($0, "a") }, fields: [("workers", "3")]))
+        let reply = try m.tick(c, leases: slots.map { ($0, "a") }, fields: [("workers", "3")])
         guard case .view(let view) = FleetMembership.parseTick(reply) else { Issue.record("no view: \(reply)"); return }
         #expect(view.lost.sorted() == [2, 3])
         #expect(view.hosts.map(\.id) == ["h1"] && view.hosts[0].workers == 3 && view.hosts[0].capacity == 6)
         #expect(view.held(by: "h1") == ["a": 1] && view.leased == 2 && view.slots.count == 12)
         let other = member(prefix, "h1")
         #expect(try other.join(c, replacing: m.instance) == .joined)
-        let again = try c.send(try m.tickCommand(c, leases: [], fields: []))
+        let again = try m.tick(c, leases: [], fields: [])
         #expect(FleetMembership.parseTick(again) == .taken(by: other.instance))
     }
 

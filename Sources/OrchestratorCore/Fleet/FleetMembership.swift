@@ -127,13 +127,17 @@ public struct FleetMembership: Sendable {
         }
     }
 
-    /// The renewal command for one poll (to pipeline with other reads): `leases` are the slots we hold.
-    public func tickCommand(_ redis: RedisConnection, leases: [(slot: Int, queue: String)], fields: [(String, String)]) throws(RedisError) -> [RedisArg] {
+    /// One poll's renewal and view (`FleetScripts.tick`); the script is reloaded if the server lost it (a restart).
+    public func tick(_ redis: RedisConnection, leases: [(slot: Int, queue: String)], fields: [(String, String)]) throws(RedisError) -> RedisReply {
+        try redis.eval(FleetScripts.tick, keys: [hostKey, hostsKey], args: tickArgs(leases: leases, fields: fields))
+    }
+
+    func tickArgs(leases: [(slot: Int, queue: String)], fields: [(String, String)]) -> [RedisArg] {
         var args: [RedisArg] = [RedisArg(instance), RedisArg(ttlMilliseconds), RedisArg(hostPrefix), RedisArg(slotPrefix),
                                 RedisArg("\(policy.maxTotal)"), RedisArg(hostID), RedisArg(caps), RedisArg("\(leases.count)")]
         for l in leases { args += [RedisArg("\(l.slot)"), RedisArg(lease(l.queue).encoded)] }
         for (k, v) in fields { args += [RedisArg(k), RedisArg(v)] }
-        return try redis.scriptCommand(FleetScripts.tick, keys: [hostKey, hostsKey], args: args)
+        return args
     }
 
     /// Reads a tick's reply.

@@ -26,10 +26,7 @@ extension Supervisor {
         }
         let leases = heldLeases
         let result = try? link.perform { c throws(RedisError) -> FleetMembership.TickResult? in
-            let reply = try c.send(try fleet.tickCommand(c, leases: leases, fields: fields))
-            c.forgetScript(FleetScripts.tick, ifNoScript: reply)
-            if case .error(let message) = reply { throw RedisError.server(message) }
-            return FleetMembership.parseTick(reply)
+            FleetMembership.parseTick(try fleet.tick(c, leases: leases, fields: fields))
         }
         guard let tick = result.flatMap({ $0 }) else { return false }
         switch tick {

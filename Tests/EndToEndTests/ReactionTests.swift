@@ -1,0 +1,20 @@
+import Foundation
+import OrchestratorCore
+import Testing
+import TestSupport
+
+@Suite("reaction between polls", .requiresRedis)
+struct ReactionTests {
+    @Test("a burst between polls is answered by the 100 ms peek, not at the next poll (--poll-interval 30s: workers long before it)")
+    func peekBringsPollForward() throws {
+        let h = try OrchestratorHarness("peek")
+        let o = try h.start(["--queue", "conferencia", "--handler", "conferencia=sleep 30", "--poll-interval", "30s", "--drain-timeout", "1"])
+        #expect(waitUntil { h.log.contains("orchestrator.ready") })
+        usleep(1_500_000)  // past the first poll: the next one is ~28 s away
+        try h.push("conferencia", count: 322)
+        #expect(waitUntil(timeout: .seconds(10)) { h.workers(of: o.pid).count == 7 }, "log: \(h.log)")
+        #expect(h.log.contains("[ESCALAR] conferencia: 322 jobs → criando 7 worker(s) (total: 0 → 7)"))
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
+}
