@@ -17,4 +17,18 @@ struct ReactionTests {
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
     }
+
+    @Test("leases are renewed between polls: --poll-interval 10s with --lease-ttl 3s keeps its busy workers (no fencing)")
+    func renewalBetweenPolls() throws {
+        let h = try OrchestratorHarness("renew")
+        try h.push("conferencia", count: 60)
+        let o = try h.start(["--queue", "conferencia", "--handler", "conferencia=sleep 30", "--poll-interval", "10s", "--lease-ttl", "3s",
+                             "--drain-timeout", "1"])
+        #expect(waitUntil { h.workers(of: o.pid).count == 2 }, "log: \(h.log)")
+        let pids = Set(h.workers(of: o.pid).map(\.pid))
+        #expect(holds(for: .seconds(7)) { Set(h.workers(of: o.pid).map(\.pid)) == pids }, "log: \(h.log)")
+        #expect(!h.log.contains("fleet.lease_expiring") && !h.log.contains("fleet.fenced"), "log: \(h.log)")
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
 }

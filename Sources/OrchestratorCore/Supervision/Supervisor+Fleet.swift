@@ -16,6 +16,8 @@ extension Supervisor {
     @discardableResult
     func renewFleet() -> Bool {
         let sentAt = clock.now
+        // Draining workers keep their slots until they exit; a slow poll must not let leases lapse.
+        nextRenewal = sentAt + min(.seconds(1), leaseClock.ttl / 4)
         var fields: [(String, String)] = [
             ("pid", "\(pid)"), ("machine", host), ("capacity", "\(hostCapacity)"), ("updated_at", "\(WallClock.nowMilliseconds())"),
             ("state", isDraining ? "draining" : "running"), ("workers", "\(workers.count)"), ("started_at", "\(startedAtMilliseconds)"),

@@ -69,6 +69,8 @@ public final class Supervisor {
     /// that wants more workers brings the next poll forward to now.
     static let peekInterval: Duration = .milliseconds(100)
     var nextPeek: ContinuousClock.Instant
+    /// Leases are renewed at least this often, whatever the poll interval (every poll renews too).
+    var nextRenewal: ContinuousClock.Instant
     var drainHeartbeatTimer = Every(Heartbeat.refresh)
     /// Every worker's heartbeat is read this often (idle ones change rarely); starting ones every poll.
     var heartbeatReadTimer = Every(Heartbeat.orchestratorReadPeriod)
@@ -124,6 +126,7 @@ public final class Supervisor {
         self.baseEnvironment = environment
         nextPoll = clock.now
         nextPeek = clock.now
+        nextRenewal = clock.now
         for q in settings.queues { queues[q] = QueueState() }
     }
 
@@ -138,6 +141,7 @@ public final class Supervisor {
             checkLeases()
             for event in inbox.take(waitingUntil: Date().addingTimeInterval(wait.seconds)) { handle(event) }
             checkLeases()
+            if clock.now >= nextRenewal && renewsBetweenPolls { renewFleet() }
             if isDraining {
                 drainTick()
                 if workers.isEmpty { return finishDrain() }
@@ -157,9 +161,14 @@ public final class Supervisor {
         }
     }
 
+    /// A renewal due before the next poll (which renews anyway) is sent on its own: while
+    /// draining, and with a poll interval longer than the renewal period.
+    private var renewsBetweenPolls: Bool { isDraining || nextPoll - nextRenewal > .milliseconds(200) }
+
     private func nextWake() -> ContinuousClock.Instant {
         if isDraining { return clock.now + .milliseconds(100) }
-        let next = settings.pollInterval > Self.peekInterval && redisReadable ? min(nextPoll, nextPeek) : nextPoll
+        var next = settings.pollInterval > Self.peekInterval && redisReadable ? min(nextPoll, nextPeek) : nextPoll
+        if renewsBetweenPolls { next = min(next, nextRenewal) }
         // Wake in time to drain before the leases expire, should the polls stall.
         if !workers.isEmpty, let until = leaseClock.validUntil, !isLeaseDraining {
             return min(next, max(clock.now, until - leaseClock.ttl / 3))
@@ -201,7 +210,6 @@ public final class Supervisor {
     func drainTick() {
         let now = clock.now
         if drainHeartbeatTimer.isDue(now) {
-            renewFleet()  // draining workers keep their slots until they exit
             writeInstanceHeartbeat()  // `status` keeps showing us (state draining) during a long drain
             flushEvents()
             publishMetrics()
