@@ -177,10 +177,12 @@ struct BrowserRobotTests {
         let h = try OrchestratorHarness("rpacrash")
         try h.redis.lpush(h.keys("conferencia").pending, strings: [job("K-1", visit: "/slow?ms=4000")])
         let o = try start(h, portal, ["--max-per-queue", "1", "--min-per-queue", "1"])
-        let tree = browserOfBusyWorker(h, o)
+        _ = browserOfBusyWorker(h, o)
         let worker = try #require(h.workers(of: o.pid).first)
-        usleep(1_000_000)  // mid-job: the slow page is loading
-        kill(try #require(browserMain(among: tree)), SIGKILL)
+        // Mid-job: the robot has started its browser and logged in (its job.start line), the slow page is loading.
+        #expect(waitUntil(timeout: .seconds(30)) { workerLogs(h).contains("job.start id=") }, "\(workerLogs(h))")
+        usleep(1_000_000)
+        kill(try #require(browserMain(among: h.workers(of: o.pid).flatMap { chromiumProcesses(under: $0.pid) })), SIGKILL)
         #expect(waitUntil(timeout: .seconds(60)) { (try? h.results("conferencia").first?["status"] as? String) == "ok" }, "log: \(h.log)")
         let record = try #require(try h.results("conferencia").first)
         #expect(record["attempts"] as? Int == 2, "the killed attempt counted, the retry succeeded: \(record)")
