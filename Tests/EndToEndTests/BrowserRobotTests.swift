@@ -48,9 +48,21 @@ final class BrowserEnv: @unchecked Sendable {
 /// Live Chromium processes (the browser binary, any role), optionally only descendants of `root`.
 func chromiumProcesses(under root: pid_t? = nil) -> [pid_t] {
     let all = processesMatching(BrowserEnv.chromium)
-    guard let root else { return all }
+    // The dashboard's browser test may run meanwhile: its Chromium is not a robot's.
+    guard let root else { return all.filter { !descendsFromDashboardCheck($0) } }
     let tree = Set(ProcessTree.descendants(of: root).filter { !$0.isZombie }.map(\.pid))
     return all.filter { tree.contains($0) }
+}
+
+func descendsFromDashboardCheck(_ pid: pid_t) -> Bool {
+    var p = pid
+    for _ in 0..<64 {
+        guard p > 1, let entry = ProcessTree.entry(p) else { return false }
+        if let data = FileManager.default.contents(atPath: "/proc/\(p)/cmdline"),
+           String(decoding: data, as: UTF8.self).contains("dashboard_check.py") { return true }
+        p = entry.ppid
+    }
+    return false
 }
 
 /// The main browser process among `pids`: the Chromium process without `--type=`.

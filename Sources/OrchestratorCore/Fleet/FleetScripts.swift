@@ -25,7 +25,9 @@ enum FleetScripts {
     return {'ok'}
     """
 
-    /// One poll's renewal and view. KEYS: host hash, hosts set. ARGV: instance, TTL ms, host key
+    /// One poll's renewal and view. A lease of ours whose key is gone (Redis restarted without
+    /// persistence) is taken again: our workers never outlive their leases (the fence watchdog),
+    /// so a missing key was not expired under a live worker; one held by another host is lost. KEYS: host hash, hosts set. ARGV: instance, TTL ms, host key
     /// prefix, slot key prefix, max total, host id, caps, number of leases n, then n pairs (slot
     /// number, expected value), then field/value pairs for the host hash.
     /// Returns {'taken', other instance} when another instance now holds our host id, else
@@ -50,7 +52,14 @@ enum FleetScripts {
     local lost = {}
     for j = 0, n - 1 do
       local slot, want = tonumber(ARGV[9 + 2 * j]), ARGV[10 + 2 * j]
-      if slots[slot] == want then redis.call('PEXPIRE', sp .. slot, ttl) else lost[#lost + 1] = slot end
+      if slots[slot] == want then
+        redis.call('PEXPIRE', sp .. slot, ttl)
+      elseif slots[slot] == '' then
+        redis.call('SET', sp .. slot, want, 'PX', ttl)
+        slots[slot] = want
+      else
+        lost[#lost + 1] = slot
+      end
     end
     local hosts = {}
     for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do

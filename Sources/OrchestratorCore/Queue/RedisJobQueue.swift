@@ -63,11 +63,19 @@ public final class RedisJobQueue {
         _ = try redis.eval(QueueScripts.pushBack, keys: [processingKey, keys.pending, keys.heartbeat(workerID)], args: ["force"])
     }
 
-    /// Pushes the result record and acknowledges. Returns false when the job was no longer held.
-    @discardableResult
-    public func complete(record: [UInt8]) throws(RedisError) -> Bool {
-        let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats], args: [RedisArg(bytes: record)])
-        return (reply.int ?? 0) > 0
+    /// Pushes the result record of the job popped as `element` and acknowledges it; with `takeNext`
+    /// also takes the next pending job in the same round trip. Returns whether the job was still
+    /// held, and the next job (nil when none was asked for or the queue was empty).
+    public func complete(record: [UInt8], element: [UInt8], takeNext: Bool = false) throws(RedisError) -> (held: Bool, next: [UInt8]?) {
+        let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats, keys.pending],
+                                   args: [RedisArg(bytes: record), RedisArg(bytes: element), takeNext ? "1" : "0"])
+        let parts = reply.array ?? []
+        return ((parts.first?.int ?? 0) > 0, parts.count > 1 ? parts[1].bytes : nil)
+    }
+
+    /// The first job in our processing list, if any (after a completion whose reply was lost).
+    public func held() throws(RedisError) -> [UInt8]? {
+        try redis.send(["LINDEX", RedisArg(processingKey), "-1"]).bytes
     }
 
     /// Records a failed attempt of `job`: requeue (in an envelope counting this attempt and

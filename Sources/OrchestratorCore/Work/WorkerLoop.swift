@@ -29,6 +29,8 @@ public final class WorkerLoop {
     /// Job durations not yet added to the stats hash (`JobDuration` fields and `dur_ms_sum`).
     private var durations: [String: Int64] = [:]
     private var durationsFlushedAt: ContinuousClock.Instant?
+    /// The next job, taken in the same round trip as the last one's result (already in our processing list).
+    private var prefetched: [UInt8]?
     private var recoveryTimer = Every(Heartbeat.recoveryPeriod)
     private var housekeepingTimer = Every(Heartbeat.housekeepingPeriod)
     private var state = WorkerState.idle
@@ -69,10 +71,20 @@ public final class WorkerLoop {
                                                          "slot": "\(settings.slot)", "mode": "\(settings.job.handlerMode.rawValue)"])
         var reason: WorkerStopReason
         while true {
-            if let stop = stopReason() { reason = stop; break }
+            if let stop = stopReason() {
+                // A job taken with the last result but not started goes back to the queue untouched.
+                if prefetched != nil { _ = link.performRetrying { _ throws(RedisError) in try queue.pushBack() } }
+                reason = stop
+                break
+            }
             housekeeping()
             reaper?.reap()
             runner.idle()
+            if let next = prefetched {
+                prefetched = nil
+                process(next)
+                continue
+            }
             if isPaused { usleep(200_000); continue }
             var popped: [UInt8]?
             do {
@@ -147,7 +159,7 @@ public final class WorkerLoop {
             // Only a dead worker's requeue leaves a job here: the attempts all died with their worker.
             let last = job.previousError.isEmpty ? "the worker running the last one died (killed, crashed or out of memory)" : job.previousError
             let reason = "gave up after \(job.attempt - 1) attempt(s): \(last)"
-            finish(job, HandlerOutcome.failure(reason), attempt: job.attempt - 1, started: WallClock.nowMilliseconds(), ran: false)
+            finish(job, element, HandlerOutcome.failure(reason), attempt: job.attempt - 1, started: WallClock.nowMilliseconds(), ran: false)
             return
         }
         state = .busy
@@ -171,7 +183,7 @@ public final class WorkerLoop {
             outcome.error = error.replacingOccurrences(of: "timed out", with: "timed out after \(formatDuration(settings.job.jobTimeout))")
         }
         jobsDone += 1
-        finish(job, outcome, attempt: job.attempt, started: started)
+        finish(job, element, outcome, attempt: job.attempt, started: started)
         jobStartedAt = nil
         jobClockStart = nil
         // Still busy (the backlog goes on) until a pop finds the queue empty; a long job's start
@@ -200,15 +212,27 @@ public final class WorkerLoop {
         if (try? link.perform({ _ throws(RedisError) in try queue.addDurations(counts) })) != nil { durations.removeAll() }
     }
 
-    private func finish(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64, ran: Bool = true) {
+    private func finish(_ job: ClaimedJob, _ element: [UInt8], _ outcome: HandlerOutcome, attempt: Int, started: Int64, ran: Bool = true) {
         let finished = WallClock.nowMilliseconds()
         if ran { record(durationMilliseconds: finished - started) }
         let record = resultRecord(job, outcome, attempt: attempt, started: started, finished: finished)
         let elapsed = "\(finished - started)"
         if outcome.status == .ok {
-            let result = link.performRetrying { _ throws(RedisError) in try queue.complete(record: record) }
+            // Take the next job in the same round trip, unless this worker is about to stop (or the
+            // queue ran empty last time). Only on the first try: a retry after a lost reply looks
+            // in the processing list for what the first try may have taken.
+            let takeNext = !queueWasEmpty && !isPaused && stopReason() == nil
+            var tries = 0
+            let result = link.performRetrying { _ throws(RedisError) in
+                tries += 1
+                return try queue.complete(record: record, element: element, takeNext: takeNext && tries == 1)
+            }
             if case .failure(let error)? = result { release(because: error) }
-            if case .success(false)? = result {
+            if case .success(let done)? = result, takeNext {
+                prefetched = tries == 1 ? done.next : (try? link.perform { _ throws(RedisError) in try queue.held() }) ?? nil
+                if prefetched == nil && tries == 1 { queueWasEmpty = true; settle() }
+            }
+            if case .success(let done)? = result, !done.held {
                 logger.warning("job.duplicate", metadata: ["job.id": "\(job.id)",
                                                            "why": "the job was recovered by another process while Redis was unreachable; it may run twice"])
             }
