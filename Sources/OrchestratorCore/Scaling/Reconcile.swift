@@ -168,9 +168,7 @@ public struct Reconcile: Sendable {
                 line += "; the drain target cannot be met under the caps (\(outcome.target.allotted) of \(a.workers) workers: drain in \(eta))"
             }
             if n < wanted { line += "; waiting for \(wanted - n) slot(s) under --max-total \(policy.maxTotal)" }
-            if let fleet, fleet.hosts.count > 1, let total = outcome.fleetTarget {
-                line += "; fleet target \(total) on \(fleet.hosts.count) hosts, this host's share \(outcome.target.allotted) (\(fleet.me))"
-            }
+            line += fleetNote(fleet, outcome)
             plan.lines.append(line)
             plan.actions += Array(repeating: .spawn(queue: q.name), count: n)
             room -= n
@@ -184,13 +182,19 @@ public struct Reconcile: Sendable {
             if let a = q.adaptive, !q.isPaused { line += " \(a.note)" }
             if let limit = outcome.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
             if q.isPaused { line += "; queue paused" }
-            if let fleet, fleet.hosts.count > 1, let total = outcome.fleetTarget, !q.isPaused {
-                line += "; fleet target \(total) on \(fleet.hosts.count) hosts, this host's share \(outcome.target.allotted) (\(fleet.me))"
-            }
+            if !q.isPaused { line += fleetNote(fleet, outcome) }
             plan.lines.append(line)
             plan.actions += chosen.map { .terminate(pid: $0, queue: q.name) }
             return true
         }
+    }
+}
+
+extension Reconcile {
+    /// With more than one live host, the end of an `[ESCALAR]`/`[REDUZIR]` line: the fleet's target and this host's share.
+    func fleetNote(_ fleet: FleetContext?, _ outcome: ReconcilePlan.QueueOutcome) -> String {
+        guard let fleet, fleet.hosts.count > 1, let total = outcome.fleetTarget else { return "" }
+        return "; fleet target \(total) on \(fleet.hosts.count) hosts, this host's share \(outcome.target.allotted) (\(fleet.me))"
     }
 }
 

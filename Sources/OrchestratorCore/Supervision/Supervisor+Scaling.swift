@@ -31,8 +31,7 @@ extension Supervisor {
     /// formula), so a burst is answered within about 100 ms instead of up to a poll interval.
     func peek() {
         guard settings.pollInterval > Self.peekInterval, redisReadable else { return }
-        let commands = settings.queues.map { q -> [RedisArg] in ["LLEN", RedisArg(settings.job.prefix + q)] }
-        guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(commands) }) else { return }
+        guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(lengthCommands) }) else { return }
         for (i, q) in settings.queues.enumerated() {
             guard let n = replies[i].int, let state = queues[q], !state.isPaused, state.unreadable == nil else { continue }
             if settings.policy.rawNeed(pending: n) > settings.policy.rawNeed(pending: state.pending) {
@@ -41,6 +40,9 @@ extension Supervisor {
             }
         }
     }
+
+    /// `LLEN` of every watched queue, in `settings.queues` order (the poll's read and the peek).
+    var lengthCommands: [[RedisArg]] { settings.queues.map { ["LLEN", RedisArg(settings.job.prefix + $0)] } }
 
     func snapshot(of queue: String) -> QueueSnapshot {
         let s = queues[queue]!
@@ -137,7 +139,7 @@ extension Supervisor {
             commands.append(promote)
         }
         let lengthsStart = commands.count
-        commands += settings.queues.map { ["LLEN", RedisArg(prefix + $0)] }
+        commands += lengthCommands
         let heartbeatsStart = commands.count
         for pid in pids { commands.append(["HGETALL", RedisArg(QueueKeys.heartbeat(prefix: prefix, workers[pid]!.id))]) }
         let pausedIndex = commands.count

@@ -251,13 +251,9 @@ public final class Supervisor {
         return code
     }
 
-    /// SIGKILL a worker and its handler's process group (a browser must not outlive it). The
-    /// group is killed only while /proc confirms it is still this worker's handler (no stale pid).
+    /// SIGKILL a worker and its handler's process group (a browser must not outlive it).
     func killWorker(_ pid: Int32) {
-        if let handler = workers[pid]?.handlerPID, handler > 1,
-           let entry = ProcessTree.entry(handler), entry.ppid == pid, entry.pgrp == handler {
-            Glibc.kill(-handler, SIGKILL)
-        }
+        ProcessTree.killHandlerGroup(of: pid, handler: workers[pid]?.handlerPID)
         launcher.signal(pid, SIGKILL)
     }
 

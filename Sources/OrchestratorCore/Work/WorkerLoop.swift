@@ -302,7 +302,6 @@ public final class WorkerLoop {
         }
     }
 
-
     private func heartbeat(force: Bool) {
         let now = clock.now
         let due = heartbeatTimer.isDue(now)
