@@ -88,7 +88,8 @@ struct Run: ParsableCommand {
         supervisor.reopenLogs = { sink.reopen() }
         if let http {
             let server = DashboardServer(.init(http: http, redis: settings.job.redis, prefix: settings.job.prefix, queues: settings.queues,
-                                               metrics: metricsBox, liveWindow: max(.seconds(30), settings.pollInterval * 10)), logger: logger)
+                                               metrics: metricsBox, liveWindow: max(.seconds(30), settings.pollInterval * 10),
+                                               hostID: settings.fleet.hostID), logger: logger)
             supervisor.metrics = metricsBox
             let port: Int
             do { port = try server.start() } catch { throw badConfig(error.description) }

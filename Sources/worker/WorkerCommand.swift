@@ -35,6 +35,9 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
     /// environment: that exact shape skips the argument parser (a sixth of a worker's start-up
     /// CPU, which counts when workers are recycled after every job). Anything else is parsed.
     static func main() {
+        // Before anything else: a secret in our initial environment would stay readable in
+        // /proc/<pid>/environ by every handler; re-exec without it (same pid and arguments).
+        ChildEnvironment.reexecWithoutSecrets(ProcessInfo.processInfo.environment)
         let args = Array(CommandLine.arguments.dropFirst())
         if args.count == 4, args[0] == "--queue", args[2] == "--slot", !args[1].hasPrefix("-"), Int(args[3]) != nil {
             var values = OptionValues()
@@ -60,8 +63,12 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
 
     /// Resolves the settings, connects and runs the loop; returns the exit code.
     static func work(queue: String, handler: String?, values: OptionValues) throws -> Int32 {
+        var environment = ProcessInfo.processInfo.environment
+        if environment[ChildEnvironment.passwordOnStdin] == "1" {
+            do { environment["REDIS_PASSWORD"] = try ChildEnvironment.receivePassword() } catch { throw badConfig(error.description) }
+        }
         rpa_install_signal_handlers()
-        let resolver = OptionResolver(environment: ProcessInfo.processInfo.environment)
+        let resolver = OptionResolver(environment: environment)
         let settings: WorkerSettings
         do {
             settings = try WorkerSettings.resolve(queue: queue, handler: handler, values: values, resolver)
@@ -78,9 +85,8 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
 
         let connection = try connectOrExit(settings.job.redis, logger: logger)
         let reaper = Reaper()
-        var env = ProcessInfo.processInfo.environment
-        // Least privilege: handlers get the RPA credentials from the environment, not Redis'.
-        env["REDIS_PASSWORD"] = nil
+        // Least privilege: handlers get the RPA credentials from the environment, none of ours.
+        var env = ChildEnvironment.withoutSecrets(ProcessInfo.processInfo.environment)
         env["REDIS_URL"] = nil
         env["WORKER_QUEUE"] = settings.queue
         env["WORKER_SLOT"] = String(settings.slot)
