@@ -49,6 +49,18 @@ struct DashboardTrustTests {
         #expect(other?.status == "HTTP/1.1 404 Not Found", "a queue not watched is still 404")
     }
 
+    @Test("--http-token-file readable by group or others: exit 64 naming the file and its mode, before anything starts")
+    func tokenFileMode() throws {
+        let h = try OrchestratorHarness("dmode")
+        let file = "\(h.dir)/token"
+        FileManager.default.createFile(atPath: file, contents: Data((Self.token + "\n").utf8), attributes: [.posixPermissions: 0o644])
+        let (status, output) = try runToEnd(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=cat", "--http-listen", "127.0.0.1:0", "--log-dir", h.logDir],
+                                            env: ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix, "HTTP_TOKEN_FILE": file])
+        #expect(status == .exited(64), "\(output)")
+        #expect(output.contains("--http-token-file (from HTTP_TOKEN_FILE): '\(file)' has mode 0644"), "\(output)")
+        #expect(!output.contains(Self.token))
+    }
+
     @Test("401s are logged (rate-limited) with client and path, never the token; actions log the client; events carry the host id")
     func refusalsAndHost() throws {
         let h = try OrchestratorHarness("dref")

@@ -110,5 +110,9 @@ struct SecretsEndToEndTests {
         #expect(outputs.first?.contains("RPA_MARKER=visible-to-handlers") == true && outputs.allSatisfy { run.leaked($0).isEmpty }, "\(outputs)")
         let environ = String(decoding: FileManager.default.contents(atPath: "/proc/\(w.pid)/environ") ?? Data(), as: UTF8.self)
         #expect(environ.contains("QUEUE_PREFIX=") && run.leaked(environ).isEmpty, "/proc/\(w.pid)/environ: \(environ)")
+        // The readiness probe, started the same way (Kubernetes envFrom), still authenticates.
+        let (ready, readyOut) = try runToEnd(TestEnv.worker, ["--check", "--check-redis", "--queue", "q", "--slot", "1", "--health-file", "\(run.dir)/w.alive"],
+                                             env: ["REDIS_URL": "redis://127.0.0.1:\(run.redis.port)/0", "REDIS_PASSWORD": password])
+        #expect(ready == .exited(0) && readyOut.contains("Redis answers"), "\(readyOut)")
     }
 }
