@@ -66,7 +66,9 @@ struct DashboardTrustTests {
         let h = try OrchestratorHarness("dref")
         try h.push("q", count: 1)
         let (o, port) = try serve(h, queues: ["q"], hostID: "trust-host-7")
-        defer { o.signal(SIGTERM); _ = o.wait() }
+        let healthFile = "/tmp/rpa-worker-trust-host-7-\(PercentEncoding.encode(h.prefix))-q-1.alive"
+        defer { o.signal(SIGTERM); _ = o.wait(); unlink(healthFile) }
+        #expect(waitUntil { FileManager.default.fileExists(atPath: healthFile) }, "the worker's default health file names host and prefix: \(healthFile)")
         let wrong = "wrong-\(UInt64.random(in: 1...UInt64.max))-token"
         for _ in 0..<20 {
             #expect(httpRequest(port: port, method: "POST", path: "/api/queues/q/pause", headers: ["Authorization: Bearer \(wrong)"])?.status

@@ -73,7 +73,8 @@ extension Supervisor {
     }
 
     /// Runs `--alert-command` with the alert JSON on stdin, in its own process group, without any
-    /// of our secrets (Redis password and URL, HTTP token), killed after 10 s; never waited for by the control loop; a failure is logged.
+    /// of our secrets (Redis password and URL, HTTP token), killed after 10 s; never waited for by
+    /// the control loop; a failure is logged.
     func runAlertCommand(_ command: String, json: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
