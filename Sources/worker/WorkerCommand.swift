@@ -13,7 +13,9 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         discussion: """
         Normally started by `orchestrator`, but runnable alone (systemd, Kubernetes). Every \
         option also reads the environment variable named in its help; the flag wins. Secrets \
-        (REDIS_PASSWORD, RPA credentials) belong in the environment, never on the command line. \
+        (REDIS_PASSWORD, RPA credentials) belong in the environment, never on the command line; \
+        the worker re-executes itself at start to move REDIS_PASSWORD and HTTP_TOKEN out of its \
+        environment, and no handler gets them. \
         TERM/INT/HUP: finish the current job, exit 0. Exit codes: 0 drained, 64 bad flags or \
         env, 69 Redis unreachable or wrong credentials, 70 internal error, 75 recycled (max \
         jobs or memory reached: start a new one). `worker --check --queue Q [--slot N]` is a \
@@ -35,6 +37,9 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
     /// environment: that exact shape skips the argument parser (a sixth of a worker's start-up
     /// CPU, which counts when workers are recycled after every job). Anything else is parsed.
     static func main() {
+        // Before anything else: a secret in our initial environment would stay readable in
+        // /proc/<pid>/environ by every handler; re-exec without it (same pid and arguments).
+        ChildEnvironment.reexecWithoutSecrets(ProcessInfo.processInfo.environment)
         let args = Array(CommandLine.arguments.dropFirst())
         if args.count == 4, args[0] == "--queue", args[2] == "--slot", !args[1].hasPrefix("-"), Int(args[3]) != nil {
             var values = OptionValues()
@@ -60,8 +65,9 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
 
     /// Resolves the settings, connects and runs the loop; returns the exit code.
     static func work(queue: String, handler: String?, values: OptionValues) throws -> Int32 {
+        let environment = try environmentWithPassword()
         rpa_install_signal_handlers()
-        let resolver = OptionResolver(environment: ProcessInfo.processInfo.environment)
+        let resolver = OptionResolver(environment: environment)
         let settings: WorkerSettings
         do {
             settings = try WorkerSettings.resolve(queue: queue, handler: handler, values: values, resolver)
@@ -78,9 +84,8 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
 
         let connection = try connectOrExit(settings.job.redis, logger: logger)
         let reaper = Reaper()
-        var env = ProcessInfo.processInfo.environment
-        // Least privilege: handlers get the RPA credentials from the environment, not Redis'.
-        env["REDIS_PASSWORD"] = nil
+        // Least privilege: handlers get the RPA credentials from the environment, none of ours.
+        var env = ChildEnvironment.withoutSecrets(ProcessInfo.processInfo.environment)
         env["REDIS_URL"] = nil
         env["WORKER_QUEUE"] = settings.queue
         env["WORKER_SLOT"] = String(settings.slot)
@@ -91,9 +96,19 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         return loop.run()
     }
 
+    /// Our environment, plus `REDIS_PASSWORD` read from stdin when it was handed over there
+    /// (`RPA_SECRETS_ON_STDIN`): only the resolver sees it, never `environ` or a child.
+    static func environmentWithPassword() throws -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        if environment[ChildEnvironment.passwordOnStdin] == "1" {
+            do { environment["REDIS_PASSWORD"] = try ChildEnvironment.receivePassword() } catch { throw badConfig(error.description) }
+        }
+        return environment
+    }
+
     /// `--check`: liveness from the health file (no Redis needed), readiness adds a PING.
     func probe() throws -> Never {
-        let resolver = OptionResolver(environment: ProcessInfo.processInfo.environment)
+        let resolver = OptionResolver(environment: try Self.environmentWithPassword())
         do { try validateQueueName(queue, flag: "--queue") } catch { throw badConfig(error.description) }
         let values = optionValues
         let slotNumber: Int

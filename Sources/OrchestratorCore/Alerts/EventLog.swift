@@ -1,5 +1,6 @@
 /// The fleet's history: `orchestrator:<prefix>events`, a Redis stream (XADD with an approximate
-/// MAXLEN). Entries are flat strings, `type` first, `ts` (wall-clock ms) second. Events are
+/// MAXLEN). Entries are flat strings, `type` first, `ts` (wall-clock ms) second, `host` (the
+/// `--host-id` that wrote it) third, so two hosts' events can be told apart. Events are
 /// buffered in memory and written with the next poll; while Redis is unreachable the buffer keeps
 /// the newest `capacity` (the dropped ones are counted, and logged once per outage).
 public struct EventLog: Sendable {
@@ -9,14 +10,17 @@ public struct EventLog: Sendable {
     public private(set) var buffer: [[(String, String)]] = []
     public private(set) var dropped = 0
 
-    public init(prefix: String, maxLength: Int, capacity: Int = 10_000) {
+    public let host: String
+
+    public init(prefix: String, maxLength: Int, host: String, capacity: Int = 10_000) {
         key = QueueKeys.events(prefix: prefix)
+        self.host = host
         self.maxLength = maxLength
         self.capacity = capacity
     }
 
     public mutating func record(_ type: String, _ fields: [(String, String)], milliseconds: Int64 = WallClock.nowMilliseconds()) {
-        buffer.append([("type", type), ("ts", "\(milliseconds)")] + fields)
+        buffer.append([("type", type), ("ts", "\(milliseconds)"), ("host", host)] + fields)
         if buffer.count > capacity {
             buffer.removeFirst(buffer.count - capacity)
             dropped += 1

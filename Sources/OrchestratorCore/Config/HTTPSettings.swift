@@ -26,6 +26,7 @@ public struct HTTPSettings: Sendable, Equatable {
             throw ConfigError(flag: "--http-token-file", message: "give the token one way: --http-token/HTTP_TOKEN or --http-token-file")
         }
         if let (path, fileSource) = file {
+            try checkPrivate(path, source: fileSource)
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ConfigError(flag: fileSource, message: "cannot read '\(path)': \(String(cString: strerror(errno)))")
             }
@@ -38,6 +39,19 @@ public struct HTTPSettings: Sendable, Equatable {
             throw ConfigError(flag: source, message: "'\(host)' is reachable from other machines; set HTTP_TOKEN (or --http-token-file) so actions need a token, or listen on 127.0.0.1")
         }
         return settings
+    }
+
+    /// Refuses a token file that group or others may access (as ssh refuses such a key): the
+    /// message names the file and its mode, never the content.
+    static func checkPrivate(_ path: String, source: String) throws(ConfigError) {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw ConfigError(flag: source, message: "cannot read '\(path)': \(String(cString: strerror(errno)))")
+        }
+        let mode = st.st_mode & 0o777
+        if mode & 0o077 != 0 {
+            throw ConfigError(flag: source, message: "'\(path)' has mode \(String(format: "%04o", mode)): group or others can access it; chmod 600 '\(path)'")
+        }
     }
 
     static func checkedToken(_ raw: String, source: String) throws(ConfigError) -> String {

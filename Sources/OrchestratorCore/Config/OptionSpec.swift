@@ -126,7 +126,7 @@ extension OptionSpec {
                                                  "worker_memory: a worker tree above this share of --max-worker-rss-mb for 2 polls")
     // The worker alone.
     public static let slot = OptionSpec("slot", env: "WORKER_SLOT", default: "1", valueName: "n", "Slot number, shown in ps and logs")
-    public static let healthFile = OptionSpec("healthFile", env: "HEALTH_FILE", default: nil, defaultHelp: "/tmp/rpa-worker-<queue>-<slot>.alive",
+    public static let healthFile = OptionSpec("healthFile", env: "HEALTH_FILE", default: nil, defaultHelp: "/tmp/rpa-worker-<host>-<prefix>-<queue>-<slot>.alive",
                                               valueName: "path", "Touched on every heartbeat (every 2 s, Redis reachable or not); `worker --check` reads it")
 
     /// Options of the `worker` alone (not of `orchestrator run`).

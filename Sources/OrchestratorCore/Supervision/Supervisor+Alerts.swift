@@ -72,14 +72,14 @@ extension Supervisor {
         return w.text
     }
 
-    /// Runs `--alert-command` with the alert JSON on stdin, in its own process group, without the
-    /// Redis password, killed after 10 s; never waited for by the control loop; a failure is logged.
+    /// Runs `--alert-command` with the alert JSON on stdin, in its own process group, without any
+    /// of our secrets (Redis password and URL, HTTP token), killed after 10 s; never waited for by
+    /// the control loop; a failure is logged.
     func runAlertCommand(_ command: String, json: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
-        var env = baseEnvironment
-        env["REDIS_PASSWORD"] = nil
+        var env = ChildEnvironment.withoutSecrets(baseEnvironment)
         env["REDIS_URL"] = nil
         process.environment = env
         let input = Pipe(), errors = Pipe()

@@ -225,7 +225,7 @@ extension Supervisor {
             executable: settings.workerPath,
             arguments: ["--queue", queue, "--slot", "\(slot)"],
             environment: settings.workerEnvironment(base: baseEnvironment, queue: queue, orchestratorPID: pid),
-            logPath: "\(settings.logDir)/worker-\(queue)-\(slot).log")
+            logPath: "\(settings.logDir)/worker-\(queue)-\(slot).log", stdinLine: settings.workerStdinLine)
         let now = clock.now
         do {
             let child = try launcher.launch(spec)

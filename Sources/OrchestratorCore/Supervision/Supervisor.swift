@@ -118,7 +118,7 @@ public final class Supervisor {
         self.leaseClock = LeaseClock(ttl: settings.fleet.leaseTTL)
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
         self.alertEngine = AlertEngine(settings: settings.alerts)
-        self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax)
+        self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax, host: settings.fleet.hostID)
         self.launcher = launcher
         self.inbox = inbox
         self.link = link
