@@ -38,7 +38,7 @@ private func setPaused(_ paused: Bool, _ target: RedisTargetOptions, force: Bool
         }
         let notPaused = queues.filter { !current.contains($0) }
         if !notPaused.isEmpty {
-            let list = current.isEmpty ? "no queue is paused" : "paused: \(current.sorted().joined(separator: ", "))"
+            let list = current.isEmpty ? "no queue is paused" : TerminalText.safe("paused: \(current.sorted().joined(separator: ", "))")
             throw badConfig("--queue: \(notPaused.joined(separator: ", ")) is not paused (\(list)); nothing was resumed")
         }
     }
