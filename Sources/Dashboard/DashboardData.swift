@@ -82,6 +82,12 @@ final class DashboardData: @unchecked Sendable {
         return try await perform { redis in QueueControl.watched(redis: redis, prefix: prefix) ?? [] }
     }
 
+    /// True when `queue` has minute samples in Redis (a queue no longer watched, still worth a chart).
+    func hasHistory(queue: String) async throws -> Bool {
+        let key = QueueKeys.history(prefix: prefix, queue: queue)
+        return try await perform { redis in (try redis.send(["EXISTS", RedisArg(key)]).int ?? 0) > 0 }
+    }
+
     /// The minute samples of `queue` since `since` (ms), as `history --json` objects; with
     /// `points`, buckets of consecutive samples merged (max of pending, workers and target, sum of
     /// done, failed and dead), so a week fits a chart.

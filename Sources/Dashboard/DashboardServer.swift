@@ -138,6 +138,11 @@ public final class DashboardServer: Sendable {
                 guard let queue = query["queue"], (try? validateQueueName(queue, flag: "queue")) != nil else {
                     return reply(400, json: error("queue: name a queue, e.g. /api/history?queue=conferencia&since=1h"), head: head)
                 }
+                let shown = try await data.knownQueues().contains(queue)
+                let known = shown ? true : try await data.hasHistory(queue: queue)
+                guard known else {
+                    return reply(400, json: error("queue: '\(queue)' is not shown here and has no history"), head: head)
+                }
                 guard let since = WallClock.sinceMilliseconds(query["since"] ?? "1h", now: WallClock.nowMilliseconds()) else {
                     return reply(400, json: error("since: expected a duration like 1h or an ISO time like 2026-11-30T10:00"), head: head)
                 }
@@ -153,7 +158,13 @@ public final class DashboardServer: Sendable {
                 }
                 let limit = query["limit"].flatMap(Int.init) ?? 100
                 guard (1...1000).contains(limit) else { return reply(400, json: error("limit: a number from 1 to 1000"), head: head) }
-                let types = Set((query["type"] ?? "").split(separator: ",").map(String.init))
+                let typeList = (query["type"] ?? "").split(separator: ",").map(String.init)
+                let unknown = EventLog.unknownTypes(typeList)
+                guard unknown.isEmpty else {
+                    return reply(400, json: error("type: no event has type \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (types: \(EventLog.knownTypes.joined(separator: ", ")))"),
+                                 head: head)
+                }
+                let types = Set(typeList)
                 return reply(200, json: try await data.eventsJSON(since: since, types: types, limit: limit), head: head)
             case .action(let queue, let name):
                 guard try await data.knownQueues().contains(queue) else {

@@ -16,7 +16,8 @@ struct Orchestrator: ParsableCommand {
         for every option, its default and its environment variable. Signals: TERM/INT drain \
         (a second one drains at once), HUP reopens the log. Exit codes: 0 clean stop or drain, \
         64 bad flags or env, 69 Redis unreachable at start or wrong credentials, 70 internal \
-        error; `status` exits 3 when no orchestrator is running.
+        error, 73 another live orchestrator runs under the same --host-id on this prefix; \
+        `status` exits 3 when neither an orchestrator nor a worker is running.
         """,
         version: Version.string,
         subcommands: [Run.self, Status.self, Dead.self, Pause.self, Resume.self, Events.self, Alerts.self, History.self, DashboardCommand.self],

@@ -10,6 +10,10 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Take jobs from one Redis queue and run each in an isolated handler process.",
+        usage: """
+        worker --queue <name> [--slot <n>] [--handler <command>] [<options>]
+        worker --check --queue <name> [--slot <n>] [--check-max-age <duration>] [--check-redis]
+        """,
         discussion: """
         Normally started by `orchestrator`, but runnable alone (systemd, Kubernetes). Every \
         option also reads the environment variable named in its help; the flag wins. Secrets \
@@ -26,10 +30,11 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
 
     @Option(help: ArgumentHelp("Queue to work on; the Redis key is <prefix><NAME>.", valueName: "name")) var queue: String
     @Option(help: ArgumentHelp(.slot)) var slot: String?
-    @Option(help: ArgumentHelp("Command run with /bin/sh -c for each job (env HANDLER_<QUEUE>, then HANDLER).", valueName: "command")) var handler: String?
+    @Option(help: ArgumentHelp("Command run for each job: plain words are started directly, anything with shell syntax through /bin/sh -c (env HANDLER_<QUEUE>, then HANDLER).", valueName: "command"))
+    var handler: String?
     @Option(help: ArgumentHelp(.healthFile)) var healthFile: String?
     @Flag(help: "Probe instead of working: exit 0 when the worker of --queue/--slot beat within --check-max-age, else 1.") var check = false
-    @Option(help: ArgumentHelp("With --check: how old the last beat may be (default 30s).", valueName: "duration")) var checkMaxAge = "30s"
+    @Option(help: ArgumentHelp("With --check: how old the last beat may be (default 30s).", valueName: "duration")) var checkMaxAge: String?
     @Flag(help: "With --check: also exit 1 when Redis does not answer PING (a readiness probe).") var checkRedis = false
     @OptionGroup var shared: SharedJobOptions
 
@@ -111,12 +116,13 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         let resolver = OptionResolver(environment: try Self.environmentWithPassword())
         do { try validateQueueName(queue, flag: "--queue") } catch { throw badConfig(error.description) }
         let values = optionValues
+        let maxAgeText = checkMaxAge ?? "30s"
         let slotNumber: Int
         let maxAge: Duration
         do {
             slotNumber = try resolver.int(values, .slot, range: 0...1_000_000)
-            guard let age = parseDuration(checkMaxAge), age > .zero else {
-                throw ConfigError(flag: "--check-max-age", message: "expected a duration like 30s, got '\(checkMaxAge)'")
+            guard let age = parseDuration(maxAgeText), age > .zero else {
+                throw ConfigError(flag: "--check-max-age", message: "expected a duration like 30s, got '\(maxAgeText)'")
             }
             maxAge = age
         } catch { throw badConfig("\(error)") }
@@ -128,7 +134,7 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         }
         let age = Date().timeIntervalSince1970 - (Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
         guard age <= maxAge.seconds else {
-            print("not alive: last beat \(String(format: "%.1f", age)) s ago (more than \(checkMaxAge)) in \(path)")
+            print("not alive: last beat \(String(format: "%.1f", age)) s ago (more than \(maxAgeText)) in \(path)")
             Foundation.exit(1)
         }
         if checkRedis {

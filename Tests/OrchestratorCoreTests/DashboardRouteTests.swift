@@ -56,7 +56,12 @@ struct DashboardRouteTests {
         #expect(try resolve([:]) == nil)
         #expect(try resolve([.httpListen: ":9464"])?.host == "127.0.0.1")
         #expect(try resolve([:], env: ["METRICS_LISTEN": "localhost:9464"])?.port == 9464)
-        #expect(try resolve([.httpListen: "[::1]:0", .metricsListen: "0.0.0.0:1"])?.host == "::1", "the new name wins")
+        #expect(throws: ConfigError(flag: "--http-listen", message: "given together with --metrics-listen (its old name): give one")) {
+            try resolve([.httpListen: "[::1]:0", .metricsListen: "0.0.0.0:1"])
+        }
+        #expect(throws: ConfigError(flag: "--http-listen (from HTTP_LISTEN)", message: "given together with --metrics-listen (from METRICS_LISTEN) (its old name): give one")) {
+            try resolve([:], env: ["HTTP_LISTEN": ":1", "METRICS_LISTEN": ":2"])
+        }
         do { _ = try resolve([.httpListen: "0.0.0.0:9464"]); Issue.record("accepted") } catch {
             #expect(error.flag == "--http-listen" && error.message.contains("HTTP_TOKEN"), "\(error)")
         }

@@ -12,6 +12,16 @@ public struct EventLog: Sendable {
 
     public let host: String
 
+    /// Every event type written to the stream (by the orchestrator, `pause`/`resume`/`dead`, the
+    /// dashboard's actions): what `events --type` and `/api/events?type=` accept.
+    public static let knownTypes = [
+        "scale", "worker_spawned", "worker_exited", "drain_begin", "drain_done", "redis_down", "redis_up", "pause", "resume",
+        "dead_requeue", "alert_fired", "alert_repeated", "alert_resolved", "host_joined", "host_gone", "fenced",
+    ]
+
+    /// The types in `types` that no event has, e.g. a typo (`events --type worker_exit`).
+    public static func unknownTypes(_ types: [String]) -> [String] { types.filter { !knownTypes.contains($0) } }
+
     public init(prefix: String, maxLength: Int, host: String, capacity: Int = 10_000) {
         key = QueueKeys.events(prefix: prefix)
         self.host = host

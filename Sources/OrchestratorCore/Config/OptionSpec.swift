@@ -109,7 +109,7 @@ extension OptionSpec {
     public static let alertRepeat = OptionSpec("alertRepeat", env: "ALERT_REPEAT", default: "30m", valueName: "duration",
                                                "An active alert is notified again this often (and a flapping one no more often)")
     public static let alertsDisable = OptionSpec("alertsDisable", env: "ALERTS_DISABLE", default: nil, defaultHelp: "none", valueName: "rules",
-                                                 "Comma list of alert rules to turn off: cap_reached, crash_loop, redis_down, dead_letters, stuck_job, no_progress, worker_memory, or all")
+                                                 "Comma list of alert rules to turn off: cap_reached, crash_loop, redis_down, dead_letters, stuck_job, no_progress, worker_memory, queue_unreadable, or all")
     public static let alertCapFor = OptionSpec("alertCapFor", env: "ALERT_CAP_FOR", default: "5m", valueName: "duration",
                                                "cap_reached: how long a cap must bind while the backlog does not shrink")
     public static let alertRedisDownFor = OptionSpec("alertRedisDownFor", env: "ALERT_REDIS_DOWN_FOR", default: "30s", valueName: "duration",

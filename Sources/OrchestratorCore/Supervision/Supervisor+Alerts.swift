@@ -27,7 +27,9 @@ extension Supervisor {
                 busyWorkers: mine.filter(\.isBusy).count,
                 crashesInWindow: state.backoff.recent.filter { now - $0 < settings.alerts.crashLoopWindow }.count,
                 oldestJobAgeSeconds: Double(mine.filter(\.isBusy).compactMap(\.jobStartedAt).map { wall - $0 }.max() ?? 0) / 1000,
-                workerMemory: Dictionary(mine.map { ($0.slot, $0.pssBytes) }, uniquingKeysWith: max))
+                workerMemory: Dictionary(mine.map { ($0.slot, $0.pssBytes) }, uniquingKeysWith: max),
+                // A key of the wrong type, not a server still loading its data (LOADING, BUSY…: waited out).
+                unreadable: state.unreadable.flatMap { RedisError.server($0).isTransient ? nil : (key: settings.job.prefix + q, reason: $0) })
         } : []
         let notifications = alertEngine.evaluate(now: now, redisReadable: redisReadable, queues: observed,
                                                  jobTimeout: settings.job.jobTimeout, memoryLimitBytes: settings.job.maxWorkerRSSMB * 1_048_576)

@@ -284,7 +284,7 @@ public final class Supervisor {
                     queueState.lastCrashLoopAlert = now
                     logger.critical("\(LogEvents.crashLoop)", metadata: ["queue": "\(worker.queue)", "crashes_last_minute": "\(queueState.backoff.recent.filter { now - $0 < .seconds(60) }.count)",
                                                                          "restart_delay": "\(formatDuration(queueState.backoff.currentDelay))",
-                                                                         "hint": "see \(settings.logDir)/\(worker.name).log"])
+                                                                         "hint": "see \(shellQuoted("\(settings.logDir)/\(worker.name).log"))"])
                 }
             }
         } else if now - worker.startedAt >= .seconds(10) || kind == .recycled || kind == .drained {
