@@ -21,6 +21,12 @@ extension Supervisor {
         apply(plan)
         if isFleetLeader { recordHistory() }
         writeInstanceHeartbeat()
+        // After an outage, other hosts' and standalone workers' heartbeats may have expired while
+        // they lived: one full recovery period passes first, so they have written them again.
+        if link.outagesEnded != outagesSeen {
+            outagesSeen = link.outagesEnded
+            recoveryTimer.restart(at: now)
+        }
         if recoveryTimer.isDue(now) {
             recoverAbandoned(reason: "owner heartbeat expired")
         }
@@ -79,8 +85,8 @@ extension Supervisor {
                 launcher.signal(pid, SIGTERM)
             }
         }
-        // A worker starts only under a slot lease of the fleet, and only while our leases are surely ours.
-        guard !plan.spawns.isEmpty, leaseClock.state(at: clock.now) == .valid else { return }
+        // A worker starts only under a slot lease of the fleet, and only while Redis confirms our leases.
+        guard !plan.spawns.isEmpty, leaseClock.mayStartWorkers(at: clock.now) else { return }
         var failedLaunch: Set<String> = []
         for (queue, slot) in leaseSpawns(plan.spawns) {
             if failedLaunch.contains(queue) || !spawn(queue, lease: slot) {
@@ -246,11 +252,14 @@ extension Supervisor {
         }
     }
 
+    /// Requeues processing lists whose owner's heartbeat expired, never those of our own live
+    /// workers (a Redis outage longer than the heartbeat TTL lets their heartbeats expire).
     func recoverAbandoned(reason: String) {
         recoveryTimer.restart(at: clock.now)
+        let ours = Set(workers.values.map(\.id))
         for queue in settings.queues {
             let q = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: queue), workerID: "orchestrator")
-            if let moved = try? link.perform({ _ throws(RedisError) in try q.recoverAbandoned() }), moved > 0 {
+            if let moved = try? link.perform({ _ throws(RedisError) in try q.recoverAbandoned(sparing: ours) }), moved > 0 {
                 logger.warning("\(LogEvents.jobRecovered)", metadata: ["queue": "\(queue)", "jobs": "\(moved)", "why": "\(reason)"])
             }
         }

@@ -62,6 +62,8 @@ public final class Supervisor {
     var queues: [String: QueueState] = [:]
     var isDraining = false
     var recoveryTimer = Every(Heartbeat.recoveryPeriod)
+    /// `link.outagesEnded` when last looked at (the recovery waits a period after each outage).
+    var outagesSeen = 0
     /// Worker ids whose processing lists still need requeueing (Redis was down when they exited).
     var pendingRequeues: [(queue: String, id: String)] = []
     var nextPoll: ContinuousClock.Instant
@@ -105,8 +107,6 @@ public final class Supervisor {
     var leaseClock: LeaseClock
     let watchdog = FenceWatchdog()
     var fencesSeen = 0
-    /// The lease clock asked every worker to drain (Redis has not confirmed our slots).
-    var isLeaseDraining = false
     /// Another orchestrator took our host id: we stop everything and exit 73.
     var hostIDTaken = false
     var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
@@ -169,10 +169,8 @@ public final class Supervisor {
         if isDraining { return clock.now + .milliseconds(100) }
         var next = settings.pollInterval > Self.peekInterval && redisReadable ? min(nextPoll, nextPeek) : nextPoll
         if renewsBetweenPolls { next = min(next, nextRenewal) }
-        // Wake in time to drain before the leases expire, should the polls stall.
-        if !workers.isEmpty, let until = leaseClock.validUntil, !isLeaseDraining {
-            return min(next, max(clock.now, until - leaseClock.ttl / 3))
-        }
+        // Wake when the watchdog fences, to log it at once.
+        if !workers.isEmpty, let killAt = leaseClock.killAt, killAt > clock.now { next = min(next, killAt + .milliseconds(10)) }
         return next
     }
 
