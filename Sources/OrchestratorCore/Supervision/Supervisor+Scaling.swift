@@ -210,7 +210,7 @@ extension Supervisor {
             _ = w.lifecycle.reportedReady()
             w.isBusy = fields["state"] == WorkerState.busy.rawValue
             w.handlerPID = fields["handler_pid"].flatMap { Int32($0) }
-            watchdog.track(worker: pid, handler: w.handlerPID)
+            if let owned = launcher.owned(pid) { watchdog.track(owned, handler: w.handlerPID) }
             w.jobStartedAt = fields["job_started_at"].flatMap { Int64($0) }
             w.pssBytes = fields["pss_bytes"].flatMap { Int($0) } ?? 0
             workers[pid] = w
@@ -239,7 +239,8 @@ extension Supervisor {
                                 id: QueueKeys.workerID(queue: queue, slot: slot, host: settings.fleet.hostID, pid: child), startedAt: now)
             worker.lease = lease
             workers[child] = worker
-            watchdog.track(worker: child, handler: nil)
+            // A made-up pid (a fake launcher) has no handle: the watchdog can signal only our children.
+            if let owned = launcher.owned(child) { watchdog.track(owned, handler: nil) }
             workerStarts[queue, default: 0] += 1
             events.record("worker_spawned", [("queue", queue), ("slot", "\(slot)"), ("pid", "\(child)")])
             logger.info("\(RebalanceLines.started(name: worker.name, pid: child, queue: queue, total: workers.values.filter { $0.queue == queue }.count))",

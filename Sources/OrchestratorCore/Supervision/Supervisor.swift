@@ -130,6 +130,8 @@ public final class Supervisor {
         for q in settings.queues { queues[q] = QueueState() }
     }
 
+    deinit { watchdog.stop() }
+
     /// Runs until drained. Returns the exit code (0).
     public func run() -> Int32 {
         recoverAbandoned(reason: "start-up: owners gone (an earlier orchestrator or worker was killed)")
@@ -139,7 +141,7 @@ public final class Supervisor {
             let wakeAt = nextWake()
             let wait = max(.zero, wakeAt - clock.now)
             checkLeases()
-            for event in inbox.take(waitingUntil: Date().addingTimeInterval(wait.seconds)) { handle(event) }
+            for event in inbox.take(waitingFor: wait) { handle(event) }
             checkLeases()
             if clock.now >= nextRenewal && renewsBetweenPolls { renewFleet() }
             if isDraining {
@@ -244,14 +246,16 @@ public final class Supervisor {
             }
         }
         leaveFleet()
+        watchdog.stop()
         let code = hostIDTaken ? ExitCodes.alreadyRunning : ExitCodes.ok
         logger.info("\(LogEvents.drainDone)", metadata: ["exit": "\(code)"])
         return code
     }
 
-    /// SIGKILL a worker and its handler's process group (a browser must not outlive it).
+    /// SIGKILL a worker and its handler's process group (a browser must not outlive it), only
+    /// while the worker is not reaped (`OwnedProcess`): never a process that reused its pid.
     func killWorker(_ pid: Int32) {
-        ProcessTree.killHandlerGroup(of: pid, handler: workers[pid]?.handlerPID)
+        launcher.owned(pid)?.killHandlerGroup(workers[pid]?.handlerPID)
         launcher.signal(pid, SIGKILL)
     }
 
