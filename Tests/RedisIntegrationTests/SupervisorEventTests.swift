@@ -157,10 +157,9 @@ struct SupervisorEventTests {
         // A process of the test's own making, but not its child (the shell's): what a reused pid looks like to us.
         let dir = TestEnv.scratch("fence")
         let shell = try Launched("/bin/sh", ["-c", "sleep 60 & echo $!; wait"], outputPath: "\(dir)/out")
-        defer { shell.signal(SIGKILL) }
+        defer { shell.killGroup() }  // the shell and its sleep: nothing else
         var stranger: Int32 = 0
         #expect(waitUntil { stranger = Int32(shell.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0; return stranger > 0 })
-        defer { if stranger > 0 { kill(stranger, SIGKILL) } }
         launcher.nextPID = stranger - 1
         let s = try supervisor { $0.values[.leaseTTL] = "3s" }
         try push(10)

@@ -21,15 +21,7 @@ extension Supervisor {
         apply(plan)
         if isFleetLeader { recordHistory() }
         writeInstanceHeartbeat()
-        // After an outage, other hosts' and standalone workers' heartbeats may have expired while
-        // they lived: one full recovery period passes first, so they have written them again.
-        if link.outagesEnded != outagesSeen {
-            outagesSeen = link.outagesEnded
-            recoveryTimer.restart(at: now)
-        }
-        if recoveryTimer.isDue(now) {
-            recoverAbandoned(reason: "owner heartbeat expired")
-        }
+        recoverIfDue(now: now)
     }
 
     /// Between polls: reads every queue's length (one pipelined round trip) and brings the poll
@@ -250,19 +242,6 @@ extension Supervisor {
             logger.error("worker.launch_failed", metadata: ["queue": "\(queue)", "error": "\(error)"])
             _ = queues[queue]!.backoff.crashed(at: now)
             return false
-        }
-    }
-
-    /// Requeues processing lists whose owner's heartbeat expired, never those of our own live
-    /// workers (a Redis outage longer than the heartbeat TTL lets their heartbeats expire).
-    func recoverAbandoned(reason: String) {
-        recoveryTimer.restart(at: clock.now)
-        let ours = Set(workers.values.map(\.id))
-        for queue in settings.queues {
-            let q = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: queue), workerID: "orchestrator")
-            if let moved = try? link.perform({ _ throws(RedisError) in try q.recoverAbandoned(sparing: ours) }), moved > 0 {
-                logger.warning("\(LogEvents.jobRecovered)", metadata: ["queue": "\(queue)", "jobs": "\(moved)", "why": "\(reason)"])
-            }
         }
     }
 
