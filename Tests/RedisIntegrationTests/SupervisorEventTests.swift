@@ -170,4 +170,33 @@ struct SupervisorEventTests {
         #expect(holds(for: .seconds(4)) { ProcessTree.entry(stranger).map { !$0.isZombie } ?? false }, "the watchdog signalled a pid it did not start")
         #expect(s.watchdog.firedCount == 0)
     }
+
+    @Test("after a Redis outage the next recovery waits a full period: another host's live worker whose heartbeat expired meanwhile keeps its job")
+    func recoveryWaitsAfterOutage() throws {
+        let redis = try PrivateRedis()
+        var flags = OrchestratorSettings.Flags()
+        flags.queues = ["q"]
+        flags.handlers = ["q=cat"]
+        flags.values[.redisURL] = redis.url
+        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
+        let connection = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))
+        try connection.connect()
+        let s = Supervisor(settings: settings, launcher: launcher, inbox: EventInbox(), link: RedisLink(connection: connection, logger: log.logger),
+                           logger: log.logger, environment: ["PATH": "/usr/bin"])
+        s.poll()
+        redis.stop()
+        s.poll()
+        #expect(log.all.contains("fleet.renewal_failed"))
+        try redis.start()
+        // While Redis was down, another host's busy worker could not refresh its heartbeat; it is
+        // about to write it again. A recovery due right now must not take its job.
+        let keys = QueueKeys(prefix: "fila:", queue: "q")
+        let other = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))
+        try other.connect()
+        _ = try other.send(["RPUSH", RedisArg(keys.processing("q-1-elsewhere-42")), "job-1"])
+        s.recoveryTimer.reset()
+        #expect(waitUntil { s.poll(); return log.all.contains("fleet.renewal_resumed") }, "log: \(log.all)")
+        #expect(try other.llen(keys.processing("q-1-elsewhere-42")) == 1, "taken from a live worker: it would run twice")
+        redis.stop()
+    }
 }

@@ -81,7 +81,8 @@ public final class RedisLink {
     public func waitForNextAttempt() {
         guard let nextAttempt else { return }
         let wait = nextAttempt - clock.now
-        if wait > .zero { usleep(UInt32(min(wait, Self.maxBackoff).milliseconds * 1000)) }
+        // Rounded up: waking a hair early would only meet the backoff and spin.
+        if wait > .zero { usleep(UInt32((min(wait, Self.maxBackoff).seconds * 1_000_000).rounded(.up))) }
     }
 
     private func noteFailure(_ error: RedisError) {
