@@ -27,6 +27,8 @@ void rpa_set_wakeup_fd(int fd) { wakeup_fd = fd; }
 
 int rpa_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
+int rpa_pidfd_send_signal(int fd, int sig) { return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0); }
+
 int rpa_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
 int rpa_is_child_subreaper(void) {

@@ -27,7 +27,7 @@ struct ReactionTests {
         #expect(waitUntil { h.workers(of: o.pid).count == 2 }, "log: \(h.log)")
         let pids = Set(h.workers(of: o.pid).map(\.pid))
         #expect(holds(for: .seconds(7)) { Set(h.workers(of: o.pid).map(\.pid)) == pids }, "log: \(h.log)")
-        #expect(!h.log.contains("fleet.lease_expiring") && !h.log.contains("fleet.fenced"), "log: \(h.log)")
+        #expect(!h.log.contains("fleet.renewal_failed") && !h.log.contains("fleet.fenced"), "log: \(h.log)")
         o.signal(SIGTERM)
         #expect(o.wait() == .exited(0))
     }

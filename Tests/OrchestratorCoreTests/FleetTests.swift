@@ -52,19 +52,52 @@ struct FleetTests {
         #expect(["h1", "h2", "h3"].allSatisfy { load(split, $0) >= 2 }, "12 one-worker queues spread: \(split)")
     }
 
-    @Test("the lease clock: valid, then expiring at a third of the TTL left, then expired a second before the end; a renewal restores it")
+    @Test("the lease clock: confirmed; a failed renewal stops starts but fences only a second before the lease can expire; a renewal restores it")
     func leaseClock() {
         var c = LeaseClock(ttl: .seconds(15))
-        #expect(c.state(at: t0) == .valid && c.killAt == nil, "nothing renewed, nothing held")
+        #expect(c.state(at: t0) == .confirmed && c.killAt == nil, "nothing renewed, nothing held")
         c.renewed(sentAt: t0)
-        #expect(c.state(at: t0 + .seconds(9)) == .valid)
-        #expect(c.state(at: t0 + .seconds(10)) == .expiring)
+        #expect(c.state(at: t0 + .seconds(10)) == .confirmed, "no renewal due failed: nothing changes")
         #expect(c.state(at: t0 + .seconds(14)) == .expired)
         #expect(c.killAt == t0 + .seconds(14))
         c.renewed(sentAt: t0 + .seconds(12))
-        #expect(c.state(at: t0 + .seconds(14)) == .valid)
+        #expect(c.state(at: t0 + .seconds(14)) == .confirmed)
         c.renewed(sentAt: t0 + .seconds(1))
         #expect(c.validUntil == t0 + .seconds(27), "an older renewal answered late does not move the deadline back")
+    }
+
+    @Test("a 10 s Redis restart at the default --lease-ttl: no worker starts while renewals fail, none is fenced, and starts resume at the first renewal")
+    func leaseClockRidesOutARestart() {
+        var c = LeaseClock(ttl: .seconds(15))
+        c.renewed(sentAt: t0)
+        // Redis goes away just after that renewal; the next one, due a second later, fails, and the
+        // link retries every 500 ms until the server answers 10 s later.
+        let first = c.renewalFailed(at: t0 + .seconds(1))
+        #expect(first, "the first failure is the one logged")
+        var t = t0 + .seconds(1)
+        while t < t0 + .milliseconds(11_500) {
+            let again = c.renewalFailed(at: t)
+            #expect(!again, "one line per outage")
+            #expect(c.state(at: t) == .unconfirmed && !c.mayStartWorkers(at: t), "at \(t - t0): no new worker, no drain, no fence")
+            t = t + .milliseconds(500)
+        }
+        let since = c.renewed(sentAt: t0 + .milliseconds(11_500))
+        #expect(since == t0 + .seconds(1), "the renewal says since when it failed")
+        #expect(c.state(at: t0 + .seconds(12)) == .confirmed && c.mayStartWorkers(at: t0 + .seconds(12)))
+        #expect(c.killAt == t0 + .milliseconds(25_500))
+        #expect(c.outageRiddenOut == .milliseconds(12_500), "the README's figure: --lease-ttl - 1 s margin - 1 s renewal period - 500 ms reconnection")
+    }
+
+    @Test("a host cut off for good: still unconfirmed at --lease-ttl - 1 s minus a hair, expired (fenced) from then on, before another host could take a slot")
+    func leaseClockFencesACutOffHost() {
+        var c = LeaseClock(ttl: .seconds(15))
+        c.renewed(sentAt: t0)
+        c.renewalFailed(at: t0 + .seconds(1))
+        #expect(c.state(at: t0 + .milliseconds(13_999)) == .unconfirmed)
+        #expect(c.state(at: t0 + .seconds(14)) == .expired)
+        #expect(c.state(at: t0 + .seconds(30)) == .expired && !c.mayStartWorkers(at: t0 + .seconds(30)))
+        let short = LeaseClock(ttl: .seconds(3))
+        #expect(short.killMargin == .milliseconds(750) && short.outageRiddenOut == .seconds(1), "the shortest --lease-ttl still rides out 1 s")
     }
 
     func fleet(_ me: String, leased: [String: Int], hosts: [FleetHost]? = nil, capacity: Int = 6) -> FleetContext {

@@ -74,4 +74,32 @@ struct RedisConnectionTests {
         let after = link.performRetrying { c throws(RedisError) in try c.send(["PING"]) }
         #expect(after.map { (try? $0.get()) == .status("PONG") } == true, "retried with backoff until the script was killed")
     }
+
+    @Test("while Redis is down the link tries to reconnect at least every 500 ms, and counts the outage once it is back")
+    func reconnectsEvery500ms() throws {
+        let redis = try PrivateRedis()
+        let endpoint = RedisEndpoint(host: "127.0.0.1", port: redis.port)
+        let link = RedisLink(connection: RedisConnection(endpoint: endpoint), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        redis.stop()
+        // Each real attempt that fails sets when the next one is due: the gaps must stay within 500 ms.
+        let clock = ContinuousClock()
+        var gaps: [Duration] = []
+        var last: ContinuousClock.Instant?
+        while gaps.count < 6 {
+            let failed = (try? link.perform { c throws(RedisError) in try c.send(["PING"]) }) == nil
+            #expect(failed)
+            if let next = link.nextAttemptAt, next != last {
+                gaps.append(next - clock.now)
+                last = next
+            }
+            link.waitForNextAttempt()
+        }
+        #expect(gaps.allSatisfy { $0 <= .milliseconds(500) }, "gaps before the next attempt: \(gaps)")
+        try redis.start()
+        let back = link.performRetrying { c throws(RedisError) in try c.send(["PING"]) }
+        #expect(back.map { (try? $0.get()) == .status("PONG") } == true)
+        #expect(link.outagesEnded == 1)
+        redis.stop()
+    }
 }
+

@@ -4,11 +4,13 @@ import Logging
 import Testing
 import TestSupport
 
-/// Records what the supervisor asks of processes, instead of starting any.
+/// Records what the supervisor asks of processes, instead of starting any. Its pids are made up
+/// above the kernel's PID_MAX_LIMIT (4,194,304), so no process can have one, and it hands out no
+/// `OwnedProcess`: nothing (the fence watchdog included) can signal a process for real through it.
 final class FakeLauncher: ProcessLauncher {
     var launched: [(pid: Int32, spec: LaunchSpec)] = []
     var signals: [(pid: Int32, signal: Int32)] = []
-    var nextPID: Int32 = 900_000
+    var nextPID: Int32 = 5_000_000
 
     func launch(_ spec: LaunchSpec) throws(LaunchError) -> Int32 {
         nextPID += 1
@@ -17,6 +19,7 @@ final class FakeLauncher: ProcessLauncher {
     }
 
     func signal(_ pid: Int32, _ signal: Int32) { signals.append((pid, signal)) }
+    func owned(_ pid: Int32) -> OwnedProcess? { nil }
     func signalled(_ sig: Int32) -> Set<Int32> { Set(signals.filter { $0.signal == sig }.map(\.pid)) }
 }
 
@@ -127,5 +130,73 @@ struct SupervisorEventTests {
         s.drainTick()
         #expect(launcher.signalled(SIGKILL) == pids)
         #expect(log.all.contains(LogEvents.workerKilled))
+    }
+
+    @Test("recovery after an outage spares our own live workers whose heartbeats expired, and requeues a dead owner's list")
+    func recoverySparesOurWorkers() throws {
+        let s = try supervisor()
+        try push(10)
+        s.poll()
+        let (pid, _) = try #require(launcher.launched.first)
+        let redis = try TestEnv.connect()
+        let keys = QueueKeys(prefix: prefix, queue: "q")
+        // Ours is busy with a job, but Redis was down longer than the heartbeat TTL: no heartbeat.
+        let ours = QueueKeys.workerID(queue: "q", slot: 1, host: WallClock.hostName(), pid: pid)
+        _ = try redis.send(["LMOVE", RedisArg(keys.pending), RedisArg(keys.processing(ours)), "RIGHT", "LEFT"])
+        _ = try redis.send(["DEL", RedisArg(keys.heartbeat(ours))])
+        // A worker of nobody's, gone for good.
+        _ = try redis.send(["LMOVE", RedisArg(keys.pending), RedisArg(keys.processing("gone-1")), "RIGHT", "LEFT"])
+        s.recoverAbandoned(reason: "test")
+        #expect(try redis.llen(keys.processing(ours)) == 1, "our live worker keeps its job: it would run twice")
+        #expect(try redis.llen(keys.processing("gone-1")) == 0)
+        #expect(try redis.llen(keys.pending) == 9)
+    }
+
+    @Test("the fence watchdog never signals a pid its launcher does not own: a live process under a fake launcher's pid outlives the lease deadline")
+    func fenceSignalsOnlyOwnedProcesses() throws {
+        // A process of the test's own making, but not its child (the shell's): what a reused pid looks like to us.
+        let dir = TestEnv.scratch("fence")
+        let shell = try Launched("/bin/sh", ["-c", "sleep 60 & echo $!; wait"], outputPath: "\(dir)/out")
+        defer { shell.killGroup() }  // the shell and its sleep: nothing else
+        var stranger: Int32 = 0
+        #expect(waitUntil { stranger = Int32(shell.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0; return stranger > 0 })
+        launcher.nextPID = stranger - 1
+        let s = try supervisor { $0.values[.leaseTTL] = "3s" }
+        try push(10)
+        s.poll()
+        #expect(launcher.launched.first?.pid == stranger)
+        #expect(s.leaseClock.killAt != nil)
+        // No renewal follows: the deadline (2.25 s after this one) passes.
+        #expect(holds(for: .seconds(4)) { ProcessTree.entry(stranger).map { !$0.isZombie } ?? false }, "the watchdog signalled a pid it did not start")
+        #expect(s.watchdog.firedCount == 0)
+    }
+
+    @Test("after a Redis outage the next recovery waits a full period: another host's live worker whose heartbeat expired meanwhile keeps its job")
+    func recoveryWaitsAfterOutage() throws {
+        let redis = try PrivateRedis()
+        var flags = OrchestratorSettings.Flags()
+        flags.queues = ["q"]
+        flags.handlers = ["q=cat"]
+        flags.values[.redisURL] = redis.url
+        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
+        let connection = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))
+        try connection.connect()
+        let s = Supervisor(settings: settings, launcher: launcher, inbox: EventInbox(), link: RedisLink(connection: connection, logger: log.logger),
+                           logger: log.logger, environment: ["PATH": "/usr/bin"])
+        s.poll()
+        redis.stop()
+        s.poll()
+        #expect(log.all.contains("fleet.renewal_failed"))
+        try redis.start()
+        // While Redis was down, another host's busy worker could not refresh its heartbeat; it is
+        // about to write it again. A recovery due right now must not take its job.
+        let keys = QueueKeys(prefix: "fila:", queue: "q")
+        let other = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))
+        try other.connect()
+        _ = try other.send(["RPUSH", RedisArg(keys.processing("q-1-elsewhere-42")), "job-1"])
+        s.recoveryTimer.reset()
+        #expect(waitUntil { s.poll(); return log.all.contains("fleet.renewal_resumed") }, "log: \(log.all)")
+        #expect(try other.llen(keys.processing("q-1-elsewhere-42")) == 1, "taken from a live worker: it would run twice")
+        redis.stop()
     }
 }

@@ -75,12 +75,15 @@ public func holds(for duration: Duration, _ condition: () throws -> Bool) rethro
     return try condition()
 }
 
-/// A child process started for a test, with its output in a file.
+/// A child process started for a test, with its output in a file. It is signalled through a pidfd
+/// (`OwnedProcess`): once it has exited and been reaped, a signal reaches nothing, never a process
+/// that reused its pid.
 public final class Launched: @unchecked Sendable {
     public let process = Process()
     public let outputPath: String
     private let lock = NSLock()
     private var exitStatus: TerminationStatus?
+    private var owned: OwnedProcess?
 
     public init(_ path: String, _ args: [String], env: [String: String] = [:], outputPath: String) throws {
         self.outputPath = outputPath
@@ -101,24 +104,28 @@ public final class Launched: @unchecked Sendable {
             self.lock.lock(); self.exitStatus = status; self.lock.unlock()
         }
         try process.run()
+        owned = OwnedProcess(child: process.processIdentifier)
     }
 
     public var pid: Int32 { process.processIdentifier }
     public var status: TerminationStatus? { lock.lock(); defer { lock.unlock() }; return exitStatus }
     public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
-    public func signal(_ sig: Int32) { kill(pid, sig) }
+    public func signal(_ sig: Int32) { owned?.signal(sig) }
+
+    /// SIGKILLs it and its process group (what it started in the background), while not reaped.
+    public func killGroup() { owned?.killWithGroup() }
 
     /// Waits for the exit; SIGKILLs and returns nil after `timeout`.
     @discardableResult
     public func wait(timeout: Duration = .seconds(30)) -> TerminationStatus? {
         if waitUntil(timeout: timeout, { status != nil }) { return status }
-        kill(pid, SIGKILL)
+        signal(SIGKILL)
         waitUntil(timeout: .seconds(5)) { status != nil }
         return nil
     }
 
-    deinit { if status == nil { kill(pid, SIGKILL) } }
+    deinit { owned?.signal(SIGKILL) }
 }
 
 /// Runs a command to completion and returns (status, combined output).

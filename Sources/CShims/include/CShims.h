@@ -33,6 +33,9 @@ int rpa_pipe_cloexec(int fds[2]);
 
 /// pidfd_open(2): a descriptor that polls readable when `pid` exits (-1 where unsupported).
 int rpa_pidfd_open(pid_t pid);
+/// pidfd_send_signal(2) (Linux >= 5.1): signals the process `fd` refers to; once that process has
+/// been reaped it fails with ESRCH, whoever holds its pid now. 0 or -1 (errno set).
+int rpa_pidfd_send_signal(int fd, int sig);
 
 /// The Redis socket to shut down when TERM/INT/HUP arrives while the worker is idle in BLMOVE,
 /// so it wakes in milliseconds instead of at the end of the blocking timeout (-1 = none).

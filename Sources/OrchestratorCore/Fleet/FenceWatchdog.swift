@@ -4,13 +4,20 @@ import Foundation
 /// passes, on a thread of its own: the supervisor's thread may be blocked in a Redis call to an
 /// unreachable server exactly when the deadline comes (a partition), and the fleet's caps must
 /// hold anyway. The supervisor moves the deadline forward after each renewal.
+///
+/// It signals only through `OwnedProcess` handles (pidfds), so a worker reaped meanwhile is
+/// never confused with a process that reused its pid; it waits on the monotonic clock; `stop()`
+/// ends its thread.
 public final class FenceWatchdog: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var deadline: ContinuousClock.Instant?
-    /// Worker pid → its handler's pid (also its process group), when known.
-    private var workers: [Int32: Int32] = [:]
+    /// Worker pid → its handle and its handler's pid (also its process group), when known.
+    private var workers: [Int32: (process: OwnedProcess, handler: Int32?)] = [:]
     private var fired = 0
+    private var stopped = false
     private let clock = ContinuousClock()
+    /// Longest single wait: the deadline is rechecked on `ContinuousClock` at least this often.
+    private static let slice: Duration = .seconds(1)
 
     public init() {
         let thread = Thread { [weak self] in self?.loop() }
@@ -20,48 +27,55 @@ public final class FenceWatchdog: @unchecked Sendable {
 
     /// The instant at which every worker is killed (nil: never).
     public func setDeadline(_ instant: ContinuousClock.Instant?) {
-        condition.lock()
-        deadline = instant
-        condition.signal()
-        condition.unlock()
+        locked(wake: true) { deadline = instant }
     }
 
-    public func track(worker pid: Int32, handler: Int32?) {
-        condition.lock()
-        workers[pid] = handler ?? 0
-        condition.unlock()
+    public func track(_ process: OwnedProcess, handler: Int32?) {
+        locked { workers[process.pid] = (process, handler) }
     }
 
     public func forget(worker pid: Int32) {
-        condition.lock()
-        workers[pid] = nil
-        condition.unlock()
+        locked { workers[pid] = nil }
+    }
+
+    /// Ends the thread (at the end of a drain, or when its supervisor goes away). Nothing is killed after it returns.
+    public func stop() {
+        locked(wake: true) {
+            stopped = true
+            workers.removeAll()
+        }
     }
 
     /// How many times the deadline passed with workers to kill (the supervisor logs each new one).
-    public var firedCount: Int {
+    public var firedCount: Int { locked { fired } }
+
+    private func locked<T>(wake: Bool = false, _ body: () -> T) -> T {
         condition.lock()
-        defer { condition.unlock() }
-        return fired
+        defer {
+            if wake { condition.signal() }
+            condition.unlock()
+        }
+        return body()
     }
 
     private func loop() {
         condition.lock()
-        while true {
+        defer { condition.unlock() }
+        while !stopped {
             guard let due = deadline else {
                 condition.wait()
                 continue
             }
             let left = due - clock.now
             if left > .zero {
-                _ = condition.wait(until: Date().addingTimeInterval(Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18))
+                condition.wait(for: min(left, Self.slice))
                 continue
             }
             if !workers.isEmpty {
                 fired += 1
-                for (pid, handler) in workers {
-                    ProcessTree.killHandlerGroup(of: pid, handler: handler)
-                    kill(pid, SIGKILL)
+                for (process, handler) in workers.values {
+                    process.killHandlerGroup(handler)
+                    process.signal(SIGKILL)
                 }
             }
             deadline = nil

@@ -1,15 +1,19 @@
 import Foundation
 
-/// How long this host's slot leases are surely still ours, by our own monotonic clock. A lease
-/// renewed by a request sent at `s` lives in Redis until at least `s + ttl` (the server counts
-/// from when it runs the request, which is later), so until then no other host can take it.
-/// Pure: the caller passes the instants.
+/// How long this host's slot leases are surely still ours, by our own monotonic clock, and what
+/// that allows. A lease renewed by a request sent at `s` lives in Redis until at least `s + ttl`
+/// (the server counts from when it runs the request, which is later, and keeps the expiry as an
+/// absolute time, so a restart with persistence does not extend it), so until then no other host
+/// can take it. A renewal that fails (Redis down, restarting, failing over, or this host cut off)
+/// only stops new workers: the running ones keep running until `killAt`, the last moment before
+/// another host could hold their slots. Pure: the caller passes the instants.
 public struct LeaseClock: Sendable, Equatable {
     public enum State: Sendable, Equatable {
-        /// Renewed recently (or nothing held yet).
-        case valid
-        /// No renewal for a while: stop taking new workers and drain ours (at ttl/3 left).
-        case expiring
+        /// The last renewal succeeded (or nothing held yet): workers may start.
+        case confirmed
+        /// The last renewal failed: start no worker; the running ones keep their slots, which no
+        /// other host can take before `validUntil`.
+        case unconfirmed
         /// At most `killMargin` left: every worker must be gone before another host may take its slot.
         case expired
     }
@@ -19,15 +23,31 @@ public struct LeaseClock: Sendable, Equatable {
     public let killMargin: Duration
     /// When the last successful renewal was sent (nil: none yet).
     public private(set) var renewedAt: ContinuousClock.Instant?
+    /// When the current run of failed renewals began (nil: the last renewal succeeded).
+    public private(set) var failingSince: ContinuousClock.Instant?
 
     public init(ttl: Duration, killMargin: Duration = .seconds(1)) {
         self.ttl = ttl
         self.killMargin = min(killMargin, ttl / 4)
     }
 
-    /// A renewal sent at `sentAt` succeeded.
-    public mutating func renewed(sentAt: ContinuousClock.Instant) {
+    /// How often leases are renewed at least (whatever the poll interval).
+    public var renewalPeriod: Duration { min(.seconds(1), ttl / 4) }
+
+    /// A renewal sent at `sentAt` succeeded. Returns when the failures it ends began (nil: none).
+    @discardableResult
+    public mutating func renewed(sentAt: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         if renewedAt.map({ sentAt > $0 }) ?? true { renewedAt = sentAt }
+        defer { failingSince = nil }
+        return failingSince
+    }
+
+    /// A renewal sent at `sentAt` failed. True for the first failure of a run (the one to log).
+    @discardableResult
+    public mutating func renewalFailed(at sentAt: ContinuousClock.Instant) -> Bool {
+        guard failingSince == nil else { return false }
+        failingSince = sentAt
+        return true
     }
 
     /// Until when our leases surely exist in Redis.
@@ -36,10 +56,14 @@ public struct LeaseClock: Sendable, Equatable {
     public var killAt: ContinuousClock.Instant? { validUntil.map { $0 - killMargin } }
 
     public func state(at now: ContinuousClock.Instant) -> State {
-        guard let until = validUntil else { return .valid }
-        let left = until - now
-        if left <= killMargin { return .expired }
-        if left <= ttl / 3 { return .expiring }
-        return .valid
+        if let killAt, now >= killAt { return .expired }
+        return failingSince == nil ? .confirmed : .unconfirmed
     }
+
+    /// New workers start only under leases Redis has just confirmed.
+    public func mayStartWorkers(at now: ContinuousClock.Instant) -> Bool { state(at: now) == .confirmed }
+
+    /// The longest Redis outage that surely changes no worker: one beginning just before a renewal
+    /// was due ends, and the link notices (within `RedisLink.maxBackoff`), before `killAt`.
+    public var outageRiddenOut: Duration { ttl - killMargin - renewalPeriod - RedisLink.maxBackoff }
 }

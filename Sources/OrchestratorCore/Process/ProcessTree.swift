@@ -94,13 +94,6 @@ public enum ProcessTree {
         return nil
     }
 
-    /// SIGKILLs the process group of a worker's handler (a browser must not outlive its worker),
-    /// only while /proc confirms `handler` is still that worker's child and leads its own group
-    /// (never a stale pid). Shared by the orchestrator's kills and its lease fence.
-    public static func killHandlerGroup(of worker: pid_t, handler: pid_t?) {
-        if let handler, handler > 1, let e = entry(handler), e.ppid == worker, e.pgrp == handler { kill(-handler, SIGKILL) }
-    }
-
     /// SIGKILLs a process group and then every remaining descendant of `root` (browsers that
     /// left the group with setsid included). Repeats while new ones appear (a fork in flight).
     /// With a `reaper` (the worker, a subreaper), the killed are reaped before returning, so

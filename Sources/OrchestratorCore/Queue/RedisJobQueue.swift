@@ -107,13 +107,15 @@ public final class RedisJobQueue {
     }
 
     /// Requeues every processing list of this queue whose owner's heartbeat has expired (the
-    /// attempt each job was running counts). Returns the number of jobs moved back.
+    /// attempt each job was running counts), except those of `sparing` (owners known alive: an
+    /// orchestrator's own workers, whose heartbeats may have expired during a Redis outage).
+    /// Returns the number of jobs moved back.
     @discardableResult
-    public func recoverAbandoned() throws(RedisError) -> Int {
+    public func recoverAbandoned(sparing: Set<String> = []) throws(RedisError) -> Int {
         var moved = 0
         for key in try processingLists() {
             let owner = String(key.dropFirst(keys.processingPrefix.count))
-            if owner == workerID { continue }
+            if owner == workerID || sparing.contains(owner) { continue }
             let n = try redis.eval(QueueScripts.recoverDead, keys: [key, keys.pending, keys.heartbeat(owner)], args: [""]).int ?? 0
             if n > 0 { moved += n }
         }

@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 
-/// A `RedisConnection` that survives outages: it reconnects with capped exponential backoff and
-/// logs the change of state once ("redis.down", then "redis.up" with how long it lasted), not
-/// every attempt.
+/// A `RedisConnection` that survives outages: it reconnects with exponential backoff capped at
+/// `maxBackoff` and logs the change of state once ("redis.down", then "redis.up" with how long it
+/// lasted), not every attempt.
 public final class RedisLink {
     public let connection: RedisConnection
     private let logger: Logger
@@ -11,7 +11,11 @@ public final class RedisLink {
     private var downSince: ContinuousClock.Instant?
     private var nextAttempt: ContinuousClock.Instant?
     private var backoff: Duration = .milliseconds(100)
-    public static let maxBackoff: Duration = .seconds(5)
+    /// While Redis is down a reconnection is tried at least this often, so a restart or failover is
+    /// noticed within half a second of the server answering again (the lease renewal depends on
+    /// it: see `LeaseClock`). A refused connect costs one syscall; an unreachable host at most the
+    /// connect timeout.
+    public static let maxBackoff: Duration = .milliseconds(500)
 
     public init(connection: RedisConnection, logger: Logger) {
         self.connection = connection
@@ -19,6 +23,10 @@ public final class RedisLink {
     }
 
     public var isDown: Bool { downSince != nil }
+    /// When the next connection attempt is allowed (nil: at once).
+    public var nextAttemptAt: ContinuousClock.Instant? { nextAttempt }
+    /// How many outages have ended (a caller compares it with the value it saw last).
+    public private(set) var outagesEnded = 0
 
     /// One attempt: reconnects first if needed (unless still backing off), runs `body`, and on a
     /// lost connection records the outage and rethrows.
@@ -73,7 +81,8 @@ public final class RedisLink {
     public func waitForNextAttempt() {
         guard let nextAttempt else { return }
         let wait = nextAttempt - clock.now
-        if wait > .zero { usleep(UInt32(min(wait, Self.maxBackoff).milliseconds * 1000)) }
+        // Rounded up: waking a hair early would only meet the backoff and spin.
+        if wait > .zero { usleep(UInt32((min(wait, Self.maxBackoff).seconds * 1_000_000).rounded(.up))) }
     }
 
     private func noteFailure(_ error: RedisError) {
@@ -90,6 +99,7 @@ public final class RedisLink {
         if let downSince {
             let lasted = clock.now - downSince
             logger.info("\(LogEvents.redisUp)", metadata: ["redis": "\(connection.endpoint)", "down_for": "\(String(format: "%.1f", lasted.seconds))s"])
+            outagesEnded += 1
         }
         downSince = nil
         nextAttempt = nil

@@ -9,7 +9,7 @@ public enum SupervisorEvent: Sendable, Equatable {
 /// Hands events from termination handlers and signal sources (other threads) to the supervisor
 /// loop, which waits on it between ticks.
 public final class EventInbox: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var events: [SupervisorEvent] = []
 
     public init() {}
@@ -21,12 +21,16 @@ public final class EventInbox: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Returns what arrived, waiting until `deadline` if nothing has.
-    public func take(waitingUntil deadline: Date) -> [SupervisorEvent] {
+    /// Returns what arrived, waiting up to `timeout` (by the monotonic clock) if nothing has.
+    public func take(waitingFor timeout: Duration) -> [SupervisorEvent] {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
         condition.lock()
         defer { condition.unlock() }
         while events.isEmpty {
-            if !condition.wait(until: deadline) { break }
+            let left = deadline - clock.now
+            if left <= .zero { break }
+            condition.wait(for: left)
         }
         let out = events
         events.removeAll()

@@ -21,16 +21,22 @@ public struct LaunchSpec: Sendable {
 public protocol ProcessLauncher: AnyObject {
     /// Starts the process; its exit is later posted to the inbox as `.workerExited`.
     func launch(_ spec: LaunchSpec) throws(LaunchError) -> Int32
+    /// Signals a process this launcher started, unless it has been reaped (never a reused pid).
     func signal(_ pid: Int32, _ signal: Int32)
+    /// The handle through which a process it started may be signalled from other threads (the
+    /// fence watchdog) and its handler's group killed; nil when there is none (a fake's made-up pid).
+    func owned(_ pid: Int32) -> OwnedProcess?
 }
 
 /// Launches workers through Foundation.Process, with the pitfalls of LINUX-NOTES handled:
 /// an empty signal mask around `run()` (children inherit the calling thread's mask), the
 /// termination handler set before `run()`, and no `waitpid(-1)` anywhere in this process.
+/// Foundation reaps each child on a thread of its own, so signals go through an `OwnedProcess`
+/// (a pidfd opened right after the start), never by raw pid.
 public final class FoundationProcessLauncher: ProcessLauncher {
     private let inbox: EventInbox
     private let lock = NSLock()
-    private var processes: [Int32: Process] = [:]
+    private var processes: [Int32: (process: Process, owned: OwnedProcess?)] = [:]
 
     public init(inbox: EventInbox) { self.inbox = inbox }
 
@@ -57,8 +63,11 @@ public final class FoundationProcessLauncher: ProcessLauncher {
             throw LaunchError(path: spec.executable, message: "\(error)")
         }
         let pid = process.processIdentifier
+        // Its exit is handled on the supervisor's thread (ours), after this returns: the pid is
+        // still our child here unless it exited within microseconds, and then no handle is made.
+        let owned = OwnedProcess(child: pid)
         lock.lock()
-        processes[pid] = process
+        processes[pid] = (process, owned)
         lock.unlock()
         return pid
     }
@@ -87,13 +96,20 @@ public final class FoundationProcessLauncher: ProcessLauncher {
     }
 
     public func signal(_ pid: Int32, _ signal: Int32) {
-        kill(pid, signal)
+        owned(pid)?.signal(signal)
     }
 
-    /// Drops the Process object once its exit was handled.
+    public func owned(_ pid: Int32) -> OwnedProcess? {
+        lock.lock()
+        defer { lock.unlock() }
+        return processes[pid]?.owned
+    }
+
+    /// Drops the Process object once its exit was handled; nothing is signalled through it any more.
     public func forget(_ pid: Int32) {
         lock.lock()
-        processes[pid] = nil
+        let gone = processes.removeValue(forKey: pid)
         lock.unlock()
+        gone?.owned?.release()
     }
 }

@@ -104,15 +104,15 @@ extension Supervisor {
             return
         }
         let pid = process.processIdentifier
+        let owned = OwnedProcess(child: pid)
         helpers.insert(pid)
         DispatchQueue.global().async {
             input.fileHandleForWriting.write(Data(json.utf8))
             try? input.fileHandleForWriting.close()
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + 10) {
-            if process.isRunning {
-                kill(-pid, SIGKILL)
-                kill(pid, SIGKILL)
+            // Through its pidfd: once Foundation has reaped it, its pid may belong to anyone.
+            if owned?.killWithGroup() == true {
                 logger.error("alert.command_failed", metadata: ["why": "still running after 10 s: killed", "pid": "\(pid)"])
             }
         }

@@ -12,25 +12,24 @@ extension Supervisor {
 
     /// Renews our host hash and leases and reads the fleet (one script). On success the lease
     /// deadline moves forward; leases found lost are given up by killing their workers at once
-    /// (another host may hold the slot now). False when Redis did not answer.
+    /// (another host may hold the slot now). On failure no worker starts until a renewal succeeds
+    /// (one line when that begins, one when it ends), the running ones keep running (the watchdog
+    /// fences them only at `killAt`), and the renewal is retried every `RedisLink.maxBackoff`.
+    /// False when Redis did not answer.
     @discardableResult
     func renewFleet() -> Bool {
         let sentAt = clock.now
         // Draining workers keep their slots until they exit; a slow poll must not let leases lapse.
-        nextRenewal = sentAt + min(.seconds(1), leaseClock.ttl / 4)
-        var fields: [(String, String)] = [
-            ("pid", "\(pid)"), ("machine", host), ("capacity", "\(hostCapacity)"), ("updated_at", "\(WallClock.nowMilliseconds())"),
-            ("state", isDraining ? "draining" : "running"), ("workers", "\(workers.count)"), ("started_at", "\(startedAtMilliseconds)"),
-        ]
-        for q in settings.queues {
-            fields.append(("workers:\(q)", "\(workers.values.filter { $0.queue == q }.count)"))
-            fields.append(("share:\(q)", "\(queues[q]!.target.allotted)"))
-        }
+        nextRenewal = sentAt + leaseClock.renewalPeriod
         let leases = heldLeases
+        let fields = hostFields
         let result = try? link.perform { c throws(RedisError) -> FleetMembership.TickResult? in
             FleetMembership.parseTick(try fleet.tick(c, leases: leases, fields: fields))
         }
-        guard let tick = result.flatMap({ $0 }) else { return false }
+        guard let tick = result.flatMap({ $0 }) else {
+            renewalFailed(sentAt: sentAt)
+            return false
+        }
         switch tick {
         case .taken(let other):
             logger.critical("fleet.host_id_taken", metadata: ["host_id": "\(fleet.hostID)", "other_instance": "\(other)",
@@ -40,12 +39,36 @@ extension Supervisor {
             if !isDraining { beginDrain(signal: SIGTERM) }
             return true
         case .view(let view):
-            leaseClock.renewed(sentAt: sentAt)
+            if let since = leaseClock.renewed(sentAt: sentAt) {
+                logger.info("fleet.renewal_resumed", metadata: ["unconfirmed_for": "\(formatDuration(sentAt - since))", "workers": "\(workers.count)",
+                                                                "note": "our slot leases are confirmed again; workers may start"])
+            }
             watchdog.setDeadline(leaseClock.killAt)
-            isLeaseDraining = false
             absorb(view)
             return true
         }
+    }
+
+    /// The host hash's fields, written by every renewal.
+    private var hostFields: [(String, String)] {
+        var fields: [(String, String)] = [
+            ("pid", "\(pid)"), ("machine", host), ("capacity", "\(hostCapacity)"), ("updated_at", "\(WallClock.nowMilliseconds())"),
+            ("state", isDraining ? "draining" : "running"), ("workers", "\(workers.count)"), ("started_at", "\(startedAtMilliseconds)"),
+        ]
+        for q in settings.queues {
+            fields.append(("workers:\(q)", "\(workers.values.filter { $0.queue == q }.count)"))
+            fields.append(("share:\(q)", "\(queues[q]!.target.allotted)"))
+        }
+        return fields
+    }
+
+    /// A renewal failed: retried sooner, and the first failure of a run says what follows.
+    private func renewalFailed(sentAt: ContinuousClock.Instant) {
+        nextRenewal = max(sentAt + min(leaseClock.renewalPeriod, RedisLink.maxBackoff), link.nextAttemptAt ?? sentAt)
+        guard leaseClock.renewalFailed(at: sentAt) else { return }
+        let fenceIn = leaseClock.killAt.map { formatDuration(max(.zero, $0 - sentAt)) } ?? "never (no lease held)"
+        logger.warning("fleet.renewal_failed", metadata: ["workers": "\(workers.count)", "fence_in": "\(fenceIn)",
+                                                          "action": "starting no worker until Redis confirms our slot leases; the running ones keep running, and are SIGKILLed only if no renewal succeeds within fence_in (--lease-ttl - 1s after the last one)"])
     }
 
     private func absorb(_ view: FleetView) {
@@ -108,20 +131,13 @@ extension Supervisor {
         fleetView.take(slot: slot, nil)
     }
 
-    /// What the lease clock asks, checked on every loop pass: drain at a third of the lease time
-    /// left, and log when the watchdog has killed the workers.
+    /// Checked on every loop pass: logs when the watchdog has killed the workers (the lease
+    /// deadline passed without a renewal).
     func checkLeases() {
         let fired = watchdog.firedCount
         if fired != fencesSeen {
             fencesSeen = fired
             fence(reason: "lease deadline passed")
-        }
-        guard !workers.isEmpty, leaseClock.state(at: clock.now) != .valid, !isLeaseDraining else { return }
-        isLeaseDraining = true
-        logger.error("fleet.lease_expiring", metadata: ["workers": "\(workers.count)", "left": "\(formatDuration(max(.zero, (leaseClock.validUntil ?? clock.now) - clock.now)))",
-                                                        "action": "draining every worker: Redis has not confirmed our slots; they are killed before the leases expire"])
-        for pid in workers.keys.sorted() where workers[pid]!.lifecycle.drainRequested(deadline: leaseClock.killAt) == .sendTerminate {
-            launcher.signal(pid, SIGTERM)
         }
     }
 

@@ -39,4 +39,28 @@ extension Supervisor {
         }
         return killed
     }
+
+    /// Every `Heartbeat.recoveryPeriod`: requeues abandoned processing lists. After an outage,
+    /// other hosts' and standalone workers' heartbeats may have expired while they lived: one full
+    /// period passes first, so they have written them again.
+    func recoverIfDue(now: ContinuousClock.Instant) {
+        if link.outagesEnded != outagesSeen {
+            outagesSeen = link.outagesEnded
+            recoveryTimer.restart(at: now)
+        }
+        if recoveryTimer.isDue(now) { recoverAbandoned(reason: "owner heartbeat expired") }
+    }
+
+    /// Requeues processing lists whose owner's heartbeat expired, never those of our own live
+    /// workers (a Redis outage longer than the heartbeat TTL lets their heartbeats expire).
+    func recoverAbandoned(reason: String) {
+        recoveryTimer.restart(at: clock.now)
+        let ours = Set(workers.values.map(\.id))
+        for queue in settings.queues {
+            let q = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: queue), workerID: "orchestrator")
+            if let moved = try? link.perform({ _ throws(RedisError) in try q.recoverAbandoned(sparing: ours) }), moved > 0 {
+                logger.warning("\(LogEvents.jobRecovered)", metadata: ["queue": "\(queue)", "jobs": "\(moved)", "why": "\(reason)"])
+            }
+        }
+    }
 }

@@ -21,9 +21,7 @@ extension Supervisor {
         apply(plan)
         if isFleetLeader { recordHistory() }
         writeInstanceHeartbeat()
-        if recoveryTimer.isDue(now) {
-            recoverAbandoned(reason: "owner heartbeat expired")
-        }
+        recoverIfDue(now: now)
     }
 
     /// Between polls: reads every queue's length (one pipelined round trip) and brings the poll
@@ -79,8 +77,8 @@ extension Supervisor {
                 launcher.signal(pid, SIGTERM)
             }
         }
-        // A worker starts only under a slot lease of the fleet, and only while our leases are surely ours.
-        guard !plan.spawns.isEmpty, leaseClock.state(at: clock.now) == .valid else { return }
+        // A worker starts only under a slot lease of the fleet, and only while Redis confirms our leases.
+        guard !plan.spawns.isEmpty, leaseClock.mayStartWorkers(at: clock.now) else { return }
         var failedLaunch: Set<String> = []
         for (queue, slot) in leaseSpawns(plan.spawns) {
             if failedLaunch.contains(queue) || !spawn(queue, lease: slot) {
@@ -204,7 +202,7 @@ extension Supervisor {
             _ = w.lifecycle.reportedReady()
             w.isBusy = fields["state"] == WorkerState.busy.rawValue
             w.handlerPID = fields["handler_pid"].flatMap { Int32($0) }
-            watchdog.track(worker: pid, handler: w.handlerPID)
+            if let owned = launcher.owned(pid) { watchdog.track(owned, handler: w.handlerPID) }
             w.jobStartedAt = fields["job_started_at"].flatMap { Int64($0) }
             w.pssBytes = fields["pss_bytes"].flatMap { Int($0) } ?? 0
             workers[pid] = w
@@ -233,7 +231,8 @@ extension Supervisor {
                                 id: QueueKeys.workerID(queue: queue, slot: slot, host: settings.fleet.hostID, pid: child), startedAt: now)
             worker.lease = lease
             workers[child] = worker
-            watchdog.track(worker: child, handler: nil)
+            // A made-up pid (a fake launcher) has no handle: the watchdog can signal only our children.
+            if let owned = launcher.owned(child) { watchdog.track(owned, handler: nil) }
             workerStarts[queue, default: 0] += 1
             events.record("worker_spawned", [("queue", queue), ("slot", "\(slot)"), ("pid", "\(child)")])
             logger.info("\(RebalanceLines.started(name: worker.name, pid: child, queue: queue, total: workers.values.filter { $0.queue == queue }.count))",
@@ -243,16 +242,6 @@ extension Supervisor {
             logger.error("worker.launch_failed", metadata: ["queue": "\(queue)", "error": "\(error)"])
             _ = queues[queue]!.backoff.crashed(at: now)
             return false
-        }
-    }
-
-    func recoverAbandoned(reason: String) {
-        recoveryTimer.restart(at: clock.now)
-        for queue in settings.queues {
-            let q = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: queue), workerID: "orchestrator")
-            if let moved = try? link.perform({ _ throws(RedisError) in try q.recoverAbandoned() }), moved > 0 {
-                logger.warning("\(LogEvents.jobRecovered)", metadata: ["queue": "\(queue)", "jobs": "\(moved)", "why": "\(reason)"])
-            }
         }
     }
 

@@ -62,6 +62,8 @@ public final class Supervisor {
     var queues: [String: QueueState] = [:]
     var isDraining = false
     var recoveryTimer = Every(Heartbeat.recoveryPeriod)
+    /// `link.outagesEnded` when last looked at (the recovery waits a period after each outage).
+    var outagesSeen = 0
     /// Worker ids whose processing lists still need requeueing (Redis was down when they exited).
     var pendingRequeues: [(queue: String, id: String)] = []
     var nextPoll: ContinuousClock.Instant
@@ -105,8 +107,6 @@ public final class Supervisor {
     var leaseClock: LeaseClock
     let watchdog = FenceWatchdog()
     var fencesSeen = 0
-    /// The lease clock asked every worker to drain (Redis has not confirmed our slots).
-    var isLeaseDraining = false
     /// Another orchestrator took our host id: we stop everything and exit 73.
     var hostIDTaken = false
     var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
@@ -130,6 +130,8 @@ public final class Supervisor {
         for q in settings.queues { queues[q] = QueueState() }
     }
 
+    deinit { watchdog.stop() }
+
     /// Runs until drained. Returns the exit code (0).
     public func run() -> Int32 {
         recoverAbandoned(reason: "start-up: owners gone (an earlier orchestrator or worker was killed)")
@@ -139,7 +141,7 @@ public final class Supervisor {
             let wakeAt = nextWake()
             let wait = max(.zero, wakeAt - clock.now)
             checkLeases()
-            for event in inbox.take(waitingUntil: Date().addingTimeInterval(wait.seconds)) { handle(event) }
+            for event in inbox.take(waitingFor: wait) { handle(event) }
             checkLeases()
             if clock.now >= nextRenewal && renewsBetweenPolls { renewFleet() }
             if isDraining {
@@ -169,10 +171,8 @@ public final class Supervisor {
         if isDraining { return clock.now + .milliseconds(100) }
         var next = settings.pollInterval > Self.peekInterval && redisReadable ? min(nextPoll, nextPeek) : nextPoll
         if renewsBetweenPolls { next = min(next, nextRenewal) }
-        // Wake in time to drain before the leases expire, should the polls stall.
-        if !workers.isEmpty, let until = leaseClock.validUntil, !isLeaseDraining {
-            return min(next, max(clock.now, until - leaseClock.ttl / 3))
-        }
+        // Wake when the watchdog fences, to log it at once.
+        if !workers.isEmpty, let killAt = leaseClock.killAt, killAt > clock.now { next = min(next, killAt + .milliseconds(10)) }
         return next
     }
 
@@ -246,14 +246,16 @@ public final class Supervisor {
             }
         }
         leaveFleet()
+        watchdog.stop()
         let code = hostIDTaken ? ExitCodes.alreadyRunning : ExitCodes.ok
         logger.info("\(LogEvents.drainDone)", metadata: ["exit": "\(code)"])
         return code
     }
 
-    /// SIGKILL a worker and its handler's process group (a browser must not outlive it).
+    /// SIGKILL a worker and its handler's process group (a browser must not outlive it), only
+    /// while the worker is not reaped (`OwnedProcess`): never a process that reused its pid.
     func killWorker(_ pid: Int32) {
-        ProcessTree.killHandlerGroup(of: pid, handler: workers[pid]?.handlerPID)
+        launcher.owned(pid)?.killHandlerGroup(workers[pid]?.handlerPID)
         launcher.signal(pid, SIGKILL)
     }
 

@@ -32,6 +32,9 @@ public final class WorkerLoop {
     /// The next job, taken in the same round trip as the last one's result (already in our processing list).
     private var prefetched: [UInt8]?
     private var recoveryTimer = Every(Heartbeat.recoveryPeriod)
+    /// `link.outagesEnded` when last looked at: after an outage live owners need a moment to write
+    /// their expired heartbeats again, so the next recovery waits a full period.
+    private var outagesSeen = 0
     private var housekeepingTimer = Every(Heartbeat.housekeepingPeriod)
     private var state = WorkerState.idle
     private var jobStartedAt: Int64?
@@ -294,6 +297,10 @@ public final class WorkerLoop {
                 logger.info(isPaused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(settings.queue)"])
                 heartbeat(force: true)
             }
+        }
+        if link.outagesEnded != outagesSeen {
+            outagesSeen = link.outagesEnded
+            recoveryTimer.restart(at: now)
         }
         if recoveryTimer.isDue(now) {
             if let moved = try? link.perform({ _ throws(RedisError) in try queue.recoverAbandoned() }), moved > 0 {
