@@ -47,9 +47,9 @@ public struct KeyFaults {
     /// The keys being reported now.
     public var keys: [String] { reported.keys.sorted() }
 
-    /// Notes a refused key; logs when it is new or its error changed.
+    /// Notes a refused key; logs when it was not being reported.
     public mutating func failed(_ key: String, error: String, skipped: String, logger: Logger) {
-        guard reported[key] != error else { return }
+        guard reported[key] == nil else { return }
         reported[key] = error
         logger.error("\(LogEvents.keyError)", metadata: ["key": "\(key)", "error": "\(error)", "action": "\(skipped)"])
     }
@@ -60,16 +60,22 @@ public struct KeyFaults {
         logger.info("\(LogEvents.keyOK)", metadata: ["key": "\(key)"])
     }
 
-    /// After a pipeline: each error reply names its command's key (the command's first
-    /// argument); each other reply clears a key reported before.
+    /// After a pipeline: a key with an error reply (the command's first argument, or the key a
+    /// script's refusal names) is reported; a key whose commands all succeeded is cleared.
+    /// Transient replies (NOSCRIPT, LOADING, BUSY, MASTERDOWN) say nothing about a key.
     public mutating func check(_ commands: [[RedisArg]], _ replies: [RedisReply], skipped: String, logger: Logger) {
+        var errors: [(key: String, message: String)] = []
+        var fine: Set<String> = []
         for (command, reply) in zip(commands, replies) where command.count > 1 {
             let key = String(decoding: command[1].bytes, as: UTF8.self)
             if case .error(let message) = reply {
-                failed(key, error: message, skipped: skipped, logger: logger)
-            } else if !reported.isEmpty {
-                succeeded(key, logger: logger)
+                if ["NOSCRIPT", "LOADING", "BUSY", "MASTERDOWN"].contains(where: message.hasPrefix) { continue }
+                errors.append((RedisError.server(message).wrongTypeKey ?? key, message))
+            } else {
+                fine.insert(key)
             }
         }
+        for (key, message) in errors { failed(key, error: message, skipped: skipped, logger: logger) }
+        for key in fine.subtracting(errors.map(\.key)) where reported[key] != nil { succeeded(key, logger: logger) }
     }
 }

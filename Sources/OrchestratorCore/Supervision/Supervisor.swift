@@ -73,6 +73,8 @@ public final class Supervisor {
     /// This drain: workers SIGKILLed, and the ids of the jobs they held, requeued untouched.
     var drainKilled = 0
     var drainRequeued: [String] = []
+    /// Keys holding no job found of the wrong type, reported once each.
+    var keyFaults = KeyFaults()
     var nextPoll: ContinuousClock.Instant
     /// Between polls, queue lengths are peeked this often (one pipelined LLEN per queue); a rise
     /// that wants more workers brings the next poll forward to now.

@@ -1,0 +1,50 @@
+import Foundation
+import OrchestratorCore
+import Testing
+import TestSupport
+
+/// Keys of the README's "Redis keys" table set to the wrong type under a running orchestrator,
+/// with jobs flowing through its workers: no job is lost, a log line names the key, and the jobs
+/// all get their results (once a job key is fixed).
+@Suite("orchestrator keys of the wrong type", .requiresRedis)
+struct WrongTypeOrchestratorTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let name: String
+        let key: @Sendable (String) -> String
+        let event: String
+        /// A job key: fixed (deleted) once named, so the held jobs can finish.
+        var fix = false
+        var args: [String] = []
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "results list (under the orchestrator)", key: { QueueKeys(prefix: $0, queue: "q").results }, event: LogEvents.queueError, fix: true),
+        Case(name: "events stream", key: { QueueKeys.events(prefix: $0) }, event: LogEvents.keyError),
+        Case(name: "stats hash", key: { QueueKeys(prefix: $0, queue: "q").stats }, event: LogEvents.keyError),
+        Case(name: "paused set", key: { QueueKeys.paused(prefix: $0) }, event: LogEvents.keyError),
+        Case(name: "rates hash", key: { QueueKeys.rates(prefix: $0) }, event: LogEvents.keyError, args: ["--scaling", "adaptive"]),
+    ]
+
+    @Test("a key of the wrong type loses no job and is named in the log", arguments: cases)
+    func wrongType(_ c: Case) throws {
+        let h = try OrchestratorHarness("wto")
+        let key = c.key(h.prefix)
+        _ = try h.redis.send(["SET", RedisArg(key), "not what you expect"])
+        let jobs = 30
+        try h.push("q", count: jobs)
+        let o = try h.start(["--queue", "q", "--handler", "q=sleep 0.05; cat", "--jobs-per-worker", "10", "--max-per-queue", "3"] + c.args)
+        let named = { () -> Bool in
+            let logs = [h.log] + ((try? FileManager.default.contentsOfDirectory(atPath: h.logDir)) ?? []).filter { $0.hasPrefix("worker-") }
+                .map { (try? String(contentsOfFile: "\(h.logDir)/\($0)", encoding: .utf8)) ?? "" }
+            return logs.contains { $0.split(separator: "\n").contains { $0.contains(c.event) && $0.contains("key=\(key)") } }
+        }
+        #expect(waitUntil(timeout: .seconds(30), named), "no \(c.event) naming \(key): \(h.log)")
+        if c.fix { _ = try h.redis.send(["DEL", RedisArg(key)]) }
+        #expect(waitUntil(timeout: .seconds(60)) { (try? h.results("q").count) == jobs }, "\(c.name): \(h.log)")
+        o.signal(SIGTERM)
+        #expect(o.wait(timeout: .seconds(30)) == .exited(0), "\(h.log)")
+        let payloads = Set(try h.results("q").compactMap { $0["payload"] as? String })
+        #expect(payloads.count == jobs, "every job has exactly its result")
+    }
+}
