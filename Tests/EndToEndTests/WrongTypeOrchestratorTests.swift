@@ -15,6 +15,8 @@ struct WrongTypeOrchestratorTests {
         /// A job key: fixed (deleted) once named, so the held jobs can finish.
         var fix = false
         var args: [String] = []
+        /// Set while the orchestrator runs (else before it starts).
+        var afterStart = false
         var testDescription: String { name }
     }
 
@@ -24,16 +26,23 @@ struct WrongTypeOrchestratorTests {
         Case(name: "stats hash", key: { QueueKeys(prefix: $0, queue: "q").stats }, event: LogEvents.keyError),
         Case(name: "paused set", key: { QueueKeys.paused(prefix: $0) }, event: LogEvents.keyError),
         Case(name: "rates hash", key: { QueueKeys.rates(prefix: $0) }, event: LogEvents.keyError, args: ["--scaling", "adaptive"]),
+        Case(name: "fleet hosts set (renewal)", key: { FleetMembership.hostsKey(prefix: $0) }, event: LogEvents.keyError, afterStart: true),
+        Case(name: "fleet host hash (join)", key: { FleetMembership.hostKey(prefix: $0, "wt-host") }, event: LogEvents.keyError,
+             args: ["--host-id", "wt-host"]),
     ]
 
     @Test("a key of the wrong type loses no job and is named in the log", arguments: cases)
     func wrongType(_ c: Case) throws {
         let h = try OrchestratorHarness("wto")
         let key = c.key(h.prefix)
-        _ = try h.redis.send(["SET", RedisArg(key), "not what you expect"])
+        if !c.afterStart { _ = try h.redis.send(["SET", RedisArg(key), "not what you expect"]) }
         let jobs = 30
         try h.push("q", count: jobs)
         let o = try h.start(["--queue", "q", "--handler", "q=sleep 0.05; cat", "--jobs-per-worker", "10", "--max-per-queue", "3"] + c.args)
+        if c.afterStart {
+            #expect(waitUntil { h.log.contains(LogEvents.orchestratorReady) })
+            _ = try h.redis.send(["SET", RedisArg(key), "not what you expect"])
+        }
         let named = { () -> Bool in
             let logs = [h.log] + ((try? FileManager.default.contentsOfDirectory(atPath: h.logDir)) ?? []).filter { $0.hasPrefix("worker-") }
                 .map { (try? String(contentsOfFile: "\(h.logDir)/\($0)", encoding: .utf8)) ?? "" }

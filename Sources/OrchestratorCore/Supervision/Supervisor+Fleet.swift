@@ -40,6 +40,9 @@ extension Supervisor {
             if !isDraining { beginDrain(signal: SIGTERM) }
             return true
         case .view(let view):
+            for fault in view.repaired {  // replaced by the renewal: logged once per occurrence
+                logger.error("\(LogEvents.keyError)", metadata: ["key": "\(fault.key)", "error": "\(fault.error)", "action": "replaced: fleet keys hold no job"])
+            }
             leaseClock.renewed(sentAt: sentAt)
             watchdog.setDeadline(leaseClock.killAt)
             isLeaseDraining = false
