@@ -72,6 +72,19 @@ struct QueueScriptWrongTypeTests {
         #expect(try snapshot(redis, q.keys) == before, "nothing written")
     }
 
+    @Test("recovering abandoned lists: one of the wrong type is reported and left, the others are still recovered")
+    func recoveryGoesOn() throws {
+        let redis = try TestEnv.connect()
+        let keys = QueueKeys(prefix: TestEnv.uniquePrefix("qr"), queue: "q")
+        let q = RedisJobQueue(redis: redis, keys: keys, workerID: "me")
+        _ = try redis.send(["SET", RedisArg(keys.processing("a-dead")), "wrong"])
+        _ = try redis.send(["LPUSH", RedisArg(keys.processing("b-dead")), "job"])
+        var refused: [String] = []
+        #expect(try q.recoverAbandoned { key, _ in refused.append(key) } == 1)
+        #expect(refused == [keys.processing("a-dead")])
+        #expect(try redis.llen(keys.pending) == 1 && redis.send(["GET", RedisArg(keys.processing("a-dead"))]).text == "wrong")
+    }
+
     @Test("a stats hash of the wrong type: the outcome is written, the counter skipped and reported")
     func statsSkipped() throws {
         let (q, redis) = try setUp(\.stats)

@@ -311,11 +311,12 @@ public final class WorkerLoop {
             checkPaused()
         }
         if recoveryTimer.isDue(now) {
-            let refused = { [logger] (key: String, error: RedisError) in
-                logger.error("\(LogEvents.queueError)", metadata: ["key": "\(error.wrongTypeKey ?? key)", "error": "\(error)",
-                                                                   "action": "abandoned jobs left in \(key); retried every 15 s"])
+            var refused: [(String, RedisError)] = []
+            let moved = try? link.perform { _ throws(RedisError) in try queue.recoverAbandoned { refused.append(($0, $1)) } }
+            for (list, error) in refused {  // the jobs stay in that list; retried every recovery period
+                outcomes.faults.failed(error.wrongTypeKey ?? list, error: "\(error)", skipped: "abandoned jobs left in \(list); retried every 15 s", logger: logger)
             }
-            if let moved = try? link.perform({ _ throws(RedisError) in try queue.recoverAbandoned(refused: refused) }), moved > 0 {
+            if let moved, moved > 0 {
                 logger.warning("\(LogEvents.jobRecovered)", metadata: ["jobs": "\(moved)", "why": "owner heartbeat expired"])
             }
         }
