@@ -24,11 +24,12 @@ ensure_deps() {
   command -v swift >/dev/null || { echo "swift (6.x) is not on PATH; install a Swift toolchain first" >&2; exit 1; }
 }
 
-# What only the tests need: promtool (Debian's prometheus package; its server is not started
-# here) and iproute2 (network namespaces for scripts/fleet-check).
+# What only the tests need: promtool and the prometheus server (Debian's prometheus package; the
+# server runs only inside scripts/prometheus-check, on a private port) and iproute2 (network
+# namespaces for scripts/fleet-check).
 ensure_test_deps() {
   local missing=()
-  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
   command -v ip >/dev/null || missing+=(iproute2)
   ((${#missing[@]})) || return 0
   [[ $(id -u) -eq 0 ]] || { echo "missing: ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2; exit 1; }

@@ -17,7 +17,11 @@ final class DashboardData: @unchecked Sendable {
     private var cachedStatus: (at: ContinuousClock.Instant, json: String)?
     private let clock = ContinuousClock()
 
-    init(endpoint: RedisEndpoint, prefix: String, queues: [String]?) {
+    /// The `host` of the events an action writes.
+    let hostID: String
+
+    init(endpoint: RedisEndpoint, prefix: String, queues: [String]?, hostID: String) {
+        self.hostID = hostID
         self.endpoint = endpoint
         self.prefix = prefix
         self.queues = queues
@@ -78,6 +82,12 @@ final class DashboardData: @unchecked Sendable {
         return try await perform { redis in QueueControl.watched(redis: redis, prefix: prefix) ?? [] }
     }
 
+    /// True when `queue` has minute samples in Redis (a queue no longer watched, still worth a chart).
+    func hasHistory(queue: String) async throws -> Bool {
+        let key = QueueKeys.history(prefix: prefix, queue: queue)
+        return try await perform { redis in (try redis.send(["EXISTS", RedisArg(key)]).int ?? 0) > 0 }
+    }
+
     /// The minute samples of `queue` since `since` (ms), as `history --json` objects; with
     /// `points`, buckets of consecutive samples merged (max of pending, workers and target, sum of
     /// done, failed and dead), so a week fits a chart.
@@ -134,16 +144,16 @@ final class DashboardData: @unchecked Sendable {
 
     /// Performs an action on a queue; returns the JSON answer.
     func perform(_ action: Action, queue: String) async throws -> String {
-        let prefix = self.prefix
+        let prefix = self.prefix, host = self.hostID
         return try await perform { redis in
             self.cachedStatus = nil
             var w = JSONObjectWriter()
             w.string("queue", queue)
             w.string("action", action.rawValue)
             switch action {
-            case .pause: try QueueControl.setPaused(true, queues: [queue], redis: redis, prefix: prefix)
-            case .resume: try QueueControl.setPaused(false, queues: [queue], redis: redis, prefix: prefix)
-            case .requeueDead: w.number("requeued", try QueueControl.requeueDead(queue: queue, redis: redis, prefix: prefix))
+            case .pause: try QueueControl.setPaused(true, queues: [queue], redis: redis, prefix: prefix, host: host)
+            case .resume: try QueueControl.setPaused(false, queues: [queue], redis: redis, prefix: prefix, host: host)
+            case .requeueDead: w.number("requeued", try QueueControl.requeueDead(queue: queue, redis: redis, prefix: prefix, host: host))
             }
             return w.text
         }

@@ -63,7 +63,9 @@ enum DashboardPage {
     .card h3 { margin: 0 0 6px; font-size: 16px; display: flex; gap: 8px; align-items: center; }
     .badge { font-size: 11px; padding: 1px 6px; border-radius: 10px; background: var(--grey); color: #fff; text-transform: uppercase; }
     .badge.paused { background: var(--amber); }
-    .badge.alert { background: var(--red); }
+    .badge.alert, .badge.unreadable { background: var(--red); }
+    .card.unreadable { border: 2px solid var(--red); }
+    .card p.unreadable { margin: 4px 0; padding: 6px 8px; background: #fdecea; border-radius: 4px; overflow-wrap: anywhere; }
     .stats { display: grid; grid-template-columns: repeat(3, 1fr); gap: 4px 10px; margin: 6px 0; }
     .stats div span { display: block; font-size: 11px; color: var(--muted); }
     .stats div b { font-size: 16px; font-variant-numeric: tabular-nums; }
@@ -156,8 +158,10 @@ enum DashboardPage {
     }
 
     function fillCard(card, q, alerting) {
-      card.className = "card" + (alerting ? " alerting" : "");
+      const unreadable = q.readable === false;
+      card.className = "card" + (alerting ? " alerting" : "") + (unreadable ? " unreadable" : "");
       const title = el("h3", {}, q.queue);
+      if (unreadable) title.append(el("span", { class: "badge unreadable" }, "unreadable"));
       if (q.paused) title.append(el("span", { class: "badge paused" }, "paused"));
       if (alerting) title.append(el("span", { class: "badge alert" }, "alert"));
       const stat = (label, value, key) => el("div", { "data-stat": key }, el("span", {}, label), el("b", {}, value));
@@ -173,6 +177,8 @@ enum DashboardPage {
       const key = (cls, text) => el("span", {}, el("i", { class: cls }), text);
       const legend = el("div", { class: "legend" }, key("lg-pending", "pending"), key("lg-workers", "workers"), key("lg-target", "target"), key("lg-scale", "scale events"));
       const parts = [title, stats, chart, legend];
+      if (unreadable) parts.splice(1, 0, el("p", { class: "unreadable", "data-key": q.unreadable_key },
+        `Unreadable: key ${q.unreadable_key}: ${q.unreadable_reason}. Its workers are held until the key is a list again.`));
       if (state.config && state.config.actions) {
         const actions = el("div", { class: "actions" });
         const act = (name, label) => { const b = el("button", { type: "button", "data-action": name }, label); b.addEventListener("click", () => action(q.queue, name)); return b; };

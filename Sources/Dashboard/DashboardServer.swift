@@ -9,7 +9,12 @@ import OrchestratorCore
 /// The request context: bodies are tiny (actions carry none), so anything above 1 KB is refused.
 struct DashboardContext: RequestContext {
     var coreContext: CoreRequestContextStorage
-    init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+    /// The peer's IP address, for the log (`client=`).
+    let client: String
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        client = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
     var maxUploadSize: Int { 1024 }
 }
 
@@ -30,21 +35,24 @@ public final class DashboardServer: Sendable {
         public var liveWindow: Duration
         /// How long a client may take to send a whole request.
         public var requestTimeout: Duration
+        /// The `host` of the events an action writes (`--host-id` in `run`).
+        public var hostID: String
 
         public init(http: HTTPSettings, redis: RedisEndpoint, prefix: String, queues: [String]?, metrics: MetricsBox?,
-                    liveWindow: Duration = .seconds(30), requestTimeout: Duration = .seconds(10)) {
+                    liveWindow: Duration = .seconds(30), requestTimeout: Duration = .seconds(10), hostID: String = WallClock.hostName()) {
             self.http = http; self.redis = redis; self.prefix = prefix; self.queues = queues; self.metrics = metrics
-            self.liveWindow = liveWindow; self.requestTimeout = requestTimeout
+            self.liveWindow = liveWindow; self.requestTimeout = requestTimeout; self.hostID = hostID
         }
     }
 
     let configuration: Configuration
     let data: DashboardData
     let logger: Logger
+    let refusals = RefusalLog()
 
     public init(_ configuration: Configuration, logger: Logger) {
         self.configuration = configuration
-        self.data = DashboardData(endpoint: configuration.redis, prefix: configuration.prefix, queues: configuration.queues)
+        self.data = DashboardData(endpoint: configuration.redis, prefix: configuration.prefix, queues: configuration.queues, hostID: configuration.hostID)
         var quiet = logger
         quiet.logLevel = .warning
         self.logger = quiet
@@ -56,7 +64,7 @@ public final class DashboardServer: Sendable {
         let http = configuration.http
         let timeout = TimeAmount.milliseconds(configuration.requestTimeout.milliseconds)
         let app = Application(
-            responder: CallbackResponder<DashboardContext> { [self] request, _ in await respond(request) },
+            responder: CallbackResponder<DashboardContext> { [self] request, context in await respond(request, client: context.client) },
             server: .http1(configuration: .init(
                 additionalChannelHandlers: [RequestDeadline(timeout: timeout)], idleTimeout: .seconds(30),
                 httpDecoderConfiguration: .init(maxHeaderFieldSize: 8192, maxHeaderListSize: 16_384, maxHeaderFieldCount: 64))),
@@ -83,7 +91,7 @@ public final class DashboardServer: Sendable {
 
     // MARK: - Requests
 
-    func respond(_ request: Request) async -> Response {
+    func respond(_ request: Request, client: String) async -> Response {
         let method = request.method.rawValue
         let head = method == "HEAD"
         if let length = request.headers[.contentLength].flatMap(Int.init), length > 1024 {
@@ -99,6 +107,7 @@ public final class DashboardServer: Sendable {
         let query = queryParameters(request.uri.query ?? "")
         switch route {
         case .refuse(let code, let message, let allow):
+            if code == 401 || code == 403 { refusals.log(code: code, method: method, path: request.uri.path, client: client, to: logger) }
             var r = reply(code, json: error(message), head: head)
             if let allow { r.headers[.allow] = allow }
             return r
@@ -114,11 +123,11 @@ public final class DashboardServer: Sendable {
             w.bool("actions", configuration.http.token != nil)
             return reply(200, json: w.text, head: head)
         case .status, .alerts, .history, .events, .action:
-            return await api(route, query: query, head: head)
+            return await api(route, query: query, head: head, client: client)
         }
     }
 
-    private func api(_ route: DashboardRoute, query: [String: String], head: Bool) async -> Response {
+    private func api(_ route: DashboardRoute, query: [String: String], head: Bool, client: String) async -> Response {
         do {
             switch route {
             case .status:
@@ -128,6 +137,11 @@ public final class DashboardServer: Sendable {
             case .history:
                 guard let queue = query["queue"], (try? validateQueueName(queue, flag: "queue")) != nil else {
                     return reply(400, json: error("queue: name a queue, e.g. /api/history?queue=conferencia&since=1h"), head: head)
+                }
+                let shown = try await data.knownQueues().contains(queue)
+                let known = shown ? true : try await data.hasHistory(queue: queue)
+                guard known else {
+                    return reply(400, json: error("queue: '\(queue)' is not shown here and has no history"), head: head)
                 }
                 guard let since = WallClock.sinceMilliseconds(query["since"] ?? "1h", now: WallClock.nowMilliseconds()) else {
                     return reply(400, json: error("since: expected a duration like 1h or an ISO time like 2026-11-30T10:00"), head: head)
@@ -144,7 +158,13 @@ public final class DashboardServer: Sendable {
                 }
                 let limit = query["limit"].flatMap(Int.init) ?? 100
                 guard (1...1000).contains(limit) else { return reply(400, json: error("limit: a number from 1 to 1000"), head: head) }
-                let types = Set((query["type"] ?? "").split(separator: ",").map(String.init))
+                let typeList = (query["type"] ?? "").split(separator: ",").map(String.init)
+                let unknown = EventLog.unknownTypes(typeList)
+                guard unknown.isEmpty else {
+                    return reply(400, json: error("type: no event has type \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (types: \(EventLog.knownTypes.joined(separator: ", ")))"),
+                                 head: head)
+                }
+                let types = Set(typeList)
                 return reply(200, json: try await data.eventsJSON(since: since, types: types, limit: limit), head: head)
             case .action(let queue, let name):
                 guard try await data.knownQueues().contains(queue) else {
@@ -152,7 +172,7 @@ public final class DashboardServer: Sendable {
                 }
                 let action = DashboardData.Action(rawValue: name)!
                 let answer = try await data.perform(action, queue: queue)
-                logger.warning("dashboard.action", metadata: ["queue": "\(queue)", "action": "\(name)"])
+                logger.warning("dashboard.action", metadata: ["queue": "\(queue)", "action": "\(name)", "client": "\(client)"])
                 return reply(200, json: answer, head: head)
             default:
                 return reply(404, json: error("not found"), head: head)
@@ -209,6 +229,23 @@ public final class DashboardServer: Sendable {
         if head { headers[.contentLength] = "\(body.utf8.count)" }
         let buffer = ByteBuffer(string: head ? "" : body)
         return Response(status: .init(code: code), headers: headers, body: .init(byteBuffer: buffer))
+    }
+}
+
+/// Logs refused actions (401, 403) as `dashboard.refused` with the client and the path, never the
+/// token: at most one line per 10 s, carrying how many were held back before it.
+final class RefusalLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var limit = LogRateLimit(interval: .seconds(10))
+
+    func log(code: Int, method: String, path: String, client: String, to logger: Logger) {
+        lock.lock()
+        let held = limit.admit(now: ContinuousClock().now)
+        lock.unlock()
+        guard let held else { return }
+        var metadata: Logger.Metadata = ["status": "\(code)", "client": "\(client)", "method": "\(method)", "path": "\(path.prefix(200))"]
+        if held > 0 { metadata["held_back"] = "\(held)" }
+        logger.warning("dashboard.refused", metadata: metadata)
     }
 }
 

@@ -11,20 +11,28 @@ struct DashboardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dashboard",
         abstract: "Serve the dashboard and the JSON API from Redis without supervising workers (a viewer for another host).",
-        discussion: "Listens on 127.0.0.1:9464 unless --http-listen says otherwise; /metrics stays with `orchestrator run`.")
+        discussion: "Listens on 127.0.0.1:9464 unless --http-listen says otherwise. No /metrics here (404): it is served by `orchestrator run`.")
+    static let defaultListen = "127.0.0.1:9464"
     @OptionGroup var target: RedisTargetOptions
-    @Option(help: ArgumentHelp(.httpListen)) var httpListen: String?
+    @Option(help: ArgumentHelp("Serve the dashboard, /api/ and the health endpoints on HOST:PORT (an empty host is loopback; any other address needs a token) (env HTTP_LISTEN, default 127.0.0.1:9464).",
+                               valueName: OptionSpec.httpListen.valueName))
+    var httpListen: String?
     @Option(help: ArgumentHelp(.httpToken)) var httpToken: String?
     @Option(help: ArgumentHelp(.httpTokenFile)) var httpTokenFile: String?
 
     func run() throws {
         let env = ProcessInfo.processInfo.environment
         var values = OptionValues()
-        values[.httpListen] = httpListen ?? env["HTTP_LISTEN"] ?? env["METRICS_LISTEN"] ?? "127.0.0.1:9464"
+        values[.httpListen] = httpListen
         values[.httpToken] = httpToken
         values[.httpTokenFile] = httpTokenFile
+        let resolver = OptionResolver(environment: env)
+        if !resolver.isGiven(values, .httpListen) && !resolver.isGiven(values, .metricsListen) { values[.httpListen] = Self.defaultListen }
         let http: HTTPSettings
-        do { http = try HTTPSettings.resolve(values, OptionResolver(environment: env), required: true)! } catch { throw badConfig(error.description) }
+        do {
+            guard let resolved = try HTTPSettings.resolve(values, resolver, required: true) else { throw badConfig("--http-listen: an address is required") }
+            http = resolved
+        } catch let error as ConfigError { throw badConfig(error.description) }
         let requested = try target.requestedQueues()
         let job = try target.jobSettings()
         let (connection, _, _) = try target.connect(command: "dashboard")  // exit 69 now rather than serve a dead Redis

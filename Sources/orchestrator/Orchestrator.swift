@@ -16,7 +16,8 @@ struct Orchestrator: ParsableCommand {
         for every option, its default and its environment variable. Signals: TERM/INT drain \
         (a second one drains at once), HUP reopens the log. Exit codes: 0 clean stop or drain, \
         64 bad flags or env, 69 Redis unreachable at start or wrong credentials, 70 internal \
-        error; `status` exits 3 when no orchestrator is running.
+        error, 73 another live orchestrator runs under the same --host-id on this prefix; \
+        `status` exits 3 when neither an orchestrator nor a worker is running.
         """,
         version: Version.string,
         subcommands: [Run.self, Status.self, Dead.self, Pause.self, Resume.self, Events.self, Alerts.self, History.self, DashboardCommand.self],
@@ -72,7 +73,7 @@ struct Run: ParsableCommand {
             logger.warning("config.secret_in_argv", metadata: ["hint": "--http-token is visible in ps; pass it in HTTP_TOKEN or --http-token-file"])
         }
         if let url = options.shared.redisURL, (try? RedisEndpoint.parse(url))?.password != nil {
-            logger.warning("config.secret_in_argv", metadata: ["hint": "the Redis password in --redis-url is visible in ps; pass it in REDIS_PASSWORD (workers already get it only through the environment)"])
+            logger.warning("config.secret_in_argv", metadata: ["hint": "the Redis password in --redis-url is visible in ps; pass it in REDIS_PASSWORD (workers get it on their stdin, never in argv or environment)"])
         }
 
         let connection = try connectOrExit(settings.job.redis, logger: logger)
@@ -88,7 +89,8 @@ struct Run: ParsableCommand {
         supervisor.reopenLogs = { sink.reopen() }
         if let http {
             let server = DashboardServer(.init(http: http, redis: settings.job.redis, prefix: settings.job.prefix, queues: settings.queues,
-                                               metrics: metricsBox, liveWindow: max(.seconds(30), settings.pollInterval * 10)), logger: logger)
+                                               metrics: metricsBox, liveWindow: max(.seconds(30), settings.pollInterval * 10),
+                                               hostID: settings.fleet.hostID), logger: logger)
             supervisor.metrics = metricsBox
             let port: Int
             do { port = try server.start() } catch { throw badConfig(error.description) }

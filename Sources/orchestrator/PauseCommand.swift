@@ -17,7 +17,9 @@ struct Pause: ParsableCommand {
 }
 
 struct Resume: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Resume paused queues.")
+    static let configuration = CommandConfiguration(
+        abstract: "Resume paused queues.",
+        discussion: "A queue that is not paused is refused (exit 64: a typo would resume nothing), and nothing is changed.")
     @OptionGroup var target: RedisTargetOptions
 
     func run() throws { try setPaused(false, target, force: true) }
@@ -28,6 +30,18 @@ private func setPaused(_ paused: Bool, _ target: RedisTargetOptions, force: Bool
     guard try target.requestedQueues() != nil else { throw badConfig("--queue: name the queue(s) to \(verb)") }
     let (connection, prefix, requested) = try target.connect(command: verb)
     let queues = requested ?? []
+    if !paused {
+        let current: Set<String>
+        do { current = try QueueControl.paused(redis: connection, prefix: prefix) } catch {
+            FileHandle.standardError.write(Data("\(verb): \(error)\n".utf8))
+            throw ExitCode(ExitCodes.redisUnavailable)
+        }
+        let notPaused = queues.filter { !current.contains($0) }
+        if !notPaused.isEmpty {
+            let list = current.isEmpty ? "no queue is paused" : TerminalText.safe("paused: \(current.sorted().joined(separator: ", "))")
+            throw badConfig("--queue: \(notPaused.joined(separator: ", ")) is not paused (\(list)); nothing was resumed")
+        }
+    }
     if !force, let watched = watchedQueues(connection, prefix: prefix) {
         let unknown = queues.filter { !watched.contains($0) }
         if !unknown.isEmpty {

@@ -16,7 +16,7 @@ struct Status: ParsableCommand {
         let (connection, prefix, requested) = try target.connect(command: "status")
         let report: StatusReport
         do { report = try StatusReport.collect(redis: connection, prefix: prefix, requested: requested, fallback: ["conferencia", "emissao"]) } catch {
-            FileHandle.standardError.write(Data("status: \(error)\n".utf8))
+            FileHandle.standardError.write(Data(TerminalText.safe("status: \(error)\n", keepingNewlines: true).utf8))
             throw ExitCode(ExitCodes.redisUnavailable)
         }
         print(json ? report.json : report.table, terminator: json ? "\n" : "")

@@ -10,10 +10,16 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Take jobs from one Redis queue and run each in an isolated handler process.",
+        usage: """
+        worker --queue <name> [--slot <n>] [--handler <command>] [<options>]
+        worker --check --queue <name> [--slot <n>] [--check-max-age <duration>] [--check-redis]
+        """,
         discussion: """
         Normally started by `orchestrator`, but runnable alone (systemd, Kubernetes). Every \
         option also reads the environment variable named in its help; the flag wins. Secrets \
-        (REDIS_PASSWORD, RPA credentials) belong in the environment, never on the command line. \
+        (REDIS_PASSWORD, RPA credentials) belong in the environment, never on the command line; \
+        the worker re-executes itself at start to move REDIS_PASSWORD and HTTP_TOKEN out of its \
+        environment, and no handler gets them. \
         TERM/INT/HUP: finish the current job, exit 0. Exit codes: 0 drained, 64 bad flags or \
         env, 69 Redis unreachable or wrong credentials, 70 internal error, 75 recycled (max \
         jobs or memory reached: start a new one). `worker --check --queue Q [--slot N]` is a \
@@ -24,10 +30,11 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
 
     @Option(help: ArgumentHelp("Queue to work on; the Redis key is <prefix><NAME>.", valueName: "name")) var queue: String
     @Option(help: ArgumentHelp(.slot)) var slot: String?
-    @Option(help: ArgumentHelp("Command run with /bin/sh -c for each job (env HANDLER_<QUEUE>, then HANDLER).", valueName: "command")) var handler: String?
+    @Option(help: ArgumentHelp("Command run for each job: plain words are started directly, anything with shell syntax through /bin/sh -c (env HANDLER_<QUEUE>, then HANDLER).", valueName: "command"))
+    var handler: String?
     @Option(help: ArgumentHelp(.healthFile)) var healthFile: String?
     @Flag(help: "Probe instead of working: exit 0 when the worker of --queue/--slot beat within --check-max-age, else 1.") var check = false
-    @Option(help: ArgumentHelp("With --check: how old the last beat may be (default 30s).", valueName: "duration")) var checkMaxAge = "30s"
+    @Option(help: ArgumentHelp("With --check: how old the last beat may be (default 30s).", valueName: "duration")) var checkMaxAge: String?
     @Flag(help: "With --check: also exit 1 when Redis does not answer PING (a readiness probe).") var checkRedis = false
     @OptionGroup var shared: SharedJobOptions
 
@@ -35,6 +42,9 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
     /// environment: that exact shape skips the argument parser (a sixth of a worker's start-up
     /// CPU, which counts when workers are recycled after every job). Anything else is parsed.
     static func main() {
+        // Before anything else: a secret in our initial environment would stay readable in
+        // /proc/<pid>/environ by every handler; re-exec without it (same pid and arguments).
+        ChildEnvironment.reexecWithoutSecrets(ProcessInfo.processInfo.environment)
         let args = Array(CommandLine.arguments.dropFirst())
         if args.count == 4, args[0] == "--queue", args[2] == "--slot", !args[1].hasPrefix("-"), Int(args[3]) != nil {
             var values = OptionValues()
@@ -60,8 +70,9 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
 
     /// Resolves the settings, connects and runs the loop; returns the exit code.
     static func work(queue: String, handler: String?, values: OptionValues) throws -> Int32 {
+        let environment = try environmentWithPassword()
         rpa_install_signal_handlers()
-        let resolver = OptionResolver(environment: ProcessInfo.processInfo.environment)
+        let resolver = OptionResolver(environment: environment)
         let settings: WorkerSettings
         do {
             settings = try WorkerSettings.resolve(queue: queue, handler: handler, values: values, resolver)
@@ -78,9 +89,8 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
 
         let connection = try connectOrExit(settings.job.redis, logger: logger)
         let reaper = Reaper()
-        var env = ProcessInfo.processInfo.environment
-        // Least privilege: handlers get the RPA credentials from the environment, not Redis'.
-        env["REDIS_PASSWORD"] = nil
+        // Least privilege: handlers get the RPA credentials from the environment, none of ours.
+        var env = ChildEnvironment.withoutSecrets(ProcessInfo.processInfo.environment)
         env["REDIS_URL"] = nil
         env["WORKER_QUEUE"] = settings.queue
         env["WORKER_SLOT"] = String(settings.slot)
@@ -91,17 +101,28 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         return loop.run()
     }
 
+    /// Our environment, plus `REDIS_PASSWORD` read from stdin when it was handed over there
+    /// (`RPA_SECRETS_ON_STDIN`): only the resolver sees it, never `environ` or a child.
+    static func environmentWithPassword() throws -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        if environment[ChildEnvironment.passwordOnStdin] == "1" {
+            do { environment["REDIS_PASSWORD"] = try ChildEnvironment.receivePassword() } catch { throw badConfig(error.description) }
+        }
+        return environment
+    }
+
     /// `--check`: liveness from the health file (no Redis needed), readiness adds a PING.
     func probe() throws -> Never {
-        let resolver = OptionResolver(environment: ProcessInfo.processInfo.environment)
+        let resolver = OptionResolver(environment: try Self.environmentWithPassword())
         do { try validateQueueName(queue, flag: "--queue") } catch { throw badConfig(error.description) }
         let values = optionValues
+        let maxAgeText = checkMaxAge ?? "30s"
         let slotNumber: Int
         let maxAge: Duration
         do {
             slotNumber = try resolver.int(values, .slot, range: 0...1_000_000)
-            guard let age = parseDuration(checkMaxAge), age > .zero else {
-                throw ConfigError(flag: "--check-max-age", message: "expected a duration like 30s, got '\(checkMaxAge)'")
+            guard let age = parseDuration(maxAgeText), age > .zero else {
+                throw ConfigError(flag: "--check-max-age", message: "expected a duration like 30s, got '\(maxAgeText)'")
             }
             maxAge = age
         } catch { throw badConfig("\(error)") }
@@ -113,7 +134,7 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         }
         let age = Date().timeIntervalSince1970 - (Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
         guard age <= maxAge.seconds else {
-            print("not alive: last beat \(String(format: "%.1f", age)) s ago (more than \(checkMaxAge)) in \(path)")
+            print("not alive: last beat \(String(format: "%.1f", age)) s ago (more than \(maxAgeText)) in \(path)")
             Foundation.exit(1)
         }
         if checkRedis {

@@ -58,7 +58,7 @@ struct DashboardHTTPTests {
         let resumed = httpRequest(port: port, method: "POST", path: "/api/queues/conferencia/resume", headers: ["Authorization: Bearer \(Self.token)"])
         #expect(resumed?.status == "HTTP/1.1 200 OK")
         #expect(waitUntil { (try? h.busyWorkers().count) == 3 }, "resumed: \(h.log)")
-        #expect(h.log.contains("dashboard.action action=pause queue=conferencia"), "actions are logged: \(h.log)")
+        #expect(h.log.contains("dashboard.action action=pause client=127.0.0.1 queue=conferencia"), "actions are logged, with the client: \(h.log)")
     }
 
     @Test("bad requests: 404, 405, 413 for a body over 1 KB, 400 for oversized headers, 400 for bad parameters; a client that trickles is cut off")

@@ -47,6 +47,12 @@ struct MetricsExamplesTests {
         }
     }
 
+    @Test("every alert rule passes its promtool unit tests (alerts.test.yml: fires when it should, not when it should not)")
+    func alertRulesPassTheirUnitTests() throws {
+        let (status, out) = try runToEnd(promtool, ["test", "rules", "\(Self.examples)/prometheus/alerts.test.yml"])
+        #expect(status == .exited(0) && out.contains("SUCCESS"), "\(out)")
+    }
+
     @Test("the alert rules pass promtool check rules, and every rpa_ metric the rules and the dashboard use exists")
     func examplesMatchTheMetrics() throws {
         let (status, out) = try runToEnd(promtool, ["check", "rules", "\(Self.examples)/prometheus/alerts.yml"])

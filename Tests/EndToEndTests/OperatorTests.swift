@@ -104,6 +104,13 @@ struct OperatorTests {
         let lines = h.log.split(separator: "\n").map { jsonObject(Array($0.utf8)) }
         #expect(!lines.isEmpty && lines.allSatisfy { $0["ts"] is String && $0["level"] is String && $0["message"] is String }, "\(h.log)")
         #expect(lines.contains { ($0["message"] as? String)?.hasPrefix("[ESCALAR] q: 1 jobs → criando 1 worker(s)") == true })
+        let seed: [(message: String, event: String?)] = lines.compactMap { line in
+            guard let message = line["message"] as? String, message.hasPrefix("[ESCALAR]") || message.hasPrefix("[REDUZIR]") || message.hasPrefix("[EQUILIBRIO]")
+            else { return nil }
+            return (message, line["event"] as? String)
+        }
+        let events = seed.map { $0.event ?? "null" }
+        #expect(events.first == "scale.up" && Set(events).isSubset(of: ["scale.up", "scale.down", "scale.steady"]), "the seed's lines carry an event: \(seed)")
         #expect(!o.output.contains("orchestrator.ready"), "--log-to file keeps stderr clean: \(o.output)")
         let workerLog = (try? String(contentsOfFile: "\(h.logDir)/worker-q-1.log", encoding: .utf8)) ?? ""
         let done = workerLog.split(separator: "\n").map { jsonObject(Array($0.utf8)) }.first { $0["event"] as? String == "job.done" }

@@ -60,7 +60,7 @@ struct RobustnessTests {
         _ = try h.redis.send(["ACL", "SETUSER", RedisArg(user), "on", RedisArg(">\(password)"), "~*", "+@all"])
         defer { _ = try? h.redis.send(["ACL", "DELUSER", RedisArg(user)]) }
         try h.push("conferencia", count: 60)
-        // The URL carries the password here (the worst case): workers must still get it through the environment only.
+        // The URL carries the password here (the worst case): workers still get it only on their stdin, never in ps.
         let o = try h.start(["--queue", "conferencia", "--handler", #"conferencia=test -n "$RPA_PASSWORD" && sleep 1 && echo used-credentials"#],
                             env: ["REDIS_URL": "redis://\(user):\(password)@127.0.0.1:\(TestEnv.redisPort!)/9", "RPA_PASSWORD": rpa])
         #expect(waitUntil { (try? h.busyWorkers().count) == 2 }, "log: \(h.log)")

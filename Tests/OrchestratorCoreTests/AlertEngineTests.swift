@@ -23,6 +23,23 @@ struct AlertEngineTests {
         #expect(engine.active.isEmpty)
     }
 
+    @Test("queue_unreadable fires at once (critical) naming the key and the reason, and resolves when the key is readable again")
+    mutating func queueUnreadable() {
+        let bad = AlertQueueObservation(name: "wt", unreadable: (key: "fila:wt", reason: "WRONGTYPE Operation against a key holding the wrong kind of value"))
+        let fired = poll(0, [AlertQueueObservation(name: "ok", pending: 5), bad])
+        #expect(fired.map(\.rule) == [.queueUnreadable] && fired.first?.queue == "wt" && AlertRule.queueUnreadable.isCritical)
+        #expect(fired.first?.line.hasPrefix("[ALERTA] queue_unreadable wt: key fila:wt cannot be read (WRONGTYPE") == true, "\(fired)")
+        #expect(poll(1, [bad]).isEmpty, "once, not every poll")
+        #expect(poll(2, [AlertQueueObservation(name: "wt")]).map(\.kind) == [.resolved])
+    }
+
+    @Test("the dead_letters hint quotes the queue name for a shell")
+    mutating func deadLettersHintQuoted() {
+        _ = poll(0, [AlertQueueObservation(name: "q$(id)", deadTotal: 0)])
+        let fired = poll(1, [AlertQueueObservation(name: "q$(id)", deadTotal: 1)])
+        #expect(fired.first?.message.hasSuffix("(orchestrator dead --queue 'q$(id)')") == true, "\(fired)")
+    }
+
     @Test("no storm: a flapping condition notifies at most once per repeat interval")
     mutating func flapping() {
         var notifications = 0

@@ -177,12 +177,16 @@ struct ConfigTests {
         }
     }
 
-    @Test("workers get settings and secrets through the environment, never argv")
+    @Test("workers get settings through the environment, never argv; the Redis password only on stdin; none of our secrets")
     func workerEnvironment() throws {
         let s = try resolve({ $0.values[.redisURL] = "redis://robot:hunter2@127.0.0.1:6379/3" })
-        let env = s.workerEnvironment(base: ["RPA_PASSWORD": "p"], queue: "emissao", orchestratorPID: 42)
+        let base = ["RPA_PASSWORD": "p", "HTTP_TOKEN": "t0123456789abcdef", "HTTP_TOKEN_FILE": "/run/token", "REDIS_PASSWORD": "hunter2",
+                    "REDIS_URL": "redis://robot:hunter2@127.0.0.1:6379/3"]
+        let env = s.workerEnvironment(base: base, queue: "emissao", orchestratorPID: 42)
         #expect(env["REDIS_URL"] == "redis://robot@127.0.0.1:6379/3")
-        #expect(env["REDIS_PASSWORD"] == "hunter2")
+        #expect(env["REDIS_PASSWORD"] == nil && env["HTTP_TOKEN"] == nil && env["HTTP_TOKEN_FILE"] == nil)
+        #expect(!env.values.contains { $0.contains("hunter2") || $0.contains("t0123456789abcdef") || $0.contains("/run/token") }, "\(env)")
+        #expect(env["RPA_SECRETS_ON_STDIN"] == "1" && s.workerStdinLine == "hunter2\n")
         #expect(env["HANDLER_EMISSAO"] == "cat")
         #expect(env["ORCHESTRATOR_PID"] == "42")
         #expect(env["RPA_PASSWORD"] == "p")

@@ -1,4 +1,5 @@
 import Dashboard
+import Foundation
 import OrchestratorCore
 import Testing
 
@@ -55,7 +56,12 @@ struct DashboardRouteTests {
         #expect(try resolve([:]) == nil)
         #expect(try resolve([.httpListen: ":9464"])?.host == "127.0.0.1")
         #expect(try resolve([:], env: ["METRICS_LISTEN": "localhost:9464"])?.port == 9464)
-        #expect(try resolve([.httpListen: "[::1]:0", .metricsListen: "0.0.0.0:1"])?.host == "::1", "the new name wins")
+        #expect(throws: ConfigError(flag: "--http-listen", message: "given together with --metrics-listen (its old name): give one")) {
+            try resolve([.httpListen: "[::1]:0", .metricsListen: "0.0.0.0:1"])
+        }
+        #expect(throws: ConfigError(flag: "--http-listen (from HTTP_LISTEN)", message: "given together with --metrics-listen (from METRICS_LISTEN) (its old name): give one")) {
+            try resolve([:], env: ["HTTP_LISTEN": ":1", "METRICS_LISTEN": ":2"])
+        }
         do { _ = try resolve([.httpListen: "0.0.0.0:9464"]); Issue.record("accepted") } catch {
             #expect(error.flag == "--http-listen" && error.message.contains("HTTP_TOKEN"), "\(error)")
         }
@@ -70,9 +76,52 @@ struct DashboardRouteTests {
         #expect(throws: ConfigError.self) { try resolve([.httpListen: ":1", .httpTokenFile: "/etc/hostname"], env: ["HTTP_TOKEN": token]) }
     }
 
+    @Test("--http-token-file: a file group or others can access is refused, naming the file and its mode (as ssh does with keys)")
+    func tokenFileMode() throws {
+        let path = NSTemporaryDirectory() + "token-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(path) }
+        FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8))
+        for mode: mode_t in [0o644, 0o640, 0o604, 0o660] {
+            chmod(path, mode)
+            do { _ = try resolve([.httpListen: ":1", .httpTokenFile: path]); Issue.record("mode \(String(mode, radix: 8)) accepted") } catch {
+                #expect(error.flag == "--http-token-file" && error.message.contains("'\(path)' has mode 0\(String(mode, radix: 8))"), "\(error)")
+                #expect(!error.message.contains(token), "never the token: \(error)")
+            }
+        }
+        chmod(path, 0o600)
+        #expect(try resolve([.httpListen: ":1", .httpTokenFile: path])?.token == token)
+        chmod(path, 0o400)
+        #expect(try resolve([:], env: ["HTTP_LISTEN": ":1", "HTTP_TOKEN_FILE": path])?.token == token)
+    }
+
+    @Test("action paths name the queue as the page sends it (encodeURIComponent): each segment is decoded once")
+    func encodedQueueNames() {
+        for (sent, queue) in [("a%C3%A7%C3%A3o", "ação"), ("a%3Cb%3E", "a<b>"), ("x%23y", "x#y"), ("q%22x", "q\"x"), ("a+b", "a+b"), ("%2541", "%41")] {
+            #expect(route("POST", "/api/queues/\(sent)/pause", auth: "Bearer \(token)") == .action(queue: queue, action: "pause"), "\(sent)")
+        }
+        #expect(route("POST", "/api/queues/q/%72esume", auth: "Bearer \(token)") == .action(queue: "q", action: "resume"))
+        #expect(route("GET", "/api/%73tatus") == .status)
+    }
+
+    @Test("the one percent decoder: %XX once, invalid escapes kept, + kept, any case of hex digits")
+    func percentDecoder() throws {
+        #expect(PercentEncoding.decode("a%C3%A7%c3%a3o") == "ação")
+        #expect(PercentEncoding.decode("%zz%") == "%zz%")
+        #expect(PercentEncoding.decode("%4") == "%4")
+        #expect(PercentEncoding.decode("a+b%20c") == "a+b c")
+        #expect(PercentEncoding.decode("%2541") == "%41", "decoded once")
+        #expect(PercentEncoding.decode("%FF") == "\u{FFFD}")
+        #expect(PercentEncoding.encode("us er@ção") == "us%20er%40%C3%A7%C3%A3o")
+        #expect(PercentEncoding.decode(PercentEncoding.encode("a<b>#\"q/ação")) == "a<b>#\"q/ação")
+        let endpoint = try RedisEndpoint.parse("redis://us%40er:p%3Ass%25w@h:1/2")
+        #expect(endpoint.user == "us@er" && endpoint.password == "p:ss%w")
+        #expect(endpoint.urlWithoutPassword == "redis://us%40er@h:1/2")
+    }
+
     @Test("query strings are percent-decoded")
     func query() {
         #expect(queryParameters("queue=a%2Fb&since=1h&x") == ["queue": "a/b", "since": "1h", "x": ""])
         #expect(queryParameters("q=%zz") == ["q": "%zz"])
+        #expect(queryParameters("queue=a+b%2Bc") == ["queue": "a b+c"])
     }
 }

@@ -166,8 +166,11 @@ public final class PrivateRedis: @unchecked Sendable {
     public let port: Int
     public let dir: String
     private var process: Launched?
+    /// `requirepass` (nil: none).
+    public let password: String?
 
-    public init() throws {
+    public init(password: String? = nil) throws {
+        self.password = password
         dir = TestEnv.scratch("redis")
         var chosen = 0
         for _ in 0..<50 {
@@ -183,17 +186,21 @@ public final class PrivateRedis: @unchecked Sendable {
 
     public func start() throws {
         process = try Launched("/usr/bin/redis-server", ["--port", "\(port)", "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-                                                        "--appendonly", "yes", "--appendfsync", "always"], outputPath: "\(dir)/redis.log")
+                                                        "--appendonly", "yes", "--appendfsync", "always"] + (password.map { ["--requirepass", $0] } ?? []),
+                           outputPath: "\(dir)/redis.log")
         let up = waitUntil(timeout: .seconds(10)) {
-            let c = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: port))
+            let c = RedisConnection(endpoint: endpoint)
             return (try? c.connect()) != nil && (try? c.send(["PING"])) == .status("PONG")
         }
         if !up { throw RedisError.connection(code: -1, message: "private redis-server did not start on \(port)") }
     }
 
     /// SHUTDOWN (the AOF is flushed), then wait for the process to exit.
+    /// Where it listens, with the password.
+    public var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port, password: password) }
+
     public func stop() {
-        let c = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: port))
+        let c = RedisConnection(endpoint: endpoint)
         if (try? c.connect()) != nil { _ = try? c.send(["SHUTDOWN"]) }
         process?.wait(timeout: .seconds(10))
     }

@@ -159,6 +159,20 @@ with sync_playwright() as p:
         fail("viewer POST", f"HTTP {status}")
     ok("viewer: no actions, POST refused (403), fits a phone")
 
+    # A queue key of the wrong type: that card says so with the key and the reason; the others go on.
+    redis("DEL", "fila:emissao")
+    redis("HSET", "fila:emissao", "a", "1")
+    card = 'article[data-queue="emissao"] p.unreadable'
+    wait("the unreadable card", lambda: page.locator(card).count() == 1)
+    text = page.locator(card).inner_text()
+    if "fila:emissao" not in text or "WRONGTYPE" not in text:
+        fail("unreadable card", text)
+    if page.locator('article[data-queue="conferencia"] p.unreadable').count() != 0 or page.locator("#banner").is_visible():
+        fail("the other queue is shown as usual")
+    redis("DEL", "fila:emissao")
+    wait("the card is readable again", lambda: page.locator(card).count() == 0)
+    ok("a key of the wrong type: its card names the key and WRONGTYPE; the others as usual")
+
     errors = [t for ph, t in console if not (ph == "outage" and "503" in t)]
     if errors:
         fail("console errors", errors)

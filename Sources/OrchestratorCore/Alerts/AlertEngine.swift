@@ -2,9 +2,10 @@
 public enum AlertRule: String, Sendable, CaseIterable, Codable {
     case capReached = "cap_reached", crashLoop = "crash_loop", redisDown = "redis_down", deadLetters = "dead_letters"
     case stuckJob = "stuck_job", noProgress = "no_progress", workerMemory = "worker_memory"
+    case queueUnreadable = "queue_unreadable"
 
     /// Critical rules page someone; the others are warnings.
-    public var isCritical: Bool { self == .crashLoop || self == .redisDown }
+    public var isCritical: Bool { self == .crashLoop || self == .redisDown || self == .queueUnreadable }
 }
 
 /// Thresholds (flags), and the rules turned off.
@@ -37,12 +38,21 @@ public struct AlertQueueObservation: Sendable, Equatable {
     public var oldestJobAgeSeconds: Double
     /// PSS of each worker's tree, by slot.
     public var workerMemory: [Int: Int]
+    /// The queue's key cannot be read (a key of the wrong type): the key and the server's reason.
+    public var unreadable: (key: String, reason: String)?
 
     public init(name: String, pending: Int = 0, limited: Bool = false, doneTotal: Int = 0, deadTotal: Int = 0, busyWorkers: Int = 0,
-                crashesInWindow: Int = 0, oldestJobAgeSeconds: Double = 0, workerMemory: [Int: Int] = [:]) {
+                crashesInWindow: Int = 0, oldestJobAgeSeconds: Double = 0, workerMemory: [Int: Int] = [:],
+                unreadable: (key: String, reason: String)? = nil) {
         self.name = name; self.pending = pending; self.limited = limited; self.doneTotal = doneTotal; self.deadTotal = deadTotal
         self.busyWorkers = busyWorkers; self.crashesInWindow = crashesInWindow; self.oldestJobAgeSeconds = oldestJobAgeSeconds
-        self.workerMemory = workerMemory
+        self.workerMemory = workerMemory; self.unreadable = unreadable
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.name == b.name && a.pending == b.pending && a.limited == b.limited && a.doneTotal == b.doneTotal && a.deadTotal == b.deadTotal
+            && a.busyWorkers == b.busyWorkers && a.crashesInWindow == b.crashesInWindow && a.oldestJobAgeSeconds == b.oldestJobAgeSeconds
+            && a.workerMemory == b.workerMemory && a.unreadable?.key == b.unreadable?.key && a.unreadable?.reason == b.unreadable?.reason
     }
 }
 
@@ -155,6 +165,10 @@ public struct AlertEngine: Sendable {
         var m = queues[q.name] ?? QueueMemory()
         defer { queues[q.name] = m }
         var found: [(AlertRule, String)] = []
+        // queue_unreadable: at once; the supervisor holds the queue's workers meanwhile.
+        if let u = q.unreadable {
+            found.append((.queueUnreadable, "key \(u.key) cannot be read (\(u.reason)); its workers are held until the key is a list again"))
+        }
         // cap_reached: limited by a cap for a while, and the backlog did not shrink meanwhile.
         if q.limited {
             if m.limitedSince == nil { m.limitedSince = now; m.pendingWhenLimited = q.pending }
@@ -172,7 +186,7 @@ public struct AlertEngine: Sendable {
         if let last = m.lastDeadTotal, q.deadTotal > last { m.lastDeadIncrease = now }
         m.lastDeadTotal = q.deadTotal
         if let at = m.lastDeadIncrease, now - at < settings.deadLettersWindow {
-            found.append((.deadLetters, "jobs were dead-lettered in the last \(formatDuration(settings.deadLettersWindow)) (orchestrator dead --queue \(q.name))"))
+            found.append((.deadLetters, "jobs were dead-lettered in the last \(formatDuration(settings.deadLettersWindow)) (orchestrator dead --queue \(shellQuoted(q.name)))"))
         }
         if q.oldestJobAgeSeconds > settings.stuckFraction * jobTimeout.seconds {
             found.append((.stuckJob, "a job has run \(Int(q.oldestJobAgeSeconds)) s, over \(Int(settings.stuckFraction * 100)) % of --job-timeout \(formatDuration(jobTimeout))"))

@@ -1,5 +1,6 @@
 /// The fleet's history: `orchestrator:<prefix>events`, a Redis stream (XADD with an approximate
-/// MAXLEN). Entries are flat strings, `type` first, `ts` (wall-clock ms) second. Events are
+/// MAXLEN). Entries are flat strings, `type` first, `ts` (wall-clock ms) second, `host` (the
+/// `--host-id` that wrote it) third, so two hosts' events can be told apart. Events are
 /// buffered in memory and written with the next poll; while Redis is unreachable the buffer keeps
 /// the newest `capacity` (the dropped ones are counted, and logged once per outage).
 public struct EventLog: Sendable {
@@ -9,14 +10,27 @@ public struct EventLog: Sendable {
     public private(set) var buffer: [[(String, String)]] = []
     public private(set) var dropped = 0
 
-    public init(prefix: String, maxLength: Int, capacity: Int = 10_000) {
+    public let host: String
+
+    /// Every event type written to the stream (by the orchestrator, `pause`/`resume`/`dead`, the
+    /// dashboard's actions): what `events --type` and `/api/events?type=` accept.
+    public static let knownTypes = [
+        "scale", "worker_spawned", "worker_exited", "drain_begin", "drain_done", "redis_down", "redis_up", "pause", "resume",
+        "dead_requeue", "alert_fired", "alert_repeated", "alert_resolved", "host_joined", "host_gone", "fenced",
+    ]
+
+    /// The types in `types` that no event has, e.g. a typo (`events --type worker_exit`).
+    public static func unknownTypes(_ types: [String]) -> [String] { types.filter { !knownTypes.contains($0) } }
+
+    public init(prefix: String, maxLength: Int, host: String, capacity: Int = 10_000) {
         key = QueueKeys.events(prefix: prefix)
+        self.host = host
         self.maxLength = maxLength
         self.capacity = capacity
     }
 
     public mutating func record(_ type: String, _ fields: [(String, String)], milliseconds: Int64 = WallClock.nowMilliseconds()) {
-        buffer.append([("type", type), ("ts", "\(milliseconds)")] + fields)
+        buffer.append([("type", type), ("ts", "\(milliseconds)"), ("host", host)] + fields)
         if buffer.count > capacity {
             buffer.removeFirst(buffer.count - capacity)
             dropped += 1

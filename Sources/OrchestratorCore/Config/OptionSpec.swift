@@ -109,7 +109,7 @@ extension OptionSpec {
     public static let alertRepeat = OptionSpec("alertRepeat", env: "ALERT_REPEAT", default: "30m", valueName: "duration",
                                                "An active alert is notified again this often (and a flapping one no more often)")
     public static let alertsDisable = OptionSpec("alertsDisable", env: "ALERTS_DISABLE", default: nil, defaultHelp: "none", valueName: "rules",
-                                                 "Comma list of alert rules to turn off: cap_reached, crash_loop, redis_down, dead_letters, stuck_job, no_progress, worker_memory, or all")
+                                                 "Comma list of alert rules to turn off: cap_reached, crash_loop, redis_down, dead_letters, stuck_job, no_progress, worker_memory, queue_unreadable, or all")
     public static let alertCapFor = OptionSpec("alertCapFor", env: "ALERT_CAP_FOR", default: "5m", valueName: "duration",
                                                "cap_reached: how long a cap must bind while the backlog does not shrink")
     public static let alertRedisDownFor = OptionSpec("alertRedisDownFor", env: "ALERT_REDIS_DOWN_FOR", default: "30s", valueName: "duration",
@@ -126,7 +126,7 @@ extension OptionSpec {
                                                  "worker_memory: a worker tree above this share of --max-worker-rss-mb for 2 polls")
     // The worker alone.
     public static let slot = OptionSpec("slot", env: "WORKER_SLOT", default: "1", valueName: "n", "Slot number, shown in ps and logs")
-    public static let healthFile = OptionSpec("healthFile", env: "HEALTH_FILE", default: nil, defaultHelp: "/tmp/rpa-worker-<queue>-<slot>.alive",
+    public static let healthFile = OptionSpec("healthFile", env: "HEALTH_FILE", default: nil, defaultHelp: "/tmp/rpa-worker-<host>-<prefix>-<queue>-<slot>.alive",
                                               valueName: "path", "Touched on every heartbeat (every 2 s, Redis reachable or not); `worker --check` reads it")
 
     /// Options of the `worker` alone (not of `orchestrator run`).

@@ -185,12 +185,13 @@ public struct OrchestratorSettings: Sendable {
         }
     }
 
-    /// The environment a worker gets: ours (credentials live there), plus every setting, so
-    /// its command line holds only `--queue NAME --slot N` and no secret.
+    /// The environment a worker gets: ours without any of our secrets (the operator's RPA
+    /// credentials stay), plus every setting, so its command line holds only `--queue NAME --slot N`.
+    /// The Redis password goes to the worker's stdin (`workerStdinLine`), never its environment.
     public func workerEnvironment(base: [String: String], queue: String, orchestratorPID: Int32) -> [String: String] {
-        var env = base
+        var env = ChildEnvironment.withoutSecrets(base)
         env["REDIS_URL"] = job.redis.urlWithoutPassword
-        if let password = job.redis.password { env["REDIS_PASSWORD"] = password }
+        if job.redis.password != nil { env[ChildEnvironment.passwordOnStdin] = "1" }
         env["QUEUE_PREFIX"] = job.prefix
         env["HANDLER_MODE"] = job.handlerMode.rawValue
         env["JOB_TIMEOUT"] = "\(job.jobTimeout.milliseconds)ms"
@@ -204,6 +205,11 @@ public struct OrchestratorSettings: Sendable {
         env["RPA_HOST_ID"] = fleet.hostID
         env.merge(log.environment) { _, ours in ours }
         return env
+    }
+
+    /// The line a worker reads on its stdin at start: the Redis password, percent-encoded (nil: none).
+    public var workerStdinLine: String? {
+        job.redis.password.map { PercentEncoding.encode($0) + "\n" }
     }
 
     /// One line describing the configuration, with the password redacted.

@@ -70,9 +70,18 @@ public struct WorkerSettings: Sendable, Equatable {
     /// Touched on every heartbeat, for `worker --check` (a liveness probe that does not need Redis).
     public var healthFile = ""
 
-    /// `--health-file`, or `/tmp/rpa-worker-<queue>-<slot>.alive`.
+    /// `--health-file`, or `/tmp/rpa-worker-<host>-<prefix>-<queue>-<slot>.alive` (the prefix
+    /// percent-encoded), so two hosts sharing /tmp or two prefixes on one machine never share a file.
     public static func healthFile(queue: String, slot: Int, values: OptionValues, _ r: OptionResolver) -> String {
-        r.string(values, .healthFile) ?? "/tmp/rpa-worker-\(queue)-\(slot).alive"
+        if let path = r.string(values, .healthFile) { return path }
+        let prefix = PercentEncoding.encode(r.string(values, .prefix) ?? "")
+        return "/tmp/rpa-worker-\(PercentEncoding.encode(hostID(r.environment)))-\(prefix)-\(queue)-\(slot).alive"
+    }
+
+    /// The host a worker reports (heartbeats, health file): the orchestrator's `--host-id`
+    /// (`RPA_HOST_ID`), else the hostname.
+    public static func hostID(_ environment: [String: String]) -> String {
+        environment["RPA_HOST_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? WallClock.hostName()
     }
 
     public static func resolve(queue: String, handler: String?, values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> WorkerSettings {

@@ -2,16 +2,17 @@
 /// dead letters. Each writes its event to the stream, as the orchestrator's own events.
 public enum QueueControl {
     /// Adds (or removes) the queues to the paused set; workers finish their job and stop.
-    public static func setPaused(_ paused: Bool, queues: [String], redis: RedisConnection, prefix: String) throws(RedisError) {
+    public static func setPaused(_ paused: Bool, queues: [String], redis: RedisConnection, prefix: String,
+                                 host: String = WallClock.hostName()) throws(RedisError) {
         guard !queues.isEmpty else { return }
         _ = try redis.send([paused ? "SADD" : "SREM", RedisArg(QueueKeys.paused(prefix: prefix))] + queues.map { RedisArg($0) })
-        _ = try? redis.pipeline(queues.map { q in event(paused ? "pause" : "resume", prefix: prefix, [("queue", q)]) })
+        _ = try? redis.pipeline(queues.map { q in event(paused ? "pause" : "resume", prefix: prefix, host: host, [("queue", q)]) })
     }
 
     /// Moves every dead letter of `queue` back to its front with a fresh attempt count; returns how many.
-    public static func requeueDead(queue: String, redis: RedisConnection, prefix: String) throws(RedisError) -> Int {
+    public static func requeueDead(queue: String, redis: RedisConnection, prefix: String, host: String = WallClock.hostName()) throws(RedisError) -> Int {
         let moved = try DeadLetters(redis: redis, keys: QueueKeys(prefix: prefix, queue: queue)).requeueAll()
-        _ = try? redis.send(event("dead_requeue", prefix: prefix, [("queue", queue), ("jobs", "\(moved)")]))
+        _ = try? redis.send(event("dead_requeue", prefix: prefix, host: host, [("queue", queue), ("jobs", "\(moved)")]))
         return moved
     }
 
@@ -26,9 +27,10 @@ public enum QueueControl {
         return text.split(separator: ",").map(String.init)
     }
 
-    static func event(_ type: String, prefix: String, _ fields: [(String, String)]) -> [RedisArg] {
+    /// An event as the orchestrator writes them: `type`, `ts`, `host` (where the change was made), then the fields.
+    static func event(_ type: String, prefix: String, host: String, _ fields: [(String, String)]) -> [RedisArg] {
         var command: [RedisArg] = ["XADD", RedisArg(QueueKeys.events(prefix: prefix)), "MAXLEN", "~", "100000", "*", "type", RedisArg(type),
-                                   "ts", RedisArg("\(WallClock.nowMilliseconds())")]
+                                   "ts", RedisArg("\(WallClock.nowMilliseconds())"), "host", RedisArg(host)]
         for (k, v) in fields { command += [RedisArg(k), RedisArg(v)] }
         return command
     }

@@ -30,10 +30,10 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             rest = rest[rest.index(after: at)...]
             if let colon = auth.firstIndex(of: ":") {
                 let user = String(auth[..<colon])
-                endpoint.user = user.isEmpty ? nil : percentDecode(user)
-                endpoint.password = percentDecode(String(auth[auth.index(after: colon)...]))
+                endpoint.user = user.isEmpty ? nil : PercentEncoding.decode(user)
+                endpoint.password = PercentEncoding.decode(String(auth[auth.index(after: colon)...]))
             } else if !auth.isEmpty {
-                endpoint.user = percentDecode(String(auth))
+                endpoint.user = PercentEncoding.decode(String(auth))
             }
         }
         var hostPort = rest
@@ -79,30 +79,8 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     /// The URL with the password removed, for handing to a child process (the password travels
     /// in `REDIS_PASSWORD`, never on a command line).
     public var urlWithoutPassword: String {
-        let auth = user.map { "\(percentEncode($0))@" } ?? ""
+        let auth = user.map { "\(PercentEncoding.encode($0))@" } ?? ""
         let h = host.contains(":") ? "[\(host)]" : host
         return "redis://\(auth)\(h):\(port)/\(db)"
     }
-}
-
-private func percentDecode(_ s: String) -> String {
-    guard s.contains("%") else { return s }
-    var out: [UInt8] = []
-    var bytes = Array(s.utf8)[...]
-    while let b = bytes.popFirst() {
-        if b == UInt8(ascii: "%"), bytes.count >= 2,
-           let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
-            out.append(v); bytes = bytes.dropFirst(2)
-        } else { out.append(b) }
-    }
-    return String(decoding: out, as: UTF8.self)
-}
-
-private func percentEncode(_ s: String) -> String {
-    var out = ""
-    for b in s.utf8 {
-        let c = Character(Unicode.Scalar(b))
-        if c.isLetter || c.isNumber || "-._~".contains(c), b < 128 { out.append(c) } else { out += String(format: "%%%02X", b) }
-    }
-    return out
 }

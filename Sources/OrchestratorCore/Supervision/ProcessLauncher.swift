@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 
 /// What the supervisor needs to start a worker.
@@ -6,6 +7,14 @@ public struct LaunchSpec: Sendable {
     public var arguments: [String]
     public var environment: [String: String]
     public var logPath: String
+    /// Written to the worker's stdin before it starts (the Redis password line, see
+    /// `ChildEnvironment`); nil: stdin is /dev/null.
+    public var stdinLine: String?
+
+    public init(executable: String, arguments: [String], environment: [String: String], logPath: String, stdinLine: String? = nil) {
+        self.executable = executable; self.arguments = arguments; self.environment = environment
+        self.logPath = logPath; self.stdinLine = stdinLine
+    }
 }
 
 /// Starts and signals worker processes; a fake in unit tests.
@@ -33,7 +42,9 @@ public final class FoundationProcessLauncher: ProcessLauncher {
         process.executableURL = URL(fileURLWithPath: spec.executable)
         process.arguments = spec.arguments
         process.environment = spec.environment
-        process.standardInput = FileHandle.nullDevice
+        let input = spec.stdinLine.flatMap(Self.pipeHolding)
+        process.standardInput = input ?? FileHandle.nullDevice
+        defer { try? input?.close() }
         process.standardOutput = log
         process.standardError = log
         let inbox = self.inbox
@@ -50,6 +61,18 @@ public final class FoundationProcessLauncher: ProcessLauncher {
         processes[pid] = process
         lock.unlock()
         return pid
+    }
+
+    /// The read end of a pipe that already holds `line` (its write end closed, so the child reads
+    /// the line, then EOF); both ends close-on-exec, so no other child inherits them. nil on failure.
+    static func pipeHolding(_ line: String) -> FileHandle? {
+        var fds: [Int32] = [-1, -1]
+        guard rpa_pipe_cloexec(&fds) == 0 else { return nil }
+        let bytes = Array(line.utf8)
+        let written = bytes.withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) }
+        close(fds[1])
+        guard written == bytes.count else { close(fds[0]); return nil }
+        return FileHandle(fileDescriptor: fds[0], closeOnDealloc: true)
     }
 
     /// `process.run()` with an empty signal mask on this thread: children inherit the calling

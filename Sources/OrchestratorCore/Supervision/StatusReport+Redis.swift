@@ -29,32 +29,51 @@ extension StatusReport {
         let names = requested ?? instance["queues"].map { $0.split(separator: ",").map(String.init) } ?? (working.isEmpty ? fallback : working)
         if requested != nil { report.workers = report.workers.filter { names.contains($0.queue) } }
         for name in names {
-            let keys = QueueKeys(prefix: prefix, queue: name)
-            var row = QueueRow(name: name)
+            var row = try queueRow(name, redis: redis, prefix: prefix, instance: instance)
             row.paused = paused.contains(name)
-            row.pending = try redis.send(["LLEN", RedisArg(keys.pending)]).int ?? 0
-            for list in try redis.scan(match: keys.processingPattern) { row.inFlight += try redis.send(["LLEN", RedisArg(list)]).int ?? 0 }
-            row.retrying = try redis.send(["ZCARD", RedisArg(keys.retry)]).int ?? 0
-            row.target = instance["target:\(name)"].flatMap(Int.init)
-            row.serviceRate = instance["rate:\(name)"].flatMap(Double.init)
-            row.jobsPerMinute = ["jpm1", "jpm5", "jpm15"].map { instance["\($0):\(name)"].flatMap(Double.init) }
-            row.etaSeconds = instance["eta:\(name)"].flatMap(Double.init)
-            row.arrivalRate = instance["arrival:\(name)"].flatMap(Double.init)
-            row.drainSeconds = instance["drain:\(name)"].flatMap(Double.init)
-            if let limit = instance["limit:\(name)"]?.split(separator: ":"), limit.count == 2 {
-                row.limitedBy = String(limit[0])
-                row.wanted = Int(limit[1])
-            }
-            let stats = try redis.send(["HGETALL", RedisArg(keys.stats)]).fields
-            row.done = stats["done"].flatMap(Int.init) ?? 0
-            row.failed = stats["failed"].flatMap(Int.init) ?? 0
-            row.deadTotal = stats["dead"].flatMap(Int.init) ?? 0
-            row.dead = try redis.send(["LLEN", RedisArg(keys.dead)]).int ?? 0
             row.busy = report.workers.filter { $0.queue == name && $0.state == WorkerState.busy.rawValue }.count
             row.draining = report.workers.filter { $0.queue == name && $0.state == WorkerState.draining.rawValue }.count
             row.idle = report.workers.filter { $0.queue == name && $0.state != WorkerState.busy.rawValue && $0.state != WorkerState.draining.rawValue }.count
             report.queues.append(row)
         }
         return report
+    }
+
+    /// One queue's lists, counters and published figures. A key of the wrong type (WRONGTYPE…)
+    /// does not fail the report: the row says which key and why, and keeps what was read before it.
+    static func queueRow(_ name: String, redis: RedisConnection, prefix: String, instance: [String: String]) throws(RedisError) -> QueueRow {
+        let keys = QueueKeys(prefix: prefix, queue: name)
+        var row = QueueRow(name: name)
+        row.target = instance["target:\(name)"].flatMap(Int.init)
+        row.serviceRate = instance["rate:\(name)"].flatMap(Double.init)
+        row.jobsPerMinute = ["jpm1", "jpm5", "jpm15"].map { instance["\($0):\(name)"].flatMap(Double.init) }
+        row.etaSeconds = instance["eta:\(name)"].flatMap(Double.init)
+        row.arrivalRate = instance["arrival:\(name)"].flatMap(Double.init)
+        row.drainSeconds = instance["drain:\(name)"].flatMap(Double.init)
+        if let limit = instance["limit:\(name)"]?.split(separator: ":"), limit.count == 2 {
+            row.limitedBy = String(limit[0])
+            row.wanted = Int(limit[1])
+        }
+        var key = keys.pending  // the key being read, named when it cannot be
+        do {
+            row.pending = try redis.send(["LLEN", RedisArg(key)]).int ?? 0
+            for list in try redis.scan(match: keys.processingPattern) {
+                key = list
+                row.inFlight += try redis.send(["LLEN", RedisArg(list)]).int ?? 0
+            }
+            key = keys.retry
+            row.retrying = try redis.send(["ZCARD", RedisArg(key)]).int ?? 0
+            key = keys.stats
+            let stats = try redis.send(["HGETALL", RedisArg(key)]).fields
+            row.done = stats["done"].flatMap(Int.init) ?? 0
+            row.failed = stats["failed"].flatMap(Int.init) ?? 0
+            row.deadTotal = stats["dead"].flatMap(Int.init) ?? 0
+            key = keys.dead
+            row.dead = try redis.send(["LLEN", RedisArg(key)]).int ?? 0
+        } catch {
+            guard case .server(let message) = error, !error.isTransient else { throw error }
+            row.unreadable = Unreadable(key: key, reason: message)
+        }
+        return row
     }
 }

@@ -19,6 +19,17 @@ public struct StatusReport {
         /// The cap that binds (`max_per_queue` or `max_total`) and the workers wanted without it.
         public var limitedBy: String?, wanted: Int?
         public var draining = 0
+        /// Set when one of the queue's keys cannot be read (a key of the wrong type): which, and why.
+        public var unreadable: Unreadable?
+    }
+
+    /// A queue key that cannot be read, and the server's reason (`WRONGTYPE …`).
+    public struct Unreadable: Equatable, Sendable {
+        public var key: String
+        public var reason: String
+        public init(key: String, reason: String) { self.key = key; self.reason = reason }
+        /// `key fila:wt: WRONGTYPE Operation against a key holding the wrong kind of value`
+        public var text: String { "key \(key): \(reason)" }
     }
 
     public struct WorkerRow: Equatable {
@@ -49,7 +60,11 @@ public struct StatusReport {
     /// The live orchestrators of the fleet (one when a single host runs).
     public var hosts: [HostRow] = []
 
-    public var table: String {
+    /// The table, for a terminal: control characters from Redis (an alert message, a host name)
+    /// are escaped (`TerminalText`), so nothing read can retitle or clear the operator's terminal.
+    public var table: String { TerminalText.safe(rawTable, keepingNewlines: true) }
+
+    var rawTable: String {
         var out = ""
         if let i = instance {
             let fleet = hosts.count > 1 ? "fleet of \(hosts.count) hosts, leader \(i["host_id"] ?? "?") " : ""
@@ -66,10 +81,15 @@ public struct StatusReport {
         }
         var rows = [["QUEUE", "PENDING", "IN FLIGHT", "RETRY", "TARGET", "BUSY", "IDLE", "DONE", "FAILED ATTEMPTS", "DEAD NOW", "DEAD TOTAL"]]
         for q in queues {
+            if q.unreadable != nil {
+                rows.append([q.name + " (UNREADABLE)"] + Array(repeating: "?", count: 10))
+                continue
+            }
             rows.append([q.name + (q.paused ? " (paused)" : ""), "\(q.pending)", "\(q.inFlight)", "\(q.retrying)", q.target.map { "\($0)" } ?? "-", "\(q.busy)", "\(q.idle)",
                          "\(q.done)", "\(q.failed)", "\(q.dead)", "\(q.deadTotal)"])
         }
         out += Self.format(rows)
+        for q in queues { if let u = q.unreadable { out += "\(q.name): UNREADABLE: \(u.text)\n" } }
         for q in queues where q.jobsPerMinute.contains(where: { $0 != nil }) {
             let r = q.jobsPerMinute.map { $0.map { String(format: "%.1f", $0) } ?? "-" }.joined(separator: " / ")
             out += "\(q.name): \(r) jobs/min (1/5/15 min)\(q.etaSeconds.map { ", backlog done in ~\(AdaptivePolicy.Need.clock($0)) at that pace" } ?? "")\n"
@@ -132,6 +152,7 @@ struct StatusJSON: Encodable {
             case serviceRate = "service_rate_per_worker", arrivalRate = "arrival_rate", drainSeconds = "predicted_drain_seconds"
             case jpm1 = "jobs_per_minute_1m", jpm5 = "jobs_per_minute_5m", jpm15 = "jobs_per_minute_15m", eta = "time_to_drain_seconds"
             case limitedBy = "limited_by", wanted, draining
+            case readable, unreadableKey = "unreadable_key", unreadableReason = "unreadable_reason"
         }
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -161,6 +182,10 @@ struct StatusJSON: Encodable {
             try c.encode(row.limitedBy, forKey: .limitedBy)  // null unless a cap holds the queue back
             try c.encode(row.wanted, forKey: .wanted)
             try c.encode(row.draining, forKey: .draining)
+            // A key of the wrong type: the queue's other figures are 0 (or what was read before it).
+            try c.encode(row.unreadable == nil, forKey: .readable)
+            try c.encode(row.unreadable?.key, forKey: .unreadableKey)
+            try c.encode(row.unreadable?.reason, forKey: .unreadableReason)
         }
     }
 

@@ -27,7 +27,9 @@ extension Supervisor {
                 busyWorkers: mine.filter(\.isBusy).count,
                 crashesInWindow: state.backoff.recent.filter { now - $0 < settings.alerts.crashLoopWindow }.count,
                 oldestJobAgeSeconds: Double(mine.filter(\.isBusy).compactMap(\.jobStartedAt).map { wall - $0 }.max() ?? 0) / 1000,
-                workerMemory: Dictionary(mine.map { ($0.slot, $0.pssBytes) }, uniquingKeysWith: max))
+                workerMemory: Dictionary(mine.map { ($0.slot, $0.pssBytes) }, uniquingKeysWith: max),
+                // A key of the wrong type, not a server still loading its data (LOADING, BUSY…: waited out).
+                unreadable: state.unreadable.flatMap { RedisError.server($0).isTransient ? nil : (key: settings.job.prefix + q, reason: $0) })
         } : []
         let notifications = alertEngine.evaluate(now: now, redisReadable: redisReadable, queues: observed,
                                                  jobTimeout: settings.job.jobTimeout, memoryLimitBytes: settings.job.maxWorkerRSSMB * 1_048_576)
@@ -72,14 +74,14 @@ extension Supervisor {
         return w.text
     }
 
-    /// Runs `--alert-command` with the alert JSON on stdin, in its own process group, without the
-    /// Redis password, killed after 10 s; never waited for by the control loop; a failure is logged.
+    /// Runs `--alert-command` with the alert JSON on stdin, in its own process group, without any
+    /// of our secrets (Redis password and URL, HTTP token), killed after 10 s; never waited for by
+    /// the control loop; a failure is logged.
     func runAlertCommand(_ command: String, json: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
-        var env = baseEnvironment
-        env["REDIS_PASSWORD"] = nil
+        var env = ChildEnvironment.withoutSecrets(baseEnvironment)
         env["REDIS_URL"] = nil
         process.environment = env
         let input = Pipe(), errors = Pipe()

@@ -60,12 +60,12 @@ extension Supervisor {
         }
         for id in after.subtracting(before).sorted() where !before.isEmpty {
             logger.info("fleet.host_joined", metadata: ["host_id": "\(id)", "hosts": "\(after.count)"])
-            events.record("host_joined", [("host", id)])
+            events.record("host_joined", [("host_id", id)])
         }
         for id in before.subtracting(after).sorted() {
             logger.warning("fleet.host_gone", metadata: ["host_id": "\(id)", "hosts": "\(after.count)",
                                                          "note": "its leases expire within --lease-ttl; the other hosts take over its share"])
-            events.record("host_gone", [("host", id)])
+            events.record("host_gone", [("host_id", id)])
         }
         let lost = Set(view.lost)
         guard !lost.isEmpty else { return }

@@ -16,6 +16,8 @@ extension Supervisor {
               perQueue { Double(self.settings.policy.rawNeed(pending: self.queues[$0]!.pending)) })
         m.add("rpa_queue_retrying", "gauge", "Failed jobs waiting for their --retry-delay.", perQueue { Double(self.lastReading.retrying[$0] ?? 0) })
         m.add("rpa_queue_dead", "gauge", "Jobs in the dead-letter list now.", perQueue { Double(self.lastReading.deadNow[$0] ?? 0) })
+        m.add("rpa_queue_readable", "gauge", "0 while the queue's key cannot be read (a key of the wrong type: its workers are held), else 1.",
+              perQueue { self.queues[$0]!.unreadable == nil ? 1 : 0 })
         m.add("rpa_queue_paused", "gauge", "1 while the queue is paused (orchestrator pause).", perQueue { self.queues[$0]!.isPaused ? 1 : 0 })
         m.add("rpa_workers", "gauge", "Worker processes by queue and state.", workerStates())
         m.add("rpa_jobs_in_flight", "gauge", "Jobs running now in this orchestrator's workers.",

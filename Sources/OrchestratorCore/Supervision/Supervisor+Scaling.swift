@@ -64,7 +64,7 @@ extension Supervisor {
             }
         }
         for line in plan.lines {
-            logger.info("\(line)")
+            logger.info("\(line)", metadata: RebalanceLines.event(of: line).map { ["event": "\($0)"] })
             if line.hasPrefix("[ESCALAR]") || line.hasPrefix("[REDUZIR]") {
                 let queue = line.split(separator: " ", maxSplits: 2).dropFirst().first.map { String($0.dropLast()) } ?? ""
                 events.record("scale", [("queue", queue), ("direction", line.hasPrefix("[ESCALAR]") ? "up" : "down"),
@@ -227,7 +227,7 @@ extension Supervisor {
             executable: settings.workerPath,
             arguments: ["--queue", queue, "--slot", "\(slot)"],
             environment: settings.workerEnvironment(base: baseEnvironment, queue: queue, orchestratorPID: pid),
-            logPath: "\(settings.logDir)/worker-\(queue)-\(slot).log")
+            logPath: "\(settings.logDir)/worker-\(queue)-\(slot).log", stdinLine: settings.workerStdinLine)
         let now = clock.now
         do {
             let child = try launcher.launch(spec)

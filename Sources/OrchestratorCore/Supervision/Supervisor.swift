@@ -129,7 +129,7 @@ public final class Supervisor {
         self.leaseClock = LeaseClock(ttl: settings.fleet.leaseTTL)
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
         self.alertEngine = AlertEngine(settings: settings.alerts)
-        self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax)
+        self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax, host: settings.fleet.hostID)
         self.launcher = launcher
         self.inbox = inbox
         self.link = link
@@ -301,7 +301,7 @@ public final class Supervisor {
                     queueState.lastCrashLoopAlert = now
                     logger.critical("\(LogEvents.crashLoop)", metadata: ["queue": "\(worker.queue)", "crashes_last_minute": "\(queueState.backoff.recent.filter { now - $0 < .seconds(60) }.count)",
                                                                          "restart_delay": "\(formatDuration(queueState.backoff.currentDelay))",
-                                                                         "hint": "see \(settings.logDir)/\(worker.name).log"])
+                                                                         "hint": "see \(shellQuoted("\(settings.logDir)/\(worker.name).log"))"])
                 }
             }
         } else if now - worker.startedAt >= .seconds(10) || kind == .recycled || kind == .drained {

@@ -32,8 +32,9 @@ public struct LineLogHandler: LogHandler {
         let stamp = settings.time == .iso ? WallClock.iso8601(milliseconds: milliseconds) : clockTime(milliseconds: milliseconds)
         let keys = metadata.keys.sorted()
         guard settings.format == .json else {
-            var line = "[\(stamp)] | \(levelName(level)) | \(message)"
-            for key in keys { line += " \(key)=\(quoteIfNeeded("\(metadata[key]!)"))" }
+            // `event` is for JSON: a text line's message is its event, or a seed line kept as it was.
+            var line = "[\(stamp)] | \(levelName(level)) | \(TerminalText.safe(message))"
+            for key in keys where key != "event" { line += " \(key)=\(quoteIfNeeded("\(metadata[key]!)"))" }
             return line
         }
         // `event`: the stable event name (the message, or the `event` metadata of a seed-tagged line).
@@ -76,7 +77,10 @@ public struct LineLogHandler: LogHandler {
 
     static func quoteIfNeeded(_ s: String) -> String {
         if s.isEmpty { return "\"\"" }
-        if s.contains(where: { $0 == " " || $0 == "\"" || $0 == "\n" || $0 == "=" }) { return JSONObjectWriter.quote(s) }
+        // Control characters (a handler's ESC or CR) are escaped as JSON does: a log on a terminal stays a log.
+        if s.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) || s.unicodeScalars.contains(where: TerminalText.isControl) {
+            return TerminalText.safe(JSONObjectWriter.quote(s))
+        }
         return s
     }
 }

@@ -19,6 +19,10 @@ public enum LogEvents {
     public static let workerKilled = "worker.killed"
     public static let crashLoop = "worker.crashloop"
     public static let config = "config"
+    /// The `event` of the seed's `[ESCALAR]`, `[REDUZIR]` and `[EQUILIBRIO]` lines in JSON logs.
+    public static let scaleUp = "scale.up"
+    public static let scaleDown = "scale.down"
+    public static let scaleSteady = "scale.steady"
     /// A job key (results, dead, retry, the queue) of the wrong type: the job is kept where it is.
     public static let queueError = "queue.error"
     /// A job key reported by `queue.error` took the write again.
@@ -40,6 +44,15 @@ public enum RebalanceLines {
 
     public static func steady(queue: String, pending: Int, workers: Int) -> String {
         "[EQUILIBRIO] \(queue): \(pending) jobs → \(workers) worker(s) ativo(s). Sem mudanças."
+    }
+
+    /// The stable event name of a rebalance line, for the `event` field of JSON logs (the line
+    /// itself is the message, unchanged): `scale.up`, `scale.down`, `scale.steady`.
+    public static func event(of line: String) -> String? {
+        if line.hasPrefix("[ESCALAR]") { return LogEvents.scaleUp }
+        if line.hasPrefix("[REDUZIR]") { return LogEvents.scaleDown }
+        if line.hasPrefix("[EQUILIBRIO]") { return LogEvents.scaleSteady }
+        return nil
     }
 
     public static func started(name: String, pid: Int32, queue: String, total: Int) -> String {

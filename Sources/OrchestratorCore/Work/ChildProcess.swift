@@ -48,7 +48,8 @@ public struct ChildProcess {
         let outPipe = try makePipe(argv[0])
         var errPipe: (Int32, Int32) = (-1, -1)
         if stderrTo < 0 { errPipe = try makePipe(argv[0]) }
-        let envp = environment.map { "\($0.key)=\($0.value)" }
+        // Whoever built `environment`, a handler never gets one of our secrets.
+        let envp = ChildEnvironment.withoutSecrets(environment).map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
         let rc = withCStrings(argv) { cargv in
             withCStrings(envp) { cenv in
