@@ -56,4 +56,23 @@ struct WrongTypeOrchestratorTests {
         let payloads = Set(try h.results("q").compactMap { $0["payload"] as? String })
         #expect(payloads.count == jobs, "every job has exactly its result")
     }
+
+    @Test("status with the instance, alerts, paused and a heartbeat key of the wrong type: exit 0, each named, the live worker still listed")
+    func statusNotBlinded() throws {
+        let h = try OrchestratorHarness("wtst")
+        let env = ["REDIS_URL": TestEnv.redisURL, "QUEUE_PREFIX": h.prefix]
+        let worker = try Launched(TestEnv.worker, ["--queue", "solo", "--handler", "cat"], env: env, outputPath: "\(h.dir)/worker.log")
+        #expect(waitUntil { (try? h.redis.scan(match: QueueKeys.heartbeatPattern(prefix: h.prefix)).count) == 1 }, "\(worker.output)")
+        let stray = QueueKeys.heartbeat(prefix: h.prefix, "ghost-1-h-1")
+        let keys = [QueueKeys.instance(prefix: h.prefix), QueueKeys.alerts(prefix: h.prefix), QueueKeys.paused(prefix: h.prefix), stray]
+        for key in keys { _ = try h.redis.send(["SET", RedisArg(key), "not what you expect"]) }
+        let (st, out) = try runToEnd(TestEnv.orchestrator, ["status"], env: env)
+        #expect(st == .exited(0) && out.contains("solo"), "\(out)")
+        for key in keys { #expect(out.contains("UNREADABLE (skipped): key \(key): WRONGTYPE"), "\(key): \(out)") }
+        let (js, json) = try runToEnd(TestEnv.orchestrator, ["status", "--json"], env: env)
+        let skipped = jsonObject(Array(json.utf8))["unreadable_keys"] as? [[String: Any]] ?? []
+        #expect(js == .exited(0) && Set(skipped.compactMap { $0["key"] as? String }) == Set(keys), "\(json)")
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+    }
 }
