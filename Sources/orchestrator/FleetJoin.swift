@@ -10,7 +10,10 @@ func joinFleetOrExit(_ fleet: FleetMembership, _ redis: RedisConnection, logger:
     var replacing: String?
     for _ in 0..<2 {
         let result: FleetMembership.JoinResult
-        do { result = try fleet.join(redis, replacing: replacing) } catch {
+        let repaired = { (fault: KeyFault) in
+            logger.error("\(LogEvents.keyError)", metadata: ["key": "\(fault.key)", "error": "\(fault.error)", "action": "replaced: fleet keys hold no job"])
+        }
+        do { result = try fleet.join(redis, replacing: replacing, repaired: repaired) } catch {
             logger.critical("redis.unavailable", metadata: ["error": "\(error)"])
             throw ExitCode(ExitCodes.redisUnavailable)
         }

@@ -21,6 +21,8 @@ public struct FleetView: Sendable, Equatable {
     public var lost: [Int] = []
     /// Our host hash had expired: we were cut off for longer than the lease time.
     public var rejoined = false
+    /// Fleet keys found of the wrong type, replaced by the renewal.
+    public var repaired: [KeyFault] = []
 
     public init(hosts: [FleetMember] = [], slots: [LeaseValue?] = []) {
         self.hosts = hosts
@@ -112,7 +114,8 @@ public struct FleetMembership: Sendable {
     public func lease(_ queue: String) -> LeaseValue { LeaseValue(host: hostID, instance: instance, queue: queue) }
 
     /// Joins; `replacing` is the instance of a dead orchestrator with our host id on this machine.
-    public func join(_ redis: RedisConnection, replacing: String? = nil) throws(RedisError) -> JoinResult {
+    /// `repaired` hears of fleet keys found of the wrong type (replaced).
+    public func join(_ redis: RedisConnection, replacing: String? = nil, repaired: (KeyFault) -> Void = { _ in }) throws(RedisError) -> JoinResult {
         let fields: [RedisArg] = ["pid", RedisArg("\(getpid())"), "machine", RedisArg(machine), "capacity", RedisArg("\(settings.hostMaxWorkers)"),
                                   "started_at", RedisArg("\(WallClock.nowMilliseconds())"), "updated_at", RedisArg("\(WallClock.nowMilliseconds())"),
                                   "state", "running", "workers", "0"]
@@ -123,7 +126,9 @@ public struct FleetMembership: Sendable {
         switch parts.first {
         case "held": return .held(pid: Int(parts[1]) ?? 0, machine: parts[2], instance: parts[3])
         case "caps": return .capsDiffer(host: parts[1], caps: parts[2])
-        default: return .joined
+        default:
+            if let list = reply.array, list.count > 1 { KeyFault.list(list[1]).forEach(repaired) }
+            return .joined
         }
     }
 
@@ -144,7 +149,7 @@ public struct FleetMembership: Sendable {
     public static func parseTick(_ reply: RedisReply) -> TickResult? {
         guard let parts = reply.array, let tag = parts.first?.text else { return nil }
         if tag == "taken" { return .taken(by: parts.count > 1 ? parts[1].text ?? "" : "") }
-        guard tag == "ok", parts.count == 5 else { return nil }
+        guard tag == "ok", parts.count >= 5 else { return nil }
         var view = FleetView()
         view.rejoined = parts[1].int == 1
         view.lost = (parts[2].array ?? []).compactMap(\.int)
@@ -156,6 +161,7 @@ public struct FleetMembership: Sendable {
         }
         view.hosts.sort { $0.id < $1.id }
         view.slots = (parts[4].array ?? []).map { $0.text.flatMap { $0.isEmpty ? nil : LeaseValue(encoded: $0) } }
+        view.repaired = parts.count > 5 ? KeyFault.list(parts[5]) : []
         return .view(view)
     }
 

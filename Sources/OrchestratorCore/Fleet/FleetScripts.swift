@@ -3,17 +3,27 @@
 /// string key `<ns>fleet:slot:<n>` (n = 1…max-total) holding `<host id>\n<instance>\n<queue>`
 /// with an expiry; a host is the hash `<ns>fleet:host:<id>` with an expiry, listed in the set
 /// `<ns>fleet:hosts`.
+///
+/// These keys hold no job and only these scripts write them: one of the wrong type (someone wrote
+/// to it) is read as absent and replaced, with its name and error in the reply (`repaired`), so a
+/// stray write never fails a renewal after its first writes nor stops a host from joining. A slot
+/// key of the wrong type reads as free (MGET) and is overwritten by the next lease.
 enum FleetScripts {
     /// KEYS: host hash, hosts set. ARGV: instance, TTL ms, host key prefix, caps, instance it may
     /// replace ('' = none), host id, then field/value pairs. Joins unless another live instance
     /// holds the host id ({'held', pid, machine, instance}) or a live host runs different caps
     /// ({'caps', id, caps}).
     static let join = """
-    local cur = redis.call('HMGET', KEYS[1], 'instance', 'pid', 'machine')
+    local repaired = {}
+    local cur = redis.pcall('HMGET', KEYS[1], 'instance', 'pid', 'machine')
+    if cur.err then repaired[#repaired + 1] = KEYS[1] .. '\\n' .. cur.err; cur = {false, false, false} end
     if cur[1] and cur[1] ~= ARGV[1] and cur[1] ~= ARGV[5] then return {'held', cur[2] or '', cur[3] or '', cur[1]} end
-    for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    local ids = redis.pcall('SMEMBERS', KEYS[2])
+    if ids.err then repaired[#repaired + 1] = KEYS[2] .. '\\n' .. ids.err; redis.call('DEL', KEYS[2]); ids = {} end
+    for _, id in ipairs(ids) do
       if id ~= ARGV[6] then
-        local caps = redis.call('HGET', ARGV[3] .. id, 'caps')
+        local caps = redis.pcall('HGET', ARGV[3] .. id, 'caps')
+        if type(caps) == 'table' then caps = false end
         if not caps then redis.call('SREM', KEYS[2], id)
         elseif caps ~= ARGV[4] then return {'caps', id, caps} end
       end
@@ -22,7 +32,7 @@ enum FleetScripts {
     redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'caps', ARGV[4], unpack(ARGV, 7))
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
     redis.call('SADD', KEYS[2], ARGV[6])
-    return {'ok'}
+    return {'ok', repaired}
     """
 
     /// One poll's renewal and view. A lease of ours whose key is gone (Redis restarted without
@@ -32,17 +42,24 @@ enum FleetScripts {
     /// number, expected value), then field/value pairs for the host hash.
     /// Returns {'taken', other instance} when another instance now holds our host id, else
     /// {'ok', rejoined (0/1), lost slot numbers, hosts {id, capacity, pid, updated_at, state,
-    /// workers, machine, started_at}…, every slot's value ('' = free)}.
+    /// workers, machine, started_at}…, every slot's value ('' = free), repaired keys}.
     static let tick = """
     local inst, ttl, hp, sp = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
     local maxTotal, me, n = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[8])
-    local cur = redis.call('HGET', KEYS[1], 'instance')
+    local repaired = {}
+    local cur = redis.pcall('HGET', KEYS[1], 'instance')
+    if type(cur) == 'table' then repaired[#repaired + 1] = KEYS[1] .. '\\n' .. cur.err; redis.call('DEL', KEYS[1]); cur = false end
     if cur and cur ~= inst then return {'taken', cur} end
     local rejoined = 0
     if not cur then rejoined = 1 end
     redis.call('HSET', KEYS[1], 'instance', inst, 'caps', ARGV[7], unpack(ARGV, 9 + 2 * n))
     redis.call('PEXPIRE', KEYS[1], ttl)
-    redis.call('SADD', KEYS[2], me)
+    local added = redis.pcall('SADD', KEYS[2], me)
+    if type(added) == 'table' then
+      repaired[#repaired + 1] = KEYS[2] .. '\\n' .. added.err
+      redis.call('DEL', KEYS[2])
+      redis.call('SADD', KEYS[2], me)
+    end
     local slots = {}
     for first = 1, maxTotal, 500 do
       local keys = {}
@@ -63,14 +80,15 @@ enum FleetScripts {
     end
     local hosts = {}
     for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-      local f = redis.call('HMGET', hp .. id, 'capacity', 'pid', 'updated_at', 'state', 'workers', 'machine', 'started_at')
+      local f = redis.pcall('HMGET', hp .. id, 'capacity', 'pid', 'updated_at', 'state', 'workers', 'machine', 'started_at')
+      if f.err then repaired[#repaired + 1] = hp .. id .. '\\n' .. f.err; f = {false} end
       if f[1] then
         hosts[#hosts + 1] = {id, f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or '', f[6] or '', f[7] or ''}
       else
         redis.call('SREM', KEYS[2], id)
       end
     end
-    return {'ok', rejoined, lost, hosts, slots}
+    return {'ok', rejoined, lost, hosts, slots, repaired}
     """
 
     /// ARGV: slot key prefix, max total, lease value, queue, max per queue, how many, TTL ms.

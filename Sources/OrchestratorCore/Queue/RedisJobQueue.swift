@@ -25,6 +25,13 @@ public struct ClaimedJob: Sendable, Equatable {
     }
 }
 
+/// What `complete` did: whether the job was still held, the next job taken, the keys skipped.
+public struct Completion: Sendable {
+    public var held: Bool
+    public var next: [UInt8]?
+    public var skipped: [KeyFault]
+}
+
 /// What `fail` did with the job.
 public enum FailOutcome: String, Sendable {
     case requeued, delayed, dead, lost
@@ -65,12 +72,15 @@ public final class RedisJobQueue {
 
     /// Pushes the result record of the job popped as `element` and acknowledges it; with `takeNext`
     /// also takes the next pending job in the same round trip. Returns whether the job was still
-    /// held, and the next job (nil when none was asked for or the queue was empty).
-    public func complete(record: [UInt8], element: [UInt8], takeNext: Bool = false) throws(RedisError) -> (held: Bool, next: [UInt8]?) {
+    /// held, the next job (nil when none was asked for or the queue was empty) and the counter or
+    /// processing keys skipped for their type. A results key of the wrong type throws
+    /// (`RedisError.wrongTypeKey`) with nothing written: the job stays held.
+    public func complete(record: [UInt8], element: [UInt8], takeNext: Bool = false) throws(RedisError) -> Completion {
         let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats, keys.pending],
                                    args: [RedisArg(bytes: record), RedisArg(bytes: element), takeNext ? "1" : "0"])
         let parts = reply.array ?? []
-        return ((parts.first?.int ?? 0) > 0, parts.count > 1 ? parts[1].bytes : nil)
+        return Completion(held: (parts.first?.int ?? 0) > 0, next: parts.count > 1 ? parts[1].bytes : nil,
+                          skipped: parts.count > 2 ? KeyFault.list(parts[2]) : [])
     }
 
     /// The first job in our processing list, if any (after a completion whose reply was lost).
@@ -79,25 +89,29 @@ public final class RedisJobQueue {
     }
 
     /// Records a failed attempt of `job`: requeue (in an envelope counting this attempt and
-    /// its error), delay, or dead-letter when `attempt >= maxAttempts`.
+    /// its error), delay, or dead-letter when `attempt >= maxAttempts`. A destination key of the
+    /// wrong type throws (`RedisError.wrongTypeKey`) with nothing written: the job stays held.
     public func fail(_ job: ClaimedJob, error: String, attempt: Int, maxAttempts: Int, deadEntry: [UInt8], record: [UInt8],
-                     retryAtMilliseconds: Int64, tag: String) throws(RedisError) -> FailOutcome {
+                     retryAtMilliseconds: Int64, tag: String) throws(RedisError) -> (outcome: FailOutcome, skipped: [KeyFault]) {
         let envelope = JobEnvelope(attemptsMade: attempt, lastError: String(error.prefix(4096)), payload: job.payload)
         let reply = try redis.eval(
             QueueScripts.fail,
             keys: [processingKey, keys.pending, keys.dead, keys.results, keys.stats, keys.retry],
             args: [RedisArg(attempt), RedisArg(maxAttempts), RedisArg(bytes: deadEntry), RedisArg(bytes: record),
                    RedisArg(String(retryAtMilliseconds)), RedisArg(tag), RedisArg(bytes: envelope.encoded())])
-        guard let text = reply.text, let outcome = FailOutcome(rawValue: text) else {
+        guard let parts = reply.array, let text = parts.first?.text, let outcome = FailOutcome(rawValue: text) else {
             throw .unexpectedReply("fail script: \(reply)")
         }
-        return outcome
+        return (outcome, parts.count > 1 ? KeyFault.list(parts[1]) : [])
     }
 
-    /// Adds job durations counted in memory (`JobDuration` fields and `dur_ms_sum`) to the stats hash, one pipelined round trip.
-    public func addDurations(_ counts: [String: Int64]) throws(RedisError) {
-        guard !counts.isEmpty else { return }
-        _ = try redis.pipeline(counts.sorted { $0.key < $1.key }.map { ["HINCRBY", RedisArg(keys.stats), RedisArg($0.key), RedisArg(String($0.value))] })
+    /// Adds job durations counted in memory (`JobDuration` fields and `dur_ms_sum`) to the stats
+    /// hash, one pipelined round trip. Returns the server's error when it refused (a stats key of the wrong type).
+    public func addDurations(_ counts: [String: Int64]) throws(RedisError) -> String? {
+        guard !counts.isEmpty else { return nil }
+        let replies = try redis.pipeline(counts.sorted { $0.key < $1.key }.map { ["HINCRBY", RedisArg(keys.stats), RedisArg($0.key), RedisArg(String($0.value))] })
+        for case .error(let message) in replies { return message }
+        return nil
     }
 
     /// Moves due retries back to the queue. Returns how many moved.
@@ -109,15 +123,21 @@ public final class RedisJobQueue {
     /// Requeues every processing list of this queue whose owner's heartbeat has expired (the
     /// attempt each job was running counts), except those of `sparing` (owners known alive: an
     /// orchestrator's own workers, whose heartbeats may have expired during a Redis outage).
-    /// Returns the number of jobs moved back.
+    /// Returns the number of jobs moved back. A list the server refuses to move (a key of the
+    /// wrong type) stays where it is and is passed to `refused`; the other lists are still recovered.
     @discardableResult
-    public func recoverAbandoned(sparing: Set<String> = []) throws(RedisError) -> Int {
+    public func recoverAbandoned(sparing: Set<String> = [], refused: (String, RedisError) -> Void = { _, _ in }) throws(RedisError) -> Int {
         var moved = 0
         for key in try processingLists() {
             let owner = String(key.dropFirst(keys.processingPrefix.count))
             if owner == workerID || sparing.contains(owner) { continue }
-            let n = try redis.eval(QueueScripts.recoverDead, keys: [key, keys.pending, keys.heartbeat(owner)], args: [""]).int ?? 0
-            if n > 0 { moved += n }
+            do {
+                let n = try redis.eval(QueueScripts.recoverDead, keys: [key, keys.pending, keys.heartbeat(owner)], args: [""]).int ?? 0
+                if n > 0 { moved += n }
+            } catch {
+                if error.isRetryable { throw error }
+                refused(key, error)
+            }
         }
         return moved
     }
@@ -127,6 +147,14 @@ public final class RedisJobQueue {
     @discardableResult
     public func requeue(ownerID: String) throws(RedisError) -> Int {
         try redis.eval(QueueScripts.recoverDead, keys: [keys.processing(ownerID), keys.pending, keys.heartbeat(ownerID)], args: ["force"]).int ?? 0
+    }
+
+    /// Requeues, untouched (no attempt counted), the jobs of a worker the operator stopped: one
+    /// SIGKILLed at the drain deadline. Returns the ids of the jobs moved back.
+    public func requeueStopped(ownerID: String) throws(RedisError) -> [String] {
+        let reply = try redis.eval(QueueScripts.pushBack, keys: [keys.processing(ownerID), keys.pending, keys.heartbeat(ownerID)],
+                                   args: ["force", "elements"])
+        return (reply.array ?? []).compactMap(\.bytes).map { ClaimedJob(element: $0).id }
     }
 
     /// Every `fila:q:processing:*` key.

@@ -6,15 +6,23 @@ extension StatusReport {
     /// watches, else those live workers work, else `fallback`.
     public static func collect(redis: RedisConnection, prefix: String, requested: [String]?, fallback: [String]) throws(RedisError) -> StatusReport {
         var report = StatusReport()
-        let instance = try redis.send(["HGETALL", RedisArg(QueueKeys.instance(prefix: prefix))]).fields
+        // A key holding no job of the wrong type must not blind `status`: it reads as empty and is listed.
+        func read(_ key: String, _ command: String) throws(RedisError) -> RedisReply {
+            do { return try redis.send([RedisArg(command), RedisArg(key)]) } catch {
+                guard case .server(let message) = error, !error.isTransient else { throw error }
+                report.skippedKeys.append(Unreadable(key: key, reason: message))
+                return .null
+            }
+        }
+        let instance = try read(QueueKeys.instance(prefix: prefix), "HGETALL").fields
         report.instance = instance.isEmpty ? nil : instance
         report.hosts = try collectHosts(redis: redis, prefix: prefix)
-        let alerts = try redis.send(["HGETALL", RedisArg(QueueKeys.alerts(prefix: prefix))]).fields
-        report.alerts = alerts.keys.sorted().map { alerts[$0]! }
+        let alerts = try read(QueueKeys.alerts(prefix: prefix), "HGETALL").fields
+        report.alerts = alerts.keys.sorted().compactMap { alerts[$0] }
         let now = WallClock.nowMilliseconds()
-        let paused = Set((try redis.send(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))]).array ?? []).compactMap(\.text))
+        let paused = Set((try read(QueueKeys.paused(prefix: prefix), "SMEMBERS").array ?? []).compactMap(\.text))
         for key in try redis.scan(match: QueueKeys.heartbeatPattern(prefix: prefix)).sorted() {
-            let f = try redis.send(["HGETALL", RedisArg(key)]).fields
+            let f = try read(key, "HGETALL").fields
             guard let pid = f["pid"].flatMap(Int.init), let queue = f["queue"] else { continue }
             let started = f["job_started_at"].flatMap(Int64.init)
             report.workers.append(WorkerRow(pid: pid, queue: queue, slot: f["slot"].flatMap(Int.init) ?? 0, state: f["state"] ?? "?",

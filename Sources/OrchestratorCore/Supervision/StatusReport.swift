@@ -53,6 +53,8 @@ public struct StatusReport {
     }
 
     public var instance: [String: String]?
+    /// Keys holding no job (instance, alerts, paused set, a heartbeat) of the wrong type: read as empty.
+    public var skippedKeys: [Unreadable] = []
     /// Active alerts (JSON objects, as `orchestrator alerts --json` prints them).
     public var alerts: [String] = []
     public var queues: [QueueRow] = []
@@ -90,6 +92,7 @@ public struct StatusReport {
         }
         out += Self.format(rows)
         for q in queues { if let u = q.unreadable { out += "\(q.name): UNREADABLE: \(u.text)\n" } }
+        for u in skippedKeys { out += "UNREADABLE (skipped): \(u.text)\n" }
         for q in queues where q.jobsPerMinute.contains(where: { $0 != nil }) {
             let r = q.jobsPerMinute.map { $0.map { String(format: "%.1f", $0) } ?? "-" }.joined(separator: " / ")
             out += "\(q.name): \(r) jobs/min (1/5/15 min)\(q.etaSeconds.map { ", backlog done in ~\(AdaptivePolicy.Need.clock($0)) at that pace" } ?? "")\n"
@@ -219,6 +222,7 @@ struct StatusJSON: Encodable {
     var workers: [Worker]
     var alerts: [JSONValue]
     var hosts: [HostJSON]
+    var unreadableKeys: [[String: String]]
 
     init(_ report: StatusReport) {
         orchestrator = report.instance.map {
@@ -230,9 +234,10 @@ struct StatusJSON: Encodable {
         workers = report.workers.map(Worker.init)
         hosts = report.hosts.map(HostJSON.init)
         alerts = report.alerts.compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+        unreadableKeys = report.skippedKeys.map { ["key": $0.key, "reason": $0.reason] }
     }
 
-    enum CodingKeys: String, CodingKey { case orchestrator, running, queues, workers, alerts, hosts }
+    enum CodingKeys: String, CodingKey { case orchestrator, running, queues, workers, alerts, hosts, unreadableKeys = "unreadable_keys" }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -242,5 +247,6 @@ struct StatusJSON: Encodable {
         try c.encode(workers, forKey: .workers)
         try c.encode(alerts, forKey: .alerts)
         try c.encode(hosts, forKey: .hosts)
+        try c.encode(unreadableKeys, forKey: .unreadableKeys)
     }
 }

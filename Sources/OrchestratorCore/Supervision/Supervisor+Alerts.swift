@@ -53,7 +53,7 @@ extension Supervisor {
             for (a, json) in zip(alertEngine.active, active) { hset += [RedisArg("\(a.rule.rawValue):\(a.queue)"), RedisArg(json)] }
             if hset.count > 2 { commands.append(hset) }
         }
-        if redisReadable, !commands.isEmpty, (try? link.perform({ c throws(RedisError) in try c.pipeline(commands) })) != nil {
+        if redisReadable, !commands.isEmpty, pipelineReporting(commands, skipped: "alert not published") != nil {
             publishedAlerts = active
         }
     }
@@ -125,6 +125,6 @@ extension Supervisor {
             logger.warning("events.dropped", metadata: ["count": "\(events.dropped)", "why": "Redis was unreachable longer than the buffer holds"])
         }
         let commands = events.commands
-        if (try? link.perform({ c throws(RedisError) in try c.pipeline(commands) })) != nil { events.flushed(commands.count) }
+        if pipelineReporting(commands, skipped: "events not written") != nil { events.flushed(commands.count) }
     }
 }

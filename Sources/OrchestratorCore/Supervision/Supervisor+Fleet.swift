@@ -39,6 +39,9 @@ extension Supervisor {
             if !isDraining { beginDrain(signal: SIGTERM) }
             return true
         case .view(let view):
+            for fault in view.repaired {  // replaced by the renewal: logged once per occurrence
+                logger.error("\(LogEvents.keyError)", metadata: ["key": "\(fault.key)", "error": "\(fault.error)", "action": "replaced: fleet keys hold no job"])
+            }
             if let since = leaseClock.renewed(sentAt: sentAt) {
                 logger.info("fleet.renewal_resumed", metadata: ["unconfirmed_for": "\(formatDuration(sentAt - since))", "workers": "\(workers.count)",
                                                                 "note": "our slot leases are confirmed again; workers may start"])

@@ -58,7 +58,12 @@ extension Supervisor {
         let ours = Set(workers.values.map(\.id))
         for queue in settings.queues {
             let q = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: queue), workerID: "orchestrator")
-            if let moved = try? link.perform({ _ throws(RedisError) in try q.recoverAbandoned(sparing: ours) }), moved > 0 {
+            var refused: [(String, RedisError)] = []
+            let moved = try? link.perform { _ throws(RedisError) in try q.recoverAbandoned(sparing: ours) { refused.append(($0, $1)) } }
+            for (list, error) in refused {  // the jobs stay in that list; retried every recovery period
+                keyFaults.failed(error.wrongTypeKey ?? list, error: "\(error)", skipped: "abandoned jobs left in \(list); retried every 15 s", logger: logger)
+            }
+            if let moved, moved > 0 {
                 logger.warning("\(LogEvents.jobRecovered)", metadata: ["queue": "\(queue)", "jobs": "\(moved)", "why": "\(reason)"])
             }
         }

@@ -149,7 +149,9 @@ extension Supervisor {
                 commands += [["HGETALL", RedisArg(keys.stats)], ["ZCARD", RedisArg(keys.retry)], ["LLEN", RedisArg(keys.dead)]]
             }
         }
-        guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(commands) }) else { return nil }
+        // The queue keys themselves are reported by `queue.unreadable`; the others here hold no job.
+        guard let replies = pipelineReporting(commands, skipped: "not read this poll; scaling goes on without it",
+                                              exempt: lengthsStart..<heartbeatsStart) else { return nil }
         for i in promoting.indices { link.connection.forgetScript(QueueScripts.promote, ifNoScript: replies[i]) }
         var reading = PollReading()
         for (i, q) in settings.queues.enumerated() {
@@ -283,7 +285,7 @@ extension Supervisor {
             for q in settings.queues { hset += [RedisArg(q), RedisArg(queues[q]!.rates.encoded)] }
             commands.append(hset)
         }
-        _ = try? link.perform { c throws(RedisError) in try c.pipeline(commands) }
+        pipelineReporting(commands, skipped: "not written; `status` reads the workers' heartbeats instead")
     }
 
     /// `--scaling adaptive`: feeds each readable queue's rates and recomputes its need.
@@ -343,6 +345,6 @@ extension Supervisor {
             for (k, v) in fields { xadd += [RedisArg(k), RedisArg(v)] }
             commands.append(xadd)
         }
-        if !commands.isEmpty { _ = try? link.perform { c throws(RedisError) in try c.pipeline(commands) } }
+        if !commands.isEmpty { pipelineReporting(commands, skipped: "history sample not written") }
     }
 }

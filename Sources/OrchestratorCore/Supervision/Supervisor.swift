@@ -20,6 +20,9 @@ public final class Supervisor {
         var pssBytes = 0
         /// The fleet slot lease it runs under (nil: given up, or never held).
         var lease: Int?
+        /// SIGKILLed by the operator's drain (deadline passed, or a second TERM): its job was
+        /// stopped, not failed, so it is requeued without counting the attempt.
+        var killedByDrain = false
         /// The seed's name, in the `Worker '…' iniciado` lines.
         var name: String { "worker-\(queue)-\(slot)" }
         /// The name in metadata, the same the worker's own log lines carry (`worker=q-1`).
@@ -65,7 +68,15 @@ public final class Supervisor {
     /// `link.outagesEnded` when last looked at (the recovery waits a period after each outage).
     var outagesSeen = 0
     /// Worker ids whose processing lists still need requeueing (Redis was down when they exited).
-    var pendingRequeues: [(queue: String, id: String)] = []
+    /// `stopped`: a worker killed by the drain, whose jobs go back untouched (attempt not counted).
+    var pendingRequeues: [(queue: String, id: String, stopped: Bool)] = []
+    /// Processing lists whose requeue the server refused (a key of the wrong type), logged once each.
+    var refusedRequeues: Set<String> = []
+    /// This drain: workers SIGKILLed, and the ids of the jobs they held, requeued untouched.
+    var drainKilled = 0
+    var drainRequeued: [String] = []
+    /// Keys holding no job found of the wrong type, reported once each.
+    var keyFaults = KeyFaults()
     var nextPoll: ContinuousClock.Instant
     /// Between polls, queue lengths are peeked this often (one pipelined LLEN per queue); a rise
     /// that wants more workers brings the next poll forward to now.
@@ -186,7 +197,7 @@ public final class Supervisor {
         case .signal(let sig):
             if isDraining {
                 logger.warning("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "mode": "now: SIGKILL and requeue"])
-                for pid in Array(workers.keys) where workers[pid]!.lifecycle.killNow() == .sendKill { killWorker(pid) }
+                for pid in Array(workers.keys) where workers[pid]!.lifecycle.killNow() == .sendKill { killWorker(pid, byDrain: true) }
             } else {
                 beginDrain(signal: sig)
             }
@@ -217,7 +228,7 @@ public final class Supervisor {
         }
         for pid in Array(workers.keys) where workers[pid]!.lifecycle.tick(now: now) == .sendKill {
             logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]!.label)", "pid": "\(pid)", "why": "drain timeout passed"])
-            killWorker(pid)
+            killWorker(pid, byDrain: true)
         }
         retryPendingRequeues()
     }
@@ -233,7 +244,7 @@ public final class Supervisor {
             usleep(50_000)
             retryPendingRequeues()
         }
-        for (queue, id) in pendingRequeues {
+        for (queue, id, _) in pendingRequeues {
             logger.error("requeue.pending", metadata: ["queue": "\(queue)", "worker.id": "\(id)",
                                                        "note": "Redis unreachable; the next worker or orchestrator recovers it once its heartbeat expires"])
         }
@@ -248,13 +259,19 @@ public final class Supervisor {
         leaveFleet()
         watchdog.stop()
         let code = hostIDTaken ? ExitCodes.alreadyRunning : ExitCodes.ok
-        logger.info("\(LogEvents.drainDone)", metadata: ["exit": "\(code)"])
+        logger.info("\(LogEvents.drainDone)", metadata: ["exit": "\(code)", "killed": "\(drainKilled)",
+                                                         "requeued": "\(drainRequeued.isEmpty ? "none" : drainRequeued.joined(separator: ","))"])
         return code
     }
 
     /// SIGKILL a worker and its handler's process group (a browser must not outlive it), only
     /// while the worker is not reaped (`OwnedProcess`): never a process that reused its pid.
-    func killWorker(_ pid: Int32) {
+    /// `byDrain`: the operator's drain stopped it (its job's attempt is not counted).
+    func killWorker(_ pid: Int32, byDrain: Bool = false) {
+        if byDrain, workers[pid] != nil {
+            workers[pid]?.killedByDrain = true
+            drainKilled += 1
+        }
         launcher.owned(pid)?.killHandlerGroup(workers[pid]?.handlerPID)
         launcher.signal(pid, SIGKILL)
     }
@@ -278,7 +295,7 @@ public final class Supervisor {
         default:
             logger.info("\(line)", metadata: ["event": "\(LogEvents.workerExited)"])
         }
-        requeue(queue: worker.queue, id: worker.id)
+        requeue(queue: worker.queue, id: worker.id, stopped: kind == .killed && worker.killedByDrain)
         killAdoptedOrphans()
         if case .crashed = kind, !isDraining {
             if queueState.backoff.crashed(at: now) {
@@ -297,24 +314,6 @@ public final class Supervisor {
         events.record("worker_exited", [("queue", worker.queue), ("slot", "\(worker.slot)"), ("pid", "\(pid)"), ("kind", kind.metricName),
                                         ("status", "\(status)"), ("pss_bytes", "\(worker.pssBytes)")])
         nextPoll = clock.now  // replace it (or not) right away
-    }
-
-    private func requeue(queue: String, id: String) {
-        let q = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: queue), workerID: "orchestrator")
-        do {
-            let moved = try link.perform { _ throws(RedisError) in try q.requeue(ownerID: id) }
-            _ = try? link.perform { c throws(RedisError) in try c.send(["DEL", RedisArg(q.keys.heartbeat(id))]) }
-            if moved > 0 { logger.warning("\(LogEvents.jobRecovered)", metadata: ["queue": "\(queue)", "jobs": "\(moved)", "worker.id": "\(id)"]) }
-        } catch {
-            pendingRequeues.append((queue, id))
-        }
-    }
-
-    func retryPendingRequeues() {
-        guard !pendingRequeues.isEmpty else { return }
-        let todo = pendingRequeues
-        pendingRequeues.removeAll()
-        for (queue, id) in todo { requeue(queue: queue, id: id) }
     }
 }
 

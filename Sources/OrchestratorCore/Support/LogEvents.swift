@@ -23,6 +23,13 @@ public enum LogEvents {
     public static let scaleUp = "scale.up"
     public static let scaleDown = "scale.down"
     public static let scaleSteady = "scale.steady"
+    /// A job key (results, dead, retry, the queue) of the wrong type: the job is kept where it is.
+    public static let queueError = "queue.error"
+    /// A job key reported by `queue.error` took the write again.
+    public static let queueWritable = "queue.writable"
+    /// A key holding no job (stats, heartbeat, events…) of the wrong type: that write is skipped.
+    public static let keyError = "redis.key_error"
+    public static let keyOK = "redis.key_ok"
 }
 
 /// The original system's rebalance lines, word for word (operators grep these).

@@ -10,6 +10,8 @@ public final class WorkerLoop {
     public let workerID: String
     private let link: RedisLink
     private let queue: RedisJobQueue
+    /// Writes results, retries and dead letters; keeps the job held when the server refuses.
+    private let outcomes: OutcomeWriter
     private let runner: JobRunner
     /// Reaps what the handlers leave (a killed browser's processes become our zombies).
     private let reaper: Reaper?
@@ -57,6 +59,7 @@ public final class WorkerLoop {
         self.logger = logger
         workerID = QueueKeys.workerID(queue: settings.queue, slot: settings.slot, host: host, pid: getpid())
         queue = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: settings.queue), workerID: workerID)
+        outcomes = OutcomeWriter(link: link, queue: queue, logger: logger)
     }
 
     private var drainRequested: Bool { rpa_signal_count() > 0 }
@@ -76,7 +79,7 @@ public final class WorkerLoop {
         while true {
             if let stop = stopReason() {
                 // A job taken with the last result but not started goes back to the queue untouched.
-                if prefetched != nil { _ = link.performRetrying { _ throws(RedisError) in try queue.pushBack() } }
+                if prefetched != nil { outcomes.putBack() }
                 reason = stop
                 break
             }
@@ -112,13 +115,13 @@ public final class WorkerLoop {
             } catch {
                 if drainRequested, let stop = stopReason() {
                     // Woken by the signal. The server may have moved a job just before: put it back.
-                    _ = link.performRetrying { _ throws(RedisError) in try queue.pushBack() }
+                    outcomes.putBack()
                     reason = stop
                     break
                 }
                 if !error.isRetryable {
                     if queueError != "\(error)" {
-                        logger.error("queue.error", metadata: ["key": "\(queue.keys.pending)", "error": "\(error)", "action": "retrying every second"])
+                        logger.error("\(LogEvents.queueError)", metadata: ["key": "\(refusedPopKey(error))", "error": "\(error)", "action": "retrying every second"])
                     }
                     queueError = "\(error)"
                     usleep(1_000_000)
@@ -133,7 +136,7 @@ public final class WorkerLoop {
             guard let payload = popped else { continue }
             if let stop = stopReason(), stop == .drainRequested || stop == .orphaned {
                 // Popped at the same moment as the signal: put it back untouched, never drop it.
-                _ = link.performRetrying { _ throws(RedisError) in try queue.pushBack() }
+                outcomes.putBack()
                 reason = stop
                 break
             }
@@ -212,7 +215,14 @@ public final class WorkerLoop {
         durationsFlushedAt = clock.now
         guard !durations.isEmpty else { return }
         let counts = durations
-        if (try? link.perform({ _ throws(RedisError) in try queue.addDurations(counts) })) != nil { durations.removeAll() }
+        let refused: String?
+        do { refused = try link.perform { _ throws(RedisError) in try queue.addDurations(counts) } } catch { return }
+        durations.removeAll()
+        if let refused {
+            outcomes.faults.failed(queue.keys.stats, error: refused, skipped: "job durations not counted", logger: logger)
+        } else {
+            outcomes.faults.succeeded(queue.keys.stats, logger: logger)
+        }
     }
 
     private func finish(_ job: ClaimedJob, _ element: [UInt8], _ outcome: HandlerOutcome, attempt: Int, started: Int64, ran: Bool = true) {
@@ -226,16 +236,16 @@ public final class WorkerLoop {
             // in the processing list for what the first try may have taken.
             let takeNext = !queueWasEmpty && !isPaused && stopReason() == nil
             var tries = 0
-            let result = link.performRetrying { _ throws(RedisError) in
+            guard let done = writeOutcome(job, { () throws(RedisError) in
                 tries += 1
                 return try queue.complete(record: record, element: element, takeNext: takeNext && tries == 1)
-            }
-            if case .failure(let error)? = result { release(because: error) }
-            if case .success(let done)? = result, takeNext {
+            }) else { return }  // not written: put back or left held, and logged
+            outcomes.report(skipped: done.skipped, checked: [queue.keys.stats, queue.processingKey])
+            if takeNext {
                 prefetched = tries == 1 ? done.next : (try? link.perform { _ throws(RedisError) in try queue.held() }) ?? nil
                 if prefetched == nil && tries == 1 { queueWasEmpty = true; settle() }
             }
-            if case .success(let done)? = result, !done.held {
+            if !done.held, !done.skipped.contains(where: { $0.key == queue.processingKey }) {
                 logger.warning("job.duplicate", metadata: ["job.id": "\(job.id)",
                                                            "why": "the job was recovered by another process while Redis was unreachable; it may run twice"])
             }
@@ -248,27 +258,31 @@ public final class WorkerLoop {
                               failedAt: WallClock.iso8601(milliseconds: finished))
         var due: Int64 = 0
         if case .retryAt(let ms) = plan { due = ms }
-        let result = link.performRetrying { _ throws(RedisError) in
+        let written = writeOutcome(job) { () throws(RedisError) in
             try queue.fail(job, error: error, attempt: attempt, maxAttempts: settings.job.maxAttempts,
                            deadEntry: dead.encoded, record: record, retryAtMilliseconds: due,
                            tag: "\(workerID):\(jobsDone):\(finished)")
         }
-        var outcomeText = "unknown"
-        if case .success(let o)? = result { outcomeText = o.rawValue }
-        if case .failure(let e)? = result {
-            outcomeText = "not recorded: \(e)"
-            release(because: e)
-        }
+        if let written { outcomes.report(skipped: written.skipped, checked: [queue.keys.stats]) }
         logger.log(level: plan == .deadLetter ? .error : .warning, "\(LogEvents.jobFailed)",
                    metadata: ["job.id": "\(job.id)", "attempt": "\(attempt)", "ms": "\(elapsed)",
-                              "then": "\(outcomeText)", "error": "\(String(error.prefix(500)))"])
+                              "then": "\(written?.outcome.rawValue ?? outcomes.unwritten)", "error": "\(String(error.prefix(500)))"])
     }
 
-    /// The server refused to record the outcome (a bug, or a key of the wrong type): put the job
-    /// back in the queue rather than leave it stranded in our processing list.
-    private func release(because error: RedisError) {
-        logger.error("queue.error", metadata: ["error": "\(error)", "action": "job pushed back to the queue"])
-        _ = link.performRetrying { _ throws(RedisError) in try queue.pushBack() }
+    /// Writes an outcome through `OutcomeWriter`: held and retried while the server refuses it,
+    /// with the heartbeat kept alive; nil when the worker must stop first.
+    private func writeOutcome<T>(_ job: ClaimedJob, _ body: () throws(RedisError) -> T) -> T? {
+        outcomes.write(jobID: job.id, keepAlive: { heartbeat(force: false) }, mustStop: {
+            let stop = stopReason()
+            return stop == .drainRequested || stop == .orphaned
+        }, body)
+    }
+
+    /// Which key a refused pop names: our processing list when it is the one of the wrong type, else the queue.
+    private func refusedPopKey(_ error: RedisError) -> String {
+        guard error.isWrongType else { return queue.keys.pending }
+        let type = try? link.perform { c throws(RedisError) in try c.send(["TYPE", RedisArg(queue.processingKey)]).text }
+        return type.map { $0 != "none" && $0 != "list" } == true ? queue.processingKey : queue.keys.pending
     }
 
     private func resultRecord(_ job: ClaimedJob, _ outcome: HandlerOutcome, attempt: Int, started: Int64, finished: Int64) -> [UInt8] {
@@ -288,24 +302,47 @@ public final class WorkerLoop {
         // command on those.
         guard settings.orchestratorPID == nil else { return }
         if housekeepingTimer.isDue(now) {
-            _ = try? link.perform { _ throws(RedisError) in try queue.promoteDueRetries(nowMilliseconds: WallClock.nowMilliseconds()) }
-            let key = RedisArg(QueueKeys.paused(prefix: settings.job.prefix))
-            if let paused = try? link.perform({ c throws(RedisError) in try c.send(["SISMEMBER", key, RedisArg(settings.queue)]).int }),
-               (paused == 1) != isPaused {
-                isPaused = paused == 1
-                state = isPaused ? .paused : .idle
-                logger.info(isPaused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(settings.queue)"])
-                heartbeat(force: true)
+            do {
+                try link.perform { _ throws(RedisError) in try queue.promoteDueRetries(nowMilliseconds: WallClock.nowMilliseconds()) }
+                outcomes.faults.succeeded(queue.keys.retry, logger: logger)
+            } catch {
+                if !error.isRetryable {
+                    outcomes.faults.failed(error.wrongTypeKey ?? queue.keys.retry, error: "\(error)",
+                                           skipped: "due retries not promoted; they wait in \(queue.keys.retry)", logger: logger)
+                }
             }
+            checkPaused()
         }
         if link.outagesEnded != outagesSeen {
             outagesSeen = link.outagesEnded
             recoveryTimer.restart(at: now)
         }
         if recoveryTimer.isDue(now) {
-            if let moved = try? link.perform({ _ throws(RedisError) in try queue.recoverAbandoned() }), moved > 0 {
+            var refused: [(String, RedisError)] = []
+            let moved = try? link.perform { _ throws(RedisError) in try queue.recoverAbandoned { refused.append(($0, $1)) } }
+            for (list, error) in refused {  // the jobs stay in that list; retried every recovery period
+                outcomes.faults.failed(error.wrongTypeKey ?? list, error: "\(error)", skipped: "abandoned jobs left in \(list); retried every 15 s", logger: logger)
+            }
+            if let moved, moved > 0 {
                 logger.warning("\(LogEvents.jobRecovered)", metadata: ["jobs": "\(moved)", "why": "owner heartbeat expired"])
             }
+        }
+    }
+
+    /// `orchestrator pause`: is our queue in the paused set? A set of the wrong type is reported once and read as not paused.
+    private func checkPaused() {
+        let key = QueueKeys.paused(prefix: settings.job.prefix)
+        do {
+            let paused = try link.perform { c throws(RedisError) in try c.send(["SISMEMBER", RedisArg(key), RedisArg(settings.queue)]).int }
+            outcomes.faults.succeeded(key, logger: logger)
+            guard let paused, (paused == 1) != isPaused else { return }
+            isPaused = paused == 1
+            state = isPaused ? .paused : .idle
+            logger.info(isPaused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(settings.queue)"])
+            heartbeat(force: true)
+        } catch {
+            if error.isRetryable { return }
+            outcomes.faults.failed(key, error: "\(error)", skipped: "pause not checked; jobs are taken as if not paused", logger: logger)
         }
     }
 
@@ -328,7 +365,9 @@ public final class WorkerLoop {
             state: shown, jobStartedAt: jobStartedAt, jobsDone: jobsDone,
             memory: lastMemory, startedAt: startedAt, orchestratorPID: settings.orchestratorPID, handlerPID: runner.activePID)
         let commands = Heartbeat.commands(key: queue.keys.heartbeat(workerID), fields: beat.fields)
-        _ = try? link.perform { c throws(RedisError) in try c.pipeline(commands) }
+        if let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(commands) }) {
+            outcomes.faults.check(commands, replies, skipped: "heartbeat not written; jobs go on (this worker shows in no status)", logger: logger)
+        }
         touchHealthFile()
     }
 
