@@ -7,10 +7,11 @@ extension Supervisor {
     func poll() {
         retryPendingRequeues()
         killAdoptedOrphans()  // a browser re-parented to us after the last sweep, and zombies
-        let wasReadable = redisReadable
+        let wasReadable: Bool? = redisStateKnown ? redisReadable : nil
         let renewed = renewFleet()
         redisReadable = renewed && readRedis()
-        if redisReadable != wasReadable { events.record(redisReadable ? "redis_up" : "redis_down", []) }
+        redisStateKnown = true
+        if redisReadable != wasReadable, wasReadable != nil || !redisReadable { events.record(redisReadable ? "redis_up" : "redis_down", []) }
         if isFleetLeader { evaluateAlerts() }
         flushEvents()
         defer { publishMetrics() }

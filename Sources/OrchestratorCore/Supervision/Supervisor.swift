@@ -100,6 +100,8 @@ public final class Supervisor {
     /// Wall time spent in `poll()` (Redis round trips included), for /metrics.
     var pollTime = PollTimeHistogram()
     var redisReadable = false
+    /// Whether a poll has run yet: Redis lost before the first poll is still a `redis_down` event.
+    var redisStateKnown = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
     let isSubreaper = rpa_is_child_subreaper() == 1
     var alertEngine: AlertEngine
