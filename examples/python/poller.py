@@ -30,7 +30,7 @@ def main() -> int:
             return 0
         missing = 0
         for record, job_id in zip(records, ids):
-            result = client.wait_result(job_id, timeout=args.wait, queue=args.queue)
+            result = client.wait_result(job_id, timeout=args.wait)
             if result is None:
                 missing += 1
                 print(f"{record}: no result within {args.wait:g}s", file=sys.stderr)

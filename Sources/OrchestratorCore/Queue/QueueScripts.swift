@@ -1,7 +1,7 @@
 /// Lua scripts that make each queue transition atomic on the server.
 enum QueueScripts {
-    /// KEYS: processing, results, stats, pending. ARGV: result record, the job's element as
-    /// popped, '1' to take the next job.
+    /// KEYS: processing, results, stats, pending[, result by id]. ARGV: result record, the job's
+    /// element as popped, '1' to take the next job, the result-by-id TTL in ms.
     /// Pushes the result and acknowledges in one step (LREM of this job's element, LPUSH of the
     /// result, HINCRBY of `done`), and with '1' moves the next pending job into the processing
     /// list in the same round trip: with the pop, five commands per job in all. (A worker marks
@@ -14,16 +14,17 @@ enum QueueScripts {
     local held = redis.call('LREM', KEYS[1], 1, ARGV[2])
     redis.call('LPUSH', KEYS[2], ARGV[1])
     redis.call('HINCRBY', KEYS[3], 'done', 1)
+    if KEYS[5] then redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[4]) end
     local nextJob = false
     if ARGV[3] == '1' then nextJob = redis.call('LMOVE', KEYS[4], KEYS[1], 'RIGHT', 'LEFT') end
     return {held, nextJob}
     """
 
-    /// KEYS: processing, pending, dead, results, stats, retry.
+    /// KEYS: processing, pending, dead, results, stats, retry[, result by id].
     /// ARGV: attempt, max attempts, dead-letter entry, failed result record, retry due time in ms
     /// (0 = requeue at once), a unique tag for the retry entry (two failed jobs with identical
     /// payloads must stay two entries in the sorted set), the job's new envelope (`JobEnvelope`
-    /// with this attempt counted and its error).
+    /// with this attempt counted and its error, its instance id kept), the result-by-id TTL in ms.
     static let fail = """
     local held = redis.call('DEL', KEYS[1])
     redis.call('HINCRBY', KEYS[5], 'failed', 1)
@@ -31,6 +32,7 @@ enum QueueScripts {
     if tonumber(ARGV[1]) >= tonumber(ARGV[2]) then
       redis.call('LPUSH', KEYS[3], ARGV[3])
       redis.call('LPUSH', KEYS[4], ARGV[4])
+      if KEYS[7] then redis.call('SET', KEYS[7], ARGV[4], 'PX', ARGV[8]) end
       redis.call('HINCRBY', KEYS[5], 'dead', 1)
       return 'dead'
     end
@@ -56,7 +58,8 @@ enum QueueScripts {
     /// KEYS: processing, pending, heartbeat. ARGV: 'force' or ''.
     /// Requeues the jobs of a worker that died (killed, crashed, out of memory) at the front of
     /// the pending list, counting the attempt that was running in each job's envelope (see
-    /// `JobEnvelope`), so a job that kills its worker every time still reaches `--max-attempts`.
+    /// `JobEnvelope`, keeping its instance id), so a job that kills its worker every time still
+    /// reaches `--max-attempts`.
     /// Without 'force' it refuses while the owner's heartbeat is alive (returns -1).
     static let recoverDead = """
     if ARGV[1] ~= 'force' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
@@ -65,20 +68,23 @@ enum QueueScripts {
     while true do
       local job = redis.call('RPOP', KEYS[1])
       if not job then break end
-      local made, payload = 0, job
+      local made, payload, id = 0, job, ''
       if string.sub(job, 1, #marker) == marker then
         local nl = string.find(job, '\\n', #marker + 1, true)
         if nl then
-          local a, l = string.match(string.sub(job, #marker + 1, nl - 1), '^(%d+) (%d+)$')
-          if a and #job - nl >= tonumber(l) then
+          local header = string.sub(job, #marker + 1, nl - 1)
+          local a, l, i = string.match(header, '^(%d+) (%d+) ([%w_%-]+)$')
+          if not a then a, l = string.match(header, '^(%d+) (%d+)$') end
+          if a and #job - nl >= tonumber(l) and (not i or #i <= 64) then
             made = tonumber(a)
             payload = string.sub(job, nl + 1 + tonumber(l))
+            if i then id = ' ' .. i end
           end
         end
       end
       made = made + 1
       local err = 'the worker running attempt ' .. made .. ' died (killed, crashed or out of memory)'
-      redis.call('RPUSH', KEYS[2], marker .. made .. ' ' .. #err .. '\\n' .. err .. payload)
+      redis.call('RPUSH', KEYS[2], marker .. made .. ' ' .. #err .. id .. '\\n' .. err .. payload)
       n = n + 1
     end
     return n

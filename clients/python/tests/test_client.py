@@ -26,11 +26,10 @@ serve(run)
 def test_enqueue_encodes_payloads_and_keeps_fifo(client: Client, url: str, prefix: str) -> None:
     raw = redis.Redis.from_url(url)
     ids = [client.enqueue("q", {"record": "R-1", "amount": "1,50 €"}), client.enqueue("q", "plain text"),
-           client.enqueue("q", b"\xff\x00bin")]
-    assert len(set(ids)) == 3
-    assert raw.rpop(prefix + "q") == '{"record":"R-1","amount":"1,50 €"}'.encode()
-    assert raw.rpop(prefix + "q") == b"plain text"
-    assert raw.rpop(prefix + "q") == b"\xff\x00bin"
+           client.enqueue("q", b"\xff\x00bin"), client.enqueue("q", "plain text")]
+    assert len(set(ids)) == 4, "the same payload twice: two jobs, two ids"
+    for job_id, payload in zip(ids, ['{"record":"R-1","amount":"1,50 €"}'.encode(), b"plain text", b"\xff\x00bin", b"plain text"]):
+        assert raw.rpop(prefix + "q") == b"\x1erpa:1 0 0 " + job_id.encode() + b"\n" + payload
 
 
 def test_results_pop_each_record_once(client: Client, url: str, prefix: str) -> None:
@@ -78,7 +77,8 @@ def test_dead_letters_and_requeue(client: Client, handler_file: Callable[[str], 
     worker.stop()
     assert client.requeue_dead("q", ids[0][:12]) == 1
     assert [d["id"] for d in client.dead("q")] == [ids[2]]
-    assert client.redis.lrange(client.key("q"), 0, -1)[-1].endswith(b"bad-1"), "back at the front of the queue"
+    assert client.redis.lrange(client.key("q"), 0, -1)[-1] == f"\x1erpa:1 0 0 {ids[0]}\nbad-1".encode(), \
+        "back at the front of the queue, attempts reset, its id kept"
 
 
 def _take(client: Client, queue: str, count: int) -> list:
@@ -127,3 +127,73 @@ def test_status_matches_orchestrator_status_json(client: Client, url: str, prefi
         assert got["sdk"] == got["cli"], queues
     assert got["sdk"]["queues"][0]["dead_now"] == 1 and got["sdk"]["queues"][0]["paused"] is True
     assert got["sdk"]["workers"][0]["queue"] == "q"
+
+
+ECHO_HANDLER = """
+import os
+from rpa_orchestrator import serve
+def run(job, state):
+    if job.payload == "die" and job.attempt == 1:  # SIGKILL our own worker (this test started it)
+        with open(f"/proc/{os.getppid()}/comm") as comm:
+            assert comm.read().strip() == "worker"
+        os.kill(os.getppid(), 9)
+    if job.payload == "bad":
+        raise RuntimeError("bad payload")
+    return {"id": job.id, "payload": job.payload, "attempt": job.attempt}
+serve(run)
+"""
+
+
+def test_identical_payloads_are_two_jobs_each_found_by_its_id(client: Client, handler_file: Callable[[str], str],
+                                                                start_worker: Callable[..., Any]) -> None:
+    first, second = client.enqueue("q", "daily report"), client.enqueue("q", "daily report")
+    dead = client.enqueue("q", "bad")
+    start_worker("q", handler_file(ECHO_HANDLER), mode="persistent", extra=["--max-attempts", "1"])
+    a, b = client.wait_result(first, timeout=60), client.wait_result(second, timeout=60)
+    assert a is not None and b is not None
+    assert (a["job_id"], b["job_id"]) == (first, second) and a["output"]["id"] == first and b["output"]["id"] == second
+    assert a["output"]["payload"] == "daily report", "the handler sees the bare payload"
+    failed = client.wait_result(dead, timeout=60)
+    assert failed is not None and failed["status"] == "failed" and "bad payload" in failed["error"]
+    assert client.dead("q")[0]["id"] == dead
+    assert len(list(client.results("q", block=False))) == 3, "the writer's list is unchanged: one record per job"
+    assert client.wait_result(first, timeout=0) == a, "still findable by id after the writer popped it"
+    ttl = client.redis.pttl(client.result_key(first))
+    assert 0 < ttl <= 86_400_000, f"kept for --result-ttl (24 h by default): {ttl}"
+
+
+def test_plain_lpush_jobs_keep_the_payload_sha1_and_no_result_key(client: Client, url: str, prefix: str,
+                                                                   handler_file: Callable[[str], str],
+                                                                   start_worker: Callable[..., Any]) -> None:
+    import hashlib
+    redis.Redis.from_url(url).lpush(prefix + "q", "plain producer")
+    start_worker("q", handler_file(ECHO_HANDLER), mode="exec")
+    [record] = _take(client, "q", 1)
+    assert record["job_id"] == hashlib.sha1(b"plain producer").hexdigest()
+    assert json.loads(record["output"])["id"] == record["job_id"], "JOB_ID is the SHA-1"
+    assert client.wait_result(record["job_id"], timeout=0) is None
+    assert list(redis.Redis.from_url(url).scan_iter(match=f"orchestrator:{prefix}result:*")) == []
+
+
+def test_result_ttl_option(client: Client, handler_file: Callable[[str], str], start_worker: Callable[..., Any]) -> None:
+    kept, gone = client.enqueue("q", "one"), None
+    start_worker("q", handler_file(ECHO_HANDLER), mode="persistent", extra=["--result-ttl", "2m"])
+    assert client.wait_result(kept, timeout=60) is not None
+    assert 0 < client.redis.pttl(client.result_key(kept)) <= 120_000
+    client.redis.delete(client.result_key(kept))
+    start_worker("r", handler_file(ECHO_HANDLER, "h2.py"), mode="persistent", extra=["--result-ttl", "0"])
+    gone = client.enqueue("r", "two")
+    assert len(_take(client, "r", 1)) == 1
+    assert client.wait_result(gone, timeout=0) is None, "--result-ttl 0: results only in the list"
+
+
+def test_a_job_whose_worker_died_keeps_its_id(client: Client, handler_file: Callable[[str], str],
+                                              start_worker: Callable[..., Any]) -> None:
+    job_id = client.enqueue("q", "die")
+    worker = start_worker("q", handler_file(ECHO_HANDLER), mode="persistent")
+    assert wait_until(lambda: worker.process.poll() is not None, timeout=60), "the handler killed its worker"
+    # A standalone worker requeues a dead owner's jobs once its heartbeat expired (<= 10 s).
+    start_worker("q", handler_file(ECHO_HANDLER), mode="persistent")
+    record = client.wait_result(job_id, timeout=90)
+    assert record is not None, "found by its id after recovery"
+    assert record["status"] == "ok" and record["attempts"] == 2 and record["output"] == {"id": job_id, "payload": "die", "attempt": 2}

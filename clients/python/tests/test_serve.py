@@ -158,3 +158,6 @@ def test_thousand_jobs_enqueued_in_batches_all_answered(client: Client, robot: C
     assert all(r["status"] == "ok" for r in records)
     assert [output(r)["confirmation"] for r in records] == [f"C-R-{i}" for i in range(1000)], "FIFO order kept"
     assert {r["job_id"] for r in records} == set(ids)
+    found = [client.wait_result(job_id, timeout=10) for job_id in ids]
+    assert all(r is not None and r["status"] == "ok" for r in found)
+    assert [output(r)["confirmation"] for r in found] == [f"C-R-{i}" for i in range(1000)], "each found by its own id"

@@ -2,7 +2,10 @@
 
 Keys (prefix `fila:`, queue `q`; see the repository README, "Redis keys"): `fila:q` pending
 (producers LPUSH, workers pop from the right), `fila:q:results` result records (LPUSH by workers),
-`fila:q:dead` dead letters, `orchestrator:fila:stats:q` counters.
+`fila:q:dead` dead letters, `orchestrator:fila:stats:q` counters, and
+`orchestrator:fila:result:<job id>` the result of a job this client enqueued (TTL `--result-ttl`).
+A job this client enqueues carries its own id in the worker's envelope
+(`\\x1erpa:1 0 0 <id>\\n<payload>`), so identical payloads are distinct jobs with distinct results.
 """
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ import base64
 import hashlib
 import json
 import os
+import re
 import time
+import uuid
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
 import redis
@@ -33,6 +38,12 @@ def payload_bytes(payload: PayloadLike) -> bytes:
     if isinstance(payload, str):
         return payload.encode("utf-8")
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def envelope(payload: bytes, job_id: str) -> bytes:
+    """The queue element of a job with its own id: the worker's envelope with no attempt made
+    (`\\x1erpa:1 0 0 <id>\\n<payload>`); the worker unwraps it, the handler sees the bare payload."""
+    return b"\x1erpa:1 0 0 " + job_id.encode("ascii") + b"\n" + payload
 
 
 def sha1_id(payload: bytes) -> str:
@@ -111,8 +122,8 @@ class Client:
         return ids
 
     def _element(self, payload: PayloadLike) -> "tuple[bytes, str]":
-        data = payload_bytes(payload)
-        return data, sha1_id(data)
+        job_id = uuid.uuid4().hex
+        return envelope(payload_bytes(payload), job_id), job_id
 
     # --- results ------------------------------------------------------------------------------
     def results(self, queue: str, *, block: bool = True, timeout: Optional[float] = None) -> Iterator[Dict[str, Any]]:
@@ -154,25 +165,26 @@ class Client:
             raise RPAError(f"{key}: an entry is not a JSON object: {raw[:80]!r}")
         return record
 
-    def wait_result(self, job_id: str, timeout: float = 60.0, *, queue: Optional[str] = None) -> Optional[Dict[str, Any]]:
-        """The result record of one job, waiting up to `timeout` seconds; None if none came.
+    def result_key(self, job_id: str) -> str:
+        """`orchestrator:<prefix>result:<job id>`: where a job's result waits, for `--result-ttl`."""
+        return f"{self.namespace}result:{job_id}"
 
-        Without the results-by-id store this scans `<queue>:results` (without popping).
-        """
-        if queue is None:
-            raise RPAError("wait_result needs queue= with this product version")
-        key = self.key(queue, "results")
+    def wait_result(self, job_id: str, timeout: float = 60.0) -> Optional[Dict[str, Any]]:
+        """The result record of a job this client enqueued, waiting up to `timeout` seconds (0:
+        look once); None if it has not finished by then. The record stays for `--result-ttl`
+        (default 24 h) after the job ended, whether or not a writer popped it from the list."""
+        key = self.result_key(job_id)
         deadline = time.monotonic() + timeout
-        pause = 0.02
+        pause = 0.01
         while True:
-            for raw in self._call(key, "LRANGE", 0, -1):
-                record = self._record(key, raw)
-                if record.get("job_id") == job_id:
-                    return record
-            if time.monotonic() >= deadline:
+            raw = self._call(key, "GET")
+            if raw is not None:
+                return self._record(key, raw)
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return None
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.5)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.25)
 
     # --- dead letters -------------------------------------------------------------------------
     def dead(self, queue: str, limit: Optional[int] = None) -> List[Dict[str, Any]]:
@@ -212,8 +224,14 @@ class Client:
                 raise _keyed(error, key) from error
         return moved
 
-    def _requeue_element(self, entry: Dict[str, Any]) -> bytes:
-        return record_bytes(entry, "payload")
+    @staticmethod
+    def _requeue_element(entry: Dict[str, Any]) -> bytes:
+        """The bare payload, or for a job with its own id an envelope keeping that id."""
+        payload = record_bytes(entry, "payload")
+        job_id = entry.get("job_id") or ""
+        if job_id and job_id != sha1_id(payload) and _INSTANCE_ID.match(job_id):
+            return envelope(payload, job_id)
+        return payload
 
     # --- status -------------------------------------------------------------------------------
     def status(self, queues: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -237,6 +255,9 @@ if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 return 1
 """
+
+
+_INSTANCE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 
 def _keyed(error: redis.ResponseError, key: str) -> RPAError:
