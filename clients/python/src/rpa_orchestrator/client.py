@@ -16,7 +16,7 @@ import os
 import re
 import time
 import uuid
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
 
 import redis
 
@@ -70,7 +70,7 @@ class Client:
     """
 
     def __init__(self, url: Optional[str] = None, *, prefix: str = "fila:", password: Optional[str] = None,
-                 socket_timeout: float = 10.0, connection: Optional["redis.Redis[bytes]"] = None) -> None:
+                 socket_timeout: float = 10.0, connection: Optional["redis.Redis"] = None) -> None:
         self.prefix = prefix
         self.socket_timeout = socket_timeout
         if connection is not None:
@@ -96,7 +96,7 @@ class Client:
 
     def _call(self, key: str, command: str, *args: Any, **options: Any) -> Any:
         try:
-            return self.redis.execute_command(command, key, *args, **options)
+            return self.redis.execute_command(command, key, *args, **options)  # type: ignore[no-untyped-call]
         except redis.ResponseError as error:
             raise _keyed(error, key) from error
 
@@ -121,7 +121,7 @@ class Client:
             self._call(key, "LPUSH", *batch)
         return ids
 
-    def _element(self, payload: PayloadLike) -> "tuple[bytes, str]":
+    def _element(self, payload: PayloadLike) -> Tuple[bytes, str]:
         job_id = uuid.uuid4().hex
         return envelope(payload_bytes(payload), job_id), job_id
 
@@ -153,7 +153,7 @@ class Client:
             reply = self.redis.brpop([key], timeout=timeout)
         except redis.ResponseError as error:
             raise _keyed(error, key) from error
-        return None if reply is None else reply[1]
+        return None if reply is None else cast(bytes, reply[1])
 
     @staticmethod
     def _record(key: str, raw: bytes) -> Dict[str, Any]:

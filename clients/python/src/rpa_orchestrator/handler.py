@@ -21,7 +21,7 @@ import signal
 import sys
 import traceback
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Optional, Union
+from typing import Any, BinaryIO, Callable, Dict, Optional, Union
 
 __all__ = ["Job", "Restart", "serve"]
 
@@ -166,7 +166,7 @@ class _Server:
             except Exception:
                 traceback.print_exc()
 
-    def call(self, job: Job) -> dict:
+    def call(self, job: Job) -> Dict[str, Any]:
         """Runs one job; the answer as a dict."""
         self.start()
         if self.setup_error is not None:

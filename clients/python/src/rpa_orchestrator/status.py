@@ -6,7 +6,7 @@ import json
 import os
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 import redis
 
@@ -17,7 +17,7 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _fields(conn: "redis.Redis[bytes]", key: str) -> Dict[str, str]:
+def _fields(conn: "redis.Redis", key: str) -> Dict[str, str]:
     return {_text(k): _text(v) for k, v in conn.hgetall(key).items()}
 
 
@@ -42,7 +42,7 @@ def _iso(ms: int) -> Optional[str]:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def _workers(conn: "redis.Redis[bytes]", ns: str, now: int) -> List[Dict[str, Any]]:
+def _workers(conn: "redis.Redis", ns: str, now: int) -> List[Dict[str, Any]]:
     rows = []
     for key in sorted(_text(k) for k in conn.scan_iter(match=ns + "worker:*", count=1000)):
         f = _fields(conn, key)
@@ -62,7 +62,7 @@ def _workers(conn: "redis.Redis[bytes]", ns: str, now: int) -> List[Dict[str, An
     return rows
 
 
-def _hosts(conn: "redis.Redis[bytes]", ns: str, now: int) -> List[Dict[str, Any]]:
+def _hosts(conn: "redis.Redis", ns: str, now: int) -> List[Dict[str, Any]]:
     rows = []
     for host_id in sorted(_text(m) for m in conn.smembers(ns + "fleet:hosts")):
         f = _fields(conn, ns + "fleet:host:" + host_id)
@@ -78,8 +78,8 @@ def _hosts(conn: "redis.Redis[bytes]", ns: str, now: int) -> List[Dict[str, Any]
     return rows
 
 
-def _queue(conn: "redis.Redis[bytes]", prefix: str, ns: str, name: str, instance: Dict[str, str],
-           paused: set, workers: List[Dict[str, Any]]) -> Dict[str, Any]:
+def _queue(conn: "redis.Redis", prefix: str, ns: str, name: str, instance: Dict[str, str],
+           paused: Set[str], workers: List[Dict[str, Any]]) -> Dict[str, Any]:
     pending = prefix + name
     in_flight = sum(conn.llen(k) for k in conn.scan_iter(match=pending + ":processing:*", count=1000))
     stats = _fields(conn, ns + "stats:" + name)
@@ -103,7 +103,7 @@ def _queue(conn: "redis.Redis[bytes]", prefix: str, ns: str, name: str, instance
     }
 
 
-def collect_status(conn: "redis.Redis[bytes]", prefix: str, requested: Optional[List[str]]) -> Dict[str, Any]:
+def collect_status(conn: "redis.Redis", prefix: str, requested: Optional[List[str]]) -> Dict[str, Any]:
     """Reads the instance heartbeat, every worker heartbeat and each queue's lists and counters.
 
     Queues: `requested` (and only their workers), else those the running orchestrator watches,
