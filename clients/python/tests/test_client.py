@@ -197,3 +197,17 @@ def test_a_job_whose_worker_died_keeps_its_id(client: Client, handler_file: Call
     record = client.wait_result(job_id, timeout=90)
     assert record is not None, "found by its id after recovery"
     assert record["status"] == "ok" and record["attempts"] == 2 and record["output"] == {"id": job_id, "payload": "die", "attempt": 2}
+
+
+def _lpush_calls(conn: "redis.Redis") -> int:
+    return int(conn.info("commandstats").get("cmdstat_lpush", {}).get("calls", 0))
+
+
+def test_enqueue_many_is_one_round_trip_per_thousand(client: Client, url: str) -> None:
+    conn = redis.Redis.from_url(url)
+    before = _lpush_calls(conn)
+    assert len(client.enqueue_many("q", (f"job {i}" for i in range(1000)))) == 1000
+    assert _lpush_calls(conn) - before == 1
+    client.enqueue_many("q", (f"job {i}" for i in range(2001)))
+    assert _lpush_calls(conn) - before == 1 + 3
+    assert conn.llen(client.key("q")) == 3001

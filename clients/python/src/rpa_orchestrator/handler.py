@@ -173,7 +173,7 @@ class _Server:
             return {"status": "failed", "error": "setup failed: " + _error_text(self.setup_error), "restart": True}
         try:
             output = _answer_output(self.run_job(job, self.state))
-            json.dumps(output)  # not JSON-serializable: a failure of this job, not of the protocol
+            json.dumps(output, allow_nan=False)  # not JSON-serializable (or NaN): a failure of this job, not of the protocol
             return {"status": "ok", "output": output}
         except Restart as error:
             log.warning("job.restart id=%s error=%s", job.id[:12], _error_text(error))
