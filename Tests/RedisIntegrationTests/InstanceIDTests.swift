@@ -68,6 +68,21 @@ struct InstanceIDTests {
         }
     }
 
+    @Test("a result-by-id key of the wrong type (written by hand) cannot fail the completion: SET replaces it, the job is done once")
+    func wrongTypeResultKey() throws {
+        let h = try WorkerHarness("iidwt")
+        let key = QueueKeys.resultByID(prefix: h.prefix, "hand-made")
+        _ = try h.redis.send(["HSET", RedisArg(key), "f", "v"])
+        try h.redis.lpush(h.keys.pending, [Self.element("hand-made", "x")])
+        let worker = try h.start(handler: "cat")
+        #expect(waitUntil { (try? h.results().count) == 1 }, "log: \(worker.output)")
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+        #expect(try h.results().first?["status"] as? String == "ok")
+        #expect(try h.redis.send(["TYPE", RedisArg(key)]).text == "string")
+        #expect(try h.pending() == 0 && h.processing().isEmpty)
+    }
+
     @Test("a plain LPUSH job keeps the payload's SHA-1 as its id and gets no result-by-id key")
     func plainJobsUnchanged() throws {
         let h = try WorkerHarness("iidplain")
