@@ -127,6 +127,10 @@ def test_status_matches_orchestrator_status_json(client: Client, url: str, prefi
         assert got["sdk"] == got["cli"], queues
     assert got["sdk"]["queues"][0]["dead_now"] == 1 and got["sdk"]["queues"][0]["paused"] is True
     assert got["sdk"]["workers"][0]["queue"] == "q"
+    raw.set(prefix + "q:retry", "by hand")  # a key of the wrong type: named, the rest still read
+    got = both(["q"])
+    assert got["sdk"] == got["cli"]
+    assert got["sdk"]["queues"][0]["readable"] is False and got["sdk"]["queues"][0]["unreadable_key"] == prefix + "q:retry"
 
 
 ECHO_HANDLER = """

@@ -81,25 +81,39 @@ def _hosts(conn: "redis.Redis", ns: str, now: int) -> List[Dict[str, Any]]:
 def _queue(conn: "redis.Redis", prefix: str, ns: str, name: str, instance: Dict[str, str],
            paused: Set[str], workers: List[Dict[str, Any]]) -> Dict[str, Any]:
     pending = prefix + name
-    in_flight = sum(conn.llen(k) for k in conn.scan_iter(match=pending + ":processing:*", count=1000))
-    stats = _fields(conn, ns + "stats:" + name)
-    done, failed, dead_total = _int(stats.get("done")), _int(stats.get("failed")), _int(stats.get("dead"))
-    dead_now = conn.llen(pending + ":dead")
+    figures = {"pending": 0, "in_flight": 0, "retrying": 0, "done": 0, "failed": 0, "dead_total": 0, "dead_now": 0}
+    # A key of the wrong type does not fail the report: the row names it and keeps what was read before.
+    key, unreadable = pending, None
+    try:
+        figures["pending"] = conn.llen(key)
+        for key in (_text(k) for k in conn.scan_iter(match=pending + ":processing:*", count=1000)):
+            figures["in_flight"] += conn.llen(key)
+        key = pending + ":retry"
+        figures["retrying"] = conn.zcard(key)
+        key = ns + "stats:" + name
+        stats = _fields(conn, key)
+        figures.update(done=_int(stats.get("done")), failed=_int(stats.get("failed")), dead_total=_int(stats.get("dead")))
+        key = pending + ":dead"
+        figures["dead_now"] = conn.llen(key)
+    except redis.ResponseError as error:
+        unreadable = (key, str(error))
     limit = instance.get(f"limit:{name}", "").split(":")
     mine = [w for w in workers if w["queue"] == name]
     busy = sum(1 for w in mine if w["state"] == "busy")
     draining = sum(1 for w in mine if w["state"] == "draining")
+    done, failed, dead_now = figures["done"], figures["failed"], figures["dead_now"]
     return {
-        "queue": name, "paused": name in paused, "pending": conn.llen(pending), "in_flight": in_flight,
-        "retrying": conn.zcard(pending + ":retry"), "target": _int(instance.get(f"target:{name}"), None),
+        "queue": name, "paused": name in paused, "pending": figures["pending"], "in_flight": figures["in_flight"],
+        "retrying": figures["retrying"], "target": _int(instance.get(f"target:{name}"), None),
         "busy": busy, "idle": len(mine) - busy - draining, "done": done, "failed": failed, "dead": dead_now,
-        "jobs_done_total": done, "failed_attempts_total": failed, "dead_now": dead_now, "dead_total": dead_total,
+        "jobs_done_total": done, "failed_attempts_total": failed, "dead_now": dead_now, "dead_total": figures["dead_total"],
         "service_rate_per_worker": _float(instance.get(f"rate:{name}")), "arrival_rate": _float(instance.get(f"arrival:{name}")),
         "predicted_drain_seconds": _float(instance.get(f"drain:{name}")),
         "jobs_per_minute_1m": _float(instance.get(f"jpm1:{name}")), "jobs_per_minute_5m": _float(instance.get(f"jpm5:{name}")),
         "jobs_per_minute_15m": _float(instance.get(f"jpm15:{name}")), "time_to_drain_seconds": _float(instance.get(f"eta:{name}")),
         "limited_by": limit[0] if len(limit) == 2 else None, "wanted": _int(limit[1], None) if len(limit) == 2 else None,
-        "draining": draining,
+        "draining": draining, "readable": unreadable is None,
+        "unreadable_key": unreadable[0] if unreadable else None, "unreadable_reason": unreadable[1] if unreadable else None,
     }
 
 
