@@ -92,6 +92,11 @@ ensure_rpa_deps() {
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
     touch "$venv/.installed"
   fi
+  # The robot is written on the Python SDK: (re)installed when clients/python changed.
+  if [[ ! -f $venv/.sdk-installed ]] || sdk_changed_since "$venv/.sdk-installed"; then
+    "$venv/bin/pip" install -q --disable-pip-version-check "$ROOT/clients/python"
+    touch "$venv/.sdk-installed"
+  fi
   export RPA_PYTHON=$venv/bin/python CHROMIUM_PATH=/usr/lib/chromium/chromium
   # Playwright must never try to download a browser of its own.
   export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
@@ -107,4 +112,29 @@ start_portal() {
   for _ in $(seq 1 100); do [[ -s $dir/portal.port ]] && break; sleep 0.05; done
   [[ -s $dir/portal.port ]] || { echo "the mock portal did not start; see $dir/portal.log" >&2; return 1; }
   export PORTAL_URL="http://127.0.0.1:$(cat "$dir/portal.port")"
+}
+
+# sdk_changed_since STAMP: true when a file of the Python SDK (clients/python) is newer than STAMP.
+sdk_changed_since() {
+  [[ -n $(find "$ROOT/clients/python/pyproject.toml" "$ROOT/clients/python/src" -newer "$1" -type f -print -quit 2>/dev/null) ]]
+}
+
+# A venv at $ROOT/.venv-sdk with the Python SDK (clients/python) and pytest, for its tests.
+# Exports SDK_PYTHON.
+ensure_sdk_venv() {
+  local venv=$ROOT/.venv-sdk
+  command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null \
+    || { echo "python3 with venv is missing (apt-get install python3-venv)" >&2; exit 1; }
+  if [[ ! -x $venv/bin/python || ! -f $venv/.installed ]]; then
+    say "creating $venv (redis-py and pytest from PyPI)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check pytest
+    touch "$venv/.installed"
+  fi
+  if [[ ! -f $venv/.sdk-installed ]] || sdk_changed_since "$venv/.sdk-installed"; then
+    "$venv/bin/pip" install -q --disable-pip-version-check "$ROOT/clients/python"
+    touch "$venv/.sdk-installed"
+  fi
+  export SDK_PYTHON=$venv/bin/python
 }

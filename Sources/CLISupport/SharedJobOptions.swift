@@ -59,6 +59,7 @@ public struct SharedJobOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.maxJobsPerWorker)) var maxJobsPerWorker: String?
     @Option(name: .customLong("max-worker-rss-mb"), help: ArgumentHelp(.maxWorkerRSSMB)) var maxWorkerRSSMB: String?
     @Option(help: ArgumentHelp(.output), completion: .list(OptionSpec.output.choices)) var output: String?
+    @Option(name: .customLong("result-ttl"), help: ArgumentHelp(.resultTTL)) var resultTTL: String?
     @Option(help: ArgumentHelp(.logFormat), completion: .list(OptionSpec.logFormat.choices)) var logFormat: String?
     @Option(help: ArgumentHelp(.logTime), completion: .list(OptionSpec.logTime.choices)) var logTime: String?
     @Option(help: ArgumentHelp(.logLevel), completion: .list(OptionSpec.logLevel.choices)) var logLevel: String?

@@ -10,8 +10,9 @@ struct Dead: ParsableCommand {
         discussion: """
         Jobs land in <prefix><queue>:dead after --max-attempts failures. Fix the cause, then \
         requeue them: each goes back to the front of its queue with a fresh attempt count. A job \
-        id is the SHA-1 of the payload (as in results and logs); 8 or more leading characters \
-        suffice, and identical payloads share an id. Each requeue or delete is atomic.
+        id is as in results and logs: the job's own id when the Python Client enqueued it, else \
+        the SHA-1 of the payload (identical plain payloads share it); 8 or more leading characters \
+        suffice. Each requeue or delete is atomic.
         """)
 
     @Flag(help: "Move dead jobs back to their queue (attempts reset): every one, or those named with --id.") var requeue = false

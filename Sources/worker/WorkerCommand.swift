@@ -94,6 +94,7 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         env["REDIS_URL"] = nil
         env["WORKER_QUEUE"] = settings.queue
         env["WORKER_SLOT"] = String(settings.slot)
+        env["RPA_HANDLER_MODE"] = settings.job.handlerMode.rawValue  // the Python SDK's serve() reads it
         let runner: JobRunner = settings.job.handlerMode == .exec
             ? ExecHandler(command: settings.handler, environment: env, reaper: reaper)
             : PersistentHandler(command: settings.handler, environment: env, reaper: reaper)

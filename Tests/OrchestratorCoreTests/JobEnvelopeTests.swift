@@ -26,6 +26,21 @@ struct JobEnvelopeTests {
         #expect(JobEnvelope(payload: Array("x".utf8)).encoded() == Array("x".utf8))
     }
 
+    @Test("an instance id rides in the envelope from the first attempt; it is the job's id and survives a failed attempt")
+    func instanceID() {
+        let fresh = JobEnvelope(instanceID: "0f1e2d3c4b5a69788796a5b4c3d2e1f0", payload: Array("{}".utf8))
+        #expect(fresh.encoded() == Array("\u{1E}rpa:1 0 0 0f1e2d3c4b5a69788796a5b4c3d2e1f0\n{}".utf8))
+        let job = ClaimedJob(element: fresh.encoded())
+        #expect(job.id == "0f1e2d3c4b5a69788796a5b4c3d2e1f0" && job.instanceID == job.id && job.attempt == 1 && job.payload == Array("{}".utf8))
+        let failed = JobEnvelope(attemptsMade: 1, lastError: "boom", instanceID: job.instanceID, payload: job.payload)
+        #expect(JobEnvelope.decode(failed.encoded()) == failed)
+        #expect(ClaimedJob(element: failed.encoded()).id == job.id)
+        for bad in ["", "a.b", "a b", String(repeating: "x", count: 65)] {
+            #expect(!JobEnvelope.isValidInstanceID(Array(bad.utf8)), "\(bad)")
+        }
+        #expect(JobEnvelope.isValidInstanceID(Array("A-z_09".utf8)))
+    }
+
     @Test("SHA-1 matches the standard vectors (and redis.sha1hex)", arguments: [
         ("", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
         ("abc", "a9993e364706816aba3e25717850c26c9cd0d89d"),

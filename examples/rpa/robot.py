@@ -1,30 +1,31 @@
 #!/usr/bin/env python3
 """An RPA robot for rpa-orchestrator: Playwright driving Debian's Chromium against a web portal.
 
-Persistent mode (default; run the worker with --handler-mode persistent): starts the browser
-once, logs in once, then reads one JSON line per job on stdin and answers one JSON line on
-stdout. Exec mode (`robot.py --exec`): one job from stdin, one browser, output on stdout, exit 0
-on success; use it with the worker's default --handler-mode exec.
+Written on the Python SDK (clients/python, `pip install ./clients/python`): `setup` starts the
+browser and logs in once per handler process, `run` does one job, `teardown` closes the browser;
+`rpa_orchestrator.serve` speaks the worker's protocol in both handler modes. Run the worker with
+--handler-mode persistent (one browser per worker, reused); `robot.py --exec` is the
+one-browser-per-job variant for the worker's default --handler-mode exec.
 
 A job's payload is JSON:
   {"record": "R-17", "amount": "12.50"}     open /record/R-17, fill the form, submit
   {"visit": "/leak"}                        also visit a misbehaving page first (/leak, /hang,
                                             /slow?ms=N) before the record, if any
-Answers: {"status":"ok","output":{"record":...,"confirmation":...}} or
-         {"status":"failed","error":"..."} (+ "restart": true when the browser is beyond saving).
+Output: {"record": ..., "confirmation": ...}. A missing record fails the job with the portal's
+message; a browser that died under a job fails it and asks for a fresh robot (Restart).
 
 Environment: PORTAL_URL (required), RPA_USER, RPA_PASSWORD (the portal login),
 CHROMIUM_PATH (default /usr/lib/chromium/chromium: /usr/bin/chromium is a shell wrapper),
 ROBOT_TIMEOUT_MS (default 15000, per page action; /hang waits for --job-timeout instead).
 Everything the robot logs goes to stderr (the worker's log); stdout carries answers only.
 """
-import json
 import os
 import sys
 import time
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
+from rpa_orchestrator import Job, Restart, serve
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/lib/chromium/chromium")
 PORTAL = os.environ.get("PORTAL_URL", "").rstrip("/")
@@ -87,11 +88,7 @@ class Robot:
         log("login.ok")
 
     # --- one job -----------------------------------------------------------------------------
-    def run(self, payload):
-        try:
-            job = json.loads(payload)
-        except ValueError:
-            raise JobFailed(f"payload is not JSON: {payload[:80]!r}")
+    def run(self, job):
         if not isinstance(job, dict):
             raise JobFailed("payload must be a JSON object")
         if job.get("visit"):
@@ -138,54 +135,44 @@ def first_line(error):
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def answer(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-def persistent(robot):
+# --- the handler: rpa_orchestrator.serve speaks the worker's protocol -----------------------------
+def setup():
+    """Once per handler process: Playwright, the browser, the login."""
+    playwright = sync_playwright().start()
+    robot = Robot(playwright)
     try:
         robot.start_browser()
-    except (JobFailed, PlaywrightError) as e:
-        log("browser.start_failed", error=first_line(e))  # retried before the first job
+    except (JobFailed, PlaywrightError):
         robot.close()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        payload = request.get("payload", "")
-        log("job.start", id=request.get("id", "")[:12], attempt=request.get("attempt"))
-        try:
-            if not robot.alive():
-                log("browser.gone", action="relaunching")
-                robot.close()
-                robot.start_browser()
-            answer({"status": "ok", "output": robot.run(payload)})
-        except JobFailed as e:
-            answer({"status": "failed", "error": str(e)})
-        except PlaywrightError as e:
-            if robot.alive():
-                answer({"status": "failed", "error": f"browser error: {first_line(e)}"})
-            else:
-                # The browser died under this job (crash, OOM kill): fail it, start a fresh one.
-                log("browser.died", error=first_line(e))
-                answer({"status": "failed", "error": f"browser died: {first_line(e)}"})
-                robot.close()  # a fresh browser starts before the next job
+        playwright.stop()
+        raise  # each job then fails with "setup failed: ..." and a fresh robot is started
+    return robot
+
+
+def run(job: Job, robot: Robot):
+    log("job.start", id=job.id[:12], attempt=job.attempt)
+    if not robot.alive():  # it died between jobs: this job is not to blame
+        log("browser.gone", action="relaunching")
+        robot.close()
+        robot.start_browser()
+    try:
+        payload = job.json()
+    except ValueError:
+        raise JobFailed(f"payload is not JSON: {job.payload[:80]!r}")
+    try:
+        return robot.run(payload)
+    except PlaywrightError as e:
+        if robot.alive():
+            raise JobFailed(f"browser error: {first_line(e)}")
+        # The browser died under this job (crash, OOM kill): fail it, a fresh robot takes the next.
+        log("browser.died", error=first_line(e))
+        raise Restart(f"browser died: {first_line(e)}")
+
+
+def teardown(robot: Robot):
     robot.close()
+    robot.playwright.stop()
     log("exit", reason="stdin closed")
-
-
-def exec_once(robot):
-    payload = sys.stdin.read()
-    try:
-        robot.start_browser()
-        print(json.dumps(robot.run(payload)))
-        return 0
-    except (JobFailed, PlaywrightError) as e:
-        print(first_line(e), file=sys.stderr)
-        return 2
-    finally:
-        robot.close()
 
 
 def main():
@@ -195,12 +182,7 @@ def main():
     if not os.access(CHROMIUM, os.X_OK):
         print(f"robot: CHROMIUM_PATH {CHROMIUM} is not an executable (apt-get install chromium)", file=sys.stderr)
         return 64
-    with sync_playwright() as p:
-        robot = Robot(p)
-        if "--exec" in sys.argv[1:]:
-            return exec_once(robot)
-        persistent(robot)
-        return 0
+    serve(run, setup=setup, teardown=teardown, mode="exec" if "--exec" in sys.argv[1:] else None)
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def main():
                 except queue.Empty:
                     break
                 try:
-                    r.run(payload)
+                    r.run(json.loads(payload))
                     with lock:
                         counts["ok"] += 1
                 except (robotlib.JobFailed, PlaywrightError) as e:  # the seed logged and moved on

@@ -54,6 +54,8 @@ extension OptionSpec {
                                                   "Recycle a worker, after its job, when its process tree (handler and browser included) uses more than this many MB, measured as PSS (shared pages counted once), 0 = off")
     public static let output = OptionSpec("output", env: "OUTPUT_FORMAT", default: "text", valueName: "format", choices: ["text", "json"],
                                           "text: a handler's stdout is stored as a string; json: stored as JSON when it is one JSON value (else as a string)")
+    public static let resultTTL = OptionSpec("resultTTL", flag: "--result-ttl", env: "RESULT_TTL", default: "24h", valueName: "duration",
+                                             "How long the result of a job enqueued by the Python Client stays findable by its id (orchestrator:<prefix>result:<id>), 0 = not stored")
     // Scaling and supervision (`orchestrator run`).
     public static let jobsPerWorker = OptionSpec("jobsPerWorker", env: "JOBS_PER_WORKER", default: "50", valueName: "n", "Target = ceil(pending / this)")
     public static let maxPerQueue = OptionSpec("maxPerQueue", env: "MAX_PER_QUEUE", default: "10", valueName: "n",
@@ -135,7 +137,7 @@ extension OptionSpec {
     /// Every option with a spec, for the command line to find by name and for tests.
     public static let all: [OptionSpec] = [
         redisURL, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
-        output, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
+        output, resultTTL, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
         workerPath, httpListen, metricsListen, httpToken, httpTokenFile, slot, healthFile, logFormat, logTime, logLevel, logTo,
         eventsMax, historyRetention, alertCommand, alertRepeat, alertsDisable, alertCapFor, alertRedisDownFor, alertDeadWindow, alertNoProgressFor,
         alertCrashLoop, alertStuckAt, alertMemoryAt, hostID, hostMaxWorkers, leaseTTL,

@@ -200,6 +200,7 @@ public struct OrchestratorSettings: Sendable {
         env["MAX_JOBS_PER_WORKER"] = "\(job.maxJobsPerWorker)"
         env["MAX_WORKER_RSS_MB"] = "\(job.maxWorkerRSSMB)"
         env["OUTPUT_FORMAT"] = job.outputIsJSON ? "json" : "text"
+        env["RESULT_TTL"] = "\(job.resultTTL.milliseconds)ms"
         env[handlerEnvName(queue)] = handlers[queue]
         env["ORCHESTRATOR_PID"] = "\(orchestratorPID)"
         env["RPA_HOST_ID"] = fleet.hostID

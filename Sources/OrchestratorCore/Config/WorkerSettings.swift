@@ -18,6 +18,8 @@ public struct JobSettings: Sendable, Equatable {
     public var maxWorkerRSSMB: Int
     /// `--output json`: a handler output that is one JSON value is stored as JSON.
     public var outputIsJSON = false
+    /// `--result-ttl`: how long a result stays findable by its job's instance id (0 = not stored).
+    public var resultTTL: Duration = .seconds(86_400)
 
     /// Resolves the job options (flag → environment → default, each from its `OptionSpec`).
     public static func resolve(_ values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> JobSettings {
@@ -45,7 +47,8 @@ public struct JobSettings: Sendable, Equatable {
             retryDelay: try r.duration(values, .retryDelay),
             maxJobsPerWorker: try r.int(values, .maxJobsPerWorker, range: 0...100_000_000),
             maxWorkerRSSMB: try r.int(values, .maxWorkerRSSMB, range: 0...10_000_000),
-            outputIsJSON: try outputFormat(values, r))
+            outputIsJSON: try outputFormat(values, r),
+            resultTTL: try r.duration(values, .resultTTL))
     }
 
     static func outputFormat(_ values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> Bool {

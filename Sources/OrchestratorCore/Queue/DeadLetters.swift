@@ -7,8 +7,15 @@ public struct DeadLetters {
     public struct Entry {
         public var letter: DeadLetter
         public var raw: [UInt8]
-        /// The job id (SHA-1 of the payload), as in results and logs.
-        public var id: String { SHA1.hex(letter.payload) }
+        /// The job id, as in results and logs: the instance id of a job a `Client` enqueued, else
+        /// the SHA-1 of the payload.
+        public var id: String { letter.jobID.isEmpty ? SHA1.hex(letter.payload) : letter.jobID }
+        /// What a requeue pushes: the bare payload, or for a job with an instance id a fresh
+        /// envelope keeping that id (so its result is still found by it).
+        public var requeueElement: [UInt8] {
+            let instance = letter.jobID != SHA1.hex(letter.payload) && JobEnvelope.isValidInstanceID(Array(letter.jobID.utf8))
+            return JobEnvelope(instanceID: instance ? letter.jobID : nil, payload: letter.payload).encoded()
+        }
         public var payload: [UInt8] { letter.payload }
         public var error: String { letter.error }
         public var attempts: Int { letter.attempts }
@@ -41,8 +48,8 @@ public struct DeadLetters {
     /// Every entry, newest first.
     public func all() throws(RedisError) -> [Entry] { try list(limit: Int.max) }
 
-    /// Entries whose job id starts with one of `ids` (at least 8 hex characters each). Identical
-    /// payloads share an id, so one id may match several entries.
+    /// Entries whose job id starts with one of `ids` (at least 8 characters each). Identical
+    /// plain payloads share an id, so one id may match several entries.
     public func matching(ids: [String]) throws(RedisError) -> [Entry] {
         let wanted = ids.map { $0.lowercased() }
         return try all().filter { e in wanted.contains { e.id.hasPrefix($0) } }
@@ -66,7 +73,7 @@ public struct DeadLetters {
     @discardableResult
     public func requeue(_ entry: Entry) throws(RedisError) -> Bool {
         try redis.eval(QueueScripts.requeueDead, keys: [keys.dead, keys.pending],
-                       args: [RedisArg(bytes: entry.raw), RedisArg(bytes: entry.payload)]).int == 1
+                       args: [RedisArg(bytes: entry.raw), RedisArg(bytes: entry.requeueElement)]).int == 1
     }
 
     /// Deletes one dead entry (one LREM). False when it was no longer there.

@@ -40,6 +40,8 @@ public struct QueueKeys: Sendable, Equatable {
     public static func alerts(prefix: String) -> String { namespace(prefix) + "alerts" }
     /// `orchestrator:fila:rates`: hash, queue → measured rates (`--scaling adaptive`), so a restart is not cold.
     public static func rates(prefix: String) -> String { namespace(prefix) + "rates" }
+    /// `orchestrator:fila:result:<job-id>`: the result record of a job with an instance id (string, TTL `--result-ttl`).
+    public static func resultByID(prefix: String, _ id: String) -> String { namespace(prefix) + "result:\(id)" }
     /// `orchestrator:fila:instance`: the running orchestrator's heartbeat hash (TTL 10 s).
     public static func instance(prefix: String) -> String { namespace(prefix) + "instance" }
 

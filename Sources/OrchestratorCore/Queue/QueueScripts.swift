@@ -36,8 +36,9 @@ enum QueueScripts {
 
     """
 
-    /// KEYS: processing, results, stats, pending. ARGV: result record, the job's element as
-    /// popped, '1' to take the next job.
+    /// KEYS: processing, results, stats, pending[, result by id]. ARGV: result record, the job's
+    /// element as popped, '1' to take the next job, the result-by-id TTL in ms (a SET, which
+    /// replaces a key of any type, so it cannot fail).
     /// Pushes the result and acknowledges in one step (LPUSH of the result, HINCRBY of `done`,
     /// LREM of this job's element, last), and with '1' moves the next pending job into the
     /// processing list in the same round trip: with the pop, five commands per job in all. (A
@@ -51,6 +52,7 @@ enum QueueScripts {
     static let complete = prelude + """
     local pushed = redis.pcall('LPUSH', KEYS[2], ARGV[1])
     if type(pushed) == 'table' and pushed.err then return refuse(KEYS[2], 'list', pushed.err) end
+    if KEYS[5] then redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[4]) end
     local skipped = {}
     soft(skipped, KEYS[3], 'HINCRBY', KEYS[3], 'done', 1)
     local held = soft(skipped, KEYS[1], 'LREM', KEYS[1], 1, ARGV[2]) or 0
@@ -62,11 +64,11 @@ enum QueueScripts {
     return {held, nextJob, skipped}
     """
 
-    /// KEYS: processing, pending, dead, results, stats, retry.
+    /// KEYS: processing, pending, dead, results, stats, retry[, result by id].
     /// ARGV: attempt, max attempts, dead-letter entry, failed result record, retry due time in ms
     /// (0 = requeue at once), a unique tag for the retry entry (two failed jobs with identical
     /// payloads must stay two entries in the sorted set), the job's new envelope (`JobEnvelope`
-    /// with this attempt counted and its error).
+    /// with this attempt counted and its error, its instance id kept), the result-by-id TTL in ms.
     /// Checks the keys of the chosen destination, writes it, counts, and deletes the processing
     /// list last. Returns {outcome, skipped keys}.
     static let fail = prelude + """
@@ -81,6 +83,7 @@ enum QueueScripts {
       if bad then return bad end
       redis.call('LPUSH', KEYS[3], ARGV[3])
       redis.call('LPUSH', KEYS[4], ARGV[4])
+      if KEYS[7] then redis.call('SET', KEYS[7], ARGV[4], 'PX', ARGV[8]) end
       outcome = 'dead'
     elseif tonumber(ARGV[5]) > 0 then
       local bad = check(KEYS[6], 'zset')
@@ -122,7 +125,8 @@ enum QueueScripts {
     /// KEYS: processing, pending, heartbeat. ARGV: 'force' or ''.
     /// Requeues the jobs of a worker that died (killed, crashed, out of memory) at the front of
     /// the pending list, counting the attempt that was running in each job's envelope (see
-    /// `JobEnvelope`), so a job that kills its worker every time still reaches `--max-attempts`.
+    /// `JobEnvelope`, keeping its instance id), so a job that kills its worker every time still
+    /// reaches `--max-attempts`.
     /// Without 'force' it refuses while the owner's heartbeat is alive (returns -1).
     static let recoverDead = prelude + """
     if ARGV[1] ~= 'force' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
@@ -133,20 +137,23 @@ enum QueueScripts {
     while true do
       local job = redis.call('RPOP', KEYS[1])
       if not job then break end
-      local made, payload = 0, job
+      local made, payload, id = 0, job, ''
       if string.sub(job, 1, #marker) == marker then
         local nl = string.find(job, '\\n', #marker + 1, true)
         if nl then
-          local a, l = string.match(string.sub(job, #marker + 1, nl - 1), '^(%d+) (%d+)$')
-          if a and #job - nl >= tonumber(l) then
+          local header = string.sub(job, #marker + 1, nl - 1)
+          local a, l, i = string.match(header, '^(%d+) (%d+) ([%w_%-]+)$')
+          if not a then a, l = string.match(header, '^(%d+) (%d+)$') end
+          if a and #job - nl >= tonumber(l) and (not i or #i <= 64) then
             made = tonumber(a)
             payload = string.sub(job, nl + 1 + tonumber(l))
+            if i then id = ' ' .. i end
           end
         end
       end
       made = made + 1
       local err = 'the worker running attempt ' .. made .. ' died (killed, crashed or out of memory)'
-      redis.call('RPUSH', KEYS[2], marker .. made .. ' ' .. #err .. '\\n' .. err .. payload)
+      redis.call('RPUSH', KEYS[2], marker .. made .. ' ' .. #err .. id .. '\\n' .. err .. payload)
       n = n + 1
     end
     return n

@@ -83,7 +83,7 @@ public struct ResultRecord: Sendable, Equatable, Decodable {
     public var error: String?
     public var attempts: Int
     public var worker: String
-    /// SHA-1 of the payload.
+    /// The job's id: its instance id when a `Client` enqueued it, else the SHA-1 of the payload.
     public var jobID: String
     /// ISO 8601, UTC, milliseconds.
     public var startedAt: String
@@ -149,13 +149,16 @@ public struct DeadLetter: Sendable, Equatable, Decodable {
     public var attempts: Int
     public var worker: String
     public var failedAt: String
+    /// The job's id, as in its result record ("" in entries written before it was recorded).
+    public var jobID: String
 
-    public init(queue: String, payload: [UInt8], error: String, attempts: Int, worker: String, failedAt: String) {
+    public init(queue: String, payload: [UInt8], error: String, attempts: Int, worker: String, failedAt: String, jobID: String = "") {
         self.queue = queue; self.payload = payload; self.error = error; self.attempts = attempts; self.worker = worker; self.failedAt = failedAt
+        self.jobID = jobID
     }
 
     enum CodingKeys: String, CodingKey {
-        case queue, payload, payloadEncoding = "payload_encoding", error, attempts, worker, failedAt = "failed_at"
+        case queue, payload, payloadEncoding = "payload_encoding", error, attempts, worker, failedAt = "failed_at", jobID = "job_id"
     }
 
     public init(from decoder: Decoder) throws {
@@ -166,6 +169,7 @@ public struct DeadLetter: Sendable, Equatable, Decodable {
         attempts = try c.decodeIfPresent(Int.self, forKey: .attempts) ?? 0
         worker = try c.decodeIfPresent(String.self, forKey: .worker) ?? ""
         failedAt = try c.decodeIfPresent(String.self, forKey: .failedAt) ?? ""
+        jobID = try c.decodeIfPresent(String.self, forKey: .jobID) ?? ""
     }
 
     public var encoded: [UInt8] {
@@ -176,6 +180,7 @@ public struct DeadLetter: Sendable, Equatable, Decodable {
         w.number("attempts", attempts)
         w.string("worker", worker)
         w.string("failed_at", failedAt)
+        if !jobID.isEmpty { w.string("job_id", jobID) }
         return w.data
     }
 }

@@ -4,24 +4,43 @@ public struct ClaimedJob: Sendable, Equatable {
     /// This attempt's number: 1 for a producer's fresh payload, more once attempts of this job
     /// instance failed or their worker died (counted in the job's envelope, not by its bytes).
     public let attempt: Int
-    /// SHA-1 of the payload, as hex (also passed to handlers as `JOB_ID`). Identifies the content:
-    /// jobs with identical payloads share it, but never their attempt count.
+    /// The job's id (also passed to handlers as `JOB_ID`): its per-instance id when a `Client`
+    /// enqueued it, else the SHA-1 of the payload as hex (identical plain payloads share it, but
+    /// never their attempt count).
     public let id: String
+    /// The per-instance id from the envelope (nil for a plain producer's payload).
+    public let instanceID: String?
     /// The error recorded by the previous failed attempt, if any.
     public let previousError: String
 
-    public init(payload: [UInt8], attempt: Int, id: String, previousError: String = "") {
+    public init(payload: [UInt8], attempt: Int, id: String, instanceID: String? = nil, previousError: String = "") {
         self.payload = payload
         self.attempt = attempt
         self.id = id
+        self.instanceID = instanceID
         self.previousError = previousError
     }
 
     /// The job a popped queue element holds.
     public init(element: [UInt8]) {
         let envelope = JobEnvelope.decode(element)
-        self.init(payload: envelope.payload, attempt: envelope.attemptsMade + 1, id: SHA1.hex(envelope.payload),
-                  previousError: envelope.lastError)
+        self.init(payload: envelope.payload, attempt: envelope.attemptsMade + 1, id: envelope.instanceID ?? SHA1.hex(envelope.payload),
+                  instanceID: envelope.instanceID, previousError: envelope.lastError)
+    }
+}
+
+/// Where a job's result is also stored by its id: `orchestrator:<prefix>result:<instance id>`,
+/// a string with a TTL (`--result-ttl`). Only jobs with an instance id (enqueued by the Python
+/// `Client`) get one, so plain producers cost no extra memory.
+public struct ResultByID: Sendable, Equatable {
+    public var key: String
+    public var ttlMilliseconds: Int64
+
+    /// Nil when the job has no instance id or results by id are off (`--result-ttl 0`).
+    public init?(job: ClaimedJob, prefix: String, ttl: Duration) {
+        guard let id = job.instanceID, ttl > .zero else { return nil }
+        key = QueueKeys.resultByID(prefix: prefix, id)
+        ttlMilliseconds = max(1, ttl.milliseconds)
     }
 }
 
@@ -74,10 +93,11 @@ public final class RedisJobQueue {
     /// also takes the next pending job in the same round trip. Returns whether the job was still
     /// held, the next job (nil when none was asked for or the queue was empty) and the counter or
     /// processing keys skipped for their type. A results key of the wrong type throws
-    /// (`RedisError.wrongTypeKey`) with nothing written: the job stays held.
-    public func complete(record: [UInt8], element: [UInt8], takeNext: Bool = false) throws(RedisError) -> Completion {
-        let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats, keys.pending],
-                                   args: [RedisArg(bytes: record), RedisArg(bytes: element), takeNext ? "1" : "0"])
+    /// (`RedisError.wrongTypeKey`) with nothing written: the job stays held. `byID` (the job's
+    /// result-by-id key and its TTL, for jobs with an instance id) also stores the record there.
+    public func complete(record: [UInt8], element: [UInt8], takeNext: Bool = false, byID: ResultByID? = nil) throws(RedisError) -> Completion {
+        let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats, keys.pending] + (byID.map { [$0.key] } ?? []),
+                                   args: [RedisArg(bytes: record), RedisArg(bytes: element), takeNext ? "1" : "0", RedisArg(String(byID?.ttlMilliseconds ?? 0))])
         let parts = reply.array ?? []
         return Completion(held: (parts.first?.int ?? 0) > 0, next: parts.count > 1 ? parts[1].bytes : nil,
                           skipped: parts.count > 2 ? KeyFault.list(parts[2]) : [])
@@ -91,14 +111,16 @@ public final class RedisJobQueue {
     /// Records a failed attempt of `job`: requeue (in an envelope counting this attempt and
     /// its error), delay, or dead-letter when `attempt >= maxAttempts`. A destination key of the
     /// wrong type throws (`RedisError.wrongTypeKey`) with nothing written: the job stays held.
+    /// A dead job's result also goes to `byID` (see `complete`).
     public func fail(_ job: ClaimedJob, error: String, attempt: Int, maxAttempts: Int, deadEntry: [UInt8], record: [UInt8],
-                     retryAtMilliseconds: Int64, tag: String) throws(RedisError) -> (outcome: FailOutcome, skipped: [KeyFault]) {
-        let envelope = JobEnvelope(attemptsMade: attempt, lastError: String(error.prefix(4096)), payload: job.payload)
+                     retryAtMilliseconds: Int64, tag: String, byID: ResultByID? = nil) throws(RedisError) -> (outcome: FailOutcome, skipped: [KeyFault]) {
+        let envelope = JobEnvelope(attemptsMade: attempt, lastError: String(error.prefix(4096)), instanceID: job.instanceID, payload: job.payload)
         let reply = try redis.eval(
             QueueScripts.fail,
-            keys: [processingKey, keys.pending, keys.dead, keys.results, keys.stats, keys.retry],
+            keys: [processingKey, keys.pending, keys.dead, keys.results, keys.stats, keys.retry] + (byID.map { [$0.key] } ?? []),
             args: [RedisArg(attempt), RedisArg(maxAttempts), RedisArg(bytes: deadEntry), RedisArg(bytes: record),
-                   RedisArg(String(retryAtMilliseconds)), RedisArg(tag), RedisArg(bytes: envelope.encoded())])
+                   RedisArg(String(retryAtMilliseconds)), RedisArg(tag), RedisArg(bytes: envelope.encoded()),
+                   RedisArg(String(byID?.ttlMilliseconds ?? 0))])
         guard let parts = reply.array, let text = parts.first?.text, let outcome = FailOutcome(rawValue: text) else {
             throw .unexpectedReply("fail script: \(reply)")
         }

@@ -229,6 +229,7 @@ public final class WorkerLoop {
         let finished = WallClock.nowMilliseconds()
         if ran { record(durationMilliseconds: finished - started) }
         let record = resultRecord(job, outcome, attempt: attempt, started: started, finished: finished)
+        let byID = ResultByID(job: job, prefix: settings.job.prefix, ttl: settings.job.resultTTL)
         let elapsed = "\(finished - started)"
         if outcome.status == .ok {
             // Take the next job in the same round trip, unless this worker is about to stop (or the
@@ -238,7 +239,7 @@ public final class WorkerLoop {
             var tries = 0
             guard let done = writeOutcome(job, { () throws(RedisError) in
                 tries += 1
-                return try queue.complete(record: record, element: element, takeNext: takeNext && tries == 1)
+                return try queue.complete(record: record, element: element, takeNext: takeNext && tries == 1, byID: byID)
             }) else { return }  // not written: put back or left held, and logged
             outcomes.report(skipped: done.skipped, checked: [queue.keys.stats, queue.processingKey])
             if takeNext {
@@ -255,13 +256,13 @@ public final class WorkerLoop {
         let error = outcome.error ?? "failed"
         let plan = WorkerPolicy.retryPlan(attempt: attempt, maxAttempts: settings.job.maxAttempts, retryDelay: settings.job.retryDelay, nowMilliseconds: finished)
         let dead = DeadLetter(queue: settings.queue, payload: job.payload, error: error, attempts: attempt, worker: workerID,
-                              failedAt: WallClock.iso8601(milliseconds: finished))
+                              failedAt: WallClock.iso8601(milliseconds: finished), jobID: job.id)
         var due: Int64 = 0
         if case .retryAt(let ms) = plan { due = ms }
         let written = writeOutcome(job) { () throws(RedisError) in
             try queue.fail(job, error: error, attempt: attempt, maxAttempts: settings.job.maxAttempts,
                            deadEntry: dead.encoded, record: record, retryAtMilliseconds: due,
-                           tag: "\(workerID):\(jobsDone):\(finished)")
+                           tag: "\(workerID):\(jobsDone):\(finished)", byID: byID)
         }
         if let written { outcomes.report(skipped: written.skipped, checked: [queue.keys.stats]) }
         logger.log(level: plan == .deadLetter ? .error : .warning, "\(LogEvents.jobFailed)",
