@@ -17,8 +17,16 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _fields(conn: "redis.Redis", key: str) -> Dict[str, str]:
-    return {_text(k): _text(v) for k, v in conn.hgetall(key).items()}
+def _fields(conn: "redis.Redis", key: str, skipped: Optional[List[Dict[str, str]]] = None) -> Dict[str, str]:
+    """A hash's fields. With `skipped`, a key of the wrong type reads as empty and is listed there
+    (as `status --json`'s `unreadable_keys`: a key holding no job must not blind the report)."""
+    try:
+        return {_text(k): _text(v) for k, v in conn.hgetall(key).items()}
+    except redis.ResponseError as e:
+        if skipped is None or not str(e).startswith("WRONGTYPE"):
+            raise
+        skipped.append({"key": key, "reason": str(e)})
+        return {}
 
 
 def _int(value: Optional[str], default: Optional[int] = 0) -> Optional[int]:
@@ -42,10 +50,10 @@ def _iso(ms: int) -> Optional[str]:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def _workers(conn: "redis.Redis", ns: str, now: int) -> List[Dict[str, Any]]:
+def _workers(conn: "redis.Redis", ns: str, now: int, skipped: List[Dict[str, str]]) -> List[Dict[str, Any]]:
     rows = []
     for key in sorted(_text(k) for k in conn.scan_iter(match=ns + "worker:*", count=1000)):
-        f = _fields(conn, key)
+        f = _fields(conn, key, skipped)
         pid, queue = _int(f.get("pid"), None), f.get("queue")
         if pid is None or queue is None:
             continue
@@ -125,16 +133,23 @@ def collect_status(conn: "redis.Redis", prefix: str, requested: Optional[List[st
     """
     ns = f"orchestrator:{prefix}"
     now = int(time.time() * 1000)
-    instance = _fields(conn, ns + "instance")
-    alerts_hash = _fields(conn, ns + "alerts")
+    skipped: List[Dict[str, str]] = []
+    instance = _fields(conn, ns + "instance", skipped)
+    alerts_hash = _fields(conn, ns + "alerts", skipped)
     alerts = []
     for key in sorted(alerts_hash):
         try:
             alerts.append(json.loads(alerts_hash[key]))
         except ValueError:
             continue
-    paused = {_text(m) for m in conn.smembers(ns + "paused")}
-    workers = _workers(conn, ns, now)
+    try:
+        paused = {_text(m) for m in conn.smembers(ns + "paused")}
+    except redis.ResponseError as e:
+        if not str(e).startswith("WRONGTYPE"):
+            raise
+        skipped.append({"key": ns + "paused", "reason": str(e)})
+        paused = set()
+    workers = _workers(conn, ns, now, skipped)
     working = sorted({w["queue"] for w in workers})
     env_queues = [q for q in os.environ.get("QUEUES", "").split(",") if q]
     if requested is not None:
@@ -154,5 +169,5 @@ def collect_status(conn: "redis.Redis", prefix: str, requested: Optional[List[st
     return {
         "orchestrator": orchestrator, "running": bool(instance),
         "queues": [_queue(conn, prefix, ns, n, instance, paused, workers) for n in names],
-        "workers": workers, "alerts": alerts, "hosts": _hosts(conn, ns, now),
+        "workers": workers, "alerts": alerts, "hosts": _hosts(conn, ns, now), "unreadable_keys": skipped,
     }
