@@ -79,10 +79,11 @@ struct SentinelOptionTests {
         #expect(ChildEnvironment.withoutSecrets(["REDIS_SENTINEL_PASSWORD": "sp"]).isEmpty)
     }
 
-    @Test("READONLY replies, plain or from inside a script, mean: ask the sentinels again")
+    @Test("READONLY replies (plain or from inside a script) and UNBLOCKED mean: ask the sentinels again")
     func readOnly() {
         #expect(SentinelDiscovery.isReadOnlyError("READONLY You can't write against a read only replica."))
         #expect(SentinelDiscovery.isReadOnlyError("ERR Error running script (call to f_1): @user_script:1: -READONLY You can't write against a read only replica."))
+        #expect(SentinelDiscovery.isReadOnlyError("UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)"))
         #expect(!SentinelDiscovery.isReadOnlyError("WRONGTYPE Operation against a key holding the wrong kind of value"))
     }
 }

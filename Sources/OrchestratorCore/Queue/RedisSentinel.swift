@@ -80,9 +80,10 @@ public enum SentinelDiscovery {
     }
 
     /// A server error that says we are talking to a replica (a demoted master): the connection
-    /// must be dropped and the master asked of the sentinels again. Inside a script the reply
-    /// carries the code after a dash.
+    /// must be dropped and the master asked of the sentinels (or DNS) again. Inside a script the
+    /// reply carries the code after a dash; a pop blocked when the master was demoted is ended
+    /// with UNBLOCKED.
     public static func isReadOnlyError(_ message: String) -> Bool {
-        message.hasPrefix("READONLY") || message.contains("-READONLY ")
+        message.hasPrefix("READONLY") || message.contains("-READONLY ") || message.hasPrefix("UNBLOCKED")
     }
 }
