@@ -84,6 +84,7 @@ struct SentinelOptionTests {
         #expect(SentinelDiscovery.isReadOnlyError("READONLY You can't write against a read only replica."))
         #expect(SentinelDiscovery.isReadOnlyError("ERR Error running script (call to f_1): @user_script:1: -READONLY You can't write against a read only replica."))
         #expect(SentinelDiscovery.isReadOnlyError("UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)"))
+        #expect(RedisError.server("NOREPLICAS Not enough good replicas to write.").isTransient)
         #expect(!SentinelDiscovery.isReadOnlyError("WRONGTYPE Operation against a key holding the wrong kind of value"))
     }
 }
