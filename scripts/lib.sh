@@ -5,6 +5,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Installs what is missing (Debian, as root): hiredis headers, redis-server, pkg-config.
+# (scripts/sentinel-check runs its sentinels as `redis-server FILE --sentinel`: Debian's separate
+# redis-sentinel package is not needed.)
 ensure_deps() {
   local missing=()
   pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev)

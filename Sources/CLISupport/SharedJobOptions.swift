@@ -43,6 +43,8 @@ extension OptionGroup: OptionGroupValues where Value: OptionValueSource {
 public struct RedisOptions: ParsableArguments, OptionValueSource {
     public init() {}
     @Option(help: ArgumentHelp(.redisURL)) var redisURL: String?
+    @Option(help: ArgumentHelp(.redisSentinel)) var redisSentinel: String?
+    @Option(help: ArgumentHelp(.redisSentinelMaster)) var redisSentinelMaster: String?
     @Option(help: ArgumentHelp(.prefix)) var prefix: String?
     /// The URL given on the command line (a password there is visible in `ps`: warn).
     public var givenURL: String? { redisURL }

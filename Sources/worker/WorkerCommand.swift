@@ -107,7 +107,11 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
     static func environmentWithPassword() throws -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         if environment[ChildEnvironment.passwordOnStdin] == "1" {
-            do { environment["REDIS_PASSWORD"] = try ChildEnvironment.receivePassword() } catch { throw badConfig(error.description) }
+            do {
+                let passwords = try ChildEnvironment.receivePasswords()
+                environment["REDIS_PASSWORD"] = passwords.redis
+                environment["REDIS_SENTINEL_PASSWORD"] = passwords.sentinel
+            } catch { throw badConfig(error.description) }
         }
         return environment
     }

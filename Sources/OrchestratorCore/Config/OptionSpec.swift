@@ -38,6 +38,10 @@ extension OptionSpec {
     // Redis, shared by every command.
     public static let redisURL = OptionSpec("redisURL", flag: "--redis-url", env: "REDIS_URL", default: "redis://127.0.0.1:6379/0", valueName: "url",
                                             "redis://[user[:password]@]host:port/db; the password may instead come from REDIS_PASSWORD")
+    public static let redisSentinel = OptionSpec("redisSentinel", env: "REDIS_SENTINELS", default: nil, defaultHelp: "off", valueName: "host:port,...",
+                                                 "Redis Sentinel addresses: the master's address is asked of them at every (re)connect and the host:port of --redis-url is unused; their own password comes from REDIS_SENTINEL_PASSWORD")
+    public static let redisSentinelMaster = OptionSpec("redisSentinelMaster", env: "REDIS_SENTINEL_MASTER", default: nil, defaultHelp: "none", valueName: "name",
+                                                       "The master name the sentinels watch (required with --redis-sentinel)")
     public static let prefix = OptionSpec("prefix", env: "QUEUE_PREFIX", default: "fila:", valueName: "prefix", "Key prefix of the queues")
     // Jobs, shared by `orchestrator run` and `worker`.
     public static let handlerMode = OptionSpec("handlerMode", env: "HANDLER_MODE", default: "exec", valueName: "mode", choices: ["exec", "persistent"],
@@ -136,7 +140,7 @@ extension OptionSpec {
 
     /// Every option with a spec, for the command line to find by name and for tests.
     public static let all: [OptionSpec] = [
-        redisURL, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
+        redisURL, redisSentinel, redisSentinelMaster, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
         output, resultTTL, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
         workerPath, httpListen, metricsListen, httpToken, httpTokenFile, slot, healthFile, logFormat, logTime, logLevel, logTo,
         eventsMax, historyRetention, alertCommand, alertRepeat, alertsDisable, alertCapFor, alertRedisDownFor, alertDeadWindow, alertNoProgressFor,

@@ -191,7 +191,12 @@ public struct OrchestratorSettings: Sendable {
     public func workerEnvironment(base: [String: String], queue: String, orchestratorPID: Int32) -> [String: String] {
         var env = ChildEnvironment.withoutSecrets(base)
         env["REDIS_URL"] = job.redis.urlWithoutPassword
-        if job.redis.password != nil { env[ChildEnvironment.passwordOnStdin] = "1" }
+        if workerStdinLine != nil { env[ChildEnvironment.passwordOnStdin] = "1" }
+        if let sentinel = job.redis.sentinel {
+            // Its password, like Redis', goes on the worker's stdin (`workerStdinLine`).
+            env["REDIS_SENTINELS"] = sentinel.addressList
+            env["REDIS_SENTINEL_MASTER"] = sentinel.masterName
+        }
         env["QUEUE_PREFIX"] = job.prefix
         env["HANDLER_MODE"] = job.handlerMode.rawValue
         env["JOB_TIMEOUT"] = "\(job.jobTimeout.milliseconds)ms"
@@ -208,9 +213,12 @@ public struct OrchestratorSettings: Sendable {
         return env
     }
 
-    /// The line a worker reads on its stdin at start: the Redis password, percent-encoded (nil: none).
+    /// The line a worker reads on its stdin at start: the Redis password and the sentinels' one,
+    /// percent-encoded (nil: neither).
     public var workerStdinLine: String? {
-        job.redis.password.map { PercentEncoding.encode($0) + "\n" }
+        let sentinelPassword = job.redis.sentinel?.password
+        guard job.redis.password != nil || sentinelPassword != nil else { return nil }
+        return ChildEnvironment.stdinLine(redisPassword: job.redis.password, sentinelPassword: sentinelPassword)
     }
 
     /// One line describing the configuration, with the password redacted.

@@ -24,12 +24,13 @@ public struct JobSettings: Sendable, Equatable {
     /// Resolves the job options (flag → environment → default, each from its `OptionSpec`).
     public static func resolve(_ values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> JobSettings {
         let url = r.string(values, .redisURL)!
-        let endpoint: RedisEndpoint
+        var endpoint: RedisEndpoint
         do {
             endpoint = try RedisEndpoint.parse(url, fallbackPassword: r.environment["REDIS_PASSWORD"])
         } catch {
             throw ConfigError(flag: r.raw(values, .redisURL)!.source, message: "\(error)")
         }
+        endpoint.sentinel = try sentinel(values, r)
         let (prefix, prefixSource) = r.raw(values, .prefix)!
         if prefix.contains(where: { $0 == " " || $0 == "*" || $0 == "?" || $0 == "[" }) {
             throw ConfigError(flag: prefixSource, message: "must not contain spaces or glob characters (* ? [), got '\(prefix)'")
@@ -49,6 +50,31 @@ public struct JobSettings: Sendable, Equatable {
             maxWorkerRSSMB: try r.int(values, .maxWorkerRSSMB, range: 0...10_000_000),
             outputIsJSON: try outputFormat(values, r),
             resultTTL: try r.duration(values, .resultTTL))
+    }
+
+    /// `--redis-sentinel` with `--redis-sentinel-master` (one without the other is an error),
+    /// and `REDIS_SENTINEL_PASSWORD`; nil when Sentinel is not used.
+    static func sentinel(_ values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> SentinelSettings? {
+        let list = r.raw(values, .redisSentinel)
+        let master = r.raw(values, .redisSentinelMaster)
+        guard let (text, source) = list else {
+            if let master { throw ConfigError(flag: master.source, message: "only with --redis-sentinel (env REDIS_SENTINELS)") }
+            return nil
+        }
+        let addresses: [SentinelSettings.Address]
+        switch SentinelSettings.parseAddresses(text) {
+        case .success(let parsed): addresses = parsed
+        case .failure(let error): throw ConfigError(flag: source, message: error.message)
+        }
+        guard let (name, nameSource) = master else {
+            throw ConfigError(flag: source, message: "needs --redis-sentinel-master NAME (env REDIS_SENTINEL_MASTER)")
+        }
+        let trimmed = name.trimmingSpaces
+        if trimmed.isEmpty || trimmed.contains(where: { $0 == " " || $0.isNewline }) {
+            throw ConfigError(flag: nameSource, message: "expected a master name without spaces, got '\(name)'")
+        }
+        let password = r.environment["REDIS_SENTINEL_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
+        return SentinelSettings(addresses: addresses, masterName: trimmed, password: password)
     }
 
     static func outputFormat(_ values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> Bool {

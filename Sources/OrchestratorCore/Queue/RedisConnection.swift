@@ -39,15 +39,25 @@ public final class RedisConnection {
         scriptSHAs.removeAll()
     }
 
+    /// The host and port of the server this connection was last opened to (with Sentinel, the
+    /// master the sentinels named).
+    public private(set) var address: SentinelSettings.Address?
+
+    /// Where to connect: asked of the sentinels when they are configured, else the URL's host.
+    /// A fresh context each time (never `redisReconnect`, which reuses the old address), so a
+    /// DNS name is resolved again and a failover is followed.
     private func open() throws(RedisError) {
-        guard let ctx = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), timeval(connectTimeout)) else {
+        let target = try endpoint.sentinel.map { s throws(RedisError) in try SentinelDiscovery.masterAddress(s, timeout: connectTimeout) }
+            ?? SentinelSettings.Address(host: endpoint.host, port: endpoint.port)
+        address = target
+        guard let ctx = redisConnectWithTimeout(target.host, Int32(target.port), timeval(connectTimeout)) else {
             throw .connection(code: -1, message: "cannot allocate a Redis context")
         }
         if ctx.pointee.err != 0 {
             let message = Self.errorString(ctx)
             let code = ctx.pointee.err
             redisFree(ctx)
-            throw .connection(code: code, message: "\(endpoint.host):\(endpoint.port): \(message)")
+            throw .connection(code: code, message: "\(target): \(message)")
         }
         // hiredis does not set close-on-exec: without it every child (workers, handlers) would
         // inherit this connection and keep it open after we are gone.
@@ -63,6 +73,7 @@ public final class RedisConnection {
                 _ = try send(args)
             }
             if endpoint.db != 0 { _ = try send(["SELECT", RedisArg(endpoint.db)]) }
+            if endpoint.sentinel != nil { try checkMasterRole(target) }
         } catch {
             close()
             if case .server(let m) = error {
@@ -72,6 +83,14 @@ public final class RedisConnection {
                 if m.contains("DB index") { throw .server("SELECT \(endpoint.db): \(m)") }
             }
             throw error
+        }
+    }
+
+    /// The sentinels may still name a master that was just demoted: `ROLE` must say `master`.
+    private func checkMasterRole(_ target: SentinelSettings.Address) throws(RedisError) {
+        let reply = try send(["ROLE"])
+        guard case .array(let items) = reply, let role = items.first?.text, role == "master" else {
+            throw .connection(code: -1, message: "\(target), named master by the sentinels, is not a master (ROLE: \(reply)); asking again")
         }
     }
 
@@ -153,7 +172,14 @@ public final class RedisConnection {
         defer { freeReplyObject(raw) }
         let reply = raw.assumingMemoryBound(to: redisReply.self)
         if reply.pointee.type == REDIS_REPLY_ERROR {
-            throw .server(Self.text(reply))
+            let message = Self.text(reply)
+            // A demoted master answers writes with READONLY: drop the context so the next
+            // attempt asks the sentinels (or DNS) where the master is now.
+            if SentinelDiscovery.isReadOnlyError(message) {
+                close()
+                throw .connection(code: -1, message: "read-only replica at \(address.map(\.description) ?? "?"): \(message)")
+            }
+            throw .server(message)
         }
         return Self.decode(reply)
     }

@@ -8,9 +8,13 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var db: Int
     public var user: String?
     public var password: String?
+    /// When set, the master's host and port are asked of these sentinels at every (re)connect,
+    /// and `host`/`port` are unused.
+    public var sentinel: SentinelSettings?
 
-    public init(host: String = "127.0.0.1", port: Int = 6379, db: Int = 0, user: String? = nil, password: String? = nil) {
-        self.host = host; self.port = port; self.db = db; self.user = user; self.password = password
+    public init(host: String = "127.0.0.1", port: Int = 6379, db: Int = 0, user: String? = nil, password: String? = nil,
+                sentinel: SentinelSettings? = nil) {
+        self.host = host; self.port = port; self.db = db; self.user = user; self.password = password; self.sentinel = sentinel
     }
 
     /// Parses a URL; `REDIS_PASSWORD` (passed as `fallbackPassword`) fills a missing password.
@@ -73,6 +77,7 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         if let user { auth = user }
         if password != nil { auth += ":***" }
         if !auth.isEmpty { auth += "@" }
+        if let sentinel { return "redis-sentinel://\(auth)\(sentinel.addressList)/\(sentinel.masterName)/\(db)" }
         return "redis://\(auth)\(host):\(port)/\(db)"
     }
 

@@ -98,7 +98,9 @@ public final class RedisLink {
     private func noteSuccess() {
         if let downSince {
             let lasted = clock.now - downSince
-            logger.info("\(LogEvents.redisUp)", metadata: ["redis": "\(connection.endpoint)", "down_for": "\(String(format: "%.1f", lasted.seconds))s"])
+            var metadata: Logger.Metadata = ["redis": "\(connection.endpoint)", "down_for": "\(String(format: "%.1f", lasted.seconds))s"]
+            if connection.endpoint.sentinel != nil, let address = connection.address { metadata["redis.master"] = "\(address)" }
+            logger.info("\(LogEvents.redisUp)", metadata: metadata)
             outagesEnded += 1
         }
         downSince = nil

@@ -82,10 +82,12 @@ public enum RedisError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The server is up but cannot answer yet (loading its data set, a replica without its
-    /// master, a long script running): retry later on the same, healthy connection.
+    /// master, a long script running, a master without enough replicas to accept writes): retry
+    /// later on the same, healthy connection.
     public var isTransient: Bool {
         if case .server(let m) = self {
-            return m.hasPrefix("LOADING") || m.hasPrefix("MASTERDOWN") || m.hasPrefix("BUSY")
+            // NOREPLICAS: a master with min-replicas-to-write and no replica in reach refuses writes.
+            return m.hasPrefix("LOADING") || m.hasPrefix("MASTERDOWN") || m.hasPrefix("BUSY") || m.hasPrefix("NOREPLICAS")
         }
         return false
     }

@@ -8,7 +8,7 @@ import Foundation
 /// worker itself, re-executing) hands it over on the worker's stdin, one line read at start.
 public enum ChildEnvironment {
     /// Variables that hold, or point at, a secret of ours.
-    public static let secretNames: Set<String> = ["REDIS_PASSWORD", "HTTP_TOKEN", "HTTP_TOKEN_FILE"]
+    public static let secretNames: Set<String> = ["REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "HTTP_TOKEN", "HTTP_TOKEN_FILE"]
     /// Set in a worker's environment when its stdin carries the Redis password (one line, percent-encoded).
     public static let passwordOnStdin = "RPA_SECRETS_ON_STDIN"
 
@@ -42,12 +42,27 @@ public enum ChildEnvironment {
             out["REDIS_URL"] = endpoint.urlWithoutPassword
         }
         out[passwordOnStdin] = "1"
-        return (out, (password.map(PercentEncoding.encode) ?? "") + "\n")
+        return (out, stdinLine(redisPassword: password, sentinelPassword: env["REDIS_SENTINEL_PASSWORD"]))
+    }
+
+    /// The line on a worker's stdin: the Redis password, then, after a space, the sentinels'
+    /// password when there is one; each percent-encoded (so neither holds a space or a newline).
+    public static func stdinLine(redisPassword: String?, sentinelPassword: String?) -> String {
+        var line = redisPassword.map(PercentEncoding.encode) ?? ""
+        if let sentinelPassword { line += " " + PercentEncoding.encode(sentinelPassword) }
+        return line + "\n"
+    }
+
+    /// The two passwords of a `stdinLine` (without its newline); an empty field is nil.
+    public static func parseStdinLine(_ line: String) -> (redis: String?, sentinel: String?) {
+        let fields = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        func field(_ i: Int) -> String? { i < fields.count && !fields[i].isEmpty ? PercentEncoding.decode(fields[i]) : nil }
+        return (field(0), field(1))
     }
 
     /// The worker's side: reads the line on stdin (waiting at most `timeout`), then points stdin
-    /// at /dev/null. Returns the password (nil for an empty line); throws a message on failure.
-    public static func receivePassword(timeout: Duration = .seconds(10)) throws(ConfigError) -> String? {
+    /// at /dev/null. Returns the passwords (nil for an empty field); throws a message on failure.
+    public static func receivePasswords(timeout: Duration = .seconds(10)) throws(ConfigError) -> (redis: String?, sentinel: String?) {
         var line: [UInt8] = []
         let deadline = ContinuousClock().now + timeout
         var done = false
@@ -64,7 +79,7 @@ public enum ChildEnvironment {
         }
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         if null >= 0 { dup2(null, 0); close(null) }
-        return line.isEmpty ? nil : PercentEncoding.decode(String(decoding: line, as: UTF8.self))
+        return parseStdinLine(String(decoding: line, as: UTF8.self))
     }
 
     /// A standalone worker (systemd, Kubernetes) started with a secret in its environment
@@ -84,6 +99,6 @@ public enum ChildEnvironment {
         let envp = clean.map { strdup("\($0.key)=\($0.value)") } + [nil]
         execve("/proc/self/exe", argv, envp)
         // Only reached when exec failed: stdin now holds the line, so read it back.
-        _ = try? receivePassword(timeout: .milliseconds(100))
+        _ = try? receivePasswords(timeout: .milliseconds(100))
     }
 }
