@@ -14,7 +14,7 @@ final class DashboardData: @unchecked Sendable {
     private var connection: RedisConnection?
     private var failedAt: ContinuousClock.Instant?
     private var lastError = ""
-    private var cachedStatus: (at: ContinuousClock.Instant, json: String)?
+    var cachedStatus: (at: ContinuousClock.Instant, json: String)?
     private let clock = ContinuousClock()
 
     /// The `host` of the events an action writes.

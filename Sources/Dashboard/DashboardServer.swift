@@ -122,7 +122,7 @@ public final class DashboardServer: Sendable {
             w.string("prefix", configuration.prefix)
             w.bool("actions", configuration.http.token != nil)
             return reply(200, json: w.text, head: head)
-        case .status, .alerts, .history, .events, .action:
+        case .status, .alerts, .history, .events, .action, .dead, .job, .jobAction:
             return await api(route, query: query, head: head, client: client)
         }
     }
@@ -173,6 +173,32 @@ public final class DashboardServer: Sendable {
                 let action = DashboardData.Action(rawValue: name)!
                 let answer = try await data.perform(action, queue: queue)
                 logger.warning("dashboard.action", metadata: ["queue": "\(queue)", "action": "\(name)", "client": "\(client)"])
+                return reply(200, json: answer, head: head)
+            case .dead:
+                guard let queue = query["queue"], (try? validateQueueName(queue, flag: "queue")) != nil else {
+                    return reply(400, json: error("queue: name a queue, e.g. /api/dead?queue=conferencia&limit=50"), head: head)
+                }
+                guard let limit = Int(query["limit"] ?? "50"), (1...500).contains(limit) else {
+                    return reply(400, json: error("limit: a number from 1 to 500"), head: head)
+                }
+                guard let offset = Int(query["offset"] ?? "0"), offset >= 0 else {
+                    return reply(400, json: error("offset: a number from 0"), head: head)
+                }
+                return reply(200, json: try await data.deadJSON(queue: queue, limit: limit, offset: offset), head: head)
+            case .job(let id):
+                guard let answer = try await data.jobJSON(id: id) else {
+                    return reply(404, json: error("job '\(id)': not found in the queues shown here"), head: head)
+                }
+                return reply(200, json: answer, head: head)
+            case .jobAction(let queue, let id, let name):
+                guard try await data.knownQueues().contains(queue) else {
+                    return reply(404, json: error("queue '\(queue)' is not watched here"), head: head)
+                }
+                guard let action = QueueControl.JobAction(rawValue: name),
+                      let answer = try await data.perform(action, queue: queue, id: id, client: client) else {
+                    return reply(404, json: error("job '\(id ?? "")': not in the dead letters of '\(queue)'"), head: head)
+                }
+                logger.warning("dashboard.action", metadata: ["queue": "\(queue)", "action": "\(name)", "id": "\(id ?? "*")", "client": "\(client)"])
                 return reply(200, json: answer, head: head)
             default:
                 return reply(404, json: error("not found"), head: head)

@@ -20,7 +20,7 @@ struct Orchestrator: ParsableCommand {
         `status` exits 3 when neither an orchestrator nor a worker is running.
         """,
         version: Version.string,
-        subcommands: [Run.self, Status.self, Dead.self, Pause.self, Resume.self, Events.self, Alerts.self, History.self, DashboardCommand.self],
+        subcommands: [Run.self, Status.self, Dead.self, Pause.self, Resume.self, Events.self, Alerts.self, History.self, DashboardCommand.self, JobCommand.self],
         defaultSubcommand: Run.self)
 }
 

@@ -16,7 +16,7 @@ public struct EventLog: Sendable {
     /// dashboard's actions): what `events --type` and `/api/events?type=` accept.
     public static let knownTypes = [
         "scale", "worker_spawned", "worker_exited", "drain_begin", "drain_done", "redis_down", "redis_up", "pause", "resume",
-        "dead_requeue", "alert_fired", "alert_repeated", "alert_resolved", "host_joined", "host_gone", "fenced",
+        "dead_requeue", "dead_delete", "retry_now", "alert_fired", "alert_repeated", "alert_resolved", "host_joined", "host_gone", "fenced",
     ]
 
     /// The types in `types` that no event has, e.g. a typo (`events --type worker_exit`).

@@ -4,7 +4,7 @@ import Foundation
 /// the cause is fixed (Sidekiq's "retry all dead").
 public struct DeadLetters {
     /// A dead letter as read, with its raw bytes (to remove exactly that entry).
-    public struct Entry {
+    public struct Entry: Sendable {
         public var letter: DeadLetter
         public var raw: [UInt8]
         /// The job id, as in results and logs: the instance id of a job a `Client` enqueued, else
@@ -32,10 +32,18 @@ public struct DeadLetters {
 
     public func count() throws(RedisError) -> Int { try redis.send(["LLEN", RedisArg(keys.dead)]).int ?? 0 }
 
-    /// The newest `limit` entries.
-    public func list(limit: Int) throws(RedisError) -> [Entry] {
-        let items = try redis.send(["LRANGE", RedisArg(keys.dead), "0", RedisArg(max(0, limit - 1))]).array ?? []
+    /// The newest `limit` entries, after skipping the `offset` newest.
+    public func list(limit: Int, offset: Int = 0) throws(RedisError) -> [Entry] {
+        guard limit > 0 else { return [] }
+        let start = max(0, offset)
+        let stop = limit == Int.max ? -1 : start + limit - 1
+        let items = try redis.send(["LRANGE", RedisArg(keys.dead), RedisArg(start), RedisArg(stop)]).array ?? []
         return items.compactMap(\.bytes).map(Self.decode)
+    }
+
+    /// Entries whose job id is exactly `id` (identical plain payloads share one).
+    public func entries(id: String) throws(RedisError) -> [Entry] {
+        try all().filter { $0.id == id }
     }
 
     /// An entry that is not a dead letter (written by hand?) still shows, with its bytes as the payload.

@@ -16,6 +16,43 @@ public enum QueueControl {
         return moved
     }
 
+    /// What an operator does to one queue's dead letters or retries (`/api/queues/Q/dead/…`,
+    /// `…/retry-now`). Each event carries `client` (the HTTP peer) when given.
+    public enum JobAction: String, Sendable { case requeue, delete, retryNow = "retry-now" }
+
+    /// Requeues or deletes the dead letters of `queue` whose job id is `id` (every one when `id` is
+    /// nil), or promotes every waiting retry (`retryNow`, `id` ignored). Each move is atomic in
+    /// Redis (the requeue and promote scripts check key types before writing; a delete is one
+    /// LREM, a delete of all one MULTI/EXEC). Returns how many jobs it moved or deleted, or nil
+    /// when `id` names no dead letter of the queue. Writes `dead_requeue`, `dead_delete` or `retry_now`.
+    public static func perform(_ action: JobAction, queue: String, id: String?, redis: RedisConnection, prefix: String,
+                               host: String = WallClock.hostName(), client: String? = nil) throws(RedisError) -> Int? {
+        let keys = QueueKeys(prefix: prefix, queue: queue)
+        let dead = DeadLetters(redis: redis, keys: keys)
+        var count = 0
+        switch (action, id) {
+        case (.retryNow, _):
+            let retries = RedisJobQueue(redis: redis, keys: keys, workerID: "operator")
+            var moved = 0
+            repeat {
+                moved = try retries.promoteDueRetries(nowMilliseconds: Int64.max, limit: 1000)
+                count += moved
+            } while moved > 0
+        case (.requeue, nil): count = try dead.requeueAll()
+        case (.delete, nil): count = try dead.purge()
+        case (_, let id?):
+            let entries = try dead.entries(id: id)
+            guard !entries.isEmpty else { return nil }
+            for entry in entries where try (action == .requeue ? dead.requeue(entry) : dead.delete(entry)) { count += 1 }
+        }
+        var fields = [("queue", queue), ("jobs", "\(count)")]
+        if let id { fields.append(("id", id)) }
+        if let client { fields.append(("client", client)) }
+        let type = action == .requeue ? "dead_requeue" : action == .delete ? "dead_delete" : "retry_now"
+        _ = try? redis.send(event(type, prefix: prefix, host: host, fields))
+        return count
+    }
+
     /// The paused queues.
     public static func paused(redis: RedisConnection, prefix: String) throws(RedisError) -> Set<String> {
         Set((try redis.send(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))]).array ?? []).compactMap(\.text))
