@@ -66,7 +66,8 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", dependencies: ["OrchestratorCore"], path: "Tests/TestSupport"),
-        .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore", "CLISupport", "Dashboard"]),
+        .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore", "CLISupport", "Dashboard",
+                                                                  .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "RedisIntegrationTests", dependencies: ["OrchestratorCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["OrchestratorCore", "TestSupport"]),
     ]

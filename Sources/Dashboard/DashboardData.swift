@@ -142,20 +142,18 @@ final class DashboardData: @unchecked Sendable {
 
     enum Action: String, Sendable { case pause, resume, requeueDead = "requeue-dead" }
 
-    /// Performs an action on a queue; returns the JSON answer.
-    func perform(_ action: Action, queue: String) async throws -> String {
+    /// Performs an action on a queue.
+    func perform(_ action: Action, queue: String) async throws -> QueueActionAnswer {
         let prefix = self.prefix, host = self.hostID
         return try await perform { redis in
             self.cachedStatus = nil
-            var w = JSONObjectWriter()
-            w.string("queue", queue)
-            w.string("action", action.rawValue)
+            var answer = QueueActionAnswer(queue: queue, action: action.rawValue)
             switch action {
             case .pause: try QueueControl.setPaused(true, queues: [queue], redis: redis, prefix: prefix, host: host)
             case .resume: try QueueControl.setPaused(false, queues: [queue], redis: redis, prefix: prefix, host: host)
-            case .requeueDead: w.number("requeued", try QueueControl.requeueDead(queue: queue, redis: redis, prefix: prefix, host: host))
+            case .requeueDead: answer.requeued = try QueueControl.requeueDead(queue: queue, redis: redis, prefix: prefix, host: host)
             }
-            return w.text
+            return answer
         }
     }
 }

@@ -1,40 +1,80 @@
-import Dashboard
+@testable import Dashboard
 import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
 import OrchestratorCore
 import Testing
 
+/// Routing through Hummingbird's router (HummingbirdTesting's `.router` framework, no socket):
+/// 401/403/404/405, tokens, decoding. Redis is unreachable here (port 1), so a request that passes
+/// routing and the token check and reaches Redis answers 503: that is how these tests see it got through.
 @Suite("dashboard routes, tokens and the listen address (pure)")
 struct DashboardRouteTests {
     let token = "0123456789abcdef0123"
+    static let queues = ["conferencia", "q", "ação", "a<b>", "x#y", "q\"x", "a+b", "%41"]
 
-    func route(_ method: String, _ path: String, auth: String? = nil, token: String? = "0123456789abcdef0123") -> DashboardRoute {
-        DashboardRoute.resolve(method: method, path: path, authorization: auth, token: token)
+    /// Runs `body` against the dashboard's router, with `token` (nil: read-only).
+    func withRouter(token: String? = "0123456789abcdef0123", _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let http = try #require(try resolve([.httpListen: "127.0.0.1:0"], env: token.map { ["HTTP_TOKEN": $0] } ?? [:]))
+        let server = DashboardServer(.init(http: http, redis: RedisEndpoint(host: "127.0.0.1", port: 1, db: 0), prefix: "t:", queues: Self.queues,
+                                           metrics: nil), logger: Logger(label: "test"))
+        try await Application(responder: server.makeResponder()).test(.router, body)
+    }
+
+    static func call(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, auth: String? = nil,
+                     body: String? = nil) async throws -> Answer {
+        var headers: HTTPFields = [:]
+        if let auth { headers[.authorization] = auth }
+        let r = try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        return Answer(r.status.code, String(buffer: r.body), r.headers[.allow])
+    }
+
+    struct Answer: Equatable {
+        let status: Int, body: String, allow: String?
+        init(_ status: Int, _ body: String, _ allow: String?) { self.status = status; self.body = body; self.allow = allow }
     }
 
     @Test("pages and the API answer GET and HEAD; other methods get 405 with Allow; unknown paths 404")
-    func readOnly() {
-        #expect(route("GET", "/") == .page("/"))
-        #expect(route("HEAD", "/api/status") == .status)
-        #expect(route("GET", "/healthz") == .readyz)
-        #expect(route("GET", "/metrics") == .metrics)
-        #expect(route("POST", "/api/status") == .refuse(code: 405, message: "/api/status takes GET or HEAD", allow: "GET, HEAD"))
-        #expect(route("DELETE", "/") == .refuse(code: 405, message: "/ takes GET or HEAD", allow: "GET, HEAD"))
-        if case .refuse(404, _, nil) = route("GET", "/etc/passwd") {} else { Issue.record("404 expected") }
-        if case .refuse(404, _, nil) = route("GET", "/api/queues/q/shutdown") {} else { Issue.record("unknown action: 404") }
+    func readOnly() async throws {
+        try await withRouter { client in
+            let page = try await client.execute(uri: "/", method: .get)
+            #expect(page.status == .ok && page.headers[.contentType] == "text/html; charset=utf-8" && page.headers[.cacheControl] == "no-store")
+            let head = try await client.execute(uri: "/api/config", method: .head)
+            #expect(head.status == .ok && head.body.readableBytes == 0 && Int(head.headers[.contentLength] ?? "") ?? 0 > 10, "\(head.headers)")
+            #expect(try await Self.call(client, .get, "/healthz") == Answer(200, "ok\n", nil))
+            #expect(try await Self.call(client, .get, "/metrics").status == 404)
+            #expect(try await Self.call(client, .get, "/api/status").status == 503, "routed, then Redis is unreachable")
+            #expect(try await Self.call(client, .post, "/api/status") == Answer(405, #"{"error":"/api/status takes GET or HEAD"}"#, "GET, HEAD"))
+            #expect(try await Self.call(client, .delete, "/") == Answer(405, #"{"error":"/ takes GET or HEAD"}"#, "GET, HEAD"))
+            #expect(try await Self.call(client, .get, "/etc/passwd") == Answer(404, #"{"error":"no such page: try / (dashboard), /api/status, /metrics"}"#, nil))
+            #expect(try await Self.call(client, .post, "/api/queues/q/shutdown", auth: "Bearer \(token)").status == 404, "unknown action: 404")
+            let config = try await Self.call(client, .get, "/api/config")
+            #expect(config.body == #"{"mode":"dashboard","version":"\#(Version.string)","prefix":"t:","actions":true}"#)
+        }
     }
 
     @Test("actions: POST only, the exact Bearer token; without a server token they are refused with 403")
-    func actions() {
-        #expect(route("POST", "/api/queues/conferencia/pause", auth: "Bearer \(token)") == .action(queue: "conferencia", action: "pause"))
-        #expect(route("POST", "/api/queues/q/requeue-dead", auth: "Bearer \(token)") == .action(queue: "q", action: "requeue-dead"))
-        if case .refuse(401, _, nil) = route("POST", "/api/queues/q/pause") {} else { Issue.record("no header: 401") }
-        if case .refuse(401, _, nil) = route("POST", "/api/queues/q/pause", auth: "Bearer \(token)x") {} else { Issue.record("longer token: 401") }
-        if case .refuse(401, _, nil) = route("POST", "/api/queues/q/pause", auth: "Bearer \(token.dropLast())") {} else { Issue.record("prefix: 401") }
-        if case .refuse(401, _, nil) = route("POST", "/api/queues/q/pause", auth: token) {} else { Issue.record("no Bearer: 401") }
-        if case .refuse(405, _, "POST") = route("GET", "/api/queues/q/pause", auth: "Bearer \(token)") {} else { Issue.record("GET: 405") }
-        if case .refuse(403, let m, nil) = route("POST", "/api/queues/q/pause", auth: "Bearer \(token)", token: nil) {
-            #expect(m.contains("read-only"))
-        } else { Issue.record("no server token: 403") }
+    func actions() async throws {
+        try await withRouter { client in
+            for path in ["/api/queues/conferencia/pause", "/api/queues/q/requeue-dead", "/api/queues/q/retry-now", "/api/queues/q/dead/abc/requeue",
+                         "/api/queues/q/dead/abc/delete", "/api/queues/q/dead/requeue-all", "/api/queues/q/dead/delete-all"] {
+                #expect(try await Self.call(client, .post, path, auth: "Bearer \(token)").status == 503, "\(path): the token lets it through")
+                #expect(try await Self.call(client, .post, path) == Answer(401, #"{"error":"this action needs the token: Authorization: Bearer <token>"}"#, nil), "\(path)")
+                #expect(try await Self.call(client, .post, path, auth: "Bearer \(token)x").status == 401, "longer token: \(path)")
+                #expect(try await Self.call(client, .post, path, auth: "Bearer \(token.dropLast())").status == 401, "prefix: \(path)")
+                #expect(try await Self.call(client, .post, path, auth: token).status == 401, "no Bearer: \(path)")
+                #expect(try await Self.call(client, .get, path, auth: "Bearer \(token)") == Answer(405, #"{"error":"\#(path) takes POST"}"#, "POST"), "\(path)")
+            }
+            let other = try await Self.call(client, .post, "/api/queues/elsewhere/pause", auth: "Bearer \(token)")
+            #expect(other == Answer(404, #"{"error":"queue 'elsewhere' is not watched here"}"#, nil))
+            let big = try await Self.call(client, .post, "/api/queues/q/pause", auth: "Bearer \(token)", body: String(repeating: "x", count: 4096))
+            #expect(big.status == 413)
+        }
+        try await withRouter(token: nil) { client in
+            let refused = try await Self.call(client, .post, "/api/queues/q/pause", auth: "Bearer \(token)")
+            #expect(refused.status == 403 && refused.body.contains("read-only"), "no server token: 403")
+        }
     }
 
     @Test("tokens compare equal only when identical")
@@ -95,12 +135,16 @@ struct DashboardRouteTests {
     }
 
     @Test("action paths name the queue as the page sends it (encodeURIComponent): each segment is decoded once")
-    func encodedQueueNames() {
-        for (sent, queue) in [("a%C3%A7%C3%A3o", "ação"), ("a%3Cb%3E", "a<b>"), ("x%23y", "x#y"), ("q%22x", "q\"x"), ("a+b", "a+b"), ("%2541", "%41")] {
-            #expect(route("POST", "/api/queues/\(sent)/pause", auth: "Bearer \(token)") == .action(queue: queue, action: "pause"), "\(sent)")
+    func encodedQueueNames() async throws {
+        try await withRouter { client in
+            for sent in ["a%C3%A7%C3%A3o", "a%3Cb%3E", "x%23y", "q%22x", "a+b", "%2541"] {
+                #expect(try await Self.call(client, .post, "/api/queues/\(sent)/pause", auth: "Bearer \(token)").status == 503, "\(sent) names a watched queue")
+            }
+            let other = try await Self.call(client, .post, "/api/queues/a%C3%A7%C3%A3o2/pause", auth: "Bearer \(token)")
+            #expect(other == Answer(404, #"{"error":"queue 'ação2' is not watched here"}"#, nil))
+            #expect(try await Self.call(client, .post, "/api/queues/q/%72esume", auth: "Bearer \(token)").status == 503)
+            #expect(try await Self.call(client, .get, "/api/%73tatus").status == 503)
         }
-        #expect(route("POST", "/api/queues/q/%72esume", auth: "Bearer \(token)") == .action(queue: "q", action: "resume"))
-        #expect(route("GET", "/api/%73tatus") == .status)
     }
 
     @Test("the one percent decoder: %XX once, invalid escapes kept, + kept, any case of hex digits")
@@ -118,10 +162,22 @@ struct DashboardRouteTests {
         #expect(endpoint.urlWithoutPassword == "redis://us%40er@h:1/2")
     }
 
-    @Test("query strings are percent-decoded")
-    func query() {
-        #expect(queryParameters("queue=a%2Fb&since=1h&x") == ["queue": "a/b", "since": "1h", "x": ""])
-        #expect(queryParameters("q=%zz") == ["q": "%zz"])
-        #expect(queryParameters("queue=a+b%2Bc") == ["queue": "a b+c"])
+    @Test("query strings are percent-decoded; bad numbers get 400 naming the parameter")
+    func query() async throws {
+        try await withRouter { client in
+            let dead = "/api/dead?queue=q"
+            let decoded = try await Self.call(client, .get, dead + "&limit=%35%30")
+            #expect(decoded.status == 503, "limit=50 once decoded, then Redis is unreachable")
+            let badLimit = try await Self.call(client, .get, dead + "&limit=%zz")
+            #expect(badLimit == Answer(400, #"{"error":"limit: a number from 1 to 500"}"#, nil))
+            let badOffset = try await Self.call(client, .get, dead + "&offset=-1")
+            #expect(badOffset == Answer(400, #"{"error":"offset: a number from 0"}"#, nil))
+            let events = try await Self.call(client, .get, "/api/events?limit=0")
+            #expect(events == Answer(400, #"{"error":"limit: a number from 1 to 1000"}"#, nil))
+            let types = try await Self.call(client, .get, "/api/events?type=a%2Cscale")
+            #expect(types.status == 400 && types.body.contains("no event has type 'a'"))
+            let points = try await Self.call(client, .get, "/api/history?queue=q&points=9")
+            #expect(points.body == #"{"error":"points: a number from 10 to 5000"}"#)
+        }
     }
 }

@@ -134,7 +134,8 @@ public struct JobLocator {
     /// The result record: by id (jobs with an instance id), else the newest match in the results list.
     func result(_ keys: QueueKeys, id: String) throws(RedisError) -> [UInt8]? {
         if JobEnvelope.isValidInstanceID(Array(id.utf8)),
-           let stored = try? redis.send(["GET", RedisArg(QueueKeys.resultByID(prefix: prefix, id))]).bytes {
+           let stored = try? redis.send(["GET", RedisArg(QueueKeys.resultByID(prefix: prefix, id))]).bytes,
+           (try? JSONDecoder().decode(ResultRecord.self, from: Data(stored))) != nil {
             return stored
         }
         return try scanList(keys.results, matching: id) { raw in
