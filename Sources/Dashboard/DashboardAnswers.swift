@@ -10,6 +10,24 @@ struct ErrorAnswer: ResponseEncodable, Sendable {
     let error: String
 }
 
+/// A flat object of string fields in their stored order: a history sample, an event.
+struct FieldsAnswer: Encodable, Sendable {
+    let fields: [(String, String)]
+    init(_ fields: [(String, String)]) { self.fields = fields }
+
+    struct Key: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        for (k, v) in fields { try c.encode(v, forKey: Key(stringValue: k)) }
+    }
+}
+
 /// `GET /api/config`.
 struct ConfigAnswer: ResponseEncodable, Sendable {
     let mode: String

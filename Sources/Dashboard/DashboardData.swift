@@ -91,53 +91,36 @@ final class DashboardData: @unchecked Sendable {
     /// The minute samples of `queue` since `since` (ms), as `history --json` objects; with
     /// `points`, buckets of consecutive samples merged (max of pending, workers and target, sum of
     /// done, failed and dead), so a week fits a chart.
-    func historyJSON(queue: String, since: Int64, points: Int?) async throws -> String {
+    func history(queue: String, since: Int64, points: Int?) async throws -> [FieldsAnswer] {
         let key = QueueKeys.history(prefix: prefix, queue: queue)
         let samples = try await perform { redis in try EventReader.range(redis, key: key, sinceMilliseconds: since, count: 20_000) }
+        guard let points, points > 0, samples.count > points else {
+            return samples.map { FieldsAnswer([("queue", queue)] + $0.fields) }
+        }
         let rows = samples.map { Dictionary($0.fields, uniquingKeysWith: { $1 }) }
-        guard let points, points > 0, rows.count > points else {
-            return "[" + samples.map { e in
-                var w = JSONObjectWriter()
-                w.string("queue", queue)
-                for (k, v) in e.fields { w.string(k, v) }
-                return w.text
-            }.joined(separator: ",") + "]"
-        }
         let size = (rows.count + points - 1) / points
-        var out: [String] = []
-        for start in stride(from: 0, to: rows.count, by: size) {
+        return stride(from: 0, to: rows.count, by: size).map { start in
             let bucket = rows[start..<min(start + size, rows.count)]
-            let int = { (row: [String: String], k: String) in Int(row[k] ?? "") ?? 0 }
-            var w = JSONObjectWriter()
-            w.string("queue", queue)
-            w.string("minute", bucket.first!["minute"] ?? "")
-            w.string("pending", "\(bucket.map { int($0, "pending") }.max() ?? 0)")
-            w.string("target", "\(bucket.map { int($0, "target") }.max() ?? 0)")
-            for k in ["busy", "idle", "draining"] { w.string(k, "\(bucket.map { int($0, k) }.max() ?? 0)") }
-            for k in ["done", "failed", "dead"] { w.string(k, "\(bucket.map { int($0, k) }.reduce(0, +))") }
-            w.string("minutes", "\(bucket.count)")
-            out.append(w.text)
+            let values = { (k: String) in bucket.map { Int($0[k] ?? "") ?? 0 } }
+            var fields = [("queue", queue), ("minute", bucket.first?["minute"] ?? "")]
+            for k in ["pending", "target", "busy", "idle", "draining"] { fields.append((k, "\(values(k).max() ?? 0)")) }
+            for k in ["done", "failed", "dead"] { fields.append((k, "\(values(k).reduce(0, +))")) }
+            return FieldsAnswer(fields + [("minutes", "\(bucket.count)")])
         }
-        return "[" + out.joined(separator: ",") + "]"
     }
 
     /// The newest events since `since` (ms), newest first, optionally of some types only.
-    func eventsJSON(since: Int64, types: Set<String>, limit: Int) async throws -> String {
+    func events(since: Int64, types: Set<String>, limit: Int) async throws -> [FieldsAnswer] {
         let key = QueueKeys.events(prefix: prefix)
         let events = try await perform { redis in try EventReader.latest(redis, key: key, sinceMilliseconds: since, count: types.isEmpty ? limit : 5_000) }
-        return "[" + events.filter { types.isEmpty || types.contains($0.type) }.prefix(limit).map { e in
-            var w = JSONObjectWriter()
-            w.string("id", e.id)
-            for (k, v) in e.fields { w.string(k, v) }
-            return w.text
-        }.joined(separator: ",") + "]"
+        return events.filter { types.isEmpty || types.contains($0.type) }.prefix(limit).map { FieldsAnswer([("id", $0.id)] + $0.fields) }
     }
 
-    /// `alerts --json`.
-    func alertsJSON() async throws -> String {
+    /// `alerts --json`: each active alert's record as stored, by rule and queue.
+    func alerts() async throws -> [RawJSON] {
         let key = QueueKeys.alerts(prefix: prefix)
         let fields = try await perform { redis in try redis.send(["HGETALL", RedisArg(key)]).fields }
-        return "[" + fields.keys.sorted().map { fields[$0]! }.joined(separator: ",") + "]"
+        return fields.sorted { $0.key < $1.key }.map { RawJSON($0.value) }
     }
 
     enum Action: String, Sendable { case pause, resume, requeueDead = "requeue-dead" }

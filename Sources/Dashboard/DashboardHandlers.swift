@@ -51,7 +51,7 @@ extension DashboardServer {
         return Response(status: .init(code: status), headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
-    func history(_ query: DashboardQuery) async throws -> RawJSON {
+    func history(_ query: DashboardQuery) async throws -> [FieldsAnswer] {
         guard let queue = query["queue"], (try? validateQueueName(queue, flag: "queue")) != nil else {
             throw DashboardError(400, "queue: name a queue, e.g. /api/history?queue=conferencia&since=1h")
         }
@@ -62,10 +62,10 @@ extension DashboardServer {
             throw DashboardError(400, "since: expected a duration like 1h or an ISO time like 2026-11-30T10:00")
         }
         let points: Int? = query["points"] == nil ? nil : try query.int("points", 10...5000, fallback: 0, "a number from 10 to 5000")
-        return RawJSON(try await data.historyJSON(queue: queue, since: since, points: points))
+        return try await data.history(queue: queue, since: since, points: points)
     }
 
-    func events(_ query: DashboardQuery) async throws -> RawJSON {
+    func events(_ query: DashboardQuery) async throws -> [FieldsAnswer] {
         guard let since = WallClock.sinceMilliseconds(query["since"] ?? "1h", now: WallClock.nowMilliseconds()) else {
             throw DashboardError(400, "since: expected a duration like 10m or an ISO time like 2026-11-30T10:00")
         }
@@ -76,7 +76,7 @@ extension DashboardServer {
         guard unknown.isEmpty else {
             throw DashboardError(400, "type: no event has type \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (types: \(EventLog.knownTypes.joined(separator: ", ")))")
         }
-        return RawJSON(try await data.eventsJSON(since: since, types: Set(typeList), limit: limit))
+        return try await data.events(since: since, types: Set(typeList), limit: limit)
     }
 
     func dead(_ query: DashboardQuery) async throws -> DeadListAnswer {

@@ -27,7 +27,7 @@ extension DashboardServer {
         read(router, "/livez") { _, _ in self.health(.live) }
         for path: RouterPath in ["/readyz", "/healthz"] { read(router, path) { _, _ in self.health(.ready) } }
         read(router, "/api/status") { _, _ in RawJSON(try await self.data.statusJSON()) }
-        read(router, "/api/alerts") { _, _ in RawJSON(try await self.data.alertsJSON()) }
+        read(router, "/api/alerts") { _, _ in try await self.data.alerts() }
         read(router, "/api/config") { _, _ in
             ConfigAnswer(mode: self.configuration.metrics == nil ? "dashboard" : "run", version: Version.string, prefix: self.configuration.prefix,
                          actions: self.configuration.http.token != nil)

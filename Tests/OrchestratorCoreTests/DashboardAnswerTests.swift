@@ -13,6 +13,14 @@ struct DashboardAnswerTests {
         #expect(try OrderedJSONEncoder.text(JobActionAnswer(queue: "q", action: .retryNow, id: nil, count: 3)) == #"{"queue":"q","action":"retry-now","promoted":3}"#)
     }
 
+    @Test("history samples and events keep their stored field order; alerts are their stored records, as is")
+    func fields() throws {
+        let events = [FieldsAnswer([("id", "1-0"), ("type", "scale"), ("ts", "5"), ("host", "h/1")]), FieldsAnswer([])]
+        #expect(try OrderedJSONEncoder.text(events) == #"[{"id":"1-0","type":"scale","ts":"5","host":"h/1"},{}]"#)
+        #expect(try OrderedJSONEncoder.text([RawJSON(#"{"rule":"backlog"}"#), RawJSON("[1]")]) == #"[{"rule":"backlog"},[1]]"#)
+        #expect(try OrderedJSONEncoder.text([FieldsAnswer]()) == "[]")
+    }
+
     @Test("a dead letter: payload when UTF-8, else payload_base64")
     func deadItems() throws {
         let text = DeadLetters.Entry(letter: DeadLetter(queue: "q", payload: Array("héllo".utf8), error: "e", attempts: 2, worker: "w", failedAt: "t"), raw: [])
