@@ -125,16 +125,17 @@ final class DashboardData: @unchecked Sendable {
 
     enum Action: String, Sendable { case pause, resume, requeueDead = "requeue-dead" }
 
-    /// Performs an action on a queue.
-    func perform(_ action: Action, queue: String) async throws -> QueueActionAnswer {
+    /// Performs an action on a queue; `client` goes into its event.
+    func perform(_ action: Action, queue: String, client: String) async throws -> QueueActionAnswer {
         let prefix = self.prefix, host = self.hostID
         return try await perform { redis in
             self.cachedStatus = nil
             var answer = QueueActionAnswer(queue: queue, action: action.rawValue)
             switch action {
-            case .pause: try QueueControl.setPaused(true, queues: [queue], redis: redis, prefix: prefix, host: host)
-            case .resume: try QueueControl.setPaused(false, queues: [queue], redis: redis, prefix: prefix, host: host)
-            case .requeueDead: answer.requeued = try QueueControl.requeueDead(queue: queue, redis: redis, prefix: prefix, host: host)
+            case .pause: try QueueControl.setPaused(true, queues: [queue], redis: redis, prefix: prefix, host: host, client: client)
+            case .resume: try QueueControl.setPaused(false, queues: [queue], redis: redis, prefix: prefix, host: host, client: client)
+            case .requeueDead:
+                answer.requeued = try QueueControl.perform(.requeue, queue: queue, id: nil, redis: redis, prefix: prefix, host: host, client: client)
             }
             return answer
         }

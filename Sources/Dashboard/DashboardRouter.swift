@@ -47,10 +47,11 @@ extension DashboardServer {
     /// The POST endpoints under `/api/queues/<queue>/`, token-checked by `AuthMiddleware`.
     private func addActions(to router: Router<DashboardContext>) {
         let actions = router.group("/api/queues").add(middleware: AuthMiddleware(token: configuration.http.token, refusals: refusals, logger: logger))
-        for name in ["pause", "resume", "requeue-dead"] {
+        for queueAction in [DashboardData.Action.pause, .resume, .requeueDead] {
+            let name = queueAction.rawValue
             action(router, actions, ":queue/\(name)") { _, context in
                 let queue = try await self.watched(context)
-                let answer = try await self.data.perform(DashboardData.Action(rawValue: name) ?? .pause, queue: queue)
+                let answer = try await self.data.perform(queueAction, queue: queue, client: context.client)
                 self.logger.warning("dashboard.action", metadata: ["queue": "\(queue)", "action": "\(name)", "client": "\(context.client)"])
                 return answer
             }

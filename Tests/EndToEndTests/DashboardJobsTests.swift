@@ -124,11 +124,15 @@ struct DashboardJobsTests {
         #expect(all?.status == "HTTP/1.1 200 OK" && jsonObject(Array((all?.body ?? "").utf8))["deleted"] as? Int == 2, "\(String(describing: all))")
         #expect(httpRequest(port: port, method: "GET", path: "/api/queues/q/retry-now", headers: Self.auth)?.status == "HTTP/1.1 405 Method Not Allowed")
 
+        #expect(httpRequest(port: port, method: "POST", path: "/api/queues/q/pause", headers: Self.auth)?.status == "HTTP/1.1 200 OK")
+        #expect(httpRequest(port: port, method: "POST", path: "/api/queues/q/requeue-dead", headers: Self.auth)?.body == #"{"queue":"q","action":"requeue-dead","requeued":0}"#)
         #expect(waitUntil { v.output.contains("dashboard.action action=requeue client=127.0.0.1 id=\(Self.plainDeadID) queue=q") }, "\(v.output)")
         let events = try h.redis.send(["XRANGE", RedisArg(QueueKeys.events(prefix: h.prefix)), "-", "+"]).array ?? []
         let flat = events.compactMap { $0.array?.last?.array?.compactMap(\.text) }.map { $0.joined(separator: " ") }
         #expect(flat.contains { $0.hasPrefix("type dead_requeue") && $0.contains("id \(Self.plainDeadID)") && $0.contains("client 127.0.0.1") }, "\(flat)")
         #expect(flat.contains { $0.hasPrefix("type dead_delete") && $0.contains("id inst-b") } && flat.contains { $0.hasPrefix("type retry_now") }, "\(flat)")
+        #expect(flat.contains { $0.hasPrefix("type pause") && $0.hasSuffix("queue q client 127.0.0.1") }, "the old actions carry the client too: \(flat)")
+        #expect(flat.contains { $0.hasPrefix("type dead_requeue") && $0.hasSuffix("queue q jobs 0 client 127.0.0.1") }, "\(flat)")
     }
 
     @Test("orchestrator job ID: the same lookup; exit 0 found, 1 not found, 64 bad id, 69 Redis unreachable")

@@ -2,11 +2,13 @@
 /// dead letters. Each writes its event to the stream, as the orchestrator's own events.
 public enum QueueControl {
     /// Adds (or removes) the queues to the paused set; workers finish their job and stop.
+    /// `client`: the HTTP peer of a dashboard action, recorded in the event.
     public static func setPaused(_ paused: Bool, queues: [String], redis: RedisConnection, prefix: String,
-                                 host: String = WallClock.hostName()) throws(RedisError) {
+                                 host: String = WallClock.hostName(), client: String? = nil) throws(RedisError) {
         guard !queues.isEmpty else { return }
         _ = try redis.send([paused ? "SADD" : "SREM", RedisArg(QueueKeys.paused(prefix: prefix))] + queues.map { RedisArg($0) })
-        _ = try? redis.pipeline(queues.map { q in event(paused ? "pause" : "resume", prefix: prefix, host: host, [("queue", q)]) })
+        let extra = client.map { [("client", $0)] } ?? []
+        _ = try? redis.pipeline(queues.map { q in event(paused ? "pause" : "resume", prefix: prefix, host: host, [("queue", q)] + extra) })
     }
 
     /// Moves every dead letter of `queue` back to its front with a fresh attempt count; returns how many.
