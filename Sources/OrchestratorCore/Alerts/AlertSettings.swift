@@ -1,16 +1,17 @@
-/// Thresholds (flags), and the rules turned off.
+/// Thresholds (flags), and the rules turned off. The defaults are the options' (`OptionSpec`).
 public struct AlertSettings: Sendable, Equatable {
-    public var capReachedFor: Duration = .seconds(300)
-    public var crashLoopCount = 5
-    public var crashLoopWindow: Duration = .seconds(60)
-    public var redisDownFor: Duration = .seconds(30)
-    public var deadLettersWindow: Duration = .seconds(600)
-    public var stuckFraction = 0.8
-    public var noProgressFor: Duration = .seconds(300)
-    public var memoryFraction = 0.9
+    public var capReachedFor = OptionSpec.alertCapFor.defaultDuration
+    public var crashLoopCount = OptionSpec.alertCrashLoop.defaultRate.count
+    public var crashLoopWindow = OptionSpec.alertCrashLoop.defaultRate.window
+    public var redisDownFor = OptionSpec.alertRedisDownFor.defaultDuration
+    public var deadLettersWindow = OptionSpec.alertDeadWindow.defaultDuration
+    public var stuckFraction = OptionSpec.alertStuckAt.defaultFraction
+    public var noProgressFor = OptionSpec.alertNoProgressFor.defaultDuration
+    public var memoryFraction = OptionSpec.alertMemoryAt.defaultFraction
+    /// Polls a worker must stay above `memoryFraction` (not an option).
     public var memoryPolls = 2
     /// An active alert is notified again this often; a flapping one no more than once per interval.
-    public var repeatEvery: Duration = .seconds(1800)
+    public var repeatEvery = OptionSpec.alertRepeat.defaultDuration
     public var disabled: Set<AlertRule> = []
     public init() {}
 }
