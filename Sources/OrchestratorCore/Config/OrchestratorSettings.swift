@@ -36,19 +36,7 @@ public struct OrchestratorSettings: Sendable {
     public static func resolve(_ f: Flags, _ r: OptionResolver, defaultWorkerPath: String) throws(ConfigError) -> OrchestratorSettings {
         let v = f.values
         let job = try JobSettings.resolve(v, r)
-        var queues = f.queues
-        if queues.isEmpty {
-            let text = r.environment["QUEUES"] ?? "conferencia,emissao"
-            queues = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
-            if r.environment["QUEUES"] != nil && queues.allSatisfy(\.isEmpty) {
-                throw ConfigError(flag: "--queue (from QUEUES)", message: "the queue list is empty")
-            }
-            queues = queues.filter { !$0.isEmpty }
-        }
-        let queueFlag = f.queues.isEmpty && r.environment["QUEUES"] != nil ? "--queue (from QUEUES)" : "--queue"
-        for q in queues { try validateQueueName(q, flag: queueFlag) }
-        if queues.isEmpty { throw ConfigError(flag: queueFlag, message: "no queue to watch") }
-        if Set(queues).count != queues.count { throw ConfigError(flag: queueFlag, message: "a queue is listed twice: \(queues.joined(separator: ","))") }
+        let queues = try QueueList.named(flags: f.queues, environment: r.environment) ?? QueueList.defaultQueues
 
         var handlers: [String: String] = [:]
         var handlerSource: [String: String] = [:]
