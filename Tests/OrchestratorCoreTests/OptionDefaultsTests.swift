@@ -124,3 +124,34 @@ struct QueueListTests {
         #expect(try options.queueList(environment: [:]) == nil)
     }
 }
+
+@Suite("what the orchestrator passes to workers comes from the specs")
+struct WorkerEnvironmentSpecTests {
+    @Test("the options passed to workers are exactly the worker's shared options")
+    func passedAreShared() {
+        for spec in OptionSpec.all {
+            let parses = (try? SharedJobOptions.parse([spec.flag, "x"])) != nil
+            #expect(parses == OptionSpec.passedToWorkers.contains(spec), "\(spec.flag)")
+        }
+    }
+
+    @Test("a worker resolves, from the environment it is given, the job and log settings of its orchestrator")
+    func roundTrip() throws {
+        var flags = OrchestratorSettings.Flags()
+        flags.handlers = ["emissao=cat"]
+        flags.queues = ["emissao"]
+        let given: [OptionSpec: String] = [
+            .redisURL: "redis://robot@10.1.2.3:6380/4", .redisSentinel: "s1:26379,s2:26380", .redisSentinelMaster: "main", .prefix: "jobs:",
+            .handlerMode: "persistent", .jobTimeout: "1.5s", .maxAttempts: "7", .retryDelay: "250ms", .maxJobsPerWorker: "9",
+            .maxWorkerRSSMB: "512", .output: "json", .resultTTL: "2h", .logFormat: "json", .logTime: "iso", .logLevel: "debug",
+        ]
+        #expect(Set(given.keys) == Set(OptionSpec.passedToWorkers), "every passed option is given a non-default value here")
+        for (spec, value) in given { flags.values[spec] = value }
+        let s = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
+        let env = s.workerEnvironment(base: ["PATH": "/usr/bin:/bin"], queue: "emissao", orchestratorPID: 42)
+        for spec in OptionSpec.passedToWorkers { #expect(env[spec.env] != nil, "\(spec.env)") }
+        let w = try WorkerSettings.resolve(queue: "emissao", handler: nil, values: OptionValues(), OptionResolver(environment: env))
+        #expect(w.job == s.job)
+        #expect(w.log.format == s.log.format && w.log.time == s.log.time && w.log.level == s.log.level)
+    }
+}

@@ -142,6 +142,13 @@ extension OptionSpec {
     /// Options of the `worker` alone (not of `orchestrator run`).
     public static let workerOnly: Set<OptionSpec> = [slot, healthFile]
 
+    /// The options a worker shares with `orchestrator run` (its `SharedJobOptions`): the
+    /// orchestrator passes each to its workers under the spec's variable (`workerEnvironment`).
+    public static let passedToWorkers: [OptionSpec] = [
+        redisURL, redisSentinel, redisSentinelMaster, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,
+        output, resultTTL, logFormat, logTime, logLevel,
+    ]
+
     /// Every option with a spec, for the command line to find by name and for tests.
     public static let all: [OptionSpec] = [
         redisURL, redisSentinel, redisSentinelMaster, prefix, handlerMode, jobTimeout, maxAttempts, retryDelay, maxJobsPerWorker, maxWorkerRSSMB,

@@ -141,31 +141,42 @@ public struct OrchestratorSettings: Sendable {
     }
 
     /// The environment a worker gets: ours without any of our secrets (the operator's RPA
-    /// credentials stay), plus every setting, so its command line holds only `--queue NAME --slot N`.
+    /// credentials stay), plus every option it shares with us (`OptionSpec.passedToWorkers`, each
+    /// under its spec's variable), so its command line holds only `--queue NAME --slot N`.
     /// The Redis password goes to the worker's stdin (`workerStdinLine`), never its environment.
     public func workerEnvironment(base: [String: String], queue: String, orchestratorPID: Int32) -> [String: String] {
         var env = ChildEnvironment.withoutSecrets(base)
-        env["REDIS_URL"] = job.redis.urlWithoutPassword
-        if workerStdinLine != nil { env[ChildEnvironment.passwordOnStdin] = "1" }
-        if let sentinel = job.redis.sentinel {
-            // Its password, like Redis', goes on the worker's stdin (`workerStdinLine`).
-            env["REDIS_SENTINELS"] = sentinel.addressList
-            env["REDIS_SENTINEL_MASTER"] = sentinel.masterName
+        let values = workerOptionValues
+        for spec in OptionSpec.passedToWorkers {
+            if let value = values[spec] { env[spec.env] = value }
         }
-        env["QUEUE_PREFIX"] = job.prefix
-        env["HANDLER_MODE"] = job.handlerMode.rawValue
-        env["JOB_TIMEOUT"] = "\(job.jobTimeout.milliseconds)ms"
-        env["MAX_ATTEMPTS"] = "\(job.maxAttempts)"
-        env["RETRY_DELAY"] = "\(job.retryDelay.milliseconds)ms"
-        env["MAX_JOBS_PER_WORKER"] = "\(job.maxJobsPerWorker)"
-        env["MAX_WORKER_RSS_MB"] = "\(job.maxWorkerRSSMB)"
-        env["OUTPUT_FORMAT"] = job.outputIsJSON ? "json" : "text"
-        env["RESULT_TTL"] = "\(job.resultTTL.milliseconds)ms"
+        if workerStdinLine != nil { env[ChildEnvironment.passwordOnStdin] = "1" }
         env[handlerEnvName(queue)] = handlers[queue]
         env["ORCHESTRATOR_PID"] = "\(orchestratorPID)"
         env["RPA_HOST_ID"] = fleet.hostID
-        env.merge(log.environment) { _, ours in ours }
         return env
+    }
+
+    /// Each option passed to workers, as text the worker's resolver reads back to the same value
+    /// (nil: not set, e.g. no Sentinel; its password, like Redis', goes on the worker's stdin).
+    var workerOptionValues: OptionValues {
+        var v = OptionValues()
+        v[.redisURL] = job.redis.urlWithoutPassword
+        v[.redisSentinel] = job.redis.sentinel?.addressList
+        v[.redisSentinelMaster] = job.redis.sentinel?.masterName
+        v[.prefix] = job.prefix
+        v[.handlerMode] = job.handlerMode.rawValue
+        v[.jobTimeout] = "\(job.jobTimeout.milliseconds)ms"
+        v[.maxAttempts] = "\(job.maxAttempts)"
+        v[.retryDelay] = "\(job.retryDelay.milliseconds)ms"
+        v[.maxJobsPerWorker] = "\(job.maxJobsPerWorker)"
+        v[.maxWorkerRSSMB] = "\(job.maxWorkerRSSMB)"
+        v[.output] = job.outputIsJSON ? "json" : "text"
+        v[.resultTTL] = "\(job.resultTTL.milliseconds)ms"
+        v[.logFormat] = log.format.rawValue
+        v[.logTime] = log.time.rawValue
+        v[.logLevel] = "\(log.level)"
+        return v
     }
 
     /// The line a worker reads on its stdin at start: the Redis password and the sentinels' one,
