@@ -30,3 +30,18 @@ struct EventInboxTests {
         #expect(inbox.take(waitingFor: .milliseconds(20)).isEmpty)
     }
 }
+
+@Suite("SignalEvents: a signal becomes an inbox event until stopped")
+struct SignalEventsTests {
+    @Test("SIGUSR2 sent to ourselves is posted; after stop it is not")
+    func forwardThenStop() {
+        let inbox = EventInbox()
+        let sources = SignalEvents.forward([SIGUSR2], to: inbox)
+        kill(getpid(), SIGUSR2)
+        #expect(inbox.take(waitingFor: .seconds(60)) == [.signal(SIGUSR2)])
+        SignalEvents.stop(sources)
+        #expect(sources.allSatisfy { $0.isCancelled })
+        kill(getpid(), SIGUSR2)
+        #expect(inbox.take(waitingFor: .milliseconds(200)).isEmpty)
+    }
+}

@@ -49,6 +49,7 @@ struct OptionDefaultsTests {
         #expect(resolved.queues == QueueList.defaultQueues)
         #expect(resolved.eventsMax == int(.eventsMax) && resolved.historyRetention == duration(.historyRetention))
         #expect(resolved.job.resultTTL == duration(.resultTTL))
+        #expect(resolved.log == LogSettings(), "LogSettings()'s defaults are the --log-* specs'")
     }
 
     /// The README's "orchestrator options" table and the thresholds quoted in "History and alerts".
