@@ -129,25 +129,19 @@ public func connectOrExit(_ endpoint: RedisEndpoint, logger: Logger) throws -> R
 public struct RedisTargetOptions: ParsableArguments {
     public init() {}
 
-    @Option(name: .customLong("queue"), help: ArgumentHelp("Queue, repeatable (env QUEUES as a comma list; default conferencia,emissao).", valueName: "name"))
+    @Option(name: .customLong("queue"), help: ArgumentHelp("Queue, repeatable (env QUEUES as a comma list; default \(QueueList.defaultQueues.joined(separator: ","))).", valueName: "name"))
     public var queues: [String] = []
     @OptionGroup var redis: RedisOptions
 
-    /// The queues named with `--queue` or `QUEUES`, validated (exit 64 naming the source); nil
-    /// when neither is given.
+    /// The queues named with `--queue` or `QUEUES`, checked as for `run` (`QueueList`); nil when
+    /// neither is given.
+    public func queueList(environment: [String: String]) throws(ConfigError) -> [String]? {
+        try QueueList.named(flags: queues, environment: environment)
+    }
+
+    /// `queueList`, ending the process with exit 64 and the message on a bad list.
     public func requestedQueues() throws -> [String]? {
-        let env = ProcessInfo.processInfo.environment
-        var names = queues
-        var source = "--queue"
-        if names.isEmpty, let list = env["QUEUES"] {
-            names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            source = "--queue (from QUEUES)"
-        }
-        if names.isEmpty { return nil }
-        for q in names {
-            do { try validateQueueName(q, flag: source) } catch { throw badConfig(error.description) }
-        }
-        return names
+        do { return try queueList(environment: ProcessInfo.processInfo.environment) } catch { throw badConfig(error.description) }
     }
 
     /// Redis and the prefix, resolved (exit 64 on bad values).
@@ -172,10 +166,10 @@ public struct RedisTargetOptions: ParsableArguments {
     }
 
     /// The queues a command acts on: those named, else those the running orchestrator watches,
-    /// else the default `conferencia,emissao`.
+    /// else `QueueList.defaultQueues`.
     public func targetQueues(_ connection: RedisConnection, prefix: String, requested: [String]?) -> [String] {
         if let requested { return requested }
-        return watchedQueues(connection, prefix: prefix) ?? ["conferencia", "emissao"]
+        return watchedQueues(connection, prefix: prefix) ?? QueueList.defaultQueues
     }
 }
 

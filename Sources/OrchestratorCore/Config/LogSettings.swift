@@ -37,11 +37,6 @@ public struct LogSettings: Sendable, Equatable {
         }
         return value
     }
-
-    /// The environment a worker gets so its lines look like ours.
-    public var environment: [String: String] {
-        ["LOG_FORMAT": format.rawValue, "LOG_TIME": time.rawValue, "LOG_LEVEL": "\(level)"]
-    }
 }
 
 extension LogSettings.Format: CaseIterable {}

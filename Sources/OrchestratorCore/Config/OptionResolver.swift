@@ -30,14 +30,73 @@ public struct OptionResolver: Sendable {
 
     public func string(_ values: OptionValues, _ spec: OptionSpec) -> String? { raw(values, spec)?.text }
 
+    /// An int option checked against `range` (prefer `int(_:_:)`, which takes the spec's own).
     public func int(_ values: OptionValues, _ spec: OptionSpec, range: ClosedRange<Int>) throws(ConfigError) -> Int {
         guard let (text, source) = raw(values, spec) else { throw ConfigError(flag: spec.flag, message: "a value is required") }
         return try int(text, source: source, range: range)
     }
 
-    public func duration(_ values: OptionValues, _ spec: OptionSpec, minimum: Duration = .zero) throws(ConfigError) -> Duration {
-        guard let (text, source) = raw(values, spec) else { throw ConfigError(flag: spec.flag, message: "a value is required") }
-        return try duration(text, source: source, minimum: minimum)
+
+    /// An `.int` option, checked against its spec's range.
+    public func int(_ values: OptionValues, _ spec: OptionSpec) throws(ConfigError) -> Int {
+        guard case .int(let range) = spec.type else { return try int(values, spec, range: Int.min...Int.max) }
+        return try int(values, spec, range: range)
+    }
+
+    /// A `.duration` option, checked against its spec's bounds.
+    public func duration(_ values: OptionValues, _ spec: OptionSpec) throws(ConfigError) -> Duration {
+        let (text, source) = try required(values, spec)
+        guard case .duration(let minimum, let maximum) = spec.type else { return try duration(text, source: source) }
+        guard let maximum else { return try duration(text, source: source, minimum: minimum) }
+        let d = try duration(text, source: source)
+        guard d >= minimum && d <= maximum else {
+            throw ConfigError(flag: source, message: "must be between \(formatBound(minimum)) and \(formatBound(maximum)), got '\(text)'")
+        }
+        return d
+    }
+
+    /// A `.durationOrOff` option: nil for `off`.
+    public func durationOrOff(_ values: OptionValues, _ spec: OptionSpec) throws(ConfigError) -> Duration? {
+        let (text, source) = try required(values, spec)
+        if text.trimmingSpaces.lowercased() == "off" { return nil }
+        let d = try duration(text, source: source)
+        if case .durationOrOff(let minimum, let maximum) = spec.type, d < minimum || d > maximum {
+            throw ConfigError(flag: source, message: "must be between \(formatBound(minimum)) and \(formatBound(maximum)) (or off), got '\(text)'")
+        }
+        return d
+    }
+
+    /// A `.percent` option (`80%` or `80`), as a fraction.
+    public func fraction(_ values: OptionValues, _ spec: OptionSpec) throws(ConfigError) -> Double {
+        let (text, source) = try required(values, spec)
+        let range = if case .percent(let r) = spec.type { r } else { 0...100 }
+        var t = text.trimmingSpaces
+        if t.hasSuffix("%") { t.removeLast() }
+        guard let p = Double(t), p >= Double(range.lowerBound), p <= Double(range.upperBound) else {
+            throw ConfigError(flag: source, message: "expected a percentage between \(range.lowerBound)% and \(range.upperBound)%, got '\(text)'")
+        }
+        return p / 100
+    }
+
+    /// A `.rate` option, `N/duration`: the count and the window, each in its range.
+    public func rate(_ values: OptionValues, _ spec: OptionSpec) throws(ConfigError) -> (count: Int, window: Duration) {
+        let (text, source) = try required(values, spec)
+        guard case .rate(let counts, let windows) = spec.type else { throw ConfigError(flag: source, message: "not a rate option") }
+        let parts = text.trimmingSpaces.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2 else {
+            throw ConfigError(flag: source, message: "expected crashes/window like \(spec.defaultValue ?? "5/1m"), got '\(text)'")
+        }
+        let count = try int(String(parts[0]), source: source, range: counts)
+        let window = try duration(String(parts[1]), source: source, minimum: windows.lowerBound)
+        guard window <= windows.upperBound else {
+            throw ConfigError(flag: source, message: "the window must be at most \(formatBound(windows.upperBound)), got '\(parts[1])'")
+        }
+        return (count, window)
+    }
+
+    private func required(_ values: OptionValues, _ spec: OptionSpec) throws(ConfigError) -> (text: String, source: String) {
+        guard let given = raw(values, spec) else { throw ConfigError(flag: spec.flag, message: "a value is required") }
+        return given
     }
 
     /// The raw value and where it came from, for messages.

@@ -17,9 +17,9 @@ public struct OrchestratorSettings: Sendable {
     public var adaptive: AdaptivePolicy?
     public var alerts = AlertSettings()
     public var alertCommand: String?
-    public var eventsMax = 100_000
+    public var eventsMax = OptionSpec.eventsMax.defaultInt
     /// nil: `--history-retention off`, no minute samples written (rates are still computed in memory).
-    public var historyRetention: Duration? = .seconds(7 * 86_400)
+    public var historyRetention: Duration? = OptionSpec.historyRetention.defaultDurationOrOff
     /// `--max-per-queue` was not given and its default was lowered to `--max-total`.
     public var maxPerQueueClamped = false
     /// `--host-id`, `--host-max-workers`, `--lease-ttl`.
@@ -36,19 +36,7 @@ public struct OrchestratorSettings: Sendable {
     public static func resolve(_ f: Flags, _ r: OptionResolver, defaultWorkerPath: String) throws(ConfigError) -> OrchestratorSettings {
         let v = f.values
         let job = try JobSettings.resolve(v, r)
-        var queues = f.queues
-        if queues.isEmpty {
-            let text = r.environment["QUEUES"] ?? "conferencia,emissao"
-            queues = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
-            if r.environment["QUEUES"] != nil && queues.allSatisfy(\.isEmpty) {
-                throw ConfigError(flag: "--queue (from QUEUES)", message: "the queue list is empty")
-            }
-            queues = queues.filter { !$0.isEmpty }
-        }
-        let queueFlag = f.queues.isEmpty && r.environment["QUEUES"] != nil ? "--queue (from QUEUES)" : "--queue"
-        for q in queues { try validateQueueName(q, flag: queueFlag) }
-        if queues.isEmpty { throw ConfigError(flag: queueFlag, message: "no queue to watch") }
-        if Set(queues).count != queues.count { throw ConfigError(flag: queueFlag, message: "a queue is listed twice: \(queues.joined(separator: ","))") }
+        let queues = try QueueList.named(flags: f.queues, environment: r.environment) ?? QueueList.defaultQueues
 
         var handlers: [String: String] = [:]
         var handlerSource: [String: String] = [:]
@@ -79,12 +67,12 @@ public struct OrchestratorSettings: Sendable {
             }
         }
 
-        let maxTotal = try r.int(v, .maxTotal, range: 1...10_000)
-        var maxPerQueue = try r.int(v, .maxPerQueue, range: 1...10_000)
+        let maxTotal = try r.int(v, .maxTotal)
+        var maxPerQueue = try r.int(v, .maxPerQueue)
         // The default 10 must not make `--max-total 4` alone an error: clamp it, and say so.
         let clamped = !r.isGiven(v, .maxPerQueue) && maxPerQueue > maxTotal
         if clamped { maxPerQueue = maxTotal }
-        let minPerQueue = try r.int(v, .minPerQueue, range: 0...10_000)
+        let minPerQueue = try r.int(v, .minPerQueue)
         if maxPerQueue > maxTotal {
             throw ConfigError(flag: "--max-per-queue", message: "\(maxPerQueue) is above --max-total \(maxTotal)")
         }
@@ -95,7 +83,7 @@ public struct OrchestratorSettings: Sendable {
             throw ConfigError(flag: "--min-per-queue", message: "\(minPerQueue) × \(queues.count) queues is above --max-total \(maxTotal)")
         }
         let policy = ScalingPolicy(
-            jobsPerWorker: try r.int(v, .jobsPerWorker, range: 1...100_000_000),
+            jobsPerWorker: try r.int(v, .jobsPerWorker),
             minPerQueue: minPerQueue, maxPerQueue: maxPerQueue, maxTotal: maxTotal,
             scaleDownDelay: try r.duration(v, .scaleDownDelay))
 
@@ -106,34 +94,25 @@ public struct OrchestratorSettings: Sendable {
         }
         return OrchestratorSettings(
             job: job, queues: queues, handlers: handlers, policy: policy,
-            pollInterval: try r.duration(v, .pollInterval, minimum: .milliseconds(50)),
-            summaryInterval: try r.duration(v, .interval, minimum: .milliseconds(100)),
+            pollInterval: try r.duration(v, .pollInterval),
+            summaryInterval: try r.duration(v, .interval),
             drainTimeout: try r.duration(v, .drainTimeout),
             logDir: logDir, workerPath: workerPath, log: try LogSettings.resolve(v, r), adaptive: try adaptivePolicy(v, r),
             alerts: try alertSettings(v, r), alertCommand: r.string(v, .alertCommand).flatMap { $0.trimmingSpaces.isEmpty ? nil : $0 },
-            eventsMax: try r.int(v, .eventsMax, range: 100...100_000_000), historyRetention: try retention(v, r), maxPerQueueClamped: clamped,
+            eventsMax: try r.int(v, .eventsMax), historyRetention: try r.durationOrOff(v, .historyRetention), maxPerQueueClamped: clamped,
             fleet: try FleetSettings.resolve(v, r, maxTotal: maxTotal))
-    }
-
-    static func retention(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> Duration? {
-        if r.raw(v, .historyRetention)!.text.trimmingSpaces.lowercased() == "off" { return nil }
-        let d = try r.duration(v, .historyRetention)
-        guard d >= .seconds(3600) && d <= .seconds(365 * 86_400) else {
-            throw ConfigError(flag: r.raw(v, .historyRetention)!.source, message: "must be between 1h and 365d (or off), got '\(r.raw(v, .historyRetention)!.text)'")
-        }
-        return d
     }
 
     static func alertSettings(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> AlertSettings {
         var a = AlertSettings()
-        a.repeatEvery = try r.duration(v, .alertRepeat, minimum: .seconds(1))
-        a.capReachedFor = try r.duration(v, .alertCapFor, minimum: .seconds(1))
-        a.redisDownFor = try r.duration(v, .alertRedisDownFor, minimum: .seconds(1))
-        a.deadLettersWindow = try r.duration(v, .alertDeadWindow, minimum: .seconds(1))
-        a.noProgressFor = try r.duration(v, .alertNoProgressFor, minimum: .seconds(1))
-        (a.crashLoopCount, a.crashLoopWindow) = try crashLoop(v, r)
-        a.stuckFraction = try percent(v, .alertStuckAt, r)
-        a.memoryFraction = try percent(v, .alertMemoryAt, r)
+        a.repeatEvery = try r.duration(v, .alertRepeat)
+        a.capReachedFor = try r.duration(v, .alertCapFor)
+        a.redisDownFor = try r.duration(v, .alertRedisDownFor)
+        a.deadLettersWindow = try r.duration(v, .alertDeadWindow)
+        a.noProgressFor = try r.duration(v, .alertNoProgressFor)
+        (a.crashLoopCount, a.crashLoopWindow) = try r.rate(v, .alertCrashLoop)
+        a.stuckFraction = try r.fraction(v, .alertStuckAt)
+        a.memoryFraction = try r.fraction(v, .alertMemoryAt)
         if let (list, source) = r.raw(v, .alertsDisable) {
             for name in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
                 if name == "all" { a.disabled.formUnion(AlertRule.allCases); continue }
@@ -146,26 +125,6 @@ public struct OrchestratorSettings: Sendable {
         return a
     }
 
-    /// `N/duration`: N crashes (1…1000) within the window (1s…1h).
-    static func crashLoop(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> (Int, Duration) {
-        let (text, source) = r.raw(v, .alertCrashLoop)!
-        let parts = text.trimmingSpaces.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2 else { throw ConfigError(flag: source, message: "expected crashes/window like 5/1m, got '\(text)'") }
-        let count = try r.int(String(parts[0]), source: source, range: 1...1000)
-        let window = try r.duration(String(parts[1]), source: source, minimum: .seconds(1))
-        guard window <= .seconds(3600) else { throw ConfigError(flag: source, message: "the window must be at most 1h, got '\(parts[1])'") }
-        return (count, window)
-    }
-
-    /// `80%` or `80`: a share between 1 % and 100 %, as a fraction.
-    static func percent(_ v: OptionValues, _ spec: OptionSpec, _ r: OptionResolver) throws(ConfigError) -> Double {
-        let (text, source) = r.raw(v, spec)!
-        var t = text.trimmingSpaces
-        if t.hasSuffix("%") { t.removeLast() }
-        guard let p = Double(t), p >= 1, p <= 100 else { throw ConfigError(flag: source, message: "expected a percentage between 1% and 100%, got '\(text)'") }
-        return p / 100
-    }
-
     static func adaptivePolicy(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> AdaptivePolicy? {
         let (mode, source) = r.raw(v, .scaling)!
         switch mode.trimmingSpaces.lowercased() {
@@ -175,42 +134,49 @@ public struct OrchestratorSettings: Sendable {
             }
             return nil
         case "adaptive":
-            let target = try r.duration(v, .drainTarget)
-            guard target >= .seconds(1) else {
-                throw ConfigError(flag: r.raw(v, .drainTarget)!.source, message: "must be at least 1s, got '\(r.raw(v, .drainTarget)!.text)'")
-            }
-            return AdaptivePolicy(drainTarget: target)
+            return AdaptivePolicy(drainTarget: try r.duration(v, .drainTarget))
         default:
             throw ConfigError(flag: source, message: "expected fixed or adaptive, got '\(mode)'")
         }
     }
 
     /// The environment a worker gets: ours without any of our secrets (the operator's RPA
-    /// credentials stay), plus every setting, so its command line holds only `--queue NAME --slot N`.
+    /// credentials stay), plus every option it shares with us (`OptionSpec.passedToWorkers`, each
+    /// under its spec's variable), so its command line holds only `--queue NAME --slot N`.
     /// The Redis password goes to the worker's stdin (`workerStdinLine`), never its environment.
     public func workerEnvironment(base: [String: String], queue: String, orchestratorPID: Int32) -> [String: String] {
         var env = ChildEnvironment.withoutSecrets(base)
-        env["REDIS_URL"] = job.redis.urlWithoutPassword
-        if workerStdinLine != nil { env[ChildEnvironment.passwordOnStdin] = "1" }
-        if let sentinel = job.redis.sentinel {
-            // Its password, like Redis', goes on the worker's stdin (`workerStdinLine`).
-            env["REDIS_SENTINELS"] = sentinel.addressList
-            env["REDIS_SENTINEL_MASTER"] = sentinel.masterName
+        let values = workerOptionValues
+        for spec in OptionSpec.passedToWorkers {
+            if let value = values[spec] { env[spec.env] = value }
         }
-        env["QUEUE_PREFIX"] = job.prefix
-        env["HANDLER_MODE"] = job.handlerMode.rawValue
-        env["JOB_TIMEOUT"] = "\(job.jobTimeout.milliseconds)ms"
-        env["MAX_ATTEMPTS"] = "\(job.maxAttempts)"
-        env["RETRY_DELAY"] = "\(job.retryDelay.milliseconds)ms"
-        env["MAX_JOBS_PER_WORKER"] = "\(job.maxJobsPerWorker)"
-        env["MAX_WORKER_RSS_MB"] = "\(job.maxWorkerRSSMB)"
-        env["OUTPUT_FORMAT"] = job.outputIsJSON ? "json" : "text"
-        env["RESULT_TTL"] = "\(job.resultTTL.milliseconds)ms"
+        if workerStdinLine != nil { env[ChildEnvironment.passwordOnStdin] = "1" }
         env[handlerEnvName(queue)] = handlers[queue]
         env["ORCHESTRATOR_PID"] = "\(orchestratorPID)"
         env["RPA_HOST_ID"] = fleet.hostID
-        env.merge(log.environment) { _, ours in ours }
         return env
+    }
+
+    /// Each option passed to workers, as text the worker's resolver reads back to the same value
+    /// (nil: not set, e.g. no Sentinel; its password, like Redis', goes on the worker's stdin).
+    var workerOptionValues: OptionValues {
+        var v = OptionValues()
+        v[.redisURL] = job.redis.urlWithoutPassword
+        v[.redisSentinel] = job.redis.sentinel?.addressList
+        v[.redisSentinelMaster] = job.redis.sentinel?.masterName
+        v[.prefix] = job.prefix
+        v[.handlerMode] = job.handlerMode.rawValue
+        v[.jobTimeout] = "\(job.jobTimeout.milliseconds)ms"
+        v[.maxAttempts] = "\(job.maxAttempts)"
+        v[.retryDelay] = "\(job.retryDelay.milliseconds)ms"
+        v[.maxJobsPerWorker] = "\(job.maxJobsPerWorker)"
+        v[.maxWorkerRSSMB] = "\(job.maxWorkerRSSMB)"
+        v[.output] = job.outputIsJSON ? "json" : "text"
+        v[.resultTTL] = "\(job.resultTTL.milliseconds)ms"
+        v[.logFormat] = log.format.rawValue
+        v[.logTime] = log.time.rawValue
+        v[.logLevel] = "\(log.level)"
+        return v
     }
 
     /// The line a worker reads on its stdin at start: the Redis password and the sentinels' one,
@@ -225,7 +191,7 @@ public struct OrchestratorSettings: Sendable {
     public var summary: String {
         let p = policy
         return "redis=\(job.redis) queues=\(queues.joined(separator: ",")) prefix=\(job.prefix) jobs_per_worker=\(p.jobsPerWorker) "
-            + "min_per_queue=\(p.minPerQueue) max_per_queue=\(p.maxPerQueue)\(maxPerQueueClamped ? " (default 10 clamped to --max-total)" : "") max_total=\(p.maxTotal) "
+            + "min_per_queue=\(p.minPerQueue) max_per_queue=\(p.maxPerQueue)\(maxPerQueueClamped ? " (default \(OptionSpec.maxPerQueue.defaultValue ?? "") clamped to --max-total)" : "") max_total=\(p.maxTotal) "
             + "scale_down_delay=\(formatDuration(p.scaleDownDelay)) poll=\(formatDuration(pollInterval)) "
             + "drain_timeout=\(formatDuration(drainTimeout)) job_timeout=\(formatDuration(job.jobTimeout)) "
             + "max_attempts=\(job.maxAttempts) mode=\(job.handlerMode.rawValue) worker=\(workerPath)"

@@ -19,7 +19,7 @@ public struct JobSettings: Sendable, Equatable {
     /// `--output json`: a handler output that is one JSON value is stored as JSON.
     public var outputIsJSON = false
     /// `--result-ttl`: how long a result stays findable by its job's instance id (0 = not stored).
-    public var resultTTL: Duration = .seconds(86_400)
+    public var resultTTL = OptionSpec.resultTTL.defaultDuration
 
     /// Resolves the job options (flag → environment → default, each from its `OptionSpec`).
     public static func resolve(_ values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> JobSettings {
@@ -43,11 +43,11 @@ public struct JobSettings: Sendable, Equatable {
             redis: endpoint,
             prefix: prefix,
             handlerMode: mode,
-            jobTimeout: try r.duration(values, .jobTimeout, minimum: .milliseconds(10)),
-            maxAttempts: try r.int(values, .maxAttempts, range: 1...1000),
+            jobTimeout: try r.duration(values, .jobTimeout),
+            maxAttempts: try r.int(values, .maxAttempts),
             retryDelay: try r.duration(values, .retryDelay),
-            maxJobsPerWorker: try r.int(values, .maxJobsPerWorker, range: 0...100_000_000),
-            maxWorkerRSSMB: try r.int(values, .maxWorkerRSSMB, range: 0...10_000_000),
+            maxJobsPerWorker: try r.int(values, .maxJobsPerWorker),
+            maxWorkerRSSMB: try r.int(values, .maxWorkerRSSMB),
             outputIsJSON: try outputFormat(values, r),
             resultTTL: try r.duration(values, .resultTTL))
     }
@@ -115,7 +115,7 @@ public struct WorkerSettings: Sendable, Equatable {
 
     public static func resolve(queue: String, handler: String?, values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> WorkerSettings {
         try validateQueueName(queue, flag: "--queue")
-        let slotNumber = try r.int(values, .slot, range: 0...1_000_000)
+        let slotNumber = try r.int(values, .slot)
         let handlerCommand = handler ?? r.environment[handlerEnvName(queue)] ?? r.environment["HANDLER"]
         guard let handlerCommand, !handlerCommand.trimmingSpaces.isEmpty else {
             throw ConfigError(flag: "--handler", message: "no handler for queue '\(queue)': pass --handler COMMAND or set \(handlerEnvName(queue))")

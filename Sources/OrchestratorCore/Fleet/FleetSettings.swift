@@ -8,7 +8,7 @@ public struct FleetSettings: Sendable, Equatable {
     /// A slot lease (and the host's membership) lives this long without renewal.
     public var leaseTTL: Duration
 
-    public init(hostID: String, hostMaxWorkers: Int, leaseTTL: Duration = .seconds(15)) {
+    public init(hostID: String, hostMaxWorkers: Int, leaseTTL: Duration = OptionSpec.leaseTTL.defaultDuration) {
         self.hostID = hostID
         self.hostMaxWorkers = hostMaxWorkers
         self.leaseTTL = leaseTTL
@@ -20,11 +20,8 @@ public struct FleetSettings: Sendable, Equatable {
         guard !id.isEmpty, id.count <= 64, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_") }) else {
             throw ConfigError(flag: source, message: "expected 1 to 64 letters, digits, '.', '-' or '_', got '\(id)'")
         }
-        let capacity = r.isGiven(v, .hostMaxWorkers) ? try r.int(v, .hostMaxWorkers, range: 0...10_000) : maxTotal
+        let capacity = r.isGiven(v, .hostMaxWorkers) ? try r.int(v, .hostMaxWorkers) : maxTotal
         let ttl = try r.duration(v, .leaseTTL)
-        guard ttl >= .seconds(3) && ttl <= .seconds(600) else {
-            throw ConfigError(flag: r.raw(v, .leaseTTL)!.source, message: "must be between 3s and 10m, got '\(r.raw(v, .leaseTTL)!.text)'")
-        }
         return FleetSettings(hostID: id, hostMaxWorkers: min(capacity, maxTotal), leaseTTL: ttl)
     }
 }

@@ -1,5 +1,6 @@
 import CShims
 import Foundation
+import Synchronization
 
 /// A child process this process started, signalled through a pidfd (Linux ≥ 5.3): once the child
 /// has been reaped (Foundation reaps workers on a thread of its own, at any moment) the descriptor
@@ -8,12 +9,14 @@ import Foundation
 ///
 /// Where the kernel has no pidfd, signals go by pid until `release()` (called once the exit was
 /// handled): the window between the reaping and that call is not covered there.
-public final class OwnedProcess: @unchecked Sendable {
+public final class OwnedProcess: Sendable {
     public let pid: pid_t
-    private let lock = NSLock()
-    /// The pidfd (-1: the kernel has none).
-    private var fd: Int32
-    private var released = false
+    /// The pidfd (-1: the kernel has none, or released) and whether the exit was handled.
+    private struct Handle {
+        var fd: Int32
+        var released = false
+    }
+    private let handle: Mutex<Handle>
 
     /// A handle on `pid`, which must be a child of this process: that is checked after the pidfd
     /// is open, so the descriptor surely refers to our child. Nil for anything else (a pid that
@@ -27,20 +30,18 @@ public final class OwnedProcess: @unchecked Sendable {
             return nil
         }
         self.pid = pid
-        self.fd = fd
+        self.handle = Mutex(Handle(fd: fd))
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit { handle.withLock { if $0.fd >= 0 { close($0.fd) } } }
 
     /// Whether signals go through a pidfd (false on kernels before 5.3).
-    public var hasPidfd: Bool { lock.lock(); defer { lock.unlock() }; return fd >= 0 }
+    public var hasPidfd: Bool { handle.withLock { $0.fd >= 0 } }
 
     /// Sends `sig` if the process was not reaped yet (and not released). True when sent.
     @discardableResult
     public func signal(_ sig: Int32) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return send(sig)
+        handle.withLock { Self.send(sig, to: pid, through: $0) }
     }
 
     /// SIGKILLs the process group of the handler `handler` this worker runs (a browser must not
@@ -48,13 +49,19 @@ public final class OwnedProcess: @unchecked Sendable {
     /// leading its own group: never a stale pid. Returns whether it was signalled.
     @discardableResult
     public func killHandlerGroup(_ handler: pid_t?) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let handler, handler > 1, send(0) else { return false }
+        handle.withLock { h in
+            guard let handler, handler > 1, Self.send(0, to: pid, through: h) else { return false }
+            return Self.killGroup(of: handler, childOf: pid)
+        }
+    }
+
+    /// SIGKILLs the group `handler` leads, if `/proc` says it is `worker`'s child leading its own
+    /// group (called under the lock, with the worker not reaped).
+    private static func killGroup(of handler: pid_t, childOf worker: pid_t) -> Bool {
         // Pin the handler first, then check it: the pidfd then surely refers to the worker's child.
         let handlerFD = rpa_pidfd_open(handler)
         defer { if handlerFD >= 0 { close(handlerFD) } }
-        guard handlerFD >= 0 || errno == ENOSYS, let e = ProcessTree.entry(handler), e.ppid == pid, e.pgrp == handler, !e.isZombie else { return false }
+        guard handlerFD >= 0 || errno == ENOSYS, let e = ProcessTree.entry(handler), e.ppid == worker, e.pgrp == handler, !e.isZombie else { return false }
         // The group cannot be signalled through a pidfd; it exists while its leader (alive, just
         // checked) does.
         kill(-handler, SIGKILL)
@@ -66,26 +73,26 @@ public final class OwnedProcess: @unchecked Sendable {
     /// group of its own), only while it is not reaped. Returns whether it was.
     @discardableResult
     public func killWithGroup() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard send(0) else { return false }
-        kill(-pid, SIGKILL)
-        return send(SIGKILL)
+        handle.withLock { h in
+            guard Self.send(0, to: pid, through: h) else { return false }
+            kill(-pid, SIGKILL)
+            return Self.send(SIGKILL, to: pid, through: h)
+        }
     }
 
     /// The exit was handled: nothing is signalled through this handle any more.
     public func release() {
-        lock.lock()
-        defer { lock.unlock() }
-        released = true
-        if fd >= 0 { close(fd) }
-        fd = -1
+        handle.withLock { h in
+            h.released = true
+            if h.fd >= 0 { close(h.fd) }
+            h.fd = -1
+        }
     }
 
-    /// Locked.
-    private func send(_ sig: Int32) -> Bool {
-        guard !released else { return false }
-        if fd >= 0 { return rpa_pidfd_send_signal(fd, sig) == 0 }
+    /// Called with the lock held (the handle is the locked value).
+    private static func send(_ sig: Int32, to pid: pid_t, through h: Handle) -> Bool {
+        guard !h.released else { return false }
+        if h.fd >= 0 { return rpa_pidfd_send_signal(h.fd, sig) == 0 }
         return kill(pid, sig) == 0
     }
 }

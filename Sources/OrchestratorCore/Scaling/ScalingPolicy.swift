@@ -61,7 +61,10 @@ public struct ScalingPolicy: Sendable, Equatable {
     public var maxTotal: Int
     public var scaleDownDelay: Duration
 
-    public init(jobsPerWorker: Int = 50, minPerQueue: Int = 0, maxPerQueue: Int = 10, maxTotal: Int = 20, scaleDownDelay: Duration = .seconds(60)) {
+    /// The defaults are the options' (`OptionSpec`), parsed as if given.
+    public init(jobsPerWorker: Int = OptionSpec.jobsPerWorker.defaultInt, minPerQueue: Int = OptionSpec.minPerQueue.defaultInt,
+                maxPerQueue: Int = OptionSpec.maxPerQueue.defaultInt, maxTotal: Int = OptionSpec.maxTotal.defaultInt,
+                scaleDownDelay: Duration = OptionSpec.scaleDownDelay.defaultDuration) {
         self.jobsPerWorker = jobsPerWorker
         self.minPerQueue = minPerQueue
         self.maxPerQueue = maxPerQueue

@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import Synchronization
 
 /// Something that happened outside the supervisor's thread.
 public enum SupervisorEvent: Sendable, Equatable {
@@ -7,33 +8,34 @@ public enum SupervisorEvent: Sendable, Equatable {
 }
 
 /// Hands events from termination handlers and signal sources (other threads) to the supervisor
-/// loop, which waits on it between ticks.
-public final class EventInbox: @unchecked Sendable {
-    private let condition = MonotonicCondition()
-    private var events: [SupervisorEvent] = []
+/// loop, which waits on it between ticks. The events are behind a `Mutex`; a semaphore wakes the
+/// waiter (Dispatch times its waits by the monotonic clock: a wall-clock step neither shortens nor
+/// stretches them). A wake-up with nothing left to take (posts the last take already got) only
+/// makes the waiter look again.
+public final class EventInbox: Sendable {
+    private let events = Mutex<[SupervisorEvent]>([])
+    private let arrived = DispatchSemaphore(value: 0)
 
     public init() {}
 
     public func post(_ event: SupervisorEvent) {
-        condition.lock()
-        events.append(event)
-        condition.signal()
-        condition.unlock()
+        events.withLock { $0.append(event) }
+        arrived.signal()
     }
 
     /// Returns what arrived, waiting up to `timeout` (by the monotonic clock) if nothing has.
     public func take(waitingFor timeout: Duration) -> [SupervisorEvent] {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        condition.lock()
-        defer { condition.unlock() }
-        while events.isEmpty {
+        while true {
+            let taken = events.withLock { events in
+                defer { events.removeAll() }
+                return events
+            }
             let left = deadline - clock.now
-            if left <= .zero { break }
-            condition.wait(for: left)
+            if !taken.isEmpty || left <= .zero { return taken }
+            let nanos = min(left.components.seconds, 86_400) * 1_000_000_000 + left.components.attoseconds / 1_000_000_000
+            _ = arrived.wait(timeout: .now() + .nanoseconds(Int(nanos)))
         }
-        let out = events
-        events.removeAll()
-        return out
     }
 }

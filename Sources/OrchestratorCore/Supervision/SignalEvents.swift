@@ -18,4 +18,10 @@ public enum SignalEvents {
             return source
         }
     }
+
+    /// Stops forwarding: the sources are cancelled (the signals stay ignored, so one arriving
+    /// while the process ends changes nothing). Call once the loop that reads the inbox is over.
+    public static func stop(_ sources: [DispatchSourceSignal]) {
+        for source in sources { source.cancel() }
+    }
 }
