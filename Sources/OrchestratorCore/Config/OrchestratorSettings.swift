@@ -38,34 +38,7 @@ public struct OrchestratorSettings: Sendable {
         let job = try JobSettings.resolve(v, r)
         let queues = try QueueList.named(flags: f.queues, environment: r.environment) ?? QueueList.defaultQueues
 
-        var handlers: [String: String] = [:]
-        var handlerSource: [String: String] = [:]
-        for entry in f.handlers {
-            guard let eq = entry.firstIndex(of: "=") else {
-                throw ConfigError(flag: "--handler", message: "expected NAME=COMMAND, got '\(entry)'")
-            }
-            let name = String(entry[..<eq]).trimmingSpaces
-            let command = String(entry[entry.index(after: eq)...])
-            guard queues.contains(name) else {
-                throw ConfigError(flag: "--handler", message: "'\(name)' is not a watched queue (queues: \(queues.joined(separator: ", ")))")
-            }
-            guard !command.trimmingSpaces.isEmpty else { throw ConfigError(flag: "--handler", message: "empty command for queue '\(name)'") }
-            handlers[name] = command
-            handlerSource[name] = "--handler"
-        }
-        for q in queues where handlers[q] == nil {
-            if let command = r.environment[handlerEnvName(q)] ?? r.environment["HANDLER"], !command.trimmingSpaces.isEmpty {
-                handlers[q] = command
-                handlerSource[q] = "--handler (from \(r.environment[handlerEnvName(q)] != nil ? handlerEnvName(q) : "HANDLER"))"
-            } else {
-                throw ConfigError(flag: "--handler", message: "no handler for queue '\(q)': pass --handler \(q)=COMMAND or set \(handlerEnvName(q))")
-            }
-        }
-        for q in queues {
-            if let problem = HandlerCheck.problem(handlers[q]!, path: r.environment["PATH"]) {
-                throw ConfigError(flag: handlerSource[q]!, message: "handler of queue '\(q)': \(problem)")
-            }
-        }
+        let handlers = try resolveHandlers(f.handlers, queues: queues, r)
 
         let maxTotal = try r.int(v, .maxTotal)
         var maxPerQueue = try r.int(v, .maxPerQueue)
@@ -185,6 +158,39 @@ public struct OrchestratorSettings: Sendable {
         let sentinelPassword = job.redis.sentinel?.password
         guard job.redis.password != nil || sentinelPassword != nil else { return nil }
         return ChildEnvironment.stdinLine(redisPassword: job.redis.password, sentinelPassword: sentinelPassword)
+    }
+
+    /// `--handler NAME=COMMAND` for each queue, else `HANDLER_<NAME>`, else `HANDLER`; each checked.
+    static func resolveHandlers(_ given: [String], queues: [String], _ r: OptionResolver) throws(ConfigError) -> [String: String] {
+        var handlers: [String: String] = [:]
+        var handlerSource: [String: String] = [:]
+        for entry in given {
+            guard let eq = entry.firstIndex(of: "=") else {
+                throw ConfigError(flag: "--handler", message: "expected NAME=COMMAND, got '\(entry)'")
+            }
+            let name = String(entry[..<eq]).trimmingSpaces
+            let command = String(entry[entry.index(after: eq)...])
+            guard queues.contains(name) else {
+                throw ConfigError(flag: "--handler", message: "'\(name)' is not a watched queue (queues: \(queues.joined(separator: ", ")))")
+            }
+            guard !command.trimmingSpaces.isEmpty else { throw ConfigError(flag: "--handler", message: "empty command for queue '\(name)'") }
+            handlers[name] = command
+            handlerSource[name] = "--handler"
+        }
+        for q in queues where handlers[q] == nil {
+            if let command = r.environment[handlerEnvName(q)] ?? r.environment["HANDLER"], !command.trimmingSpaces.isEmpty {
+                handlers[q] = command
+                handlerSource[q] = "--handler (from \(r.environment[handlerEnvName(q)] != nil ? handlerEnvName(q) : "HANDLER"))"
+            } else {
+                throw ConfigError(flag: "--handler", message: "no handler for queue '\(q)': pass --handler \(q)=COMMAND or set \(handlerEnvName(q))")
+            }
+        }
+        for q in queues {
+            if let problem = HandlerCheck.problem(handlers[q]!, path: r.environment["PATH"]) {
+                throw ConfigError(flag: handlerSource[q]!, message: "handler of queue '\(q)': \(problem)")
+            }
+        }
+        return handlers
     }
 
     /// One line describing the configuration, with the password redacted.
