@@ -60,7 +60,7 @@ public struct OrchestratorSettings: Sendable {
             minPerQueue: minPerQueue, maxPerQueue: maxPerQueue, maxTotal: maxTotal,
             scaleDownDelay: try r.duration(v, .scaleDownDelay))
 
-        let logDir = r.string(v, .logDir)!
+        let logDir = try r.required(v, .logDir).text
         let workerPath = r.string(v, .workerPath) ?? defaultWorkerPath
         guard FileManager.default.isExecutableFile(atPath: workerPath) else {
             throw ConfigError(flag: "--worker-path", message: "'\(workerPath)' is not an executable file")
@@ -99,11 +99,11 @@ public struct OrchestratorSettings: Sendable {
     }
 
     static func adaptivePolicy(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> AdaptivePolicy? {
-        let (mode, source) = r.raw(v, .scaling)!
+        let (mode, source) = try r.required(v, .scaling)
         switch mode.trimmingSpaces.lowercased() {
         case "fixed":
             if r.isGiven(v, .drainTarget) {
-                throw ConfigError(flag: r.raw(v, .drainTarget)!.source, message: "only with --scaling adaptive (the fixed formula has no drain target)")
+                throw ConfigError(flag: (try r.required(v, .drainTarget)).source, message: "only with --scaling adaptive (the fixed formula has no drain target)")
             }
             return nil
         case "adaptive":
@@ -186,8 +186,8 @@ public struct OrchestratorSettings: Sendable {
             }
         }
         for q in queues {
-            if let problem = HandlerCheck.problem(handlers[q]!, path: r.environment["PATH"]) {
-                throw ConfigError(flag: handlerSource[q]!, message: "handler of queue '\(q)': \(problem)")
+            if let command = handlers[q], let problem = HandlerCheck.problem(command, path: r.environment["PATH"]) {
+                throw ConfigError(flag: handlerSource[q] ?? "--handler", message: "handler of queue '\(q)': \(problem)")
             }
         }
         return handlers
