@@ -28,7 +28,8 @@ struct OwnedProcessTests {
     func fenceSkipsReaped() throws {
         let launcher = FoundationProcessLauncher(inbox: inbox)
         let live = try start(launcher, "/bin/sleep", ["60"])
-        let done = try start(launcher, "/bin/true", [])
+        // Alive for a moment, so its handle surely opens before it exits (a /bin/true could be reaped first).
+        let done = try start(launcher, "/bin/sleep", ["0.3"])
         #expect(exitStatus(of: done) == .exited(0))
         // Reaped, its exit not yet handled (not forgotten): the window where a raw pid may be anyone's.
         let reaped = try #require(launcher.owned(done))

@@ -19,7 +19,7 @@ public struct LogSettings: Sendable, Equatable {
         s.format = try choice(values, .logFormat, r)
         s.time = try choice(values, .logTime, r)
         s.destination = try choice(values, .logTo, r)
-        let (text, source) = r.raw(values, .logLevel)!
+        let (text, source) = try r.required(values, .logLevel)
         let levels: [String: Logger.Level] = ["trace": .trace, "debug": .debug, "info": .info, "notice": .notice, "warning": .warning,
                                               "error": .error, "critical": .critical]
         guard let level = levels[text.trimmingSpaces.lowercased()] else {
@@ -31,7 +31,7 @@ public struct LogSettings: Sendable, Equatable {
 
     static func choice<T: RawRepresentable & CaseIterable>(_ values: OptionValues, _ spec: OptionSpec, _ r: OptionResolver) throws(ConfigError) -> T
     where T.RawValue == String {
-        let (text, source) = r.raw(values, spec)!
+        let (text, source) = try r.required(values, spec)
         guard let value = T(rawValue: text.trimmingSpaces.lowercased()) else {
             throw ConfigError(flag: source, message: "expected \(T.allCases.map(\.rawValue).joined(separator: " or ")), got '\(text)'")
         }

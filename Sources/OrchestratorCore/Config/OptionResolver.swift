@@ -94,7 +94,9 @@ public struct OptionResolver: Sendable {
         return (count, window)
     }
 
-    private func required(_ values: OptionValues, _ spec: OptionSpec) throws(ConfigError) -> (text: String, source: String) {
+    /// The value of `spec` (given, else from its variable, else its default) and where it came from;
+    /// "a value is required" when there is none.
+    public func required(_ values: OptionValues, _ spec: OptionSpec) throws(ConfigError) -> (text: String, source: String) {
         guard let given = raw(values, spec) else { throw ConfigError(flag: spec.flag, message: "a value is required") }
         return given
     }

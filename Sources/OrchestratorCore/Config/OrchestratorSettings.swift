@@ -38,34 +38,7 @@ public struct OrchestratorSettings: Sendable {
         let job = try JobSettings.resolve(v, r)
         let queues = try QueueList.named(flags: f.queues, environment: r.environment) ?? QueueList.defaultQueues
 
-        var handlers: [String: String] = [:]
-        var handlerSource: [String: String] = [:]
-        for entry in f.handlers {
-            guard let eq = entry.firstIndex(of: "=") else {
-                throw ConfigError(flag: "--handler", message: "expected NAME=COMMAND, got '\(entry)'")
-            }
-            let name = String(entry[..<eq]).trimmingSpaces
-            let command = String(entry[entry.index(after: eq)...])
-            guard queues.contains(name) else {
-                throw ConfigError(flag: "--handler", message: "'\(name)' is not a watched queue (queues: \(queues.joined(separator: ", ")))")
-            }
-            guard !command.trimmingSpaces.isEmpty else { throw ConfigError(flag: "--handler", message: "empty command for queue '\(name)'") }
-            handlers[name] = command
-            handlerSource[name] = "--handler"
-        }
-        for q in queues where handlers[q] == nil {
-            if let command = r.environment[handlerEnvName(q)] ?? r.environment["HANDLER"], !command.trimmingSpaces.isEmpty {
-                handlers[q] = command
-                handlerSource[q] = "--handler (from \(r.environment[handlerEnvName(q)] != nil ? handlerEnvName(q) : "HANDLER"))"
-            } else {
-                throw ConfigError(flag: "--handler", message: "no handler for queue '\(q)': pass --handler \(q)=COMMAND or set \(handlerEnvName(q))")
-            }
-        }
-        for q in queues {
-            if let problem = HandlerCheck.problem(handlers[q]!, path: r.environment["PATH"]) {
-                throw ConfigError(flag: handlerSource[q]!, message: "handler of queue '\(q)': \(problem)")
-            }
-        }
+        let handlers = try resolveHandlers(f.handlers, queues: queues, r)
 
         let maxTotal = try r.int(v, .maxTotal)
         var maxPerQueue = try r.int(v, .maxPerQueue)
@@ -87,7 +60,7 @@ public struct OrchestratorSettings: Sendable {
             minPerQueue: minPerQueue, maxPerQueue: maxPerQueue, maxTotal: maxTotal,
             scaleDownDelay: try r.duration(v, .scaleDownDelay))
 
-        let logDir = r.string(v, .logDir)!
+        let logDir = try r.required(v, .logDir).text
         let workerPath = r.string(v, .workerPath) ?? defaultWorkerPath
         guard FileManager.default.isExecutableFile(atPath: workerPath) else {
             throw ConfigError(flag: "--worker-path", message: "'\(workerPath)' is not an executable file")
@@ -126,11 +99,11 @@ public struct OrchestratorSettings: Sendable {
     }
 
     static func adaptivePolicy(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> AdaptivePolicy? {
-        let (mode, source) = r.raw(v, .scaling)!
+        let (mode, source) = try r.required(v, .scaling)
         switch mode.trimmingSpaces.lowercased() {
         case "fixed":
             if r.isGiven(v, .drainTarget) {
-                throw ConfigError(flag: r.raw(v, .drainTarget)!.source, message: "only with --scaling adaptive (the fixed formula has no drain target)")
+                throw ConfigError(flag: (try r.required(v, .drainTarget)).source, message: "only with --scaling adaptive (the fixed formula has no drain target)")
             }
             return nil
         case "adaptive":
@@ -185,6 +158,39 @@ public struct OrchestratorSettings: Sendable {
         let sentinelPassword = job.redis.sentinel?.password
         guard job.redis.password != nil || sentinelPassword != nil else { return nil }
         return ChildEnvironment.stdinLine(redisPassword: job.redis.password, sentinelPassword: sentinelPassword)
+    }
+
+    /// `--handler NAME=COMMAND` for each queue, else `HANDLER_<NAME>`, else `HANDLER`; each checked.
+    static func resolveHandlers(_ given: [String], queues: [String], _ r: OptionResolver) throws(ConfigError) -> [String: String] {
+        var handlers: [String: String] = [:]
+        var handlerSource: [String: String] = [:]
+        for entry in given {
+            guard let eq = entry.firstIndex(of: "=") else {
+                throw ConfigError(flag: "--handler", message: "expected NAME=COMMAND, got '\(entry)'")
+            }
+            let name = String(entry[..<eq]).trimmingSpaces
+            let command = String(entry[entry.index(after: eq)...])
+            guard queues.contains(name) else {
+                throw ConfigError(flag: "--handler", message: "'\(name)' is not a watched queue (queues: \(queues.joined(separator: ", ")))")
+            }
+            guard !command.trimmingSpaces.isEmpty else { throw ConfigError(flag: "--handler", message: "empty command for queue '\(name)'") }
+            handlers[name] = command
+            handlerSource[name] = "--handler"
+        }
+        for q in queues where handlers[q] == nil {
+            if let command = r.environment[handlerEnvName(q)] ?? r.environment["HANDLER"], !command.trimmingSpaces.isEmpty {
+                handlers[q] = command
+                handlerSource[q] = "--handler (from \(r.environment[handlerEnvName(q)] != nil ? handlerEnvName(q) : "HANDLER"))"
+            } else {
+                throw ConfigError(flag: "--handler", message: "no handler for queue '\(q)': pass --handler \(q)=COMMAND or set \(handlerEnvName(q))")
+            }
+        }
+        for q in queues {
+            if let command = handlers[q], let problem = HandlerCheck.problem(command, path: r.environment["PATH"]) {
+                throw ConfigError(flag: handlerSource[q] ?? "--handler", message: "handler of queue '\(q)': \(problem)")
+            }
+        }
+        return handlers
     }
 
     /// One line describing the configuration, with the password redacted.

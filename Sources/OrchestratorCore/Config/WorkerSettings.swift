@@ -23,19 +23,19 @@ public struct JobSettings: Sendable, Equatable {
 
     /// Resolves the job options (flag → environment → default, each from its `OptionSpec`).
     public static func resolve(_ values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> JobSettings {
-        let url = r.string(values, .redisURL)!
+        let url = try r.required(values, .redisURL).text
         var endpoint: RedisEndpoint
         do {
             endpoint = try RedisEndpoint.parse(url, fallbackPassword: r.environment["REDIS_PASSWORD"])
         } catch {
-            throw ConfigError(flag: r.raw(values, .redisURL)!.source, message: "\(error)")
+            throw ConfigError(flag: (try r.required(values, .redisURL)).source, message: "\(error)")
         }
         endpoint.sentinel = try sentinel(values, r)
-        let (prefix, prefixSource) = r.raw(values, .prefix)!
+        let (prefix, prefixSource) = try r.required(values, .prefix)
         if prefix.contains(where: { $0 == " " || $0 == "*" || $0 == "?" || $0 == "[" }) {
             throw ConfigError(flag: prefixSource, message: "must not contain spaces or glob characters (* ? [), got '\(prefix)'")
         }
-        let (modeText, modeSource) = r.raw(values, .handlerMode)!
+        let (modeText, modeSource) = try r.required(values, .handlerMode)
         guard let mode = HandlerMode(rawValue: modeText.trimmingSpaces.lowercased()) else {
             throw ConfigError(flag: modeSource, message: "expected exec or persistent, got '\(modeText)'")
         }
@@ -78,7 +78,7 @@ public struct JobSettings: Sendable, Equatable {
     }
 
     static func outputFormat(_ values: OptionValues, _ r: OptionResolver) throws(ConfigError) -> Bool {
-        let (text, source) = r.raw(values, .output)!
+        let (text, source) = try r.required(values, .output)
         switch text.trimmingSpaces.lowercased() {
         case "text": return false
         case "json": return true
