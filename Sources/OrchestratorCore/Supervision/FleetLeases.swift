@@ -35,6 +35,12 @@ final class FleetLeases {
     var nextRenewal: ContinuousClock.Instant
     /// Worker pid → the slot lease it runs under.
     private var held: [Int32: (slot: Int, queue: String)] = [:]
+    /// Workers killed by the fence or for a lost lease, not yet exited (their exit says `fenced`).
+    private var fenced: Set<Int32> = []
+    /// Live hosts running other fleet-wide settings, as last logged.
+    private(set) var capsConflict: [String: String] = [:]
+    /// Slots still leased by an earlier instance of our host id, as last logged.
+    private var previousInstanceSlots = 0
 
     init(membership: FleetMembership, capacity: Int, link: RedisLink, logger: Logger) {
         self.membership = membership
@@ -79,8 +85,9 @@ final class FleetLeases {
         nextRenewal = sentAt + leaseClock.renewalPeriod
         let leases = heldLeases
         let fleet = membership
+        let renewedBefore = leaseClock.renewedAt != nil
         let result = try? link.perform { c throws(RedisError) -> FleetMembership.TickResult? in
-            FleetMembership.parseTick(try fleet.tick(c, leases: leases, fields: fields))
+            FleetMembership.parseTick(try fleet.tick(c, leases: leases, fields: fields, renewedBefore: renewedBefore))
         }
         guard let tick = result.flatMap({ $0 }) else {
             renewalFailed(sentAt: sentAt, workers: workers)
@@ -96,12 +103,13 @@ final class FleetLeases {
             for fault in view.repaired {  // replaced by the renewal: logged once per occurrence
                 logger.error("\(LogEvents.keyError)", metadata: ["key": "\(fault.key)", "error": "\(fault.error)", "action": "replaced: fleet keys hold no job"])
             }
+            let lastRenewal = leaseClock.renewedAt.map { sentAt - $0 }
             if let since = leaseClock.renewed(sentAt: sentAt) {
                 logger.info("fleet.renewal_resumed", metadata: ["unconfirmed_for": "\(formatDuration(sentAt - since))", "workers": "\(workers)",
                                                                 "note": "our slot leases are confirmed again; workers may start"])
             }
             watchdog.setDeadline(leaseClock.killAt)
-            return absorb(view)
+            return absorb(view, lastRenewal: lastRenewal)
         }
     }
 
@@ -114,13 +122,16 @@ final class FleetLeases {
                                                           "action": "starting no worker until Redis confirms our slot leases; the running ones keep running, and are SIGKILLed only if no renewal succeeds within fence_in (--lease-ttl - 1s after the last one)"])
     }
 
-    private func absorb(_ view: FleetView) -> Renewal {
+    private func absorb(_ view: FleetView, lastRenewal: Duration?) -> Renewal {
         let before = Set(self.view.hosts.map(\.id))
         self.view = view
         let after = Set(view.hosts.map(\.id))
         if view.rejoined && !before.isEmpty {
-            logger.warning("fleet.rejoined", metadata: ["host_id": "\(hostID)", "why": "our membership had expired (cut off from Redis for longer than --lease-ttl)"])
+            let cause = RejoinCause.of(reset: view.reset, sinceLastRenewal: lastRenewal, ttl: leaseClock.ttl)
+            logger.warning("fleet.rejoined", metadata: ["host_id": "\(hostID)", "why": "\(cause.why)"])
         }
+        checkCaps(view)
+        checkPreviousInstance(view)
         let joined = before.isEmpty ? [] : after.subtracting(before).sorted()
         for id in joined {
             logger.info("fleet.host_joined", metadata: ["host_id": "\(id)", "hosts": "\(after.count)"])
@@ -134,30 +145,87 @@ final class FleetLeases {
         var lost: [(pid: Int32, slot: Int)] = []
         for (pid, lease) in held.sorted(by: { $0.key < $1.key }) where lostSlots.contains(lease.slot) {
             held[pid] = nil
+            fenced.insert(pid)
             lost.append((pid, lease.slot))
         }
         return .renewed(joined: joined, gone: gone, lost: lost)
     }
 
-    /// Whether a new worker may start now: only under leases Redis has just confirmed.
-    func mayStartWorkers() -> Bool { leaseClock.mayStartWorkers(at: clock.now) }
+    /// The caps check of every join, on every renewal: a live host with other fleet-wide
+    /// settings (one that joined while we were away, or we rejoined among) is named once, and
+    /// no worker starts here until the settings agree again.
+    private func checkCaps(_ view: FleetView) {
+        let conflict = view.hostsWithOtherCaps(than: membership.caps)
+        guard conflict != capsConflict else { return }
+        capsConflict = conflict
+        if conflict.isEmpty {
+            logger.info("fleet.caps_agree", metadata: ["note": "every live host runs our fleet-wide settings again; workers may start"])
+            return
+        }
+        for (id, caps) in conflict.sorted(by: { $0.key < $1.key }) {
+            logger.critical("fleet.caps_differ", metadata: [
+                "other_host": "\(id)", "theirs": "\(caps)", "ours": "\(membership.caps)",
+                "action": "starting no new worker here while they differ (the running ones keep running); the fleet may run up to the larger --max-total meanwhile",
+                "hint": "--max-total, --max-per-queue, --min-per-queue and --jobs-per-worker are fleet-wide: restart the hosts with the same values"])
+        }
+    }
 
-    /// Takes leases for the spawns a plan asks for, queue by queue (in `order`); returns the spawns granted.
+    /// Slots leased under our host id by an earlier instance (killed without giving them back)
+    /// block new workers until they expire: said once, with until when at the latest.
+    private func checkPreviousInstance(_ view: FleetView) {
+        let stale = view.slots.filter { $0.map { $0.host == hostID && $0.instance != membership.instance } ?? false }.count
+        defer { previousInstanceSlots = stale }
+        guard stale != previousInstanceSlots else { return }
+        if stale == 0 {
+            logger.info("fleet.previous_instance_gone", metadata: ["note": "the leases of this --host-id's earlier instance have expired; their slots are free"])
+        } else if previousInstanceSlots == 0 {
+            let until = WallClock.iso8601(milliseconds: WallClock.nowMilliseconds() + Int64(leaseClock.ttl.milliseconds))
+            logger.warning("fleet.waiting_for_previous_instance", metadata: [
+                "slots": "\(stale)", "until": "\(until) at the latest (--lease-ttl \(formatDuration(leaseClock.ttl)))",
+                "why": "an earlier orchestrator with this --host-id stopped without giving its slot leases back (killed?); its workers may still be finishing their jobs, so those slots stay taken until the leases expire"])
+        }
+    }
+
+    /// Why no worker may start now (nil: they may): only under leases Redis has just confirmed,
+    /// and only while every live host runs our fleet-wide settings.
+    func startsHeld() -> String? {
+        if !leaseClock.mayStartWorkers(at: clock.now) {
+            return "Redis has not confirmed our slot leases since the last renewal failed (fleet.renewal_failed): no worker starts until it does"
+        }
+        if !capsConflict.isEmpty {
+            return "live hosts run other fleet-wide settings (fleet.caps_differ: \(capsConflict.keys.sorted().joined(separator: ",")))"
+        }
+        return nil
+    }
+
+    /// Whether a new worker may start now.
+    func mayStartWorkers() -> Bool { startsHeld() == nil }
+
+    /// Takes leases for the spawns a plan asks for, queue by queue (in `order`); returns the
+    /// spawns granted. Each queue granted fewer than planned gets a line saying how many and why.
     func acquire(_ queues: [String], order: [String]) -> [(queue: String, slot: Int)] {
+        if let why = startsHeld() {
+            for q in order where queues.contains(q) {
+                logger.info("fleet.waiting_for_slot", metadata: ["queue": "\(q)", "wanted": "\(queues.filter { $0 == q }.count)", "granted": "0", "why": "\(why)"])
+            }
+            return []
+        }
         var granted: [(String, Int)] = []
         var counts: [String: Int] = [:]
         for q in queues { counts[q, default: 0] += 1 }
         let fleet = membership
         for q in order {
             guard let n = counts[q] else { continue }
-            let slots = (try? link.perform { c throws(RedisError) in try fleet.acquire(c, queue: q, count: n) }) ?? []
+            let grant = try? link.perform { c throws(RedisError) in try fleet.grant(c, queue: q, count: n) }
+            let slots = grant?.slots ?? []
             for s in slots {
                 granted.append((q, s))
                 view.take(slot: s, LeaseValue(host: hostID, instance: fleet.instance, queue: q))
             }
             if slots.count < n {
+                let why = grant.map { $0.shortfall.why(maxTotal: fleet.policy.maxTotal, maxPerQueue: fleet.policy.maxPerQueue, until: Self.wallClock(in:)) }
                 logger.info("fleet.waiting_for_slot", metadata: ["queue": "\(q)", "wanted": "\(n)", "granted": "\(slots.count)",
-                                                                 "note": "the fleet's caps are in use; retried next poll"])
+                                                                 "why": "\(why ?? "Redis did not answer"); retried next poll"])
             }
         }
         return granted
@@ -179,23 +247,30 @@ final class FleetLeases {
         view.take(slot: slot, nil)
     }
 
-    /// A worker exited: the fence forgets it and its lease is given back.
-    func exited(_ pid: Int32) {
+    /// A worker exited: the fence forgets it and its lease is given back. True when it was
+    /// fenced (killed by the watchdog, the fence or for a lost lease), not crashed.
+    @discardableResult
+    func exited(_ pid: Int32) -> Bool {
         watchdog.forget(worker: pid)
-        guard let lease = held.removeValue(forKey: pid) else { return }
-        release(slot: lease.slot, queue: lease.queue)
+        if let lease = held.removeValue(forKey: pid) { release(slot: lease.slot, queue: lease.queue) }
+        return fenced.remove(pid) != nil
     }
 
-    /// A worker is being killed: it gives up its lease now (the slot is given back when it exits).
-    func givenUp(_ pid: Int32) { held[pid] = nil }
+    /// Workers being killed by the fence: their exits are logged as fenced.
+    func fencing(_ pids: [Int32]) { fenced.formUnion(pids) }
 
-    /// Checked on every loop pass: true once each time the watchdog has killed the workers (the
-    /// lease deadline passed without a renewal).
-    func watchdogFired() -> Bool {
-        let fired = watchdog.firedCount
-        guard fired != fencesSeen else { return false }
-        fencesSeen = fired
-        return true
+    /// Checked on every loop pass: once each time the watchdog has killed the workers (the
+    /// lease deadline passed without a renewal), the pids it killed.
+    func watchdogFired() -> [Int32]? {
+        let firings = watchdog.firings
+        guard firings.count != fencesSeen else { return nil }
+        fencesSeen = firings.count
+        fenced.formUnion(firings.lastKilled)
+        return firings.lastKilled
+    }
+
+    static func wallClock(in d: Duration) -> String {
+        WallClock.iso8601(milliseconds: WallClock.nowMilliseconds() + Int64(d.milliseconds))
     }
 
     /// At the end of a drain: give back what is left, leave the fleet, stop the watchdog.

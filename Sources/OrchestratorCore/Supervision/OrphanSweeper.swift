@@ -51,7 +51,7 @@ final class OrphanSweeper {
             if pass < 24 { usleep(20_000) }
         }
         if killed > 0 {
-            logger.warning("orphans.killed", metadata: ["count": "\(killed)", "pids": "\(pids)",
+            logger.warning("orphans.killed", metadata: ["count": "\(pids.count)", "pids": "\(pids)", "processes": "\(killed) (with their descendants)",
                                                         "why": "handler or browser processes left by a worker that died"])
         }
         return killed
@@ -68,22 +68,50 @@ final class OrphanSweeper {
         return recoveryTimer.isDue(now)
     }
 
-    /// Requeues processing lists whose owner's heartbeat expired, never those of `sparing` (our
-    /// own live workers: a Redis outage longer than the heartbeat TTL lets their heartbeats
-    /// expire). Returns the lists the server refused to move (a key of the wrong type), with its error.
-    func recoverAbandoned(queues: [String], prefix: String, link: RedisLink, sparing ours: Set<String>, reason: String,
-                          now: ContinuousClock.Instant) -> [(key: String, list: String, error: RedisError)] {
+    /// Requeues processing lists whose owner's heartbeat expired, never those of a worker known
+    /// alive (`mayRecover`): our own live workers (`ours`, from the worker table: a Redis outage
+    /// longer than the heartbeat TTL lets their heartbeats expire while they run) and the
+    /// workers of another live host of the fleet (`otherHosts`: that host's orchestrator requeues
+    /// them when they exit, and fences them before its membership expires). Returns the lists the
+    /// server refused to move (a key of the wrong type), with its error.
+    func recoverAbandoned(queues: [String], prefix: String, link: RedisLink, sparing ours: Set<String>, otherHosts: Set<String>,
+                          reason: String, now: ContinuousClock.Instant) -> [(key: String, list: String, error: RedisError)] {
         recoveryTimer.restart(at: now)
         var faults: [(String, String, RedisError)] = []
         for queue in queues {
-            let q = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: prefix, queue: queue), workerID: "orchestrator")
+            let keys = QueueKeys(prefix: prefix, queue: queue)
+            let q = RedisJobQueue(redis: link.connection, keys: keys, workerID: "orchestrator")
             var refused: [(String, RedisError)] = []
-            let moved = try? link.perform { _ throws(RedisError) in try q.recoverAbandoned(sparing: ours) { refused.append(($0, $1)) } }
+            let moved = try? link.perform { _ throws(RedisError) in
+                let owners = try q.processingLists().map { String($0.dropFirst(keys.processingPrefix.count)) }
+                let spared = Set(owners.filter { !Self.mayRecover(owner: $0, queue: queue, ours: ours, otherHosts: otherHosts) })
+                return try q.recoverAbandoned(sparing: spared) { refused.append(($0, $1)) }
+            }
             for (list, error) in refused { faults.append((error.wrongTypeKey ?? list, list, error)) }
             if let moved, moved > 0 {
                 logger.warning("\(LogEvents.jobRecovered)", metadata: ["queue": "\(queue)", "jobs": "\(moved)", "why": "\(reason)"])
             }
         }
         return faults
+    }
+
+    /// Whether recovery may take the processing list of `owner` (a worker id,
+    /// `<queue>-<slot>-<host id>-<pid>`) once its heartbeat expired: not when it is one of our
+    /// live workers, nor a worker of another live host of the fleet.
+    static func mayRecover(owner: String, queue: String, ours: Set<String>, otherHosts: Set<String>) -> Bool {
+        if ours.contains(owner) { return false }
+        guard let host = host(ofWorker: owner, queue: queue) else { return true }
+        return !otherHosts.contains(host)
+    }
+
+    /// The host id inside a worker id `<queue>-<slot>-<host id>-<pid>` (nil: not of that shape).
+    static func host(ofWorker id: String, queue: String) -> String? {
+        guard id.hasPrefix(queue + "-") else { return nil }
+        let rest = id.dropFirst(queue.count + 1)
+        guard let slotEnd = rest.firstIndex(of: "-"), let pidStart = rest.lastIndex(of: "-"), slotEnd < pidStart,
+              rest[..<slotEnd].allSatisfy(\.isNumber), !rest[..<slotEnd].isEmpty,
+              rest[rest.index(after: pidStart)...].allSatisfy(\.isNumber), rest.index(after: pidStart) < rest.endIndex else { return nil }
+        let host = rest[rest.index(after: slotEnd)..<pidStart]
+        return host.isEmpty ? nil : String(host)
     }
 }

@@ -20,8 +20,10 @@ extension Supervisor {
             for id in gone { events.record("host_gone", [("host_id", id)]) }
             for (pid, slot) in lost {
                 guard let worker = workers[pid] else { continue }
+                let job = worker.isBusy ? "it was busy at its last heartbeat: the job it holds goes back to the queue when it exits (job.recovered)"
+                    : "it was idle at its last heartbeat: no job to requeue"
                 logger.warning("fleet.lease_lost", metadata: ["worker": "\(worker.label)", "pid": "\(pid)", "slot": "\(slot)",
-                                                              "action": "SIGKILL: another host may run in this slot now; its job is requeued"])
+                                                              "action": "SIGKILL: another host holds this slot now", "job": "\(job)"])
                 _ = workers[pid]?.lifecycle.killNow()
                 killWorker(pid)
             }
@@ -45,15 +47,19 @@ extension Supervisor {
     /// Checked on every loop pass: logs when the watchdog has killed the workers (the lease
     /// deadline passed without a renewal).
     func checkLeases() {
-        if leases.watchdogFired() { fence(reason: "lease deadline passed") }
+        if let killed = leases.watchdogFired() { fence(reason: "lease deadline passed without a renewal Redis confirmed", killedByWatchdog: killed) }
     }
 
-    /// Every worker SIGKILLed (the watchdog may have done it already): our slots are no longer surely ours.
-    func fence(reason: String) {
-        guard !workers.isEmpty else { return }
-        logger.error("fleet.fenced", metadata: ["workers": "\(workers.count)", "why": "\(reason)",
-                                                "note": "their jobs are requeued by orphan recovery once their heartbeats expire"])
-        events.record("fenced", [("workers", "\(workers.count)"), ("why", reason)])
+    /// Every worker SIGKILLed (the watchdog may have killed some already: `killedByWatchdog`,
+    /// some of which may have exited since): our slots are no longer surely ours. The line counts
+    /// every worker killed, and their exits say `fenced`.
+    func fence(reason: String, killedByWatchdog: [Int32] = []) {
+        let pids = Set(killedByWatchdog).union(workers.keys).sorted()
+        guard !pids.isEmpty else { return }
+        leases.fencing(pids)
+        logger.error("fleet.fenced", metadata: ["workers": "\(pids.count)", "pids": "\(pids)", "why": "\(reason)",
+                                                "note": "SIGKILLed with their handlers; the jobs they held go back to the queue as each exit is handled (job.recovered)"])
+        events.record("fenced", [("workers", "\(pids.count)"), ("why", reason)])
         for pid in workers.keys.sorted() {
             _ = workers[pid]?.lifecycle.killNow()
             killWorker(pid)

@@ -17,7 +17,8 @@ extension Supervisor {
     /// Requeues processing lists whose owner's heartbeat expired, never those of our own live workers.
     func recoverAbandoned(reason: String) {
         let refused = orphans.recoverAbandoned(queues: settings.queues, prefix: settings.job.prefix, link: link,
-                                               sparing: Set(workers.values.map(\.id)), reason: reason, now: clock.now)
+                                               sparing: Set(workers.values.map(\.id)),
+                                               otherHosts: Set(leases.view.hosts.map(\.id)).subtracting([leases.hostID]), reason: reason, now: clock.now)
         for (key, list, error) in refused {  // the jobs stay in that list; retried every recovery period
             keyFaults.failed(key, error: "\(error)", skipped: "abandoned jobs left in \(list); retried every 15 s", logger: logger)
         }

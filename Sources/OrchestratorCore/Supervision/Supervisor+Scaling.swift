@@ -79,7 +79,7 @@ extension Supervisor {
             }
         }
         // A worker starts only under a slot lease of the fleet, and only while Redis confirms our leases.
-        guard !plan.spawns.isEmpty, leases.mayStartWorkers() else { return }
+        guard !plan.spawns.isEmpty else { return }
         var failedLaunch: Set<String> = []
         for (queue, slot) in leases.acquire(plan.spawns, order: settings.queues) {
             if failedLaunch.contains(queue) || !spawn(queue, lease: slot) {
@@ -230,7 +230,7 @@ extension Supervisor {
         let now = clock.now
         do {
             let child = try launcher.launch(spec)
-            var worker = Worker(pid: child, queue: queue, slot: slot,
+            let worker = Worker(pid: child, queue: queue, slot: slot,
                                 id: QueueKeys.workerID(queue: queue, slot: slot, host: settings.fleet.hostID, pid: child), startedAt: now)
             workers[child] = worker
             // A made-up pid (a fake launcher) has no handle: the watchdog can signal only our children.

@@ -142,8 +142,9 @@ public final class Supervisor {
             let wakeAt = nextWake()
             let wait = max(.zero, wakeAt - clock.now)
             checkLeases()
-            for event in inbox.take(waitingFor: wait) { handle(event) }
-            checkLeases()
+            let batch = inbox.take(waitingFor: wait)
+            checkLeases()  // before the exits: a worker the watchdog killed exits as fenced, not crashed
+            for event in batch { handle(event) }
             if clock.now >= leases.nextRenewal && renewsBetweenPolls { renewFleet() }
             if isDraining {
                 drainTick()
@@ -269,7 +270,7 @@ public final class Supervisor {
         guard var worker = workers[pid] else { return }  // var: the lifecycle records the exit
         let action = worker.lifecycle.processExited(status)
         workers[pid] = nil
-        leases.exited(pid)
+        let fenced = leases.exited(pid)
         (launcher as? FoundationProcessLauncher)?.forget(pid)
         guard case .requeue(let kind) = action else { return }
         var queueState = queues[worker.queue]!
@@ -279,7 +280,7 @@ public final class Supervisor {
         switch kind {
         case .crashed, .killed:
             // Its handler, if any, was re-parented to us: killAdoptedOrphans below ends it.
-            logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(kind)"])
+            logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(fenced ? "fenced (SIGKILLed by the lease fence)" : "\(kind)")"])
         default:
             logger.info("\(line)", metadata: ["event": "\(LogEvents.workerExited)"])
         }
