@@ -201,6 +201,33 @@ struct FleetLeaseTests {
         #expect(try c.llen(keys.processing("q-1-h2-4242")) == 1, "taken from a live host's worker: it would run twice")
         #expect(try c.llen(keys.processing("q-1-h9-4243")) == 0, "h9 is no member: its worker is gone")
     }
+
+    @Test("a lease found taken by another host: fleet.lease_lost SIGKILLs the worker and says it held no job when it was idle")
+    func leaseLostSaysWhatIsRequeued() throws {
+        let prefix = TestEnv.uniquePrefix("leaselost")
+        let log = MetadataLog()
+        let launcher = FakeLauncher()
+        var flags = OrchestratorSettings.Flags()
+        flags.queues = ["q"]
+        flags.handlers = ["q=cat"]
+        flags.values[.redisURL] = TestEnv.redisURL
+        flags.values[.prefix] = prefix
+        flags.values[.hostID] = "h1"
+        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
+        let s = Supervisor(settings: settings, launcher: launcher, inbox: EventInbox(),
+                           link: RedisLink(connection: try TestEnv.connect(), logger: log.logger), logger: log.logger, environment: ["PATH": "/usr/bin"])
+        let c = try TestEnv.connect()
+        try c.lpush(prefix + "q", strings: ["job-1"])
+        s.poll()
+        let pid = try #require(launcher.launched.first?.pid)
+        let other = FleetMembership(prefix: prefix, settings: FleetSettings(hostID: "h2", hostMaxWorkers: 20), policy: settings.policy)
+        _ = try c.send(["SET", RedisArg(QueueKeys.namespace(prefix) + "fleet:slot:1"), RedisArg(other.lease("q").encoded)])
+        s.poll()
+        #expect(launcher.signalled(SIGKILL).contains(pid))
+        let line = log.lines.first { $0.message == "fleet.lease_lost" }
+        #expect(line != nil && !(line?.metadata.values.joined() ?? "").contains("its job is requeued"), "\(String(describing: line))")
+        #expect(line?.metadata["job"]?.contains("no job to requeue") == true, "\(String(describing: line))")
+    }
 }
 
 /// Log lines with their metadata, for assertions on what an operator reads.
