@@ -55,4 +55,30 @@ struct FleetEndToEndTests {
         #expect(a.wait() == .exited(0))
         #expect(try h.redis.scan(match: QueueKeys.namespace(h.prefix) + "fleet:*").isEmpty, "the fleet's keys are gone with the last host")
     }
+
+    @Test("the fence: Redis gone past --lease-ttl under 3 busy workers: fleet.fenced counts all 3, each exit says fenced (not a crash)")
+    func fenceSaysWhatHappened() throws {
+        let redis = try PrivateRedis()
+        let dir = TestEnv.scratch("fence-lines")
+        let c = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))
+        try c.connect()
+        try c.lpush("fila:q", strings: ["j1", "j2", "j3"])
+        let o = try Launched(TestEnv.orchestrator, ["--queue", "q", "--handler", "q=sleep 60; cat", "--jobs-per-worker", "1", "--lease-ttl", "3s",
+                                                    "--log-dir", "\(dir)/logs"],
+                             env: ["REDIS_URL": redis.url], outputPath: "\(dir)/out.txt")
+        defer { o.killGroup() }
+        let log = { (try? String(contentsOfFile: "\(dir)/logs/orchestrator.log", encoding: .utf8)) ?? "" }
+        let workers = { ProcessTree.children(of: o.pid).filter { ProcessTree.entry($0).map { !$0.isZombie } ?? false } }
+        #expect(waitUntil { workers().count == 3 && ((try? c.llen("fila:q")) ?? 1) == 0 }, "log: \(log())")
+        redis.stop()
+        #expect(waitUntil { workers().isEmpty && log().components(separatedBy: "SIGKILLed by the lease fence").count - 1 == 3 }, "log: \(log())")
+        let text = log()
+        let fenced = text.split(separator: "\n").filter { $0.contains("fleet.fenced") }
+        #expect(fenced.count == 1 && fenced.first?.contains("workers=3") == true, "one line counting every worker killed: \(fenced)")
+        #expect(!text.contains("kind=crashed") && !text.contains("crash_loop"), "a fenced worker did not crash: \(text)")
+        try redis.start()
+        try c.connect()
+        o.signal(SIGTERM)
+        #expect(o.wait() == .exited(0))
+    }
 }

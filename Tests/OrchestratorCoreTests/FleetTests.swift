@@ -1,4 +1,4 @@
-import OrchestratorCore
+@testable import OrchestratorCore
 import Testing
 
 @Suite("fleet: splitting the targets over hosts, the lease clock, the plan of one host (pure)")
@@ -137,5 +137,46 @@ struct FleetTests {
         let quieter = r.plan(queues: [QueueSnapshot(name: "a", pending: 200, lastSummary: t0)], workers: mine, now: t0,
                              fleet: fleet("h1", leased: ["a": 12]))
         #expect(quieter.terminations.isEmpty && quieter.queues["a"]?.lowerTargetSince == t0, "fleet above its target of 4: the delay applies")
+    }
+
+    // MARK: - What the fleet's log lines say (issue 21 §0.5)
+
+    @Test("fleet.rejoined says the real cause: lost keys, a hash deleted before it could expire, or a cut-off longer than the TTL",
+          arguments: [(true, 3.0, "Redis lost the fleet's keys"), (false, 3.0, "before it could expire"), (false, 20.0, "longer than --lease-ttl")])
+    func rejoinCause(reset: Bool, seconds: Double, says: String) {
+        let cause = RejoinCause.of(reset: reset, sinceLastRenewal: .milliseconds(Int64(seconds * 1000)), ttl: .seconds(15))
+        #expect(cause.why.contains(says), "\(cause.why)")
+        #expect(reset || seconds >= 15 || !cause.why.contains("longer than --lease-ttl"), "a 3 s restart is not a cut-off longer than the TTL")
+    }
+
+    @Test("why fewer leases were granted than the plan asked for")
+    func shortfallWhy() {
+        let until = { (d: Duration) in "T+\(d.components.seconds)s" }
+        #expect(SlotGrant.Shortfall.reclaiming(left: .seconds(12)).why(maxTotal: 6, maxPerQueue: 10, until: until).contains("restarted without persistence"))
+        #expect(SlotGrant.Shortfall.maxTotal(previousInstance: nil).why(maxTotal: 6, maxPerQueue: 10, until: until).contains("--max-total (6)"))
+        #expect(SlotGrant.Shortfall.maxTotal(previousInstance: .seconds(13)).why(maxTotal: 6, maxPerQueue: 10, until: until).contains("T+13s"))
+        #expect(SlotGrant.Shortfall.maxPerQueue.why(maxTotal: 6, maxPerQueue: 4, until: until).contains("--max-per-queue (4)"))
+    }
+
+    @Test("the caps check names each live host with other fleet-wide settings")
+    func otherCaps() {
+        func host(_ id: String, _ caps: String) -> FleetMember {
+            FleetMember(id: id, capacity: 6, pid: 1, updatedAt: 0, state: "running", workers: 0, machine: "m", startedAt: 0, caps: caps)
+        }
+        let view = FleetView(hosts: [host("h1", "max_total=6"), host("h2", "max_total=8"), host("h3", "max_total=6"), host("h4", "")])
+        #expect(view.hostsWithOtherCaps(than: "max_total=6") == ["h2": "max_total=8"])
+    }
+
+    @Test("recovery spares our live workers and the workers of other live hosts; a worker id's host is read even when it holds dashes",
+          arguments: [("q-1-h1-10", false), ("q-2-h2-11", false), ("q-3-h9-12", true), ("q-1-my-host.a-7", false), ("q-1-dead-host-7", true), ("odd", true)])
+    func recoveryRule(owner: String, mayRecover: Bool) {
+        #expect(OrphanSweeper.mayRecover(owner: owner, queue: "q", ours: ["q-1-h1-10"], otherHosts: ["h2", "my-host.a"]) == mayRecover)
+    }
+
+    @Test("a worker id's parts")
+    func workerIDHost() {
+        #expect(OrphanSweeper.host(ofWorker: QueueKeys.workerID(queue: "a-b", slot: 12, host: "x-y", pid: 99), queue: "a-b") == "x-y")
+        #expect(OrphanSweeper.host(ofWorker: "a-b-1-x", queue: "a-b") == nil)
+        #expect(OrphanSweeper.host(ofWorker: "q-1--9", queue: "q") == nil)
     }
 }

@@ -165,10 +165,10 @@ struct SupervisorEventTests {
         try push(10)
         s.poll()
         #expect(launcher.launched.first?.pid == stranger)
-        #expect(s.leaseClock.killAt != nil)
+        #expect(s.leases.leaseClock.killAt != nil)
         // No renewal follows: the deadline (2.25 s after this one) passes.
         #expect(holds(for: .seconds(4)) { ProcessTree.entry(stranger).map { !$0.isZombie } ?? false }, "the watchdog signalled a pid it did not start")
-        #expect(s.watchdog.firedCount == 0)
+        #expect(s.leases.watchdog.firedCount == 0)
     }
 
     @Test("after a Redis outage the next recovery waits a full period: another host's live worker whose heartbeat expired meanwhile keeps its job")
@@ -194,7 +194,7 @@ struct SupervisorEventTests {
         let other = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))
         try other.connect()
         _ = try other.send(["RPUSH", RedisArg(keys.processing("q-1-elsewhere-42")), "job-1"])
-        s.recoveryTimer.reset()
+        s.orphans.recoveryTimer.reset()
         #expect(waitUntil { s.poll(); return log.all.contains("fleet.renewal_resumed") }, "log: \(log.all)")
         #expect(try other.llen(keys.processing("q-1-elsewhere-42")) == 1, "taken from a live worker: it would run twice")
         redis.stop()

@@ -14,6 +14,8 @@ public final class FenceWatchdog: @unchecked Sendable {
     /// Worker pid → its handle and its handler's pid (also its process group), when known.
     private var workers: [Int32: (process: OwnedProcess, handler: Int32?)] = [:]
     private var fired = 0
+    /// The worker pids the last firing killed.
+    private var lastKilled: [Int32] = []
     private var stopped = false
     private let clock = ContinuousClock()
     /// Longest single wait: the deadline is rechecked on `ContinuousClock` at least this often.
@@ -49,6 +51,9 @@ public final class FenceWatchdog: @unchecked Sendable {
     /// How many times the deadline passed with workers to kill (the supervisor logs each new one).
     public var firedCount: Int { locked { fired } }
 
+    /// How many times the deadline passed with workers to kill, and the pids the last time killed.
+    public var firings: (count: Int, lastKilled: [Int32]) { locked { (fired, lastKilled) } }
+
     private func locked<T>(wake: Bool = false, _ body: () -> T) -> T {
         condition.lock()
         defer {
@@ -73,6 +78,7 @@ public final class FenceWatchdog: @unchecked Sendable {
             }
             if !workers.isEmpty {
                 fired += 1
+                lastKilled = workers.keys.sorted()
                 for (process, handler) in workers.values {
                     process.killHandlerGroup(handler)
                     process.signal(SIGKILL)

@@ -10,6 +10,8 @@ public struct FleetMember: Sendable, Equatable {
     public var workers: Int
     public var machine: String
     public var startedAt: Int64
+    /// The fleet-wide settings it runs with (`FleetMembership.caps`).
+    public var caps: String = ""
 }
 
 /// The fleet as one poll saw it: live hosts and every slot lease.
@@ -23,6 +25,9 @@ public struct FleetView: Sendable, Equatable {
     public var rejoined = false
     /// Fleet keys found of the wrong type, replaced by the renewal.
     public var repaired: [KeyFault] = []
+    /// We rejoined because Redis lost the fleet's keys (restarted without persistence): the
+    /// reclaim window is open, no host takes a new slot until it closes.
+    public var reset = false
 
     public init(hosts: [FleetMember] = [], slots: [LeaseValue?] = []) {
         self.hosts = hosts
@@ -37,6 +42,12 @@ public struct FleetView: Sendable, Equatable {
     }
     /// The hosts the split is over, by id.
     public var splitHosts: [FleetHost] { hosts.map { FleetHost(id: $0.id, capacity: $0.capacity) } }
+    /// Live hosts running other fleet-wide settings than `ours`, by id, with theirs.
+    public func hostsWithOtherCaps(than ours: String) -> [String: String] {
+        var other: [String: String] = [:]
+        for h in hosts where !h.caps.isEmpty && h.caps != ours { other[h.id] = h.caps }
+        return other
+    }
     /// The leader writes the fleet-wide records (instance hash, history, alerts): the smallest live id.
     public var leader: String? { hosts.map(\.id).min() }
 }
@@ -105,6 +116,10 @@ public struct FleetMembership: Sendable {
     var ttlMilliseconds: String { "\(settings.leaseTTL.milliseconds)" }
     public static func hostKey(prefix: String, _ id: String) -> String { QueueKeys.namespace(prefix) + "fleet:host:\(id)" }
     public static func hostsKey(prefix: String) -> String { QueueKeys.namespace(prefix) + "fleet:hosts" }
+    /// Written at join, no expiry: its absence tells a rejoining host that Redis lost the fleet's keys.
+    public var epochKey: String { ns + "fleet:epoch" }
+    /// While it exists (one lease TTL after Redis lost the fleet's keys), no host takes a new slot.
+    public var reclaimKey: String { ns + "fleet:reclaim" }
 
     /// The fleet-wide settings every host must share: joining with others is refused.
     public var caps: String {
@@ -119,7 +134,7 @@ public struct FleetMembership: Sendable {
         let fields: [RedisArg] = ["pid", RedisArg("\(getpid())"), "machine", RedisArg(machine), "capacity", RedisArg("\(settings.hostMaxWorkers)"),
                                   "started_at", RedisArg("\(WallClock.nowMilliseconds())"), "updated_at", RedisArg("\(WallClock.nowMilliseconds())"),
                                   "state", "running", "workers", "0"]
-        let reply = try redis.eval(FleetScripts.join, keys: [hostKey, hostsKey],
+        let reply = try redis.eval(FleetScripts.join, keys: [hostKey, hostsKey, epochKey],
                                    args: [RedisArg(instance), RedisArg(ttlMilliseconds), RedisArg(hostPrefix), RedisArg(caps),
                                           RedisArg(replacing ?? ""), RedisArg(hostID)] + fields)
         let parts = (reply.array ?? []).map { $0.text ?? "" }
@@ -133,8 +148,11 @@ public struct FleetMembership: Sendable {
     }
 
     /// One poll's renewal and view (`FleetScripts.tick`); the script is reloaded if the server lost it (a restart).
-    public func tick(_ redis: RedisConnection, leases: [(slot: Int, queue: String)], fields: [(String, String)]) throws(RedisError) -> RedisReply {
-        try redis.eval(FleetScripts.tick, keys: [hostKey, hostsKey], args: tickArgs(leases: leases, fields: fields))
+    /// `renewedBefore`: our membership was renewed before, so a host hash found gone means we
+    /// rejoin, and the fleet's epoch key found gone means Redis lost the fleet's keys.
+    public func tick(_ redis: RedisConnection, leases: [(slot: Int, queue: String)], fields: [(String, String)],
+                     renewedBefore: Bool = true) throws(RedisError) -> RedisReply {
+        try redis.eval(FleetScripts.tick, keys: renewedBefore ? [hostKey, hostsKey, epochKey, reclaimKey] : [hostKey, hostsKey], args: tickArgs(leases: leases, fields: fields))
     }
 
     func tickArgs(leases: [(slot: Int, queue: String)], fields: [(String, String)]) -> [RedisArg] {
@@ -155,22 +173,30 @@ public struct FleetMembership: Sendable {
         view.lost = (parts[2].array ?? []).compactMap(\.int)
         for h in parts[3].array ?? [] {
             let f = (h.array ?? []).map { $0.text ?? "" }
-            guard f.count == 8 else { continue }
+            guard f.count >= 8 else { continue }
             view.hosts.append(FleetMember(id: f[0], capacity: Int(f[1]) ?? 0, pid: Int(f[2]) ?? 0, updatedAt: Int64(f[3]) ?? 0, state: f[4],
-                                          workers: Int(f[5]) ?? 0, machine: f[6], startedAt: Int64(f[7]) ?? 0))
+                                          workers: Int(f[5]) ?? 0, machine: f[6], startedAt: Int64(f[7]) ?? 0, caps: f.count > 8 ? f[8] : ""))
         }
         view.hosts.sort { $0.id < $1.id }
         view.slots = (parts[4].array ?? []).map { $0.text.flatMap { $0.isEmpty ? nil : LeaseValue(encoded: $0) } }
         view.repaired = parts.count > 5 ? KeyFault.list(parts[5]) : []
+        view.reset = parts.count > 6 && parts[6].int == 1
         return .view(view)
     }
 
     /// Takes up to `count` slot leases for `queue`; returns the slot numbers taken.
     public func acquire(_ redis: RedisConnection, queue: String, count: Int) throws(RedisError) -> [Int] {
-        let reply = try redis.eval(FleetScripts.acquire, keys: [],
-                                   args: [RedisArg(slotPrefix), RedisArg("\(policy.maxTotal)"), RedisArg(lease(queue).encoded), RedisArg(queue),
-                                          RedisArg("\(policy.maxPerQueue)"), RedisArg("\(count)"), RedisArg(ttlMilliseconds)])
-        return (reply.array ?? []).compactMap(\.int)
+        try grant(redis, queue: queue, count: count).slots
+    }
+
+    /// Takes up to `count` slot leases for `queue`: the slots taken, and why fewer.
+    public func grant(_ redis: RedisConnection, queue: String, count: Int) throws(RedisError) -> SlotGrant {
+        let ours = lease(queue).encoded
+        let reply = try redis.eval(FleetScripts.acquire, keys: [reclaimKey],
+                                   args: [RedisArg(slotPrefix), RedisArg("\(policy.maxTotal)"), RedisArg(ours), RedisArg(queue),
+                                          RedisArg("\(policy.maxPerQueue)"), RedisArg("\(count)"), RedisArg(ttlMilliseconds),
+                                          RedisArg(hostID + "\n"), RedisArg(hostID + "\n" + instance + "\n")])
+        return SlotGrant.parse(reply, wanted: count)
     }
 
     /// Gives back leases still ours. Returns how many were.
@@ -184,6 +210,41 @@ public struct FleetMembership: Sendable {
 
     /// Leaves the fleet (at the end of a drain).
     public func leave(_ redis: RedisConnection) throws(RedisError) {
-        _ = try redis.eval(FleetScripts.leave, keys: [hostKey, hostsKey], args: [RedisArg(instance), RedisArg(hostID)])
+        _ = try redis.eval(FleetScripts.leave, keys: [hostKey, hostsKey, epochKey], args: [RedisArg(instance), RedisArg(hostID)])
+    }
+}
+
+/// What one `acquire` gave: the slots taken, and why fewer than asked.
+public struct SlotGrant: Sendable, Equatable {
+    public enum Shortfall: Sendable, Equatable {
+        case none
+        /// Redis lost the fleet's keys: no new slot for anyone while hosts take back their running workers' slots.
+        case reclaiming(left: Duration)
+        /// The fleet already runs `--max-per-queue` workers of this queue.
+        case maxPerQueue
+        /// Every one of the fleet's `--max-total` slots is leased; `previousInstance`: some are
+        /// still held by an earlier instance of our host id (killed without leaving), until they expire.
+        case maxTotal(previousInstance: Duration?)
+    }
+
+    public var slots: [Int]
+    public var shortfall: Shortfall
+
+    public init(slots: [Int], shortfall: Shortfall) {
+        self.slots = slots
+        self.shortfall = shortfall
+    }
+
+    static func parse(_ reply: RedisReply, wanted: Int) -> SlotGrant {
+        guard let parts = reply.array, parts.count >= 3 else { return SlotGrant(slots: [], shortfall: .none) }
+        let slots = (parts[0].array ?? []).compactMap(\.int)
+        let ms = parts[2].int ?? -1
+        let left: Duration? = ms >= 0 ? .milliseconds(ms) : nil
+        switch parts[1].text ?? "" {
+        case "reclaim": return SlotGrant(slots: slots, shortfall: .reclaiming(left: left ?? .zero))
+        case "max_per_queue": return SlotGrant(slots: slots, shortfall: .maxPerQueue)
+        case "max_total": return SlotGrant(slots: slots, shortfall: .maxTotal(previousInstance: left))
+        default: return SlotGrant(slots: slots, shortfall: .none)
+        }
     }
 }

@@ -12,15 +12,15 @@ extension Supervisor {
         redisReadable = renewed && readRedis()
         redisStateKnown = true
         if redisReadable != wasReadable, wasReadable != nil || !redisReadable { events.record(redisReadable ? "redis_up" : "redis_down", []) }
-        if isFleetLeader { evaluateAlerts() }
+        if leases.isLeader { evaluateAlerts() }
         flushEvents()
         defer { publishMetrics() }
         guard redisReadable else { return }
         let now = clock.now
         let plan = reconcile.plan(queues: settings.queues.map { snapshot(of: $0) },
-                                  workers: workers.values.filter { !$0.lifecycle.isExited }.map(\.snapshot), now: now, fleet: fleetContext)
+                                  workers: workers.values.filter { !$0.lifecycle.isExited }.map(\.snapshot), now: now, fleet: leases.context)
         apply(plan)
-        if isFleetLeader { recordHistory() }
+        if leases.isLeader { recordHistory() }
         writeInstanceHeartbeat()
         recoverIfDue(now: now)
     }
@@ -79,12 +79,12 @@ extension Supervisor {
             }
         }
         // A worker starts only under a slot lease of the fleet, and only while Redis confirms our leases.
-        guard !plan.spawns.isEmpty, leaseClock.mayStartWorkers(at: clock.now) else { return }
+        guard !plan.spawns.isEmpty else { return }
         var failedLaunch: Set<String> = []
-        for (queue, slot) in leaseSpawns(plan.spawns) {
+        for (queue, slot) in leases.acquire(plan.spawns, order: settings.queues) {
             if failedLaunch.contains(queue) || !spawn(queue, lease: slot) {
                 failedLaunch.insert(queue)
-                releaseLease(slot: slot, queue: queue)
+                leases.release(slot: slot, queue: queue)
             }
         }
     }
@@ -205,7 +205,7 @@ extension Supervisor {
             _ = w.lifecycle.reportedReady()
             w.isBusy = fields["state"] == WorkerState.busy.rawValue
             w.handlerPID = fields["handler_pid"].flatMap { Int32($0) }
-            if let owned = launcher.owned(pid) { watchdog.track(owned, handler: w.handlerPID) }
+            if let owned = launcher.owned(pid) { leases.track(owned, handler: w.handlerPID) }
             w.jobStartedAt = fields["job_started_at"].flatMap { Int64($0) }
             w.pssBytes = fields["pss_bytes"].flatMap { Int($0) } ?? 0
             workers[pid] = w
@@ -230,12 +230,11 @@ extension Supervisor {
         let now = clock.now
         do {
             let child = try launcher.launch(spec)
-            var worker = Worker(pid: child, queue: queue, slot: slot,
+            let worker = Worker(pid: child, queue: queue, slot: slot,
                                 id: QueueKeys.workerID(queue: queue, slot: slot, host: settings.fleet.hostID, pid: child), startedAt: now)
-            worker.lease = lease
             workers[child] = worker
             // A made-up pid (a fake launcher) has no handle: the watchdog can signal only our children.
-            if let owned = launcher.owned(child) { watchdog.track(owned, handler: nil) }
+            leases.started(child, slot: lease, queue: queue, process: launcher.owned(child))
             workerStarts[queue, default: 0] += 1
             events.record("worker_spawned", [("queue", queue), ("slot", "\(slot)"), ("pid", "\(child)")])
             logger.info("\(RebalanceLines.started(name: worker.name, pid: child, queue: queue, total: workers.values.filter { $0.queue == queue }.count))",
@@ -250,14 +249,14 @@ extension Supervisor {
 
     /// `orchestrator:<prefix>instance`: who runs, and each queue's numbers, for `status`.
     func writeInstanceHeartbeat() {
-        guard isFleetLeader else { return }
-        let several = fleetView.hosts.count > 1
-        let leased = fleetView.perQueue
+        guard leases.isLeader else { return }
+        let several = leases.view.hosts.count > 1
+        let leased = leases.view.perQueue
         var fields: [(String, String)] = [
             ("pid", "\(pid)"), ("host", host), ("started_at", "\(startedAtMilliseconds)"),
             ("state", isDraining ? "draining" : "running"), ("queues", settings.queues.joined(separator: ",")),
             ("max_total", "\(settings.policy.maxTotal)"), ("updated_at", "\(WallClock.nowMilliseconds())"),
-            ("host_id", settings.fleet.hostID), ("hosts", "\(max(1, fleetView.hosts.count))"),
+            ("host_id", settings.fleet.hostID), ("hosts", "\(max(1, leases.view.hosts.count))"),
             ("job_timeout_ms", "\(settings.job.jobTimeout.milliseconds)"), ("max_worker_rss_mb", "\(settings.job.maxWorkerRSSMB)"),
         ]
         for q in settings.queues {

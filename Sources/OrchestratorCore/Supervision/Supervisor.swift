@@ -18,8 +18,6 @@ public final class Supervisor {
         /// From its heartbeat: when its current job started (wall-clock ms), and its tree's PSS.
         var jobStartedAt: Int64?
         var pssBytes = 0
-        /// The fleet slot lease it runs under (nil: given up, or never held).
-        var lease: Int?
         /// SIGKILLed by the operator's drain (deadline passed, or a second TERM): its job was
         /// stopped, not failed, so it is requeued without counting the attempt.
         var killedByDrain = false
@@ -64,9 +62,8 @@ public final class Supervisor {
     var workers: [Int32: Worker] = [:]
     var queues: [String: QueueState] = [:]
     var isDraining = false
-    var recoveryTimer = Every(Heartbeat.recoveryPeriod)
-    /// `link.outagesEnded` when last looked at (the recovery waits a period after each outage).
-    var outagesSeen = 0
+    /// Kills processes re-parented to us and requeues abandoned processing lists.
+    let orphans: OrphanSweeper
     /// Worker ids whose processing lists still need requeueing (Redis was down when they exited).
     /// `stopped`: a worker killed by the drain, whose jobs go back untouched (attempt not counted).
     var pendingRequeues: [(queue: String, id: String, stopped: Bool)] = []
@@ -82,8 +79,6 @@ public final class Supervisor {
     /// that wants more workers brings the next poll forward to now.
     static let peekInterval: Duration = .milliseconds(100)
     var nextPeek: ContinuousClock.Instant
-    /// Leases are renewed at least this often, whatever the poll interval (every poll renews too).
-    var nextRenewal: ContinuousClock.Instant
     var drainHeartbeatTimer = Every(Heartbeat.refresh)
     /// Every worker's heartbeat is read this often (idle ones change rarely); starting ones every poll.
     var heartbeatReadTimer = Every(Heartbeat.orchestratorReadPeriod)
@@ -103,7 +98,6 @@ public final class Supervisor {
     /// Whether a poll has run yet: Redis lost before the first poll is still a `redis_down` event.
     var redisStateKnown = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
-    let isSubreaper = rpa_is_child_subreaper() == 1
     var alertEngine: AlertEngine
     /// Per-queue minute samples and the jobs/min rates.
     var histories: [String: QueueHistory] = [:]
@@ -114,21 +108,16 @@ public final class Supervisor {
     let helpers = HelperSet()
     /// At the end of a drain, how long requeues that failed (Redis unreachable) are retried.
     static let requeueGrace: Duration = .seconds(10)
-    /// Our membership of the fleet of the prefix, and what its last renewal saw.
-    let fleet: FleetMembership
-    var fleetView = FleetView()
-    var leaseClock: LeaseClock
-    let watchdog = FenceWatchdog()
-    var fencesSeen = 0
-    /// Another orchestrator took our host id: we stop everything and exit 73.
-    var hostIDTaken = false
+    /// Our membership of the fleet of the prefix, our slot leases and the fence.
+    let leases: FleetLeases
     var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
 
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
                 logger: Logger, environment: [String: String], fleet: FleetMembership? = nil) {
         self.settings = settings
-        self.fleet = fleet ?? FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy)
-        self.leaseClock = LeaseClock(ttl: settings.fleet.leaseTTL)
+        self.leases = FleetLeases(membership: fleet ?? FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy),
+                                  capacity: min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal), link: link, logger: logger)
+        self.orphans = OrphanSweeper(pid: getpid(), logger: logger)
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
         self.alertEngine = AlertEngine(settings: settings.alerts)
         self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax, host: settings.fleet.hostID)
@@ -139,11 +128,10 @@ public final class Supervisor {
         self.baseEnvironment = environment
         nextPoll = clock.now
         nextPeek = clock.now
-        nextRenewal = clock.now
         for q in settings.queues { queues[q] = QueueState() }
     }
 
-    deinit { watchdog.stop() }
+    deinit { leases.watchdog.stop() }
 
     /// Runs until drained. Returns the exit code (0).
     public func run() -> Int32 {
@@ -154,9 +142,10 @@ public final class Supervisor {
             let wakeAt = nextWake()
             let wait = max(.zero, wakeAt - clock.now)
             checkLeases()
-            for event in inbox.take(waitingFor: wait) { handle(event) }
-            checkLeases()
-            if clock.now >= nextRenewal && renewsBetweenPolls { renewFleet() }
+            let batch = inbox.take(waitingFor: wait)
+            checkLeases()  // before the exits: a worker the watchdog killed exits as fenced, not crashed
+            for event in batch { handle(event) }
+            if clock.now >= leases.nextRenewal && renewsBetweenPolls { renewFleet() }
             if isDraining {
                 drainTick()
                 if workers.isEmpty { return finishDrain() }
@@ -178,14 +167,14 @@ public final class Supervisor {
 
     /// A renewal due before the next poll (which renews anyway) is sent on its own: while
     /// draining, and with a poll interval longer than the renewal period.
-    private var renewsBetweenPolls: Bool { isDraining || nextPoll - nextRenewal > .milliseconds(200) }
+    private var renewsBetweenPolls: Bool { isDraining || nextPoll - leases.nextRenewal > .milliseconds(200) }
 
     private func nextWake() -> ContinuousClock.Instant {
         if isDraining { return clock.now + .milliseconds(100) }
         var next = settings.pollInterval > Self.peekInterval && redisReadable ? min(nextPoll, nextPeek) : nextPoll
-        if renewsBetweenPolls { next = min(next, nextRenewal) }
+        if renewsBetweenPolls { next = min(next, leases.nextRenewal) }
         // Wake when the watchdog fences, to log it at once.
-        if !workers.isEmpty, let killAt = leaseClock.killAt, killAt > clock.now { next = min(next, killAt + .milliseconds(10)) }
+        if !workers.isEmpty, let killAt = leases.leaseClock.killAt, killAt > clock.now { next = min(next, killAt + .milliseconds(10)) }
         return next
     }
 
@@ -253,14 +242,13 @@ public final class Supervisor {
         events.record("drain_done", [])
         flushEvents()
         // No orchestrator, no active alerts: `status` and `orchestrator alerts` stop showing them.
-        if isFleetLeader && fleetView.hosts.filter({ $0.id != fleet.hostID }).isEmpty {
+        if leases.isLeader && !leases.hasOtherHosts {
             _ = try? link.perform { c throws(RedisError) in
                 try c.pipeline([["DEL", RedisArg(QueueKeys.instance(prefix: settings.job.prefix))], ["DEL", RedisArg(QueueKeys.alerts(prefix: settings.job.prefix))]])
             }
         }
-        leaveFleet()
-        watchdog.stop()
-        let code = hostIDTaken ? ExitCodes.alreadyRunning : ExitCodes.ok
+        leases.leave()
+        let code = leases.hostIDTaken ? ExitCodes.alreadyRunning : ExitCodes.ok
         logger.info("\(LogEvents.drainDone)", metadata: ["exit": "\(code)", "killed": "\(drainKilled)",
                                                          "requeued": "\(drainRequeued.isEmpty ? "none" : drainRequeued.joined(separator: ","))"])
         return code
@@ -282,8 +270,7 @@ public final class Supervisor {
         guard var worker = workers[pid] else { return }  // var: the lifecycle records the exit
         let action = worker.lifecycle.processExited(status)
         workers[pid] = nil
-        watchdog.forget(worker: pid)
-        if let slot = worker.lease { releaseLease(slot: slot, queue: worker.queue) }
+        let fenced = leases.exited(pid)
         (launcher as? FoundationProcessLauncher)?.forget(pid)
         guard case .requeue(let kind) = action else { return }
         var queueState = queues[worker.queue]!
@@ -293,7 +280,7 @@ public final class Supervisor {
         switch kind {
         case .crashed, .killed:
             // Its handler, if any, was re-parented to us: killAdoptedOrphans below ends it.
-            logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(kind)"])
+            logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(fenced ? "fenced (SIGKILLed by the lease fence)" : "\(kind)")"])
         default:
             logger.info("\(line)", metadata: ["event": "\(LogEvents.workerExited)"])
         }
