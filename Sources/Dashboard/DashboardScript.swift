@@ -119,7 +119,7 @@ enum DashboardScript {
       const limit = o && o.job_timeout_seconds, mem = o && o.max_worker_rss_mb ? o.max_worker_rss_mb * 1048576 : 0;
       for (const w of st.workers) {
         const hot = (limit && w.job_age_seconds != null && w.job_age_seconds > 0.8 * limit) || (mem && w.pss_bytes > 0.9 * mem);
-        tbody.append(el("tr", { class: hot ? "hot" : "", "data-pid": String(w.pid) }, el("td", {}, w.pid), el("td", {}, w.queue), el("td", {}, w.slot),
+        tbody.append(el("tr", { class: hot ? "hot" : "", "data-pid": String(w.pid), "data-queue": w.queue }, el("td", {}, w.pid), el("td", {}, w.queue), el("td", {}, w.slot),
           el("td", {}, w.host), el("td", {}, w.state), el("td", {}, w.job_age_seconds == null ? "–" : dur(w.job_age_seconds)),
           el("td", {}, fmt(w.jobs_done)), el("td", {}, mb(w.pss_bytes)), el("td", {}, w.started_at ? new Date(w.started_at).toLocaleTimeString() : "–")));
       }
