@@ -192,7 +192,7 @@ enum DashboardScript {
     }
 
     async function queueAction(queue, name) {
-      const body = await post(`/api/queues/${enc(queue)}/${name}`);
+      const body = await post(`/api/queues/${encodeURIComponent(queue)}/${name}`);
       if (!body) return;
       if (name === "retry-now") notice(`${queue}: ${fmt(body.promoted)} waiting retries moved to the front of the queue`);
       if (name === "requeue-dead") notice(`${queue}: ${fmt(body.requeued)} dead letters requeued`);
