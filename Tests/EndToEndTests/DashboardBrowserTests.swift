@@ -13,14 +13,17 @@ struct DashboardBrowserTests {
         return url.appendingPathComponent("Tests/browser/dashboard_check.py").path
     }()
 
-    @Test("both queues; 300 jobs show on the page within 3 s and the chart grows; pause/resume with the token; 401 without; Redis down and back; the viewer has no actions (403); no console errors")
+    @Test("both queues; 300 jobs show on the page within 3 s and the chart grows; dead letters in a table, opened in a panel (an <img onerror> payload shown as text), requeued from the page and found done by GET /api/jobs/ID, deleted; job search; chart hover read-out; pause/resume with the token; 401 without; Redis down and back; the viewer has no actions (403); no console errors")
     func browser() throws {
         let redis = try PrivateRedis()
         defer { redis.stop() }
         let dir = TestEnv.scratch("dbrowser")
         let token = "browser-\(UInt64.random(in: 1...UInt64.max))"
-        let o = try Launched(TestEnv.orchestrator, ["--queue", "conferencia", "--queue", "emissao", "--handler", "conferencia=sleep 1", "--handler", "emissao=cat",
-                                                    "--http-listen", "127.0.0.1:0", "--poll-interval", "0.5", "--log-dir", "\(dir)/logs"],
+        // emissao fails (its error naming the payload) until the test creates the flag file, then echoes the payload.
+        let flag = "\(dir)/emissao-ok"
+        let emissao = "emissao=if test -e \(flag); then cat; else printf 'rejected: %s\\n' \"$(cat)\" >&2; exit 3; fi"
+        let o = try Launched(TestEnv.orchestrator, ["--queue", "conferencia", "--queue", "emissao", "--handler", "conferencia=sleep 1", "--handler", emissao,
+                                                    "--max-attempts", "1", "--http-listen", "127.0.0.1:0", "--poll-interval", "0.5", "--log-dir", "\(dir)/logs"],
                              env: ["REDIS_URL": redis.url, "HTTP_TOKEN": token], outputPath: "\(dir)/orchestrator.txt")
         defer { o.signal(SIGTERM); o.signal(SIGTERM); _ = o.wait() }
         let viewer = try Launched(TestEnv.orchestrator, ["dashboard", "--http-listen", "127.0.0.1:0"], env: ["REDIS_URL": redis.url],
@@ -32,7 +35,7 @@ struct DashboardBrowserTests {
         let docs = URL(fileURLWithPath: Self.script).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("docs/dashboard.png").path
         let config: [String: Any] = [
-            "url": "http://127.0.0.1:\(port)/", "viewer_url": "http://127.0.0.1:\(viewerPort)/", "token": token, "redis_port": redis.port, "out": dir,
+            "url": "http://127.0.0.1:\(port)/", "viewer_url": "http://127.0.0.1:\(viewerPort)/", "token": token, "redis_port": redis.port, "out": dir, "flag": flag,
             "redis_stop": ["redis-cli", "-p", "\(redis.port)", "shutdown"],
             "redis_restart": ["redis-server", "--port", "\(redis.port)", "--bind", "127.0.0.1", "--dir", redis.dir, "--save", "", "--appendonly", "yes",
                               "--daemonize", "yes", "--logfile", "\(redis.dir)/redis2.log"],

@@ -2,7 +2,8 @@
 
 Run by Tests/EndToEndTests/DashboardBrowserTests.swift. Each check prints `ok <what>`; the first
 failure prints `FAIL <what>: <detail>` and exits 1. Arguments (JSON on argv[1]):
-  url, viewer_url, token, redis_port, redis_restart (argv list), redis_stop (argv list), out, screenshot
+  url, viewer_url, token, redis_port, redis_restart (argv list), redis_stop (argv list), out, screenshot,
+  flag (a file whose existence makes the emissao handler succeed; until then its jobs die at once)
 """
 import json
 import subprocess
@@ -17,8 +18,13 @@ cfg = json.loads(sys.argv[1])
 CHROMIUM = "/usr/lib/chromium/chromium"
 
 
+CONSOLE = []  # (phase, text): the pages' console errors, printed with a failure
+
+
 def fail(what, detail=""):
     print(f"FAIL {what}: {detail}", flush=True)
+    if CONSOLE:
+        print(f"  console errors so far: {CONSOLE[-10:]}", flush=True)
     sys.exit(1)
 
 
@@ -59,6 +65,18 @@ def post(url, token=None):
         return e.code
 
 
+def get_json(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+XSS = "<img src=x onerror=alert(1)>\x1b[31m red\x07 bell"
+GOOD = "requeue-me-1"
+
+
 def seed_history():
     """An hour of minute samples for conferencia (a backlog that rose and drained) and emissao, as
     the orchestrator writes them, so the charts have history from Redis to draw."""
@@ -77,10 +95,12 @@ def seed_history():
 
 
 seed_history()
+# Two jobs that die at once (the emissao handler fails until the flag file exists, --max-attempts 1).
+redis("LPUSH", "fila:emissao", XSS, GOOD)
 
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-    console = []  # (phase, text)
+    console = CONSOLE
     phase = ["normal"]
 
     def on_console(msg):
@@ -107,6 +127,35 @@ with sync_playwright() as p:
     ok(f"pending and workers updated live ({time.monotonic() - t0:.1f} s after the push)")
     wait("the chart grows", lambda: int(page.locator('article[data-queue="conferencia"] svg.chart').get_attribute("data-points") or "0") > before_points + 2)
     ok("chart grows")
+
+    # Dead letters: both dead jobs in emissao's table; the XSS payload is text, not markup.
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    rows = '.deadq[data-queue="emissao"] tbody tr[data-id]'
+    wait("both dead jobs in the dead-letter table", lambda: page.locator(rows).count() == 2, timeout=15)
+    items = get_json(cfg["url"] + "api/dead?queue=emissao")[1]["items"]
+    ids = {i["payload"]: i["id"] for i in items}
+    page.click(f'{rows}[data-id="{ids[XSS]}"]')
+    wait("the panel shows the payload", lambda: "<img src=x onerror=alert(1)>" in page.locator('#panel pre[data-part="payload"]').inner_text())
+    shown = page.locator('#panel pre[data-part="payload"]').inner_text()
+    if "\u241b[31m" not in shown or "\u2407" not in shown:
+        fail("control characters shown as symbols", repr(shown))
+    if page.locator("#dead img, #panel img").count() != 0 or dialogs:
+        fail("the payload was parsed as HTML", f"img elements: {page.locator('#dead img, #panel img').count()}, dialogs: {dialogs}")
+    wait("the panel says where the job is", lambda: page.locator('#panel [data-fact="state"]').inner_text().startswith("dead"))
+    ok("dead letters: table rows, panel with payload and error; <img onerror> and control characters shown as text")
+
+    # Hover read-out on a chart: the values of the nearest sample.
+    chart = page.locator('article[data-queue="conferencia"] svg.chart')
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.4)
+    readout = 'article[data-queue="conferencia"] .readout.on'
+    wait("hover read-out", lambda: page.locator(readout).count() == 1 and "pending " in page.locator(readout).inner_text())
+    text = page.locator(readout).inner_text()
+    import re
+    if not re.search(r"pending [0-9][0-9,]* · workers [0-9]", text):
+        fail("hover read-out values", text)
+    ok(f"hover read-out: {text}")
     page.screenshot(path=cfg["out"] + "/dashboard.png", full_page=True)
     if cfg.get("screenshot"):
         page.screenshot(path=cfg["screenshot"], full_page=False)
@@ -123,12 +172,40 @@ with sync_playwright() as p:
     page.click("#tokensave")
     page.click('article[data-queue="conferencia"] button[data-action="pause"]')
     wait("paused badge", lambda: page.locator('article[data-queue="conferencia"] .badge.paused').count() == 1, timeout=5)
-    wait("workers drain after pause", lambda: page.locator('#workers tbody tr[data-pid]').count() == 0, timeout=20)
+    # (emissao's worker, started for the jobs that died, may still be idle: count conferencia's only)
+    wait("workers drain after pause", lambda: page.locator('#workers tbody tr[data-queue="conferencia"]').count() == 0, timeout=20)
     ok("pause: badge shown, workers drained")
     page.click('article[data-queue="conferencia"] button[data-action="resume"]')
     wait("badge gone after resume", lambda: page.locator('article[data-queue="conferencia"] .badge.paused').count() == 0, timeout=5)
     wait("workers back after resume", lambda: page.locator('#workers tbody tr[data-pid]').count() >= 1, timeout=10)
     ok("resume: workers back")
+
+    # Requeue from the page: the job runs (the handler now succeeds) and GET /api/jobs/ID finds its result.
+    page.keyboard.press("Escape")
+    page.click(f'{rows}[data-id="{ids[GOOD]}"]')
+    wait("the good job's panel", lambda: page.locator('#panel button[data-action="requeue"]').count() == 1)
+    open(cfg["flag"], "w").close()
+    page.click('#panel button[data-action="requeue"]')
+    wait("the panel follows the job to done", lambda: page.locator('#panel [data-fact="state"]').inner_text().startswith("done"), timeout=20)
+    status, job = get_json(cfg["url"] + "api/jobs/" + ids[GOOD])
+    if status != 200 or job["state"] != "done" or GOOD not in json.dumps(job.get("result")):
+        fail("GET /api/jobs/ID after the requeue", f"HTTP {status}: {job}")
+    if GOOD not in page.locator('#panel pre[data-part="result"]').inner_text():
+        fail("the panel shows the result", page.locator("#panel").inner_text())
+    wait("the requeued row leaves the table", lambda: page.locator(rows).count() == 1)
+    ok("requeued from the page: done, result found by GET /api/jobs/ID and shown in the panel")
+
+    # The job search box finds it too; Delete removes the XSS dead letter (after a confirm).
+    page.keyboard.press("Escape")
+    page.fill("#jobid", ids[GOOD])
+    page.click("#jobfind")
+    wait("search finds the job done", lambda: "done" in page.locator("#jobmsg").inner_text())
+    page.keyboard.press("Escape")
+    page.click(f'{rows}[data-id="{ids[XSS]}"] button[data-action="delete"]')
+    wait("deleted from the page", lambda: page.locator(rows).count() == 0)
+    if not dialogs:
+        fail("delete asks first")
+    ok("job search finds it; Delete asks, then removes the dead letter")
 
     # Redis stops: the page says so instead of going blank; it recovers when Redis is back.
     phase[0] = "outage"
