@@ -45,8 +45,8 @@ public struct WorkerSnapshot: Sendable, Equatable {
     }
 }
 
-/// What one reconcile pass decided: the actions, the log lines (seed tags word for word), and
-/// each queue's new target and timers. The supervisor performs the actions and keeps the timers.
+/// What one reconcile pass decided: the actions, the rebalance decisions (rendered as the seed's
+/// lines by `ScaleDecision.line`), and each queue's new target and timers. The supervisor performs the actions and keeps the timers.
 public struct ReconcilePlan: Sendable, Equatable {
     public enum Action: Sendable, Equatable {
         case spawn(queue: String)
@@ -64,10 +64,12 @@ public struct ReconcilePlan: Sendable, Equatable {
     }
 
     public var actions: [Action] = []
-    /// Info-level lines, in order: `[ESCALAR]`, `[REDUZIR]`, `[EQUILIBRIO]`.
-    public var lines: [String] = []
+    /// In order: one per queue that grew, shrank, or logs its periodic steady line.
+    public var decisions: [ScaleDecision] = []
     public var queues: [String: QueueOutcome] = [:]
 
+    /// The decisions as the seed's info-level lines: `[ESCALAR]`, `[REDUZIR]`, `[EQUILIBRIO]`.
+    public var lines: [String] { decisions.map(\.line) }
     public var spawns: [String] { actions.compactMap { if case .spawn(let q) = $0 { return q }; return nil } }
     public var terminations: [Int32] { actions.compactMap { if case .terminate(let pid, _) = $0 { return pid }; return nil } }
 }
@@ -124,7 +126,9 @@ public struct Reconcile: Sendable {
             let changed = decide(q, workers: mine, outcome: &outcome, room: &queueRoom, plan: &plan, now: now, fleet: fleet)
             room -= before - queueRoom
             if changed || q.lastSummary.map({ now - $0 >= summaryInterval }) ?? true {
-                if !changed { plan.lines.append(RebalanceLines.steady(queue: q.name, pending: q.pending, workers: mine.count)) }
+                if !changed {
+                    plan.decisions.append(ScaleDecision(queue: q.name, direction: .steady, pending: q.pending, from: mine.count, to: mine.count))
+                }
                 outcome.lastSummary = now
             }
             plan.queues[q.name] = outcome
@@ -132,7 +136,7 @@ public struct Reconcile: Sendable {
         return plan
     }
 
-    /// One readable queue: grow, wait, hold or shrink, appending actions and lines to `plan`.
+    /// One readable queue: grow, wait, hold or shrink, appending actions and decisions to `plan`.
     /// Returns whether anything started or stopped.
     private func decide(_ q: QueueSnapshot, workers mine: [WorkerSnapshot], outcome: inout ReconcilePlan.QueueOutcome,
                         room: inout Int, plan: inout ReconcilePlan, now: ContinuousClock.Instant, fleet: FleetContext?) -> Bool {
@@ -160,16 +164,16 @@ public struct Reconcile: Sendable {
                 outcome.heldByBackoff = true
                 return false
             }
-            var line = RebalanceLines.scaleUp(queue: q.name, pending: q.pending, adding: n, from: mine.count, to: mine.count + n)
-            if let a = q.adaptive { line += " \(a.note)" }
-            if let limit = outcome.target.limitedBy { line += "; \(limit)" }
+            var up = ScaleDecision(queue: q.name, direction: .up, pending: q.pending, from: mine.count, to: mine.count + n)
+            if let a = q.adaptive { up.reasons.append(.adaptive(note: a.note)) }
+            if let limit = outcome.target.limitedBy { up.reasons.append(.limit(limit)) }
             if let a = q.adaptive, outcome.target.allotted < a.workers {
                 let eta = a.drainSeconds(pending: q.pending, workers: outcome.target.allotted).map { AdaptivePolicy.Need.clock($0) } ?? "never (arrivals outpace it)"
-                line += "; the drain target cannot be met under the caps (\(outcome.target.allotted) of \(a.workers) workers: drain in \(eta))"
+                up.reasons.append(.drainUnmet(workers: outcome.target.allotted, wanted: a.workers, eta: eta))
             }
-            if n < wanted { line += "; waiting for \(wanted - n) slot(s) under --max-total \(policy.maxTotal)" }
-            line += fleetNote(fleet, outcome)
-            plan.lines.append(line)
+            if n < wanted { up.reasons.append(.waitingForSlots(wanted - n, maxTotal: policy.maxTotal)) }
+            if let note = fleetNote(fleet, outcome) { up.reasons.append(note) }
+            plan.decisions.append(up)
             plan.actions += Array(repeating: .spawn(queue: q.name), count: n)
             room -= n
             return true
@@ -177,13 +181,12 @@ public struct Reconcile: Sendable {
             outcome.lowerTargetSince = nil
             let candidates = mine.map { WorkerCandidate(pid: $0.pid, isBusy: $0.isBusy, startedAt: $0.startedAt) }
             let chosen = ScalingPolicy.pickToStop(candidates, count: n)
-            var line = RebalanceLines.scaleDown(queue: q.name, pending: q.pending, excess: chosen.count, from: mine.count,
-                                                to: mine.count - chosen.count)
-            if let a = q.adaptive, !q.isPaused { line += " \(a.note)" }
-            if let limit = outcome.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
-            if q.isPaused { line += "; queue paused" }
-            if !q.isPaused { line += fleetNote(fleet, outcome) }
-            plan.lines.append(line)
+            var down = ScaleDecision(queue: q.name, direction: .down, pending: q.pending, from: mine.count, to: mine.count - chosen.count)
+            if let a = q.adaptive, !q.isPaused { down.reasons.append(.adaptive(note: a.note)) }
+            if let limit = outcome.target.limitedBy, case .maxTotal = limit { down.reasons.append(.limit(limit)) }
+            if q.isPaused { down.reasons.append(.paused) }
+            if !q.isPaused, let note = fleetNote(fleet, outcome) { down.reasons.append(note) }
+            plan.decisions.append(down)
             plan.actions += chosen.map { .terminate(pid: $0, queue: q.name) }
             return true
         }
@@ -192,9 +195,9 @@ public struct Reconcile: Sendable {
 
 extension Reconcile {
     /// With more than one live host, the end of an `[ESCALAR]`/`[REDUZIR]` line: the fleet's target and this host's share.
-    func fleetNote(_ fleet: FleetContext?, _ outcome: ReconcilePlan.QueueOutcome) -> String {
-        guard let fleet, fleet.hosts.count > 1, let total = outcome.fleetTarget else { return "" }
-        return "; fleet target \(total) on \(fleet.hosts.count) hosts, this host's share \(outcome.target.allotted) (\(fleet.me))"
+    func fleetNote(_ fleet: FleetContext?, _ outcome: ReconcilePlan.QueueOutcome) -> ScaleDecision.Reason? {
+        guard let fleet, fleet.hosts.count > 1, let total = outcome.fleetTarget else { return nil }
+        return .fleet(target: total, hosts: fleet.hosts.count, share: outcome.target.allotted, host: fleet.me)
     }
 }
 

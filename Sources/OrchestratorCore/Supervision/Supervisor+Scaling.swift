@@ -62,13 +62,13 @@ extension Supervisor {
                 logger.debug("scale.backoff", metadata: ["queue": "\(queue)", "delay": "\(formatDuration(queues[queue]!.backoff.currentDelay))"])
             }
         }
-        for line in plan.lines {
-            logger.info("\(line)", metadata: RebalanceLines.event(of: line).map { ["event": "\($0)"] })
-            if line.hasPrefix("[ESCALAR]") || line.hasPrefix("[REDUZIR]") {
-                let queue = line.split(separator: " ", maxSplits: 2).dropFirst().first.map { String($0.dropLast()) } ?? ""
-                events.record("scale", [("queue", queue), ("direction", line.hasPrefix("[ESCALAR]") ? "up" : "down"),
-                                        ("pending", "\(queues[queue]?.pending ?? 0)"), ("target", "\(queues[queue]?.target.allotted ?? 0)"), ("line", line)])
-            }
+        for decision in plan.decisions {
+            let line = decision.line
+            logger.info("\(line)", metadata: ["event": "\(decision.event)"])
+            guard decision.direction != .steady else { continue }
+            let queue = decision.queue
+            events.record("scale", [("queue", queue), ("direction", decision.direction.rawValue),
+                                    ("pending", "\(queues[queue]?.pending ?? 0)"), ("target", "\(queues[queue]?.target.allotted ?? 0)"), ("line", line)])
         }
         for action in plan.actions {
             if case .terminate(let pid, _) = action {
