@@ -14,29 +14,29 @@ extension Supervisor {
             ("job_timeout_ms", "\(settings.job.jobTimeout.milliseconds)"), ("max_worker_rss_mb", "\(settings.job.maxWorkerRSSMB)"),
         ]
         for q in settings.queues {
-            fields.append(("target:\(q)", "\(several ? queues[q]!.fleetTarget ?? queues[q]!.target.allotted : queues[q]!.target.allotted)"))
+            fields.append(("target:\(q)", "\(several ? state(of: q).fleetTarget ?? state(of: q).target.allotted : state(of: q).target.allotted)"))
             fields.append(("workers:\(q)", "\(several ? leased[q] ?? 0 : workers.values.filter { $0.queue == q }.count)"))
-            if let limit = queues[q]!.target.limitedBy, queues[q]!.pending > 0 {
+            if let limit = state(of: q).target.limitedBy, state(of: q).pending > 0 {
                 switch limit {
                 case .maxPerQueue(let wanted, _): fields.append(("limit:\(q)", "max_per_queue:\(wanted)"))
                 case .maxTotal(let wanted, _): fields.append(("limit:\(q)", "max_total:\(wanted)"))
                 }
             }
-            let rates = histories[q]?.jobsPerMinute(current: doneTotal(q))
+            let rates = history.jobsPerMinute(q, done: doneTotal(q))
             for (name, v) in [("jpm1", rates?.one), ("jpm5", rates?.five), ("jpm15", rates?.fifteen)] {
                 if let v { fields.append(("\(name):\(q)", String(format: "%.2f", v))) }
             }
-            if let per = rates?.five ?? rates?.one, per > 0 { fields.append(("eta:\(q)", String(Double(queues[q]!.pending) / per * 60))) }
-            if let need = queues[q]!.need {
+            if let per = rates?.five ?? rates?.one, per > 0 { fields.append(("eta:\(q)", String(Double(state(of: q).pending) / per * 60))) }
+            if let need = state(of: q).need {
                 fields.append(("rate:\(q)", String(need.serviceRate)))
                 fields.append(("arrival:\(q)", String(need.arrivalRate)))
-                if let eta = need.drainSeconds(pending: queues[q]!.pending, workers: queues[q]!.target.allotted) { fields.append(("drain:\(q)", String(eta))) }
+                if let eta = need.drainSeconds(pending: state(of: q).pending, workers: state(of: q).target.allotted) { fields.append(("drain:\(q)", String(eta))) }
             }
         }
         var commands = Heartbeat.commands(key: QueueKeys.instance(prefix: settings.job.prefix), fields: fields, replace: true)
         if settings.adaptive != nil {
             var hset: [RedisArg] = ["HSET", RedisArg(QueueKeys.rates(prefix: settings.job.prefix))]
-            for q in settings.queues { hset += [RedisArg(q), RedisArg(queues[q]!.rates.encoded)] }
+            for q in settings.queues { hset += [RedisArg(q), RedisArg(state(of: q).rates.encoded)] }
             commands.append(hset)
         }
         pipelineReporting(commands, skipped: "not written; `status` reads the workers' heartbeats instead")

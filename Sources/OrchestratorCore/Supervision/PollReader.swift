@@ -40,7 +40,7 @@ extension Supervisor {
         let all = heartbeatReadTimer.isDue(clock.now)
         let slow = statsReadTimer.isDue(clock.now) || settings.adaptive != nil
         // Idle workers change rarely (and say so within Heartbeat.orchestratorReadPeriod); starting and busy ones every poll.
-        let pids = workers.keys.filter { all || workers[$0]!.lifecycle.state == .launching || workers[$0]!.isBusy }
+        let pids = workers.compactMap { all || $0.value.lifecycle.state == .launching || $0.value.isBusy ? ($0.key, $0.value.id) : nil }
         guard let reading = read(heartbeatsOf: pids, stats: slow) else {
             heartbeatReadTimer.reset()
             statsReadTimer.reset()
@@ -55,7 +55,7 @@ extension Supervisor {
     /// - Parameter stats: also read the stats hashes and the retry and dead backlogs (every
     ///   `statsReadPeriod`, every poll with adaptive scaling); otherwise the last ones are kept.
     ///   Due retries are promoted for every queue then, and every poll for a queue with a retry backlog.
-    func read(heartbeatsOf pids: [Int32], stats: Bool) -> PollReading? {
+    func read(heartbeatsOf pids: [(pid: Int32, id: String)], stats: Bool) -> PollReading? {
         let prefix = settings.job.prefix
         let now = WallClock.nowMilliseconds()
         // Due retries first, so the lengths read next include them (even with no worker running).
@@ -71,7 +71,7 @@ extension Supervisor {
         let lengthsStart = commands.count
         commands += lengthCommands
         let heartbeatsStart = commands.count
-        for pid in pids { commands.append(["HGETALL", RedisArg(QueueKeys.heartbeat(prefix: prefix, workers[pid]!.id))]) }
+        for (_, id) in pids { commands.append(["HGETALL", RedisArg(QueueKeys.heartbeat(prefix: prefix, id))]) }
         let pausedIndex = commands.count
         commands.append(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))])
         let statsStart = commands.count
@@ -93,7 +93,7 @@ extension Supervisor {
                 reading.lengths[q] = replies[lengthsStart + i].int ?? 0
             }
         }
-        for (j, pid) in pids.enumerated() where !replies[heartbeatsStart + j].fields.isEmpty {
+        for (j, (pid, _)) in pids.enumerated() where !replies[heartbeatsStart + j].fields.isEmpty {
             reading.heartbeats[pid] = replies[heartbeatsStart + j].fields
         }
         reading.paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text))
@@ -118,18 +118,18 @@ extension Supervisor {
         for q in settings.queues {
             if let message = reading.keyErrors[q] {
                 // e.g. WRONGTYPE: hold this queue's workers rather than guess; log the change once.
-                if queues[q]!.unreadable == nil {
+                if state(of: q).unreadable == nil {
                     logger.error("queue.unreadable", metadata: ["queue": "\(q)", "key": "\(prefix + q)", "error": "\(message)",
                                                                 "action": "holding its workers until the key is a list again"])
                 }
-                queues[q]!.unreadable = message
+                queues[q, default: QueueState()].unreadable = message
                 continue
             }
-            if queues[q]!.unreadable != nil {
+            if state(of: q).unreadable != nil {
                 logger.info("queue.readable", metadata: ["queue": "\(q)"])
-                queues[q]!.unreadable = nil
+                queues[q, default: QueueState()].unreadable = nil
             }
-            queues[q]!.pending = reading.lengths[q] ?? 0
+            queues[q, default: QueueState()].pending = reading.lengths[q] ?? 0
         }
         for (pid, fields) in reading.heartbeats {
             guard var w = workers[pid] else { continue }
@@ -143,17 +143,17 @@ extension Supervisor {
         }
         lastReading = reading
         if let adaptive = settings.adaptive { measure(reading, adaptive) }
-        for q in settings.queues where reading.paused.contains(q) != queues[q]!.isPaused {
-            queues[q]!.isPaused = reading.paused.contains(q)
-            logger.info(queues[q]!.isPaused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(q)"])
+        for q in settings.queues where reading.paused.contains(q) != state(of: q).isPaused {
+            queues[q, default: QueueState()].isPaused = reading.paused.contains(q)
+            logger.info(reading.paused.contains(q) ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(q)"])
         }
     }
 
     /// `--scaling adaptive`: feeds each readable queue's rates and recomputes its need.
     func measure(_ reading: PollReading, _ adaptive: AdaptivePolicy) {
         let now = clock.now
-        for q in settings.queues where queues[q]!.unreadable == nil {
-            var state = queues[q]!
+        for q in settings.queues where state(of: q).unreadable == nil {
+            var state = self.state(of: q)
             let stats = reading.stats[q] ?? [:]
             let completed = (Int(stats["done"] ?? "") ?? 0) + (Int(stats["failed"] ?? "") ?? 0)
             let busy = workers.values.filter { $0.queue == q && $0.isBusy }.count
@@ -172,7 +172,7 @@ extension Supervisor {
               let fields = try? link.perform({ c throws(RedisError) in try c.send(["HGETALL", RedisArg(QueueKeys.rates(prefix: settings.job.prefix))]).fields })
         else { return }
         for q in settings.queues {
-            if let text = fields[q], let rates = QueueRates(encoded: text) { queues[q]!.rates = rates }
+            if let text = fields[q], let rates = QueueRates(encoded: text) { queues[q, default: QueueState()].rates = rates }
         }
     }
 }

@@ -17,7 +17,7 @@ extension Supervisor {
     func evaluateAlerts() {
         let now = clock.now
         let observed = redisReadable ? settings.queues.map { q -> AlertQueueObservation in
-            let state = queues[q]!
+            let state = self.state(of: q)
             let stats = lastReading.stats[q] ?? [:]
             let mine = workers.values.filter { $0.queue == q }
             let wall = WallClock.nowMilliseconds()

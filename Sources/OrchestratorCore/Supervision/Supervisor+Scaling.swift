@@ -26,7 +26,7 @@ extension Supervisor {
     }
 
     func snapshot(of queue: String) -> QueueSnapshot {
-        let s = queues[queue]!
+        let s = state(of: queue)
         var snapshot = QueueSnapshot(name: queue, pending: s.pending, isPaused: s.isPaused, isReadable: s.unreadable == nil,
                                      backoffUntil: s.backoff.nextAllowed, lowerTargetSince: s.lowerTargetSince, lastSummary: s.lastSummary)
         snapshot.adaptive = s.need
@@ -36,12 +36,14 @@ extension Supervisor {
     /// Performs a plan: its lines, its TERMs, its spawns, and keeps each queue's new timers.
     func apply(_ plan: ReconcilePlan) {
         for (queue, outcome) in plan.queues {
-            queues[queue]!.target = outcome.target
-            queues[queue]!.lowerTargetSince = outcome.lowerTargetSince
-            queues[queue]!.lastSummary = outcome.lastSummary
-            queues[queue]!.fleetTarget = outcome.fleetTarget
+            var state = self.state(of: queue)
+            state.target = outcome.target
+            state.lowerTargetSince = outcome.lowerTargetSince
+            state.lastSummary = outcome.lastSummary
+            state.fleetTarget = outcome.fleetTarget
+            queues[queue] = state
             if outcome.heldByBackoff {
-                logger.debug("scale.backoff", metadata: ["queue": "\(queue)", "delay": "\(formatDuration(queues[queue]!.backoff.currentDelay))"])
+                logger.debug("scale.backoff", metadata: ["queue": "\(queue)", "delay": "\(formatDuration(state.backoff.currentDelay))"])
             }
         }
         for decision in plan.decisions {
@@ -54,9 +56,9 @@ extension Supervisor {
         }
         for action in plan.actions {
             if case .terminate(let pid, _) = action {
-                guard workers[pid]?.lifecycle.drainRequested(deadline: nil) == .sendTerminate else { continue }
-                logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(workers[pid]!.label)", "pid": "\(pid)",
-                                                                      "busy": "\(workers[pid]!.isBusy)"])
+                guard workers[pid]?.lifecycle.drainRequested(deadline: nil) == .sendTerminate, let worker = workers[pid] else { continue }
+                logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(worker.label)", "pid": "\(pid)",
+                                                                      "busy": "\(worker.isBusy)"])
                 launcher.signal(pid, SIGTERM)
             }
         }
@@ -96,9 +98,23 @@ extension Supervisor {
             return true
         } catch {
             logger.error("worker.launch_failed", metadata: ["queue": "\(queue)", "error": "\(error)"])
-            _ = queues[queue]!.backoff.crashed(at: now)
+            _ = queues[queue, default: QueueState()].backoff.crashed(at: now)
             return false
         }
     }
 
+    func doneTotal(_ q: String) -> Int { Int(lastReading.stats[q]?["done"] ?? "") ?? 0 }
+
+    /// Feeds each queue's sample to the history; writes the finished minutes in one round trip.
+    func recordHistory() {
+        let readings = settings.queues.map { q in
+            let mine = workers.values.filter { $0.queue == q }
+                .map { HistoryRecorder.WorkerSample(isBusy: $0.isBusy, isDraining: $0.lifecycle.isDraining, pssBytes: $0.pssBytes) }
+            let state = queues[q] ?? QueueState()
+            return (queue: q, reading: HistoryRecorder.reading(pending: state.pending, retrying: lastReading.retrying[q] ?? 0,
+                                                               target: state.target.allotted, workers: mine, stats: lastReading.stats[q] ?? [:]))
+        }
+        let commands = history.record(readings, wallMilliseconds: WallClock.nowMilliseconds())
+        if !commands.isEmpty { pipelineReporting(commands, skipped: "history sample not written") }
+    }
 }

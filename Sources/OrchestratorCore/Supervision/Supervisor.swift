@@ -106,7 +106,7 @@ public final class Supervisor {
     let isSubreaper = rpa_is_child_subreaper() == 1
     var alertEngine: AlertEngine
     /// Per-queue minute samples and the jobs/min rates.
-    var histories: [String: QueueHistory] = [:]
+    var history: HistoryRecorder
     var events: EventLog
     /// The active alerts last written to Redis (to write only changes).
     var publishedAlerts: [String] = []
@@ -122,6 +122,8 @@ public final class Supervisor {
     var fencesSeen = 0
     /// Another orchestrator took our host id: we stop everything and exit 73.
     var hostIDTaken = false
+    /// A watched queue's state (every one has a state from `init`; an unknown name reads as new).
+    func state(of queue: String) -> QueueState { queues[queue] ?? QueueState() }
     var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
 
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
@@ -131,6 +133,7 @@ public final class Supervisor {
         self.leaseClock = LeaseClock(ttl: settings.fleet.leaseTTL)
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
         self.alertEngine = AlertEngine(settings: settings.alerts)
+        self.history = HistoryRecorder(prefix: settings.job.prefix, retention: settings.historyRetention)
         self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax, host: settings.fleet.hostID)
         self.launcher = launcher
         self.inbox = inbox
@@ -199,7 +202,7 @@ public final class Supervisor {
         case .signal(let sig):
             if isDraining {
                 logger.warning("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "mode": "now: SIGKILL and requeue"])
-                for pid in Array(workers.keys) where workers[pid]!.lifecycle.killNow() == .sendKill { killWorker(pid, byDrain: true) }
+                for pid in Array(workers.keys) where workers[pid]?.lifecycle.killNow() == .sendKill { killWorker(pid, byDrain: true) }
             } else {
                 beginDrain(signal: sig)
             }
@@ -213,7 +216,7 @@ public final class Supervisor {
         let deadline = clock.now + settings.drainTimeout
         logger.info("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "workers": "\(workers.count)",
                                                           "deadline": "\(formatDuration(settings.drainTimeout))"])
-        for pid in workers.keys.sorted() where workers[pid]!.lifecycle.drainRequested(deadline: deadline) == .sendTerminate {
+        for pid in workers.keys.sorted() where workers[pid]?.lifecycle.drainRequested(deadline: deadline) == .sendTerminate {
             launcher.signal(pid, SIGTERM)
         }
         events.record("drain_begin", [("signal", signalName(sig)), ("workers", "\(workers.count)")])
@@ -228,8 +231,8 @@ public final class Supervisor {
             publishMetrics()
             killAdoptedOrphans()
         }
-        for pid in Array(workers.keys) where workers[pid]!.lifecycle.tick(now: now) == .sendKill {
-            logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]!.label)", "pid": "\(pid)", "why": "drain timeout passed"])
+        for pid in Array(workers.keys) where workers[pid]?.lifecycle.tick(now: now) == .sendKill {
+            logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]?.label ?? "")", "pid": "\(pid)", "why": "drain timeout passed"])
             killWorker(pid, byDrain: true)
         }
         retryPendingRequeues()
@@ -286,7 +289,7 @@ public final class Supervisor {
         if let slot = worker.lease { releaseLease(slot: slot, queue: worker.queue) }
         (launcher as? FoundationProcessLauncher)?.forget(pid)
         guard case .requeue(let kind) = action else { return }
-        var queueState = queues[worker.queue]!
+        var queueState = state(of: worker.queue)
         let now = clock.now
         let total = workers.values.filter { $0.queue == worker.queue }.count
         let line = RebalanceLines.stopped(name: worker.name, pid: pid, status: "\(status)", queue: worker.queue, total: total)
