@@ -104,14 +104,13 @@ public final class Supervisor {
     var redisStateKnown = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
     let isSubreaper = rpa_is_child_subreaper() == 1
-    var alertEngine: AlertEngine
+    /// The alert rules, their delivery and the `--alert-command` processes.
+    let alerts: AlertDelivery
     /// Per-queue minute samples and the jobs/min rates.
     var history: HistoryRecorder
     var events: EventLog
-    /// The active alerts last written to Redis (to write only changes).
-    var publishedAlerts: [String] = []
     /// `--alert-command` processes running now: our children, but not orphans to sweep.
-    let helpers = HelperSet()
+    var helpers: HelperSet { alerts.helpers }
     /// At the end of a drain, how long requeues that failed (Redis unreachable) are retried.
     static let requeueGrace: Duration = .seconds(10)
     /// Our membership of the fleet of the prefix, and what its last renewal saw.
@@ -132,7 +131,7 @@ public final class Supervisor {
         self.fleet = fleet ?? FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy)
         self.leaseClock = LeaseClock(ttl: settings.fleet.leaseTTL)
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
-        self.alertEngine = AlertEngine(settings: settings.alerts)
+        self.alerts = AlertDelivery(settings: settings, host: WallClock.hostName(), logger: logger, environment: environment)
         self.history = HistoryRecorder(prefix: settings.job.prefix, retention: settings.historyRetention)
         self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax, host: settings.fleet.hostID)
         self.launcher = launcher
