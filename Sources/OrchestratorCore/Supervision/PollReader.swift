@@ -85,6 +85,14 @@ extension Supervisor {
         guard let replies = pipelineReporting(commands, skipped: "not read this poll; scaling goes on without it",
                                               exempt: lengthsStart..<heartbeatsStart) else { return nil }
         for i in promoting.indices { link.connection.forgetScript(QueueScripts.promote, ifNoScript: replies[i]) }
+        return parse(replies, pids: pids.map(\.pid), lengthsAt: lengthsStart, heartbeatsAt: heartbeatsStart, pausedAt: pausedIndex,
+                     statsAt: stats ? statsStart : nil)
+    }
+
+    /// The poll's replies as a `PollReading`, at the offsets `read` laid its commands out; without
+    /// stats (`statsAt` nil) the last reading's stats and backlogs are kept.
+    private func parse(_ replies: [RedisReply], pids: [Int32], lengthsAt lengthsStart: Int, heartbeatsAt heartbeatsStart: Int,
+                       pausedAt pausedIndex: Int, statsAt statsStart: Int?) -> PollReading {
         var reading = PollReading()
         for (i, q) in settings.queues.enumerated() {
             if case .error(let message) = replies[lengthsStart + i] {
@@ -93,20 +101,20 @@ extension Supervisor {
                 reading.lengths[q] = replies[lengthsStart + i].int ?? 0
             }
         }
-        for (j, (pid, _)) in pids.enumerated() where !replies[heartbeatsStart + j].fields.isEmpty {
+        for (j, pid) in pids.enumerated() where !replies[heartbeatsStart + j].fields.isEmpty {
             reading.heartbeats[pid] = replies[heartbeatsStart + j].fields
         }
         reading.paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text))
-        if !stats {
-            reading.stats = lastReading.stats
-            reading.retrying = lastReading.retrying
-            reading.deadNow = lastReading.deadNow
-        } else {
+        if let statsStart {
             for (k, q) in settings.queues.enumerated() {
                 reading.stats[q] = replies[statsStart + 3 * k].fields
                 reading.retrying[q] = replies[statsStart + 3 * k + 1].int ?? 0
                 reading.deadNow[q] = replies[statsStart + 3 * k + 2].int ?? 0
             }
+        } else {
+            reading.stats = lastReading.stats
+            reading.retrying = lastReading.retrying
+            reading.deadNow = lastReading.deadNow
         }
         return reading
     }
