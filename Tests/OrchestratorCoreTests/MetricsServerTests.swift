@@ -38,4 +38,15 @@ struct MetricsServerTests {
             try HTTPSettings.split("h:99999", source: "--metrics-listen (from METRICS_LISTEN)")
         }
     }
+
+    @Test("every label value is escaped the one way the exposition format wants, histogram labels included",
+          arguments: [("plain", #"plain"#), (#"a"b"#, #"a\"b"#), (#"back\slash"#, #"back\\slash"#), ("two\nlines", #"two\nlines"#)])
+    func labelEscaping(_ value: String, _ escaped: String) {
+        var text = MetricsText()
+        text.add("rpa_x", "gauge", "x", [([("queue", value)], 1)])
+        text.addHistogram("rpa_h", "h", [(labels: [("queue", value)], buckets: [("+Inf", 2)], count: 2, sum: 0.5)])
+        let lines = text.text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
+        #expect(lines == ["rpa_x{queue=\"\(escaped)\"} 1", "rpa_h_bucket{queue=\"\(escaped)\",le=\"+Inf\"} 2",
+                          "rpa_h_sum{queue=\"\(escaped)\"} 0.5", "rpa_h_count{queue=\"\(escaped)\"} 2"], "\(text.text)")
+    }
 }

@@ -45,10 +45,10 @@ struct TerminalTextTests {
         #expect(stderr.hasSuffix(#"handler.stderr line="\u001b[2Jgone\r""#) && !stderr.contains("\u{1B}"), "\(stderr)")
         var json = LogSettings()
         json.format = .json
-        for (line, event) in [(RebalanceLines.scaleUp(queue: "q", pending: 1, adding: 1, from: 0, to: 1), "scale.up"),
-                              (RebalanceLines.scaleDown(queue: "q", pending: 0, excess: 1, from: 1, to: 0), "scale.down"),
-                              (RebalanceLines.steady(queue: "q", pending: 1, workers: 1), "scale.steady")] {
-            #expect(RebalanceLines.event(of: line) == event)
+        for decision in [ScaleDecision(queue: "q", direction: .up, pending: 1, from: 0, to: 1),
+                         ScaleDecision(queue: "q", direction: .down, pending: 0, from: 1, to: 0),
+                         ScaleDecision(queue: "q", direction: .steady, pending: 1, from: 1, to: 1)] {
+            let (line, event) = (decision.line, decision.event)
             let text = LineLogHandler.format(level: .info, message: line, metadata: ["event": "\(event)"], settings: json, milliseconds: 0)
             let o = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
             #expect(o["event"] as? String == event && o["message"] as? String == line)

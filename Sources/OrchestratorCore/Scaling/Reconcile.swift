@@ -45,8 +45,8 @@ public struct WorkerSnapshot: Sendable, Equatable {
     }
 }
 
-/// What one reconcile pass decided: the actions, the log lines (seed tags word for word), and
-/// each queue's new target and timers. The supervisor performs the actions and keeps the timers.
+/// What one reconcile pass decided: the actions, the rebalance decisions (rendered as the seed's
+/// lines by `ScaleDecision.line`), and each queue's new target and timers. The supervisor performs the actions and keeps the timers.
 public struct ReconcilePlan: Sendable, Equatable {
     public enum Action: Sendable, Equatable {
         case spawn(queue: String)
@@ -64,10 +64,12 @@ public struct ReconcilePlan: Sendable, Equatable {
     }
 
     public var actions: [Action] = []
-    /// Info-level lines, in order: `[ESCALAR]`, `[REDUZIR]`, `[EQUILIBRIO]`.
-    public var lines: [String] = []
+    /// In order: one per queue that grew, shrank, or logs its periodic steady line.
+    public var decisions: [ScaleDecision] = []
     public var queues: [String: QueueOutcome] = [:]
 
+    /// The decisions as the seed's info-level lines: `[ESCALAR]`, `[REDUZIR]`, `[EQUILIBRIO]`.
+    public var lines: [String] { decisions.map(\.line) }
     public var spawns: [String] { actions.compactMap { if case .spawn(let q) = $0 { return q }; return nil } }
     public var terminations: [Int32] { actions.compactMap { if case .terminate(let pid, _) = $0 { return pid }; return nil } }
 }
@@ -89,21 +91,11 @@ public struct Reconcile: Sendable {
     public func plan(queues: [QueueSnapshot], workers: [WorkerSnapshot], now: ContinuousClock.Instant, fleet: FleetContext? = nil) -> ReconcilePlan {
         var plan = ReconcilePlan()
         let active = Dictionary(grouping: workers.filter { !$0.isDraining }, by: \.queue)
-        // An unreadable queue keeps what it has, out of the others' share; a paused one wants nothing.
-        let held = queues.filter { !$0.isReadable }.reduce(0) { $0 + (active[$1.name]?.count ?? 0) }
-        let scaled = queues.filter { $0.isReadable && !$0.isPaused }
-        let targets = policy.targets(pending: Dictionary(uniqueKeysWithValues: scaled.map { ($0.name, $0.pending) }),
-                                     needs: Dictionary(uniqueKeysWithValues: scaled.compactMap { q in q.adaptive.map { (q.name, $0.workers) } }),
-                                     reserved: held)
-        var room = policy.maxTotal - workers.count
-        var fleetTargets: [String: Int] = [:]
-        var shares: [String: QueueTarget] = [:]
-        if let fleet {
-            // Targets are the fleet's; this host runs its share, within its capacity and the free leases.
-            fleetTargets = targets.mapValues(\.allotted)
-            shares = fleet.shares(of: targets)
-            room = min(fleet.capacity - workers.count, policy.maxTotal - fleet.leased)
-        }
+        let targets = targets(queues, active: active)
+        // In a fleet, targets are the fleet's; this host runs its share, within its capacity and the free leases.
+        let fleetTargets = fleet == nil ? [:] : targets.mapValues(\.allotted)
+        let shares = fleet?.shares(of: targets) ?? [:]
+        var room = fleet.map { min($0.capacity - workers.count, policy.maxTotal - $0.leased) } ?? policy.maxTotal - workers.count
         for q in queues {
             let mine = active[q.name] ?? []
             var outcome = ReconcilePlan.QueueOutcome(target: QueueTarget(demand: 0, allotted: 0), lowerTargetSince: q.lowerTargetSince,
@@ -124,7 +116,9 @@ public struct Reconcile: Sendable {
             let changed = decide(q, workers: mine, outcome: &outcome, room: &queueRoom, plan: &plan, now: now, fleet: fleet)
             room -= before - queueRoom
             if changed || q.lastSummary.map({ now - $0 >= summaryInterval }) ?? true {
-                if !changed { plan.lines.append(RebalanceLines.steady(queue: q.name, pending: q.pending, workers: mine.count)) }
+                if !changed {
+                    plan.decisions.append(ScaleDecision(queue: q.name, direction: .steady, pending: q.pending, from: mine.count, to: mine.count))
+                }
                 outcome.lastSummary = now
             }
             plan.queues[q.name] = outcome
@@ -132,20 +126,11 @@ public struct Reconcile: Sendable {
         return plan
     }
 
-    /// One readable queue: grow, wait, hold or shrink, appending actions and lines to `plan`.
+    /// One readable queue: grow, wait, hold or shrink, appending actions and decisions to `plan`.
     /// Returns whether anything started or stopped.
     private func decide(_ q: QueueSnapshot, workers mine: [WorkerSnapshot], outcome: inout ReconcilePlan.QueueOutcome,
                         room: inout Int, plan: inout ReconcilePlan, now: ContinuousClock.Instant, fleet: FleetContext?) -> Bool {
-        // Pausing is an order, not a load change: no scale-down delay.
-        var decision = q.isPaused
-            ? (mine.isEmpty ? .hold : .shrink(by: mine.count))
-            : policy.decide(ScalingInput(target: outcome.target, active: mine.count, lowerTargetSince: q.lowerTargetSince, now: now))
-        // In a fleet, more than our share while the fleet as a whole is not above its target means
-        // another host is short of its share (it joined, or took over): give the slots back at once.
-        if case .waitToShrink = decision, let fleet, let total = outcome.fleetTarget, (fleet.leasedPerQueue[q.name] ?? 0) <= total {
-            decision = .shrink(by: mine.count - outcome.target.allotted)
-        }
-        switch decision {
+        switch scaling(q, active: mine.count, outcome: outcome, now: now, fleet: fleet) {
         case .waitToShrink:
             outcome.lowerTargetSince = q.lowerTargetSince ?? now
             return false
@@ -160,16 +145,8 @@ public struct Reconcile: Sendable {
                 outcome.heldByBackoff = true
                 return false
             }
-            var line = RebalanceLines.scaleUp(queue: q.name, pending: q.pending, adding: n, from: mine.count, to: mine.count + n)
-            if let a = q.adaptive { line += " \(a.note)" }
-            if let limit = outcome.target.limitedBy { line += "; \(limit)" }
-            if let a = q.adaptive, outcome.target.allotted < a.workers {
-                let eta = a.drainSeconds(pending: q.pending, workers: outcome.target.allotted).map { AdaptivePolicy.Need.clock($0) } ?? "never (arrivals outpace it)"
-                line += "; the drain target cannot be met under the caps (\(outcome.target.allotted) of \(a.workers) workers: drain in \(eta))"
-            }
-            if n < wanted { line += "; waiting for \(wanted - n) slot(s) under --max-total \(policy.maxTotal)" }
-            line += fleetNote(fleet, outcome)
-            plan.lines.append(line)
+            plan.decisions.append(ScaleDecision(queue: q.name, direction: .up, pending: q.pending, from: mine.count, to: mine.count + n,
+                                                reasons: growReasons(q, outcome: outcome, wanted: wanted, starting: n, fleet: fleet)))
             plan.actions += Array(repeating: .spawn(queue: q.name), count: n)
             room -= n
             return true
@@ -177,13 +154,8 @@ public struct Reconcile: Sendable {
             outcome.lowerTargetSince = nil
             let candidates = mine.map { WorkerCandidate(pid: $0.pid, isBusy: $0.isBusy, startedAt: $0.startedAt) }
             let chosen = ScalingPolicy.pickToStop(candidates, count: n)
-            var line = RebalanceLines.scaleDown(queue: q.name, pending: q.pending, excess: chosen.count, from: mine.count,
-                                                to: mine.count - chosen.count)
-            if let a = q.adaptive, !q.isPaused { line += " \(a.note)" }
-            if let limit = outcome.target.limitedBy, case .maxTotal = limit { line += "; \(limit)" }
-            if q.isPaused { line += "; queue paused" }
-            if !q.isPaused { line += fleetNote(fleet, outcome) }
-            plan.lines.append(line)
+            plan.decisions.append(ScaleDecision(queue: q.name, direction: .down, pending: q.pending, from: mine.count,
+                                                to: mine.count - chosen.count, reasons: shrinkReasons(q, outcome: outcome, fleet: fleet)))
             plan.actions += chosen.map { .terminate(pid: $0, queue: q.name) }
             return true
         }
@@ -191,10 +163,60 @@ public struct Reconcile: Sendable {
 }
 
 extension Reconcile {
+    /// Every readable, unpaused queue's target. An unreadable queue keeps what it has, out of the
+    /// others' share; a paused one wants nothing.
+    func targets(_ queues: [QueueSnapshot], active: [String: [WorkerSnapshot]]) -> [String: QueueTarget] {
+        let held = queues.filter { !$0.isReadable }.reduce(0) { $0 + (active[$1.name]?.count ?? 0) }
+        let scaled = queues.filter { $0.isReadable && !$0.isPaused }
+        return policy.targets(pending: Dictionary(uniqueKeysWithValues: scaled.map { ($0.name, $0.pending) }),
+                              needs: Dictionary(uniqueKeysWithValues: scaled.compactMap { q in q.adaptive.map { (q.name, $0.workers) } }),
+                              reserved: held)
+    }
+
+    /// The policy's decision for one readable queue, with pause and the fleet's give-back applied.
+    func scaling(_ q: QueueSnapshot, active: Int, outcome: ReconcilePlan.QueueOutcome, now: ContinuousClock.Instant,
+                 fleet: FleetContext?) -> ScalingDecision {
+        // Pausing is an order, not a load change: no scale-down delay.
+        let decision = q.isPaused
+            ? (active == 0 ? .hold : .shrink(by: active))
+            : policy.decide(ScalingInput(target: outcome.target, active: active, lowerTargetSince: q.lowerTargetSince, now: now))
+        // In a fleet, more than our share while the fleet as a whole is not above its target means
+        // another host is short of its share (it joined, or took over): give the slots back at once.
+        if case .waitToShrink = decision, let fleet, let total = outcome.fleetTarget, (fleet.leasedPerQueue[q.name] ?? 0) <= total {
+            return .shrink(by: active - outcome.target.allotted)
+        }
+        return decision
+    }
+
+    /// Why an `[ESCALAR]` starts `starting` of `wanted`: the adaptive need, a cap, an unmet drain target, no room, the fleet.
+    func growReasons(_ q: QueueSnapshot, outcome: ReconcilePlan.QueueOutcome, wanted: Int, starting n: Int,
+                     fleet: FleetContext?) -> [ScaleDecision.Reason] {
+        var reasons: [ScaleDecision.Reason] = []
+        if let a = q.adaptive { reasons.append(.adaptive(note: a.note)) }
+        if let limit = outcome.target.limitedBy { reasons.append(.limit(limit)) }
+        if let a = q.adaptive, outcome.target.allotted < a.workers {
+            let eta = a.drainSeconds(pending: q.pending, workers: outcome.target.allotted).map { AdaptivePolicy.Need.clock($0) } ?? "never (arrivals outpace it)"
+            reasons.append(.drainUnmet(workers: outcome.target.allotted, wanted: a.workers, eta: eta))
+        }
+        if n < wanted { reasons.append(.waitingForSlots(wanted - n, maxTotal: policy.maxTotal)) }
+        if let note = fleetNote(fleet, outcome) { reasons.append(note) }
+        return reasons
+    }
+
+    /// Why a `[REDUZIR]`: the adaptive need, the total cap, a pause (then nothing else), the fleet.
+    func shrinkReasons(_ q: QueueSnapshot, outcome: ReconcilePlan.QueueOutcome, fleet: FleetContext?) -> [ScaleDecision.Reason] {
+        var reasons: [ScaleDecision.Reason] = []
+        if let a = q.adaptive, !q.isPaused { reasons.append(.adaptive(note: a.note)) }
+        if let limit = outcome.target.limitedBy, case .maxTotal = limit { reasons.append(.limit(limit)) }
+        if q.isPaused { reasons.append(.paused) }
+        if !q.isPaused, let note = fleetNote(fleet, outcome) { reasons.append(note) }
+        return reasons
+    }
+
     /// With more than one live host, the end of an `[ESCALAR]`/`[REDUZIR]` line: the fleet's target and this host's share.
-    func fleetNote(_ fleet: FleetContext?, _ outcome: ReconcilePlan.QueueOutcome) -> String {
-        guard let fleet, fleet.hosts.count > 1, let total = outcome.fleetTarget else { return "" }
-        return "; fleet target \(total) on \(fleet.hosts.count) hosts, this host's share \(outcome.target.allotted) (\(fleet.me))"
+    func fleetNote(_ fleet: FleetContext?, _ outcome: ReconcilePlan.QueueOutcome) -> ScaleDecision.Reason? {
+        guard let fleet, fleet.hosts.count > 1, let total = outcome.fleetTarget else { return nil }
+        return .fleet(target: total, hosts: fleet.hosts.count, share: outcome.target.allotted, host: fleet.me)
     }
 }
 

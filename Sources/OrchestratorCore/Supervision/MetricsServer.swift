@@ -54,7 +54,7 @@ public struct MetricsText {
 
     public mutating func add(_ name: String, _ type: String, _ help: String, _ samples: [([(String, String)], Double)]) {
         let lines = samples.map { labels, value -> String in
-            let l = labels.map { "\($0.0)=\"\($0.1.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
+            let l = labels.map { Self.label($0.0, $0.1) }
             let v = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
             return name + (l.isEmpty ? "" : "{" + l.joined(separator: ",") + "}") + " " + v
         }
@@ -66,13 +66,28 @@ public struct MetricsText {
                                       _ series: [(labels: [(String, String)], buckets: [(String, Int)], count: Int, sum: Double)]) {
         var lines: [String] = []
         for s in series {
-            let base = s.labels.map { "\($0.0)=\"\($0.1)\"" }
-            for (le, n) in s.buckets { lines.append("\(name)_bucket{" + (base + ["le=\"\(le)\""]).joined(separator: ",") + "} \(n)") }
+            let base = s.labels.map { Self.label($0.0, $0.1) }
+            for (le, n) in s.buckets { lines.append("\(name)_bucket{" + (base + [Self.label("le", le)]).joined(separator: ",") + "} \(n)") }
             let l = base.isEmpty ? "" : "{" + base.joined(separator: ",") + "}"
             lines.append("\(name)_sum\(l) \(s.sum)")
             lines.append("\(name)_count\(l) \(s.count)")
         }
         families.append((name, help, "histogram", lines))
+    }
+
+    /// `name="value"` with the value escaped as the exposition format wants (`\\`, `\"`, `\n`):
+    /// the one place every label of every family, histograms included, goes through.
+    public static func label(_ name: String, _ value: String) -> String {
+        var escaped = ""
+        for c in value.unicodeScalars {
+            switch c {
+            case "\\": escaped += "\\\\"
+            case "\"": escaped += "\\\""
+            case "\n": escaped += "\\n"
+            default: escaped.unicodeScalars.append(c)
+            }
+        }
+        return "\(name)=\"\(escaped)\""
     }
 
     public var text: String {

@@ -6,19 +6,34 @@ extension Supervisor {
     func publishMetrics() {
         guard let metrics else { return }
         var m = MetricsText()
+        addQueueMetrics(&m)
+        addWorkerMetrics(&m)
+        addJobMetrics(&m)
+        addOrchestratorMetrics(&m)
+        ProcessMetrics.add(to: &m)
+        metrics.update(text: m.text, healthy: redisReadable && !isDraining)
+    }
+
+    /// The build and each queue: length, target, wanted, backlogs, readable, paused.
+    private func addQueueMetrics(_ m: inout MetricsText) {
         let qs = settings.queues
         let perQueue = { (value: (String) -> Double) in qs.map { ([("queue", $0)], value($0)) } }
-        let stats = { (q: String, field: String) in Double(self.lastReading.stats[q]?[field].flatMap(Int.init) ?? 0) }
         m.add("rpa_build_info", "gauge", "The running version.", [([("version", Version.string)], 1)])
-        m.add("rpa_queue_pending", "gauge", "Jobs waiting in the queue (LLEN), as of the last poll.", perQueue { Double(self.queues[$0]!.pending) })
-        m.add("rpa_queue_target", "gauge", "Workers the scaling policy wants for the queue.", perQueue { Double(self.queues[$0]!.target.allotted) })
+        m.add("rpa_queue_pending", "gauge", "Jobs waiting in the queue (LLEN), as of the last poll.", perQueue { Double(self.state(of: $0).pending) })
+        m.add("rpa_queue_target", "gauge", "Workers the scaling policy wants for the queue.", perQueue { Double(self.state(of: $0).target.allotted) })
         m.add("rpa_queue_wanted", "gauge", "Workers the queue would get without --max-per-queue and --max-total (ceil(pending / --jobs-per-worker)).",
-              perQueue { Double(self.settings.policy.rawNeed(pending: self.queues[$0]!.pending)) })
+              perQueue { Double(self.settings.policy.rawNeed(pending: self.state(of: $0).pending)) })
         m.add("rpa_queue_retrying", "gauge", "Failed jobs waiting for their --retry-delay.", perQueue { Double(self.lastReading.retrying[$0] ?? 0) })
         m.add("rpa_queue_dead", "gauge", "Jobs in the dead-letter list now.", perQueue { Double(self.lastReading.deadNow[$0] ?? 0) })
         m.add("rpa_queue_readable", "gauge", "0 while the queue's key cannot be read (a key of the wrong type: its workers are held), else 1.",
-              perQueue { self.queues[$0]!.unreadable == nil ? 1 : 0 })
-        m.add("rpa_queue_paused", "gauge", "1 while the queue is paused (orchestrator pause).", perQueue { self.queues[$0]!.isPaused ? 1 : 0 })
+              perQueue { self.state(of: $0).unreadable == nil ? 1 : 0 })
+        m.add("rpa_queue_paused", "gauge", "1 while the queue is paused (orchestrator pause).", perQueue { self.state(of: $0).isPaused ? 1 : 0 })
+    }
+
+    /// Workers by state, jobs in flight and their age, memory, starts and exits.
+    private func addWorkerMetrics(_ m: inout MetricsText) {
+        let qs = settings.queues
+        let perQueue = { (value: (String) -> Double) in qs.map { ([("queue", $0)], value($0)) } }
         m.add("rpa_workers", "gauge", "Worker processes by queue and state.", workerStates())
         m.add("rpa_jobs_in_flight", "gauge", "Jobs running now in this orchestrator's workers.",
               perQueue { q in Double(self.workers.values.filter { $0.queue == q && $0.isBusy }.count) })
@@ -31,6 +46,13 @@ extension Supervisor {
         let kinds = ["drained", "recycled", "stopped", "crashed", "killed"]
         m.add("rpa_worker_exits_total", "counter", "Worker exits by kind (drained, recycled, stopped, crashed, killed).",
               qs.flatMap { q in kinds.map { ([("queue", q), ("kind", $0)], Double(workerExits[q]?[$0] ?? 0)) } })
+    }
+
+    /// Job counters and durations (all workers, from Redis), and the adaptive rates.
+    private func addJobMetrics(_ m: inout MetricsText) {
+        let qs = settings.queues
+        let perQueue = { (value: (String) -> Double) in qs.map { ([("queue", $0)], value($0)) } }
+        let stats = { (q: String, field: String) in Double(self.lastReading.stats[q]?[field].flatMap(Int.init) ?? 0) }
         m.add("rpa_jobs_done_total", "counter", "Jobs completed ok (all workers, from Redis).", perQueue { stats($0, "done") })
         m.add("rpa_job_attempts_failed_total", "counter", "Attempts that failed (all workers, from Redis).", perQueue { stats($0, "failed") })
         m.add("rpa_jobs_failed_total", "counter", "Deprecated name of rpa_job_attempts_failed_total (it counts attempts).", perQueue { stats($0, "failed") })
@@ -40,20 +62,25 @@ extension Supervisor {
             return ([("queue", q)], h.buckets, h.count, h.sum)
         })
         if settings.adaptive != nil {
-            let needs = qs.compactMap { q in queues[q]!.need.map { (q, $0) } }
+            let needs = qs.compactMap { q in state(of: q).need.map { (q, $0) } }
             m.add("rpa_queue_service_rate_per_worker", "gauge", "--scaling adaptive: measured jobs per second of one busy worker.",
                   needs.map { ([("queue", $0.0)], $0.1.serviceRate) })
             m.add("rpa_queue_arrival_rate", "gauge", "--scaling adaptive: measured jobs per second arriving.", needs.map { ([("queue", $0.0)], $0.1.arrivalRate) })
             m.add("rpa_queue_predicted_drain_seconds", "gauge", "--scaling adaptive: time to drain the backlog with the current target.",
-                  needs.compactMap { q, n in n.drainSeconds(pending: queues[q]!.pending, workers: queues[q]!.target.allotted).map { ([("queue", q)], $0) } })
+                  needs.compactMap { q, n in n.drainSeconds(pending: state(of: q).pending, workers: state(of: q).target.allotted).map { ([("queue", q)], $0) } })
         }
-        let active = Set(alertEngine.active.map { "\($0.rule.rawValue):\($0.queue)" })
+    }
+
+    /// Alerts, jobs/min, limits, Redis, drain and the poll time.
+    private func addOrchestratorMetrics(_ m: inout MetricsText) {
+        let qs = settings.queues
+        let active = Set(alerts.engine.active.map { "\($0.rule.rawValue):\($0.queue)" })
         m.add("rpa_alert_active", "gauge", "1 while the alert is active (orchestrator alerts).",
               AlertRule.allCases.flatMap { rule in (rule == .redisDown ? [""] : qs).map { q in
                   ([("rule", rule.rawValue), ("queue", q)], active.contains("\(rule.rawValue):\(q)") ? 1 : 0) } })
         var perMinute: [([(String, String)], Double)] = []
         for q in qs {
-            let r = histories[q]?.jobsPerMinute(current: doneTotal(q))
+            let r = history.jobsPerMinute(q, done: doneTotal(q))
             for (window, v) in [("1m", r?.one), ("5m", r?.five), ("15m", r?.fifteen)] { if let v { perMinute.append(([("queue", q), ("window", window)], v)) } }
         }
         m.add("rpa_jobs_per_minute", "gauge", "Jobs completed per minute over the last 1, 5 and 15 minutes (once measured).", perMinute)
@@ -63,8 +90,6 @@ extension Supervisor {
         m.add("rpa_orchestrator_draining", "gauge", "1 while draining after TERM/INT.", [([], isDraining ? 1 : 0)])
         m.addHistogram("rpa_orchestrator_poll_seconds", "Wall time of each poll pass (Redis round trips included).",
                        [([], pollTime.buckets, pollTime.count, pollTime.sum)])
-        ProcessMetrics.add(to: &m)
-        metrics.update(text: m.text, healthy: redisReadable && !isDraining)
     }
 
     private func workerStates() -> [([(String, String)], Double)] {

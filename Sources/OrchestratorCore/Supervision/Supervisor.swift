@@ -98,18 +98,19 @@ public final class Supervisor {
     /// Whether a poll has run yet: Redis lost before the first poll is still a `redis_down` event.
     var redisStateKnown = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
-    var alertEngine: AlertEngine
+    /// The alert rules, their delivery and the `--alert-command` processes.
+    let alerts: AlertDelivery
     /// Per-queue minute samples and the jobs/min rates.
-    var histories: [String: QueueHistory] = [:]
+    var history: HistoryRecorder
     var events: EventLog
-    /// The active alerts last written to Redis (to write only changes).
-    var publishedAlerts: [String] = []
     /// `--alert-command` processes running now: our children, but not orphans to sweep.
-    let helpers = HelperSet()
+    var helpers: HelperSet { alerts.helpers }
     /// At the end of a drain, how long requeues that failed (Redis unreachable) are retried.
     static let requeueGrace: Duration = .seconds(10)
     /// Our membership of the fleet of the prefix, our slot leases and the fence.
     let leases: FleetLeases
+    /// A watched queue's state (every one has a state from `init`; an unknown name reads as new).
+    func state(of queue: String) -> QueueState { queues[queue] ?? QueueState() }
     var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
 
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
@@ -119,7 +120,8 @@ public final class Supervisor {
                                   capacity: min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal), link: link, logger: logger)
         self.orphans = OrphanSweeper(pid: getpid(), logger: logger)
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
-        self.alertEngine = AlertEngine(settings: settings.alerts)
+        self.alerts = AlertDelivery(settings: settings, host: WallClock.hostName(), logger: logger, environment: environment)
+        self.history = HistoryRecorder(prefix: settings.job.prefix, retention: settings.historyRetention)
         self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax, host: settings.fleet.hostID)
         self.launcher = launcher
         self.inbox = inbox
@@ -188,7 +190,7 @@ public final class Supervisor {
         case .signal(let sig):
             if isDraining {
                 logger.warning("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "mode": "now: SIGKILL and requeue"])
-                for pid in Array(workers.keys) where workers[pid]!.lifecycle.killNow() == .sendKill { killWorker(pid, byDrain: true) }
+                for pid in Array(workers.keys) where workers[pid]?.lifecycle.killNow() == .sendKill { killWorker(pid, byDrain: true) }
             } else {
                 beginDrain(signal: sig)
             }
@@ -202,7 +204,7 @@ public final class Supervisor {
         let deadline = clock.now + settings.drainTimeout
         logger.info("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "workers": "\(workers.count)",
                                                           "deadline": "\(formatDuration(settings.drainTimeout))"])
-        for pid in workers.keys.sorted() where workers[pid]!.lifecycle.drainRequested(deadline: deadline) == .sendTerminate {
+        for pid in workers.keys.sorted() where workers[pid]?.lifecycle.drainRequested(deadline: deadline) == .sendTerminate {
             launcher.signal(pid, SIGTERM)
         }
         events.record("drain_begin", [("signal", signalName(sig)), ("workers", "\(workers.count)")])
@@ -217,8 +219,8 @@ public final class Supervisor {
             publishMetrics()
             killAdoptedOrphans()
         }
-        for pid in Array(workers.keys) where workers[pid]!.lifecycle.tick(now: now) == .sendKill {
-            logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]!.label)", "pid": "\(pid)", "why": "drain timeout passed"])
+        for pid in Array(workers.keys) where workers[pid]?.lifecycle.tick(now: now) == .sendKill {
+            logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]?.label ?? "")", "pid": "\(pid)", "why": "drain timeout passed"])
             killWorker(pid, byDrain: true)
         }
         retryPendingRequeues()
@@ -273,7 +275,7 @@ public final class Supervisor {
         let fenced = leases.exited(pid)
         (launcher as? FoundationProcessLauncher)?.forget(pid)
         guard case .requeue(let kind) = action else { return }
-        var queueState = queues[worker.queue]!
+        var queueState = state(of: worker.queue)
         let now = clock.now
         let total = workers.values.filter { $0.queue == worker.queue }.count
         let line = RebalanceLines.stopped(name: worker.name, pid: pid, status: "\(status)", queue: worker.queue, total: total)

@@ -30,17 +30,18 @@ public struct LineLogHandler: LogHandler {
     /// One line, without its newline: a pure function of its inputs.
     public static func format(level: Logger.Level, message: String, metadata: Logger.Metadata, settings: LogSettings, milliseconds: Int64) -> String {
         let stamp = settings.time == .iso ? WallClock.iso8601(milliseconds: milliseconds) : clockTime(milliseconds: milliseconds)
-        let keys = metadata.keys.sorted()
+        let sorted = metadata.sorted { $0.key < $1.key }
         guard settings.format == .json else {
             // `event` is for JSON: a text line's message is its event, or a seed line kept as it was.
             var line = "[\(stamp)] | \(levelName(level)) | \(TerminalText.safe(message))"
-            for key in keys where key != "event" { line += " \(key)=\(quoteIfNeeded("\(metadata[key]!)"))" }
+            for (key, value) in sorted where key != "event" { line += " \(key)=\(quoteIfNeeded("\(value)"))" }
             return line
         }
-        // `event`: the stable event name (the message, or the `event` metadata of a seed-tagged line).
+        // `event`: the stable event name: the `event` metadata (a seed-tagged line's, from its
+        // `ScaleDecision`), else the message when it is one word.
         let event = metadata["event"].map { "\($0)" } ?? (message.contains(" ") ? nil : message)
         var fields = JSONObjectWriter()
-        for key in keys where key != "event" { fields.string(key, "\(metadata[key]!)") }
+        for (key, value) in sorted where key != "event" { fields.string(key, "\(value)") }
         var w = JSONObjectWriter()
         w.string("ts", WallClock.iso8601(milliseconds: milliseconds))
         w.string("level", "\(level)")

@@ -32,29 +32,8 @@ public enum LogEvents {
     public static let keyOK = "redis.key_ok"
 }
 
-/// The original system's rebalance lines, word for word (operators grep these).
+/// The original system's worker lines, word for word (operators grep these); the rebalance lines are `ScaleDecision.line`.
 public enum RebalanceLines {
-    public static func scaleUp(queue: String, pending: Int, adding: Int, from: Int, to: Int) -> String {
-        "[ESCALAR] \(queue): \(pending) jobs → criando \(adding) worker(s) (total: \(from) → \(to))"
-    }
-
-    public static func scaleDown(queue: String, pending: Int, excess: Int, from: Int, to: Int) -> String {
-        "[REDUZIR] \(queue): \(pending) jobs → \(excess) worker(s) em excesso (total: \(from) → \(to))"
-    }
-
-    public static func steady(queue: String, pending: Int, workers: Int) -> String {
-        "[EQUILIBRIO] \(queue): \(pending) jobs → \(workers) worker(s) ativo(s). Sem mudanças."
-    }
-
-    /// The stable event name of a rebalance line, for the `event` field of JSON logs (the line
-    /// itself is the message, unchanged): `scale.up`, `scale.down`, `scale.steady`.
-    public static func event(of line: String) -> String? {
-        if line.hasPrefix("[ESCALAR]") { return LogEvents.scaleUp }
-        if line.hasPrefix("[REDUZIR]") { return LogEvents.scaleDown }
-        if line.hasPrefix("[EQUILIBRIO]") { return LogEvents.scaleSteady }
-        return nil
-    }
-
     public static func started(name: String, pid: Int32, queue: String, total: Int) -> String {
         "Worker '\(name)' iniciado (pid \(pid)). Total de \(queue): \(total)"
     }

@@ -10,52 +10,62 @@ public final class HelperSet: @unchecked Sendable {
     func contains(_ pid: pid_t) -> Bool { lock.lock(); defer { lock.unlock() }; return pids.contains(pid) }
 }
 
-extension Supervisor {
-    /// Runs the alert rules on this poll's state and delivers every notification: a seed-style log
-    /// line, an event, a PUBLISH on `orchestrator:<prefix>alerts`, the active set in Redis (for
-    /// `status` and `orchestrator alerts`), `/metrics`, and `--alert-command`.
-    func evaluateAlerts() {
-        let now = clock.now
-        let observed = redisReadable ? settings.queues.map { q -> AlertQueueObservation in
-            let state = queues[q]!
-            let stats = lastReading.stats[q] ?? [:]
-            let mine = workers.values.filter { $0.queue == q }
-            let wall = WallClock.nowMilliseconds()
-            return AlertQueueObservation(
-                name: q, pending: state.pending, limited: state.target.limitedBy != nil && state.pending > 0,
-                doneTotal: Int(stats["done"] ?? "") ?? 0, deadTotal: Int(stats["dead"] ?? "") ?? 0,
-                busyWorkers: mine.filter(\.isBusy).count,
-                crashesInWindow: state.backoff.recent.filter { now - $0 < settings.alerts.crashLoopWindow }.count,
-                oldestJobAgeSeconds: Double(mine.filter(\.isBusy).compactMap(\.jobStartedAt).map { wall - $0 }.max() ?? 0) / 1000,
-                workerMemory: Dictionary(mine.map { ($0.slot, $0.pssBytes) }, uniquingKeysWith: max),
-                // A key of the wrong type, not a server still loading its data (LOADING, BUSY…: waited out).
-                unreadable: state.unreadable.flatMap { RedisError.server($0).isTransient ? nil : (key: settings.job.prefix + q, reason: $0) })
-        } : []
-        let notifications = alertEngine.evaluate(now: now, redisReadable: redisReadable, queues: observed,
-                                                 jobTimeout: settings.job.jobTimeout, memoryLimitBytes: settings.job.maxWorkerRSSMB * 1_048_576)
-        var publish: [[RedisArg]] = []
+/// The alert rules and their delivery: owns the `AlertEngine`, the active set last written to
+/// Redis and the `--alert-command` processes. For each notification: a seed-style log line, an
+/// event, a PUBLISH on `orchestrator:<prefix>alerts`, and `--alert-command`; the active set in
+/// Redis (for `status` and `orchestrator alerts`) when it changed. Performs no Redis I/O itself:
+/// it returns the commands, and is told when they were written.
+final class AlertDelivery {
+    private(set) var engine: AlertEngine
+    /// `--alert-command` processes running now: our children, but not orphans to sweep.
+    let helpers = HelperSet()
+    private let settings: OrchestratorSettings
+    private let host: String
+    private let logger: Logger
+    private let baseEnvironment: [String: String]
+    /// The active alerts last written to Redis (to write only changes), and the set being written.
+    private var published: [String] = []
+    private var writing: [String] = []
+
+    init(settings: OrchestratorSettings, host: String, logger: Logger, environment: [String: String]) {
+        self.settings = settings
+        self.engine = AlertEngine(settings: settings.alerts)
+        self.host = host
+        self.logger = logger
+        self.baseEnvironment = environment
+    }
+
+    /// Runs the rules on this poll's observations; logs, records and runs the command of every
+    /// notification; returns the Redis commands to write (PUBLISH, and the active set if it changed).
+    func evaluate(now: ContinuousClock.Instant, redisReadable: Bool, queues observed: [AlertQueueObservation],
+                  events: inout EventLog) -> [[RedisArg]] {
+        let notifications = engine.evaluate(now: now, redisReadable: redisReadable, queues: observed,
+                                            jobTimeout: settings.job.jobTimeout, memoryLimitBytes: settings.job.maxWorkerRSSMB * 1_048_576)
+        var commands: [[RedisArg]] = []
         for n in notifications {
             let level: Logger.Level = n.kind == .resolved ? .info : (n.rule.isCritical ? .critical : .warning)
             logger.log(level: level, "\(n.line)", metadata: ["event": "alert.\(n.kind.rawValue)", "rule": "\(n.rule.rawValue)"])
             events.record("alert_\(n.kind.rawValue)", [("rule", n.rule.rawValue), ("queue", n.queue), ("message", n.message)])
             let json = alertJSON(n, now: now)
-            publish.append(["PUBLISH", RedisArg(QueueKeys.alerts(prefix: settings.job.prefix)), RedisArg(json)])
+            commands.append(["PUBLISH", RedisArg(QueueKeys.alerts(prefix: settings.job.prefix)), RedisArg(json)])
             if let command = settings.alertCommand { runAlertCommand(command, json: json) }
         }
-        let active = alertEngine.active.map { a in
+        writing = engine.active.map { a in
             alertJSON(AlertNotification(kind: .fired, rule: a.rule, queue: a.queue, message: a.message, since: a.since), now: now)
         }
-        var commands = publish
-        if active != publishedAlerts {
-            let key = RedisArg(QueueKeys.alerts(prefix: settings.job.prefix))
-            commands.append(["DEL", key])
-            var hset: [RedisArg] = ["HSET", key]
-            for (a, json) in zip(alertEngine.active, active) { hset += [RedisArg("\(a.rule.rawValue):\(a.queue)"), RedisArg(json)] }
-            if hset.count > 2 { commands.append(hset) }
-        }
-        if redisReadable, !commands.isEmpty, pipelineReporting(commands, skipped: "alert not published") != nil {
-            publishedAlerts = active
-        }
+        if writing != published { commands += activeSetCommands(writing) }
+        return commands
+    }
+
+    /// The commands `evaluate` returned were written: the active set in Redis is the one they carried.
+    func written() { published = writing }
+
+    /// DEL, then HSET of every active alert (`rule:queue` → its JSON).
+    private func activeSetCommands(_ active: [String]) -> [[RedisArg]] {
+        let key = RedisArg(QueueKeys.alerts(prefix: settings.job.prefix))
+        var hset: [RedisArg] = ["HSET", key]
+        for (a, json) in zip(engine.active, active) { hset += [RedisArg("\(a.rule.rawValue):\(a.queue)"), RedisArg(json)] }
+        return hset.count > 2 ? [["DEL", key], hset] : [["DEL", key]]
     }
 
     /// `{"rule","queue","state","message","since","at","severity"}`: what the stream, PUBLISH,
@@ -116,6 +126,35 @@ extension Supervisor {
                 logger.error("alert.command_failed", metadata: ["why": "still running after 10 s: killed", "pid": "\(pid)"])
             }
         }
+    }
+}
+
+extension Supervisor {
+    /// Runs the alert rules on this poll's state (`AlertDelivery`) and writes what they deliver.
+    func evaluateAlerts() {
+        let now = clock.now
+        let observed = redisReadable ? settings.queues.map { alertObservation($0, now: now) } : []
+        let commands = alerts.evaluate(now: now, redisReadable: redisReadable, queues: observed, events: &events)
+        if redisReadable, !commands.isEmpty, pipelineReporting(commands, skipped: "alert not published") != nil {
+            alerts.written()
+        }
+    }
+
+    /// One queue as the alert rules see it: from its state, its workers and the last reading.
+    private func alertObservation(_ q: String, now: ContinuousClock.Instant) -> AlertQueueObservation {
+        let state = self.state(of: q)
+        let stats = lastReading.stats[q] ?? [:]
+        let mine = workers.values.filter { $0.queue == q }
+        let wall = WallClock.nowMilliseconds()
+        return AlertQueueObservation(
+            name: q, pending: state.pending, limited: state.target.limitedBy != nil && state.pending > 0,
+            doneTotal: Int(stats["done"] ?? "") ?? 0, deadTotal: Int(stats["dead"] ?? "") ?? 0,
+            busyWorkers: mine.filter(\.isBusy).count,
+            crashesInWindow: state.backoff.recent.filter { now - $0 < settings.alerts.crashLoopWindow }.count,
+            oldestJobAgeSeconds: Double(mine.filter(\.isBusy).compactMap(\.jobStartedAt).map { wall - $0 }.max() ?? 0) / 1000,
+            workerMemory: Dictionary(mine.map { ($0.slot, $0.pssBytes) }, uniquingKeysWith: max),
+            // A key of the wrong type, not a server still loading its data (LOADING, BUSY…: waited out).
+            unreadable: state.unreadable.flatMap { RedisError.server($0).isTransient ? nil : (key: settings.job.prefix + q, reason: $0) })
     }
 
     /// Writes buffered events (one pipelined round trip); on failure they stay buffered.
