@@ -229,7 +229,7 @@ extension Supervisor {
             logPath: "\(settings.logDir)/worker-\(queue)-\(slot).log", stdinLine: settings.workerStdinLine)
         let now = clock.now
         do {
-            let child = try launcher.launch(spec)
+            let child = try launcher.launch(spec.fenced(by: fleet, slot: lease, queue: queue))
             var worker = Worker(pid: child, queue: queue, slot: slot,
                                 id: QueueKeys.workerID(queue: queue, slot: slot, host: settings.fleet.hostID, pid: child), startedAt: now)
             worker.lease = lease

@@ -36,27 +36,8 @@ extension WorkerLoop {
         if ran { record(durationMilliseconds: finished - started) }
         let record = resultRecord(job, outcome, attempt: attempt, started: started, finished: finished)
         let byID = ResultByID(job: job, prefix: settings.job.prefix, ttl: settings.job.resultTTL)
-        let elapsed = "\(finished - started)"
         if outcome.status == .ok {
-            // Take the next job in the same round trip, unless this worker is about to stop (or the
-            // queue ran empty last time). Only on the first try: a retry after a lost reply looks
-            // in the processing list for what the first try may have taken.
-            let takeNext = !queueWasEmpty && !isPaused && stopReason() == nil
-            var tries = 0
-            guard let done = writeOutcome(job, { () throws(RedisError) in
-                tries += 1
-                return try queue.complete(record: record, element: element, takeNext: takeNext && tries == 1, byID: byID)
-            }) else { return }  // not written: put back or left held, and logged
-            outcomes.report(skipped: done.skipped, checked: [queue.keys.stats, queue.processingKey])
-            if takeNext {
-                prefetched = tries == 1 ? done.next : (try? link.perform { _ throws(RedisError) in try queue.held() }) ?? nil
-                if prefetched == nil && tries == 1 { queueWasEmpty = true; settle() }
-            }
-            if !done.held, !done.skipped.contains(where: { $0.key == queue.processingKey }) {
-                logger.warning("job.duplicate", metadata: ["job.id": "\(job.id)",
-                                                           "why": "the job was recovered by another process while Redis was unreachable; it may run twice"])
-            }
-            logger.info("\(LogEvents.jobDone)", metadata: ["job.id": "\(job.id)", "attempt": "\(attempt)", "ms": "\(elapsed)"])
+            complete(job, element, record: record, byID: byID, attempt: attempt, elapsed: finished - started)
             return
         }
         let error = outcome.error ?? "failed"
@@ -72,8 +53,43 @@ extension WorkerLoop {
         }
         if let written { outcomes.report(skipped: written.skipped, checked: [queue.keys.stats]) }
         logger.log(level: plan == .deadLetter ? .error : .warning, "\(LogEvents.jobFailed)",
-                   metadata: ["job.id": "\(job.id)", "attempt": "\(attempt)", "ms": "\(elapsed)",
+                   metadata: ["job.id": "\(job.id)", "attempt": "\(attempt)", "ms": "\(finished - started)",
                               "then": "\(written?.outcome.rawValue ?? outcomes.unwritten)", "error": "\(String(error.prefix(500)))"])
+    }
+
+    /// Writes a succeeded job's result and acknowledges it, taking the next job in the same round
+    /// trip (for a fenced worker, only while its slot lease is still its own).
+    private func complete(_ job: ClaimedJob, _ element: [UInt8], record: [UInt8], byID: ResultByID?, attempt: Int, elapsed: Int64) {
+        // Take the next job in the same round trip, unless this worker is about to stop (or the
+        // queue ran empty last time). Only on the first try: a retry after a lost reply looks
+        // in the processing list for what the first try may have taken.
+        let takeNext = !queueWasEmpty && !isPaused && stopReason() == nil
+        var tries = 0
+        guard let done = writeOutcome(job, { () throws(RedisError) in
+            tries += 1
+            return try queue.complete(record: record, element: element, takeNext: takeNext && tries == 1, byID: byID)
+        }) else { return }  // not written: put back or left held, and logged
+        outcomes.report(skipped: done.skipped, checked: [queue.keys.stats, queue.processingKey])
+        if let holder = done.lostTo {
+            leaseLoss = (holder, "finished its job (result written), took no other; exiting")
+        } else if takeNext {
+            prefetched = tries == 1 ? done.next : (try? link.perform { _ throws(RedisError) in try queue.held() }) ?? nil
+            if prefetched == nil && tries == 1 { queueWasEmpty = true; settle() }
+        }
+        if !done.held, !done.skipped.contains(where: { $0.key == queue.processingKey }) {
+            logger.warning("job.duplicate", metadata: ["job.id": "\(job.id)",
+                                                       "why": "the job was recovered by another process while Redis was unreachable; it may run twice"])
+        }
+        logger.info("\(LogEvents.jobDone)", metadata: ["job.id": "\(job.id)", "attempt": "\(attempt)", "ms": "\(elapsed)"])
+    }
+
+    /// `lease.lost`: the one line a fenced worker logs when a take found its slot lease not its own.
+    func logLeaseLost(_ loss: (holder: String, action: String), _ fence: LeaseFence) {
+        let slot = fence.key.split(separator: ":").last.map(String.init) ?? fence.key
+        let holder = loss.holder.isEmpty ? "none (expired)" : loss.holder == fence.holder ? "this host (expiring, not renewed)"
+            : LeaseValue(encoded: loss.holder).map { "\($0.host) (instance \($0.instance))" } ?? loss.holder
+        logger.error("lease.lost", metadata: ["slot": "\(slot)", "holder": "\(holder)", "action": "\(loss.action)",
+                                              "exit": "\(WorkerStopReason.leaseLost.exitCode)"])
     }
 
     /// Writes an outcome through `OutcomeWriter`: held and retried while the server refuses it,

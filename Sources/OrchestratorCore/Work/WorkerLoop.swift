@@ -48,17 +48,20 @@ public final class WorkerLoop {
     var memoryAfterJobs = (jobs: 0, bytes: 0)
     /// The queue error being reported (WRONGTYPE…): logged when it starts and when it ends, not every second.
     var queueError: String?
+    /// The slot lease was found not ours by a take: what its key held and what this worker did.
+    var leaseLoss: (holder: String, action: String)?
     /// `orchestrator pause`: take no job while the queue is in the paused set (checked every second).
     var isPaused = false
 
-    public init(settings: WorkerSettings, link: RedisLink, runner: JobRunner, reaper: Reaper? = nil, logger: Logger) {
+    /// `fence`: the slot lease its orchestrator passed at spawn (`LeaseFence.fromEnvironment`); nil takes without a check.
+    public init(settings: WorkerSettings, link: RedisLink, runner: JobRunner, reaper: Reaper? = nil, fence: LeaseFence? = nil, logger: Logger) {
         self.settings = settings
         self.reaper = reaper
         self.link = link
         self.runner = runner
         self.logger = logger
         workerID = QueueKeys.workerID(queue: settings.queue, slot: settings.slot, host: host, pid: getpid())
-        queue = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: settings.queue), workerID: workerID)
+        queue = RedisJobQueue(redis: link.connection, keys: QueueKeys(prefix: settings.job.prefix, queue: settings.queue), workerID: workerID, fence: fence)
         outcomes = OutcomeWriter(link: link, queue: queue, logger: logger)
     }
 
@@ -75,13 +78,23 @@ public final class WorkerLoop {
         housekeeping()
         logger.info("\(LogEvents.workerReady)", metadata: ["worker.id": "\(workerID)", "queue": "\(settings.queue)",
                                                          "slot": "\(settings.slot)", "mode": "\(settings.job.handlerMode.rawValue)"])
-        var reason: WorkerStopReason
+        let reason = loop()
+        if reason == .leaseLost, let loss = leaseLoss, let fence = queue.fence { logLeaseLost(loss, fence) }
+        logger.info("\(LogEvents.workerExiting)", metadata: ["worker.id": "\(workerID)", "reason": "\(reason.rawValue)",
+                                                           "jobs_done": "\(jobsDone)", "exit": "\(reason.exitCode)"])
+        runner.shutdown()
+        flushDurations()
+        _ = try? link.perform { c throws(RedisError) in try c.send(["DEL", RedisArg(queue.keys.heartbeat(workerID))]) }
+        return reason.exitCode
+    }
+
+    /// Takes and runs jobs until a stop reason comes up; returns it.
+    private func loop() -> WorkerStopReason {
         while true {
             if let stop = stopReason() {
                 // A job taken with the last result but not started goes back to the queue untouched.
                 if prefetched != nil { outcomes.putBack() }
-                reason = stop
-                break
+                return stop
             }
             housekeeping()
             reaper?.reap()
@@ -92,65 +105,85 @@ public final class WorkerLoop {
                 continue
             }
             if isPaused { usleep(200_000); continue }
-            var popped: [UInt8]?
-            do {
-                // Working through a backlog: LMOVE (no block). The queue empty: say so (heartbeat
-                // idle, durations flushed), then block in BLMOVE.
-                if !queueWasEmpty {
-                    popped = try link.perform(expectedLoss: { drainRequested }) { _ throws(RedisError) in
-                        drainRequested ? nil : try queue.tryPop()
-                    }
-                    if popped == nil { settle() }
-                }
-                if popped == nil {
-                    popped = try link.perform(expectedLoss: { drainRequested }) { c throws(RedisError) in
-                        // A TERM now shuts this socket down, so an idle worker drains in milliseconds.
-                        rpa_set_wakeup_fd(c.socketFD)
-                        defer { rpa_set_wakeup_fd(-1) }
-                        if drainRequested { return nil }
-                        return try queue.pop(timeout: Heartbeat.idleBlock)
-                    }
-                }
-                queueWasEmpty = popped == nil
-            } catch {
-                if drainRequested, let stop = stopReason() {
-                    // Woken by the signal. The server may have moved a job just before: put it back.
-                    outcomes.putBack()
-                    reason = stop
-                    break
-                }
-                if !error.isRetryable {
-                    if queueError != "\(error)" {
-                        logger.error("\(LogEvents.queueError)", metadata: ["key": "\(refusedPopKey(error))", "error": "\(error)", "action": "retrying every second"])
-                    }
-                    queueError = "\(error)"
-                    usleep(1_000_000)
-                }
-                link.waitForNextAttempt()
-                continue
+            switch nextJob() {
+            case .stop(let stop): return stop
+            case .none: continue
+            case .job(let payload): process(payload)
             }
-            if queueError != nil {
-                logger.info("queue.readable", metadata: ["key": "\(queue.keys.pending)"])
-                queueError = nil
-            }
-            guard let payload = popped else { continue }
-            if let stop = stopReason(), stop == .drainRequested || stop == .orphaned {
-                // Popped at the same moment as the signal: put it back untouched, never drop it.
-                outcomes.putBack()
-                reason = stop
-                break
-            }
-            process(payload)
         }
-        logger.info("\(LogEvents.workerExiting)", metadata: ["worker.id": "\(workerID)", "reason": "\(reason.rawValue)",
-                                                           "jobs_done": "\(jobsDone)", "exit": "\(reason.exitCode)"])
-        runner.shutdown()
-        flushDurations()
-        _ = try? link.perform { c throws(RedisError) in try c.send(["DEL", RedisArg(queue.keys.heartbeat(workerID))]) }
-        return reason.exitCode
+    }
+
+    private enum Take { case job([UInt8]), none, stop(WorkerStopReason) }
+
+    /// One take: the job, nothing (empty queue, an outage, a refusal; the loop goes round), or a stop.
+    private func nextJob() -> Take {
+        let popped: [UInt8]?
+        do {
+            popped = try takeOrBlock()
+        } catch {
+            if drainRequested, let stop = stopReason() {
+                // Woken by the signal. The server may have moved a job just before: put it back.
+                outcomes.putBack()
+                return .stop(stop)
+            }
+            if !error.isRetryable {
+                if queueError != "\(error)" {
+                    logger.error("\(LogEvents.queueError)", metadata: ["key": "\(refusedPopKey(error))", "error": "\(error)", "action": "retrying every second"])
+                }
+                queueError = "\(error)"
+                usleep(1_000_000)
+            }
+            link.waitForNextAttempt()
+            return .none
+        }
+        if queueError != nil {
+            logger.info("queue.readable", metadata: ["key": "\(queue.keys.pending)"])
+            queueError = nil
+        }
+        guard let payload = popped else { return .none }
+        if let stop = stopReason(), stop == .drainRequested || stop == .orphaned {
+            // Popped at the same moment as the signal: put it back untouched, never drop it.
+            outcomes.putBack()
+            return .stop(stop)
+        }
+        return .job(payload)
+    }
+
+    /// Working through a backlog: a non-blocking take (LMOVE, or the fenced take script). The
+    /// queue empty: say so (heartbeat idle, durations flushed), then block in BLMOVE; a fenced
+    /// worker checks its lease first (the take), blocks no longer than the lease's margin, and
+    /// confirms the lease after a blocking take. A refusal sets `leaseLoss` and takes nothing.
+    private func takeOrBlock() throws(RedisError) -> [UInt8]? {
+        var wait = Heartbeat.idleBlock
+        if !queueWasEmpty || queue.fence != nil {
+            let take: FencedTake? = try link.perform(expectedLoss: { drainRequested }) { _ throws(RedisError) in
+                drainRequested ? nil : try queue.take()
+            }
+            guard let take else { return nil }
+            if let holder = take.lostTo { leaseLoss = (holder, "took no job; exiting"); return nil }
+            if let job = take.job { queueWasEmpty = false; return job }
+            if let ms = take.leaseMilliseconds { wait = min(wait, .milliseconds(max(ms, 10))) }
+            if !queueWasEmpty { settle() }
+        }
+        let popped: [UInt8]? = try link.perform(expectedLoss: { drainRequested }) { c throws(RedisError) in
+            // A TERM now shuts this socket down, so an idle worker drains in milliseconds.
+            rpa_set_wakeup_fd(c.socketFD)
+            defer { rpa_set_wakeup_fd(-1) }
+            if drainRequested { return nil }
+            return try queue.pop(timeout: wait)
+        }
+        queueWasEmpty = popped == nil
+        guard let element = popped, queue.fence != nil else { return popped }
+        // The job is in our processing list: confirm through outages; an answer that never comes runs it.
+        if case .success(let holder?)? = link.performRetrying(while: { !drainRequested }, { _ throws(RedisError) in try queue.confirm(element) }) {
+            leaseLoss = (holder, "put the job it had just taken back untouched at the front of the queue; exiting")
+            return nil
+        }
+        return element
     }
 
     func stopReason() -> WorkerStopReason? {
+        if leaseLoss != nil { return .leaseLost }
         if settings.job.maxWorkerRSSMB > 0 && memoryAfterJobs.jobs != jobsDone {
             memoryAfterJobs = (jobsDone, ProcessTree.memory(of: getpid()).pssBytes)  // once per job
         }
