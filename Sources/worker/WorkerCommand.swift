@@ -98,7 +98,8 @@ struct WorkerCommand: ParsableCommand, OptionValueSource {
         let runner: JobRunner = settings.job.handlerMode == .exec
             ? ExecHandler(command: settings.handler, environment: env, reaper: reaper)
             : PersistentHandler(command: settings.handler, environment: env, reaper: reaper)
-        let loop = WorkerLoop(settings: settings, link: RedisLink(connection: connection, logger: logger), runner: runner, reaper: reaper, logger: logger)
+        let loop = WorkerLoop(settings: settings, link: RedisLink(connection: connection, logger: logger), runner: runner, reaper: reaper,
+                              fence: LeaseFence.fromEnvironment(ProcessInfo.processInfo.environment), logger: logger)
         return loop.run()
     }
 

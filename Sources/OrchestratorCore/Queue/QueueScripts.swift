@@ -38,7 +38,8 @@ enum QueueScripts {
 
     /// KEYS: processing, results, stats, pending[, result by id]. ARGV: result record, the job's
     /// element as popped, '1' to take the next job, the result-by-id TTL in ms (a SET, which
-    /// replaces a key of any type, so it cannot fail).
+    /// replaces a key of any type, so it cannot fail), then for a fenced worker its lease key,
+    /// holder and margin (see `fence`: the next job is taken only while the lease is ours).
     /// Pushes the result and acknowledges in one step (LPUSH of the result, HINCRBY of `done`,
     /// LREM of this job's element, last), and with '1' moves the next pending job into the
     /// processing list in the same round trip: with the pop, five commands per job in all. (A
@@ -48,20 +49,66 @@ enum QueueScripts {
     /// first run took. A results key of the wrong type refuses the whole step (the job stays
     /// held); a stats or processing key of the wrong type is skipped. Returns {held (1, or 0 when
     /// the job was no longer held: another process recovered it while this worker was cut off,
-    /// it may run twice), the next job or false, skipped keys `<key>\\n<error>`}.
-    static let complete = prelude + """
+    /// it may run twice), the next job or false, skipped keys `<key>\\n<error>`, false or what the
+    /// lease key holds when the take was refused (the result is written all the same)}.
+    static let complete = prelude + fencePrelude + """
     local pushed = redis.pcall('LPUSH', KEYS[2], ARGV[1])
     if type(pushed) == 'table' and pushed.err then return refuse(KEYS[2], 'list', pushed.err) end
     if KEYS[5] then redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[4]) end
     local skipped = {}
     soft(skipped, KEYS[3], 'HINCRBY', KEYS[3], 'done', 1)
     local held = soft(skipped, KEYS[1], 'LREM', KEYS[1], 1, ARGV[2]) or 0
-    local nextJob = false
+    local nextJob, lostTo = false, false
     if ARGV[3] == '1' then
-      local moved = redis.pcall('LMOVE', KEYS[4], KEYS[1], 'RIGHT', 'LEFT')
-      if type(moved) ~= 'table' then nextJob = moved end
+      lostTo = fence(ARGV[5], ARGV[6], ARGV[7]) or false
+      if not lostTo then
+        local moved = redis.pcall('LMOVE', KEYS[4], KEYS[1], 'RIGHT', 'LEFT')
+        if type(moved) ~= 'table' then nextJob = moved end
+      end
     end
-    return {held, nextJob, skipped}
+    return {held, nextJob, skipped, lostTo}
+    """
+
+    /// The fencing check of a worker started under a fleet slot lease: `fence(key, holder,
+    /// margin ms)` returns nil while the lease key holds `holder` with at least `margin` ms to
+    /// live (or no expiry), else what the key holds ('' when missing or not a string; `holder`
+    /// itself when it is about to expire unrenewed). A key of '' or nil (no lease: a worker
+    /// started without a fleet) always passes. Reads only.
+    static let fencePrelude = """
+    local function fence(key, holder, margin)
+      if not key or key == '' then return nil end
+      local v = redis.pcall('GET', key)
+      if type(v) ~= 'string' then v = '' end
+      if v ~= holder then return v end
+      local ttl = redis.call('PTTL', key)
+      if ttl >= 0 and ttl < tonumber(margin) then return v end
+      return nil
+    end
+
+    """
+
+    /// KEYS: pending, processing. ARGV: lease key, holder, margin ms.
+    /// A fenced worker's non-blocking take: refused (nothing written) unless `fence` passes, else
+    /// `LMOVE pending processing RIGHT LEFT`. Returns {the job or false, false or what the lease
+    /// key holds when refused, the lease's PTTL in ms}.
+    static let take = prelude + fencePrelude + """
+    local lostTo = fence(ARGV[1], ARGV[2], ARGV[3])
+    if lostTo then return {false, lostTo, 0} end
+    local job = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+    return {job, false, redis.call('PTTL', ARGV[1])}
+    """
+
+    /// KEYS: processing, pending. ARGV: lease key, holder, margin ms, the element BLMOVE just took.
+    /// Checks the lease after a blocking take (BLMOVE cannot): when `fence` fails, the element
+    /// goes back, untouched, to the front of the pending list (RPUSH: pops take from the right)
+    /// and what the lease key holds is returned; false when the lease is ours.
+    static let confirm = prelude + fencePrelude + """
+    local lostTo = fence(ARGV[1], ARGV[2], ARGV[3])
+    if not lostTo then return false end
+    local bad = check(KEYS[1], 'list', KEYS[2], 'list')
+    if bad then return bad end
+    if redis.call('LREM', KEYS[1], 1, ARGV[4]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[4]) end
+    return lostTo
     """
 
     /// KEYS: processing, pending, dead, results, stats, retry[, result by id].

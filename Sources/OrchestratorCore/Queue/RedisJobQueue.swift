@@ -49,6 +49,35 @@ public struct Completion: Sendable {
     public var held: Bool
     public var next: [UInt8]?
     public var skipped: [KeyFault]
+    /// A fenced worker's take was refused: what its slot lease key holds ('' when missing, the
+    /// worker's own value when about to expire unrenewed). nil: taken, or not asked for.
+    public var lostTo: String? = nil
+}
+
+/// A worker's slot lease, as its orchestrator passed it at spawn: every take checks, inside Redis,
+/// that `key` still holds `holder` with at least `marginMilliseconds` to live. A worker started
+/// without a fleet (no lease) has none and takes as before.
+public struct LeaseFence: Sendable, Equatable {
+    public var key: String
+    public var holder: String
+    public var marginMilliseconds: Int64
+
+    public init(key: String, holder: String, marginMilliseconds: Int64) {
+        self.key = key
+        self.holder = holder
+        self.marginMilliseconds = marginMilliseconds
+    }
+
+    var args: [RedisArg] { [RedisArg(key), RedisArg(holder), RedisArg(String(marginMilliseconds))] }
+}
+
+/// What a fenced non-blocking take found.
+public struct FencedTake: Sendable, Equatable {
+    public var job: [UInt8]?
+    /// Refused: what the lease key holds (see `Completion.lostTo`).
+    public var lostTo: String?
+    /// How long the lease lives on (nil: no expiry, or no fence), to bound the next blocking wait.
+    public var leaseMilliseconds: Int64?
 }
 
 /// What `fail` did with the job.
@@ -64,10 +93,14 @@ public final class RedisJobQueue {
     public let workerID: String
     public let redis: RedisConnection
 
-    public init(redis: RedisConnection, keys: QueueKeys, workerID: String) {
+    /// The slot lease every take checks; nil (no fleet): takes are plain LMOVE/BLMOVE.
+    public let fence: LeaseFence?
+
+    public init(redis: RedisConnection, keys: QueueKeys, workerID: String, fence: LeaseFence? = nil) {
         self.redis = redis
         self.keys = keys
         self.workerID = workerID
+        self.fence = fence
     }
 
     public var processingKey: String { keys.processing(workerID) }
@@ -84,6 +117,24 @@ public final class RedisJobQueue {
         try redis.send(["LMOVE", RedisArg(keys.pending), RedisArg(processingKey), "RIGHT", "LEFT"]).bytes
     }
 
+    /// A non-blocking take through the fence (`QueueScripts.take`): one round trip, like `tryPop`,
+    /// which it is when there is no fence. Refused with nothing written when the lease is not ours.
+    public func take() throws(RedisError) -> FencedTake {
+        guard let fence else { return FencedTake(job: try tryPop()) }
+        let parts = try redis.eval(QueueScripts.take, keys: [keys.pending, processingKey], args: fence.args).array ?? []
+        let ttl = parts.count > 2 ? parts[2].int.map(Int64.init) : nil
+        return FencedTake(job: parts.first?.bytes, lostTo: parts.count > 1 ? parts[1].text : nil,
+                          leaseMilliseconds: ttl.flatMap { $0 >= 0 ? $0 - fence.marginMilliseconds : nil })
+    }
+
+    /// After a blocking `pop` took `element`: nil when the lease is still ours (or there is no
+    /// fence), else the job is back at the front of the queue, untouched, and this returns what
+    /// the lease key holds (`QueueScripts.confirm`).
+    public func confirm(_ element: [UInt8]) throws(RedisError) -> String? {
+        guard let fence else { return nil }
+        return try redis.eval(QueueScripts.confirm, keys: [processingKey, keys.pending], args: fence.args + [RedisArg(bytes: element)]).text
+    }
+
     /// Puts a job that was popped while draining back at the front of the queue, untouched.
     public func pushBack() throws(RedisError) {
         _ = try redis.eval(QueueScripts.pushBack, keys: [processingKey, keys.pending, keys.heartbeat(workerID)], args: ["force"])
@@ -92,15 +143,16 @@ public final class RedisJobQueue {
     /// Pushes the result record of the job popped as `element` and acknowledges it; with `takeNext`
     /// also takes the next pending job in the same round trip. Returns whether the job was still
     /// held, the next job (nil when none was asked for or the queue was empty) and the counter or
-    /// processing keys skipped for their type. A results key of the wrong type throws
+    /// processing keys skipped for their type; with a fence, the next job only while the lease is ours. A results key of the wrong type throws
     /// (`RedisError.wrongTypeKey`) with nothing written: the job stays held. `byID` (the job's
     /// result-by-id key and its TTL, for jobs with an instance id) also stores the record there.
     public func complete(record: [UInt8], element: [UInt8], takeNext: Bool = false, byID: ResultByID? = nil) throws(RedisError) -> Completion {
         let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats, keys.pending] + (byID.map { [$0.key] } ?? []),
-                                   args: [RedisArg(bytes: record), RedisArg(bytes: element), takeNext ? "1" : "0", RedisArg(String(byID?.ttlMilliseconds ?? 0))])
+                                   args: [RedisArg(bytes: record), RedisArg(bytes: element), takeNext ? "1" : "0", RedisArg(String(byID?.ttlMilliseconds ?? 0))]
+                                       + (fence?.args ?? []))
         let parts = reply.array ?? []
         return Completion(held: (parts.first?.int ?? 0) > 0, next: parts.count > 1 ? parts[1].bytes : nil,
-                          skipped: parts.count > 2 ? KeyFault.list(parts[2]) : [])
+                          skipped: parts.count > 2 ? KeyFault.list(parts[2]) : [], lostTo: parts.count > 3 ? parts[3].text : nil)
     }
 
     /// The first job in our processing list, if any (after a completion whose reply was lost).

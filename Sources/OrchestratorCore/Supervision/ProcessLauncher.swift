@@ -17,6 +17,20 @@ public struct LaunchSpec: Sendable {
     }
 }
 
+extension LaunchSpec {
+    /// This spec with the worker's fleet slot lease in its environment (`LeaseFence`): the key of
+    /// slot `slot`, the value this host holds it with for `queue`, and the margin the fence
+    /// watchdog keeps (`LeaseClock.killMargin`), so the worker stops taking jobs when the
+    /// orchestrator would have killed it, even if the orchestrator is frozen.
+    func fenced(by fleet: FleetMembership, slot: Int, queue: String) -> LaunchSpec {
+        var spec = self
+        let fence = LeaseFence(key: fleet.slotPrefix + "\(slot)", holder: fleet.lease(queue).encoded,
+                               marginMilliseconds: LeaseClock(ttl: fleet.settings.leaseTTL).killMargin.milliseconds)
+        spec.environment.merge(fence.environment) { _, lease in lease }
+        return spec
+    }
+}
+
 /// Starts and signals worker processes; a fake in unit tests.
 public protocol ProcessLauncher: AnyObject {
     /// Starts the process; its exit is later posted to the inbox as `.workerExited`.

@@ -84,7 +84,7 @@ extension Supervisor {
             logPath: "\(settings.logDir)/worker-\(queue)-\(slot).log", stdinLine: settings.workerStdinLine)
         let now = clock.now
         do {
-            let child = try launcher.launch(spec)
+            let child = try launcher.launch(spec.fenced(by: leases.membership, slot: lease, queue: queue))
             let worker = Worker(pid: child, queue: queue, slot: slot,
                                 id: QueueKeys.workerID(queue: queue, slot: slot, host: settings.fleet.hostID, pid: child), startedAt: now)
             workers[child] = worker

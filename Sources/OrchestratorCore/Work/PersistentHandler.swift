@@ -161,20 +161,22 @@ public final class PersistentHandler: JobRunner {
                 let n = line.withUnsafeBytes { write(c.stdinFD, $0.baseAddress! + written, $0.count - written) }
                 if n > 0 { written += n } else if n < 0, errno != EAGAIN, errno != EINTR { writeFailed = true }  // EPIPE: nobody reads
             }
-            if fds[0].revents != 0 {
-                var chunk = [UInt8](repeating: 0, count: 1 << 16)
-                let n = read(c.stdoutFD, &chunk, chunk.count)
-                if n > 0 { buffer += chunk[0..<n] }
-                else if n == 0 || (errno != EAGAIN && errno != EINTR) {
-                    // stdout closed: wait briefly for the exit status.
-                    for _ in 0..<50 {
-                        if let status = reaper.status(of: c.pid) { return .exited(status, readLine: readLine()) }
-                        usleep(10_000)
-                    }
-                    return .exited(.exited(-1), readLine: readLine())
-                }
-            }
+            if fds[0].revents != 0, let end = readStdout(c, readLine: readLine) { return end }
         }
+    }
+
+    /// Reads what the handler wrote on stdout into `buffer`; the exchange's end when stdout closed
+    /// (after a brief wait for the exit status), else nil.
+    private func readStdout(_ c: ChildProcess, readLine: () -> Bool) -> Exchange? {
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let n = read(c.stdoutFD, &chunk, chunk.count)
+        if n > 0 { buffer += chunk[0..<n]; return nil }
+        guard n == 0 || (errno != EAGAIN && errno != EINTR) else { return nil }
+        for _ in 0..<50 {
+            if let status = reaper.status(of: c.pid) { return .exited(status, readLine: readLine()) }
+            usleep(10_000)
+        }
+        return .exited(.exited(-1), readLine: readLine())
     }
 
     /// A parsed answer line: the outcome, and whether the handler asked to be restarted.

@@ -8,11 +8,15 @@ public enum WorkerStopReason: String, Sendable, Equatable {
     case maxJobs = "max jobs per worker reached"
     /// `--max-worker-rss-mb` exceeded by the process tree's proportional memory (PSS): exit 75.
     case maxMemory = "process tree memory (PSS) over the limit"
+    /// A take found the worker's fleet slot lease gone, held by another, or about to expire
+    /// unrenewed (its orchestrator frozen or cut off): exit 77 (`ExitCodes.leaseLost`).
+    case leaseLost = "slot lease lost"
 
     public var exitCode: Int32 {
         switch self {
         case .drainRequested, .orphaned: return ExitCodes.ok
         case .maxJobs, .maxMemory: return ExitCodes.recycle
+        case .leaseLost: return ExitCodes.leaseLost
         }
     }
 }
@@ -45,5 +49,28 @@ public enum WorkerPolicy {
         let factor = Int64(1) << Int64(min(max(attempt - 1, 0), 20))
         let wait = min(retryDelay.milliseconds * factor, 86_400_000)
         return .retryAt(milliseconds: nowMilliseconds + wait)
+    }
+}
+
+extension ExitCodes {
+    /// Worker only: its fleet slot lease was not its own any more (see `LeaseFence`); it took no
+    /// further job (EX_NOPERM: no longer permitted to work in that slot).
+    public static let leaseLost: Int32 = 77
+}
+
+extension LeaseFence {
+    /// The variables through which an orchestrator passes a worker its slot lease at spawn.
+    public static let keyVariable = "RPA_LEASE_KEY", holderVariable = "RPA_LEASE_HOLDER", marginVariable = "RPA_LEASE_MARGIN_MS"
+
+    /// The lease from a worker's environment; nil (no fencing) when the key or holder is missing
+    /// or empty: a worker started alone or by an older orchestrator.
+    public static func fromEnvironment(_ env: [String: String]) -> LeaseFence? {
+        guard let key = env[keyVariable], !key.isEmpty, let holder = env[holderVariable], !holder.isEmpty else { return nil }
+        return LeaseFence(key: key, holder: holder, marginMilliseconds: env[marginVariable].flatMap { Int64($0) }.map { max(0, $0) } ?? 1000)
+    }
+
+    /// The environment entries that pass this lease to a worker.
+    public var environment: [String: String] {
+        [Self.keyVariable: key, Self.holderVariable: holder, Self.marginVariable: String(marginMilliseconds)]
     }
 }
