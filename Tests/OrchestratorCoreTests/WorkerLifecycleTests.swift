@@ -59,6 +59,8 @@ struct WorkerLifecycleTests {
         (true, .exited(0), .drained),
         (true, .exited(75), .drained),
         (true, .signaled(11), .crashed(.signaled(11))),
+        (false, .exited(77), .leaseLost),
+        (true, .exited(77), .leaseLost),
     ])
     func exits(draining: Bool, status: TerminationStatus, kind: WorkerLifecycle.ExitKind) {
         var w = WorkerLifecycle()

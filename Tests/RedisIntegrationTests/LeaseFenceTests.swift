@@ -23,7 +23,11 @@ struct LeaseFenceTests {
             leaseKey = QueueKeys.namespace(prefix) + "fleet:slot:3"
             queue = RedisJobQueue(redis: redis, keys: keys, workerID: "w",
                                   fence: LeaseFence(key: leaseKey, holder: LeaseFenceTests.mine, marginMilliseconds: 1000))
+            _ = try redis.send(["SET", RedisArg(epochKey), "1"])  // a live fleet (its epoch key written at join)
         }
+
+        var epochKey: String { QueueKeys.namespace(keys.prefix) + "fleet:epoch" }
+        var reclaimKey: String { QueueKeys.namespace(keys.prefix) + "fleet:reclaim" }
 
         /// Sets the lease (nil: deletes it) with `ttl` ms to live.
         func lease(_ value: String?, ttl: Int = 60_000) throws {
@@ -126,5 +130,25 @@ struct LeaseFenceTests {
         #expect(try plain.take().job == Array("j1".utf8))
         #expect(try plain.complete(record: Array("r".utf8), element: Array("j1".utf8), takeNext: true).next == Array("j2".utf8))
         #expect(try plain.confirm(Array("j2".utf8)) == nil)
+    }
+
+    @Test("Redis lost the fleet's keys (no epoch), or the fleet reclaims its slots: a missing lease means wait, not lost; nothing written",
+          arguments: ["no epoch", "reclaim window"])
+    func keysLostWaits(_ case_: String) throws {
+        let f = try Fixture("fence-keys-lost")
+        try f.redis.lpush(f.keys.pending, strings: ["j1", "j2"])
+        try f.lease(nil)
+        if case_ == "no epoch" { _ = try f.redis.send(["DEL", RedisArg(f.epochKey)]) }
+        else { _ = try f.redis.send(["SET", RedisArg(f.reclaimKey), "1", "PX", "15000"]) }
+        let take = try f.queue.take()
+        #expect(take.job == nil && take.lostTo == LeaseFence.keysLost)
+        #expect(try f.strings(f.keys.pending) == ["j2", "j1"])
+        #expect(try f.redis.send(["EXISTS", RedisArg(f.queue.processingKey)]).int == 0)
+        // A lease of another host is still lost, whatever the fleet's keys say.
+        try f.lease(Self.theirs)
+        #expect(try f.queue.take().lostTo == Self.theirs)
+        // Taken back by our orchestrator: the take goes through.
+        try f.lease(Self.mine)
+        #expect(try f.queue.take().job == Array("j1".utf8))
     }
 }

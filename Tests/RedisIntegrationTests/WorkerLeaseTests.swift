@@ -11,7 +11,8 @@ struct WorkerLeaseTests {
     static let mine = "h1\ninst-a\nq"
 
     func env(_ h: WorkerHarness, key: String) -> [String: String] {
-        [LeaseFence.keyVariable: key, LeaseFence.holderVariable: Self.mine, LeaseFence.marginVariable: "1000"]
+        _ = try? h.redis.send(["SET", RedisArg(QueueKeys.namespace(h.prefix) + "fleet:epoch"), "1"])  // a live fleet
+        return [LeaseFence.keyVariable: key, LeaseFence.holderVariable: Self.mine, LeaseFence.marginVariable: "1000"]
     }
 
     @Test("lease taken by another host mid-run: the worker stops taking, exits 77, no job lost or run twice")
@@ -33,6 +34,30 @@ struct WorkerLeaseTests {
         #expect(Array(waiting.reversed()) == Array(payloads.dropFirst(done.count)))  // untouched, in order
         #expect(try h.processing().isEmpty)
         #expect(worker.output.contains("lease.lost") && worker.output.contains("h2 (instance inst-b)"))
+    }
+
+    @Test("Redis lost the fleet's keys (restart without persistence): the worker takes nothing, waits, and goes on once its lease is back; no restart, no job lost")
+    func keysLostWaits() throws {
+        let h = try WorkerHarness("lease-lost-keys")
+        let key = QueueKeys.namespace(h.prefix) + "fleet:slot:4"
+        _ = try h.redis.send(["SET", RedisArg(key), RedisArg(Self.mine), "PX", "60000"])
+        let worker = try h.start(handler: "sleep 0.05; cat", env: env(h, key: key))
+        try h.redis.lpush(h.keys.pending, strings: (0..<5).map { "a-\($0)" })
+        #expect(waitUntil { ((try? h.results().count) ?? 0) == 5 }, "worker log: \(worker.output)")
+        // What a restart without persistence leaves: no lease, no epoch (the queue's jobs pushed again by producers).
+        _ = try h.redis.send(["DEL", RedisArg(key), RedisArg(QueueKeys.namespace(h.prefix) + "fleet:epoch")])
+        try h.redis.lpush(h.keys.pending, strings: (0..<5).map { "b-\($0)" })
+        #expect(waitUntil { worker.output.contains("lease.waiting") }, "worker log: \(worker.output)")
+        #expect(try h.redis.lrange(h.keys.pending).count == 5)  // nothing taken without the lease
+        // Its orchestrator takes the lease back (and the fleet writes its epoch again).
+        _ = try h.redis.send(["SET", RedisArg(QueueKeys.namespace(h.prefix) + "fleet:epoch"), "2"])
+        _ = try h.redis.send(["SET", RedisArg(key), RedisArg(Self.mine), "PX", "60000"])
+        #expect(waitUntil { ((try? h.results().count) ?? 0) == 10 }, "worker log: \(worker.output)")
+        #expect(worker.output.contains("lease.reclaimed"), "worker log: \(worker.output)")
+        #expect(!worker.output.contains("lease.lost"), "worker log: \(worker.output)")
+        #expect(worker.status == nil)  // still the same process: not restarted
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0), "worker log: \(worker.output)")
     }
 
     @Test("an idle worker whose lease is not renewed exits before it expires and takes nothing after")

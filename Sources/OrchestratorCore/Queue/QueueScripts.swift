@@ -60,7 +60,7 @@ enum QueueScripts {
     local held = soft(skipped, KEYS[1], 'LREM', KEYS[1], 1, ARGV[2]) or 0
     local nextJob, lostTo = false, false
     if ARGV[3] == '1' then
-      lostTo = fence(ARGV[5], ARGV[6], ARGV[7]) or false
+      lostTo = fence(ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]) or false
       if not lostTo then
         local moved = redis.pcall('LMOVE', KEYS[4], KEYS[1], 'RIGHT', 'LEFT')
         if type(moved) ~= 'table' then nextJob = moved end
@@ -73,12 +73,18 @@ enum QueueScripts {
     /// margin ms)` returns nil while the lease key holds `holder` with at least `margin` ms to
     /// live (or no expiry), else what the key holds ('' when missing or not a string; `holder`
     /// itself when it is about to expire unrenewed). A key of '' or nil (no lease: a worker
-    /// started without a fleet) always passes. Reads only.
+    /// started without a fleet) always passes. A missing lease while the fleet's epoch key is gone
+    /// too (Redis lost the fleet's keys: restarted without persistence) or the reclaim window is
+    /// open returns `LeaseFence.keysLost`: the take is refused but the worker waits for its
+    /// orchestrator to take the lease back instead of exiting. Reads only.
     static let fencePrelude = """
-    local function fence(key, holder, margin)
+    local function fence(key, holder, margin, epoch, reclaim)
       if not key or key == '' then return nil end
       local v = redis.pcall('GET', key)
       if type(v) ~= 'string' then v = '' end
+      if v == '' and epoch and epoch ~= '' and (redis.call('EXISTS', epoch) == 0 or redis.call('EXISTS', reclaim) == 1) then
+        return '\\nfleet-keys-lost'
+      end
       if v ~= holder then return v end
       local ttl = redis.call('PTTL', key)
       if ttl >= 0 and ttl < tonumber(margin) then return v end
@@ -87,27 +93,27 @@ enum QueueScripts {
 
     """
 
-    /// KEYS: pending, processing. ARGV: lease key, holder, margin ms.
+    /// KEYS: pending, processing. ARGV: lease key, holder, margin ms, fleet epoch key, reclaim key.
     /// A fenced worker's non-blocking take: refused (nothing written) unless `fence` passes, else
     /// `LMOVE pending processing RIGHT LEFT`. Returns {the job or false, false or what the lease
     /// key holds when refused, the lease's PTTL in ms}.
     static let take = prelude + fencePrelude + """
-    local lostTo = fence(ARGV[1], ARGV[2], ARGV[3])
+    local lostTo = fence(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
     if lostTo then return {false, lostTo, 0} end
     local job = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
     return {job, false, redis.call('PTTL', ARGV[1])}
     """
 
-    /// KEYS: processing, pending. ARGV: lease key, holder, margin ms, the element BLMOVE just took.
+    /// KEYS: processing, pending. ARGV: lease key, holder, margin ms, fleet epoch key, reclaim key, the element BLMOVE just took.
     /// Checks the lease after a blocking take (BLMOVE cannot): when `fence` fails, the element
     /// goes back, untouched, to the front of the pending list (RPUSH: pops take from the right)
     /// and what the lease key holds is returned; false when the lease is ours.
     static let confirm = prelude + fencePrelude + """
-    local lostTo = fence(ARGV[1], ARGV[2], ARGV[3])
+    local lostTo = fence(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
     if not lostTo then return false end
     local bad = check(KEYS[1], 'list', KEYS[2], 'list')
     if bad then return bad end
-    if redis.call('LREM', KEYS[1], 1, ARGV[4]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[4]) end
+    if redis.call('LREM', KEYS[1], 1, ARGV[6]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[6]) end
     return lostTo
     """
 

@@ -68,7 +68,21 @@ public struct LeaseFence: Sendable, Equatable {
         self.marginMilliseconds = marginMilliseconds
     }
 
-    var args: [RedisArg] { [RedisArg(key), RedisArg(holder), RedisArg(String(marginMilliseconds))] }
+    /// What `fence` answers when the lease is missing because Redis lost the fleet's keys (or the
+    /// fleet is reclaiming its slots after that): wait for the orchestrator, do not exit.
+    public static let keysLost = "\nfleet-keys-lost"
+    /// The fleet's epoch and reclaim keys, beside the slot keys (`<ns>fleet:slot:<n>`).
+    var fleetKeys: (epoch: String, reclaim: String) {
+        let head = key.reversed().drop(while: \.isNumber)
+        let slots = String(head.reversed())
+        guard slots.hasSuffix("fleet:slot:") else { return ("", "") }
+        let ns = slots.dropLast("slot:".count)
+        return (ns + "epoch", ns + "reclaim")
+    }
+
+    var args: [RedisArg] {
+        [RedisArg(key), RedisArg(holder), RedisArg(String(marginMilliseconds)), RedisArg(fleetKeys.epoch), RedisArg(fleetKeys.reclaim)]
+    }
 }
 
 /// What a fenced non-blocking take found.

@@ -43,8 +43,8 @@ extension Supervisor {
         m.add("rpa_worker_pss_bytes", "gauge", "Proportional memory (PSS) of each worker's process tree, handler and browser included.",
               workers.values.sorted { ($0.queue, $0.slot) < ($1.queue, $1.slot) }.map { ([("queue", $0.queue), ("slot", "\($0.slot)")], Double($0.pssBytes)) })
         m.add("rpa_worker_starts_total", "counter", "Workers started by this orchestrator.", perQueue { Double(self.workerStarts[$0] ?? 0) })
-        let kinds = ["drained", "recycled", "stopped", "crashed", "killed"]
-        m.add("rpa_worker_exits_total", "counter", "Worker exits by kind (drained, recycled, stopped, crashed, killed).",
+        let kinds = ["drained", "recycled", "stopped", "crashed", "killed", "lease_lost"]
+        m.add("rpa_worker_exits_total", "counter", "Worker exits by kind (drained, recycled, stopped, crashed, killed, lease_lost).",
               qs.flatMap { q in kinds.map { ([("queue", q), ("kind", $0)], Double(workerExits[q]?[$0] ?? 0)) } })
     }
 
@@ -147,6 +147,7 @@ extension WorkerLifecycle.ExitKind {
         case .stoppedOnItsOwn: return "stopped"
         case .crashed: return "crashed"
         case .killed: return "killed"
+        case .leaseLost: return "lease_lost"
         }
     }
 }

@@ -283,6 +283,8 @@ public final class Supervisor {
         case .crashed, .killed:
             // Its handler, if any, was re-parented to us: killAdoptedOrphans below ends it.
             logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(fenced ? "fenced (SIGKILLed by the lease fence)" : "\(kind)")"])
+        case .leaseLost:
+            logger.warning("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "lease lost (exit 77: it took no job without its slot lease)"])
         default:
             logger.info("\(line)", metadata: ["event": "\(LogEvents.workerExited)"])
         }

@@ -26,6 +26,9 @@ public struct WorkerLifecycle: Sendable, Equatable {
         case crashed(TerminationStatus)
         /// We SIGKILLed it past the drain deadline.
         case killed
+        /// It found its fleet slot lease not its own any more and stopped taking jobs (exit 77,
+        /// `lease.lost` in its log): not a crash, no restart backoff; the fleet decides who runs next.
+        case leaseLost
     }
 
     public enum Action: Sendable, Equatable {
@@ -86,10 +89,12 @@ public struct WorkerLifecycle: Sendable, Equatable {
         case .draining:
             if killSent { kind = .killed }
             else if status == .exited(ExitCodes.ok) || status == .exited(ExitCodes.recycle) || status.isStopSignal { kind = .drained }
+            else if status == .exited(ExitCodes.leaseLost) { kind = .leaseLost }
             else { kind = .crashed(status) }
         case .launching, .running:
             if status == .exited(ExitCodes.recycle) { kind = .recycled }
             else if status == .exited(ExitCodes.ok) || status.isStopSignal { kind = .stoppedOnItsOwn }
+            else if status == .exited(ExitCodes.leaseLost) { kind = .leaseLost }
             else { kind = .crashed(status) }
         }
         state = .exited(kind)

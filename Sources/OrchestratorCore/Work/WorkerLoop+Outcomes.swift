@@ -70,7 +70,9 @@ extension WorkerLoop {
             return try queue.complete(record: record, element: element, takeNext: takeNext && tries == 1, byID: byID)
         }) else { return }  // not written: put back or left held, and logged
         outcomes.report(skipped: done.skipped, checked: [queue.keys.stats, queue.processingKey])
-        if let holder = done.lostTo {
+        if let holder = done.lostTo, holder == LeaseFence.keysLost {
+            queueWasEmpty = false  // the next take (through the fence) waits for the lease
+        } else if let holder = done.lostTo {
             leaseLoss = (holder, "finished its job (result written), took no other; exiting")
         } else if takeNext {
             prefetched = tries == 1 ? done.next : (try? link.perform { _ throws(RedisError) in try queue.held() }) ?? nil
@@ -81,6 +83,25 @@ extension WorkerLoop {
                                                        "why": "the job was recovered by another process while Redis was unreachable; it may run twice"])
         }
         logger.info("\(LogEvents.jobDone)", metadata: ["job.id": "\(job.id)", "attempt": "\(attempt)", "ms": "\(elapsed)"])
+    }
+
+    /// The fence found our lease missing because Redis lost the fleet's keys (restarted without
+    /// persistence): take nothing, say so once, and look again shortly; our orchestrator takes the
+    /// lease back at its next renewal (or the fence says lost after the reclaim window).
+    func waitForReclaim() {
+        if !awaitingReclaim {
+            awaitingReclaim = true
+            logger.warning("lease.waiting", metadata: ["why": "Redis lost the fleet's keys (restarted without persistence?), this worker's slot lease with them",
+                                                       "action": "taking no job until its orchestrator takes the lease back"])
+        }
+        usleep(250_000)
+    }
+
+    /// A take went through the fence: the lease is ours (again).
+    func leaseConfirmed() {
+        guard awaitingReclaim else { return }
+        awaitingReclaim = false
+        logger.info("lease.reclaimed", metadata: ["action": "taking jobs again"])
     }
 
     /// `lease.lost`: the one line a fenced worker logs when a take found its slot lease not its own.

@@ -50,6 +50,8 @@ public final class WorkerLoop {
     var queueError: String?
     /// The slot lease was found not ours by a take: what its key held and what this worker did.
     var leaseLoss: (holder: String, action: String)?
+    /// Redis lost the fleet's keys (our lease with them): takes wait until our orchestrator takes the lease back.
+    var awaitingReclaim = false
     /// `orchestrator pause`: take no job while the queue is in the paused set (checked every second).
     var isPaused = false
 
@@ -160,7 +162,12 @@ public final class WorkerLoop {
                 drainRequested ? nil : try queue.take()
             }
             guard let take else { return nil }
-            if let holder = take.lostTo { leaseLoss = (holder, "took no job; exiting"); return nil }
+            if let holder = take.lostTo {
+                if holder == LeaseFence.keysLost { waitForReclaim(); return nil }
+                leaseLoss = (holder, "took no job; exiting")
+                return nil
+            }
+            leaseConfirmed()
             if let job = take.job { queueWasEmpty = false; return job }
             if let ms = take.leaseMilliseconds { wait = min(wait, .milliseconds(max(ms, 10))) }
             if !queueWasEmpty { settle() }
@@ -176,6 +183,7 @@ public final class WorkerLoop {
         guard let element = popped, queue.fence != nil else { return popped }
         // The job is in our processing list: confirm through outages; an answer that never comes runs it.
         if case .success(let holder?)? = link.performRetrying(while: { !drainRequested }, { _ throws(RedisError) in try queue.confirm(element) }) {
+            if holder == LeaseFence.keysLost { waitForReclaim(); return nil }  // the job is back at the front, untouched
             leaseLoss = (holder, "put the job it had just taken back untouched at the front of the queue; exiting")
             return nil
         }
