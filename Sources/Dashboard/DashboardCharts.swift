@@ -8,7 +8,8 @@ enum DashboardCharts {
     function series(queue) {
       const from = Date.now() - rangeMs[state.range];
       const h = (state.history[queue] || []).map(s => ({ t: Number(s.minute), pending: Number(s.pending), workers: Number(s.busy) + Number(s.idle) + Number(s.draining), target: Number(s.target) }));
-      const lastHistory = h.length ? h[h.length - 1].t + 60e3 : 0;
+      // A sample's `minute` is the end of the minute it sums up (see QueueHistory): live points after it are new.
+      const lastHistory = h.length ? h[h.length - 1].t : 0;
       const live = (state.live[queue] || []).filter(p => p.t >= lastHistory);
       return h.concat(live).filter(p => p.t >= from);
     }

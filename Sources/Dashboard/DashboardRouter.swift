@@ -34,14 +34,27 @@ extension DashboardServer {
         }
         read(router, "/api/history") { request, _ in try await self.history(DashboardQuery(request)) }
         read(router, "/api/events") { request, _ in try await self.events(DashboardQuery(request)) }
-        read(router, "/api/dead") { request, _ in try await self.dead(DashboardQuery(request)) }
-        read(router, "/api/jobs/:id") { _, context in
+        read(router, "/api/dead") { request, context in
+            try self.authorizeRead(request, context)
+            return try await self.dead(DashboardQuery(request))
+        }
+        read(router, "/api/jobs/:id") { request, context in
+            try self.authorizeRead(request, context)
             let id = try context.segment("id")
             guard let answer = try await self.data.job(id: id) else { throw DashboardError(404, "job '\(id)': not found in the queues shown here") }
             return answer
         }
         addActions(to: router)
         return router
+    }
+
+    /// Reads that carry job payloads, errors and results (`/api/dead`, `/api/jobs/ID`): behind the
+    /// token when the server has one (a server without one listens on loopback only); 401 as for
+    /// an action, logged by the same rate-limited `dashboard.refused` line.
+    func authorizeRead(_ request: Request, _ context: DashboardContext) throws {
+        guard let token = configuration.http.token, !AuthMiddleware.authorized(request, token: token) else { return }
+        refusals.log(code: 401, method: request.method.rawValue, path: request.uri.path, client: context.client, to: logger)
+        throw DashboardError(401, "dead letters and job records need the token: Authorization: Bearer <token>")
     }
 
     /// The POST endpoints under `/api/queues/<queue>/`, token-checked by `AuthMiddleware`.
@@ -125,11 +138,16 @@ struct AuthMiddleware: RouterMiddleware {
         guard let token else {
             throw refuse(request, context, DashboardError(403, "read-only: the orchestrator runs without an HTTP token (HTTP_TOKEN)"))
         }
-        guard let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer "),
-              HTTPSettings.tokensMatch(String(authorization.dropFirst("Bearer ".count)), token) else {
+        guard Self.authorized(request, token: token) else {
             throw refuse(request, context, DashboardError(401, "this action needs the token: Authorization: Bearer <token>"))
         }
         return try await next(request, context)
+    }
+
+    /// `Authorization: Bearer <token>` with the server's token (compared in constant time).
+    static func authorized(_ request: Request, token: String) -> Bool {
+        guard let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer ") else { return false }
+        return HTTPSettings.tokensMatch(String(authorization.dropFirst("Bearer ".count)), token)
     }
 
     private func refuse(_ request: Request, _ context: Context, _ error: DashboardError) -> DashboardError {

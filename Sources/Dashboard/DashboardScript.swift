@@ -34,8 +34,11 @@ enum DashboardScript {
     function firstLine(s, max = 160) { const line = visible(String(s == null ? "" : s).split("\n")[0]); return line.length > max ? line.slice(0, max) + "…" : line; }
     function when(iso) { const d = new Date(iso); return iso && !isNaN(d) ? d.toLocaleString() : visible(iso || "–"); }
 
+    // The token, once typed, goes with every read too: dead letters and job records need it.
+    function authHeaders() { return state.token ? { "Authorization": "Bearer " + state.token } : {}; }
+
     async function getJSON(path) {
-      const r = await fetch(path, { cache: "no-store" });
+      const r = await fetch(path, { cache: "no-store", headers: authHeaders() });
       let body = null; try { body = await r.json(); } catch (e) { body = null; }
       return { status: r.status, body };
     }

@@ -39,8 +39,8 @@ struct DashboardJobsTests {
         return (v, port)
     }
 
-    func get(_ port: Int, _ path: String) -> (status: String, json: [String: Any]) {
-        let r = httpRequest(port: port, method: "GET", path: path)
+    func get(_ port: Int, _ path: String, headers: [String] = DashboardJobsTests.auth) -> (status: String, json: [String: Any]) {
+        let r = httpRequest(port: port, method: "GET", path: path, headers: headers)
         return (r?.status ?? "none", jsonObject(Array((r?.body ?? "").utf8)))
     }
 
@@ -62,10 +62,11 @@ struct DashboardJobsTests {
         let page = get(port, "/api/dead?queue=q&limit=1&offset=1")
         #expect((page.json["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [Self.plainDeadID] && page.json["total"] as? Int == 2)
         for (query, word) in [("limit=0", "limit:"), ("limit=501", "limit:"), ("limit=x", "limit:"), ("offset=-1", "offset:")] {
-            let r = httpRequest(port: port, method: "GET", path: "/api/dead?queue=q&\(query)")
+            let r = httpRequest(port: port, method: "GET", path: "/api/dead?queue=q&\(query)", headers: Self.auth)
             #expect(r?.status == "HTTP/1.1 400 Bad Request" && r?.body.contains(word) == true, "\(query): \(String(describing: r))")
         }
-        #expect(httpRequest(port: port, method: "GET", path: "/api/dead")?.status == "HTTP/1.1 400 Bad Request")
+        #expect(httpRequest(port: port, method: "GET", path: "/api/dead", headers: Self.auth)?.status == "HTTP/1.1 400 Bad Request")
+        #expect(get(port, "/api/dead?queue=q", headers: []).status == "HTTP/1.1 401 Unauthorized", "payloads behind the token")
     }
 
     @Test("GET /api/jobs/ID: each state with what goes with it; 404 for an unknown id")

@@ -165,12 +165,12 @@ struct DashboardRouteTests {
     @Test("query strings are percent-decoded; bad numbers get 400 naming the parameter")
     func query() async throws {
         try await withRouter { client in
-            let dead = "/api/dead?queue=q"
-            let decoded = try await Self.call(client, .get, dead + "&limit=%35%30")
+            let dead = "/api/dead?queue=q", auth = "Bearer 0123456789abcdef0123"
+            let decoded = try await Self.call(client, .get, dead + "&limit=%35%30", auth: auth)
             #expect(decoded.status == 503, "limit=50 once decoded, then Redis is unreachable")
-            let badLimit = try await Self.call(client, .get, dead + "&limit=%zz")
+            let badLimit = try await Self.call(client, .get, dead + "&limit=%zz", auth: auth)
             #expect(badLimit == Answer(400, #"{"error":"limit: a number from 1 to 500"}"#, nil))
-            let badOffset = try await Self.call(client, .get, dead + "&offset=-1")
+            let badOffset = try await Self.call(client, .get, dead + "&offset=-1", auth: auth)
             #expect(badOffset == Answer(400, #"{"error":"offset: a number from 0"}"#, nil))
             let events = try await Self.call(client, .get, "/api/events?limit=0")
             #expect(events == Answer(400, #"{"error":"limit: a number from 1 to 1000"}"#, nil))
@@ -178,6 +178,29 @@ struct DashboardRouteTests {
             #expect(types.status == 400 && types.body.contains("no event has type 'a'"))
             let points = try await Self.call(client, .get, "/api/history?queue=q&points=9")
             #expect(points.body == #"{"error":"points: a number from 10 to 5000"}"#)
+        }
+    }
+
+    @Test("dead letters and job records (payloads) need the token when the server has one; open without one (loopback only)")
+    func payloadReadsNeedToken() async throws {
+        let refused = #"{"error":"dead letters and job records need the token: Authorization: Bearer <token>"}"#
+        try await withRouter { client in
+            for path in ["/api/dead?queue=q", "/api/jobs/abc"] {
+                let none = try await Self.call(client, .get, path)
+                #expect(none == Answer(401, refused, nil))
+                let wrong = try await Self.call(client, .get, path, auth: "Bearer wrong-token-000000000")
+                #expect(wrong == Answer(401, refused, nil))
+                let right = try await Self.call(client, .get, path, auth: "Bearer 0123456789abcdef0123")
+                #expect(right.status == 503, "past the token: Redis is unreachable")
+            }
+            let status = try await Self.call(client, .get, "/api/status")
+            #expect(status.status != 401, "the other reads stay open")
+        }
+        try await withRouter(token: nil) { client in
+            for path in ["/api/dead?queue=q", "/api/jobs/abc"] {
+                let open = try await Self.call(client, .get, path)
+                #expect(open.status == 503, "no token configured: open (Redis unreachable here)")
+            }
         }
     }
 }

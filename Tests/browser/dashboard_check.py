@@ -65,9 +65,12 @@ def post(url, token=None):
         return e.code
 
 
-def get_json(url):
+def get_json(url, token=None):
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, None
@@ -132,8 +135,19 @@ with sync_playwright() as p:
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
     rows = '.deadq[data-queue="emissao"] tbody tr[data-id]'
+    # Payloads are behind the token: without it the page says so and the API answers 401.
+    wait("the dead-letter area asks for the token", lambda: page.locator('#dead [data-part="locked"]').count() == 1, timeout=15)
+    if page.locator(rows).count() != 0:
+        fail("dead letters shown without the token")
+    for path in ("api/dead?queue=emissao", "api/jobs/anything"):
+        status = get_json(cfg["url"] + path)[0]
+        if status != 401:
+            fail(f"GET /{path} without the token", f"HTTP {status}")
+    ok("dead letters and job records need the token: the page asks for it, GET /api/dead and /api/jobs/ID answer 401")
+    page.fill("#token", cfg["token"])
+    page.click("#tokensave")
     wait("both dead jobs in the dead-letter table", lambda: page.locator(rows).count() == 2, timeout=15)
-    items = get_json(cfg["url"] + "api/dead?queue=emissao")[1]["items"]
+    items = get_json(cfg["url"] + "api/dead?queue=emissao", cfg["token"])[1]["items"]
     ids = {i["payload"]: i["id"] for i in items}
     page.click(f'{rows}[data-id="{ids[XSS]}"]')
     wait("the panel shows the payload", lambda: "<img src=x onerror=alert(1)>" in page.locator('#panel pre[data-part="payload"]').inner_text())
@@ -187,7 +201,7 @@ with sync_playwright() as p:
     open(cfg["flag"], "w").close()
     page.click('#panel button[data-action="requeue"]')
     wait("the panel follows the job to done", lambda: page.locator('#panel [data-fact="state"]').inner_text().startswith("done"), timeout=20)
-    status, job = get_json(cfg["url"] + "api/jobs/" + ids[GOOD])
+    status, job = get_json(cfg["url"] + "api/jobs/" + ids[GOOD], cfg["token"])
     if status != 200 or job["state"] != "done" or GOOD not in json.dumps(job.get("result")):
         fail("GET /api/jobs/ID after the requeue", f"HTTP {status}: {job}")
     if GOOD not in page.locator('#panel pre[data-part="result"]').inner_text():
