@@ -130,7 +130,7 @@ public struct FleetMembership: Sendable {
 
     /// Joins; `replacing` is the instance of a dead orchestrator with our host id on this machine.
     /// `repaired` hears of fleet keys found of the wrong type (replaced).
-    public func join(_ redis: RedisConnection, replacing: String? = nil, repaired: (KeyFault) -> Void = { _ in }) throws(RedisError) -> JoinResult {
+    public func join(_ redis: any RedisClient, replacing: String? = nil, repaired: (KeyFault) -> Void = { _ in }) throws(RedisError) -> JoinResult {
         let fields: [RedisArg] = ["pid", RedisArg("\(getpid())"), "machine", RedisArg(machine), "capacity", RedisArg("\(settings.hostMaxWorkers)"),
                                   "started_at", RedisArg("\(WallClock.nowMilliseconds())"), "updated_at", RedisArg("\(WallClock.nowMilliseconds())"),
                                   "state", "running", "workers", "0"]
@@ -150,7 +150,7 @@ public struct FleetMembership: Sendable {
     /// One poll's renewal and view (`FleetScripts.tick`); the script is reloaded if the server lost it (a restart).
     /// `renewedBefore`: our membership was renewed before, so a host hash found gone means we
     /// rejoin, and the fleet's epoch key found gone means Redis lost the fleet's keys.
-    public func tick(_ redis: RedisConnection, leases: [(slot: Int, queue: String)], fields: [(String, String)],
+    public func tick(_ redis: any RedisClient, leases: [(slot: Int, queue: String)], fields: [(String, String)],
                      renewedBefore: Bool = true) throws(RedisError) -> RedisReply {
         try redis.eval(FleetScripts.tick, keys: renewedBefore ? [hostKey, hostsKey, epochKey, reclaimKey] : [hostKey, hostsKey], args: tickArgs(leases: leases, fields: fields))
     }
@@ -185,12 +185,12 @@ public struct FleetMembership: Sendable {
     }
 
     /// Takes up to `count` slot leases for `queue`; returns the slot numbers taken.
-    public func acquire(_ redis: RedisConnection, queue: String, count: Int) throws(RedisError) -> [Int] {
+    public func acquire(_ redis: any RedisClient, queue: String, count: Int) throws(RedisError) -> [Int] {
         try grant(redis, queue: queue, count: count).slots
     }
 
     /// Takes up to `count` slot leases for `queue`: the slots taken, and why fewer.
-    public func grant(_ redis: RedisConnection, queue: String, count: Int) throws(RedisError) -> SlotGrant {
+    public func grant(_ redis: any RedisClient, queue: String, count: Int) throws(RedisError) -> SlotGrant {
         let ours = lease(queue).encoded
         let reply = try redis.eval(FleetScripts.acquire, keys: [reclaimKey],
                                    args: [RedisArg(slotPrefix), RedisArg("\(policy.maxTotal)"), RedisArg(ours), RedisArg(queue),
@@ -201,7 +201,7 @@ public struct FleetMembership: Sendable {
 
     /// Gives back leases still ours. Returns how many were.
     @discardableResult
-    public func release(_ redis: RedisConnection, _ leases: [(slot: Int, queue: String)]) throws(RedisError) -> Int {
+    public func release(_ redis: any RedisClient, _ leases: [(slot: Int, queue: String)]) throws(RedisError) -> Int {
         guard !leases.isEmpty else { return 0 }
         var args: [RedisArg] = [RedisArg(slotPrefix)]
         for l in leases { args += [RedisArg("\(l.slot)"), RedisArg(lease(l.queue).encoded)] }
@@ -209,7 +209,7 @@ public struct FleetMembership: Sendable {
     }
 
     /// Leaves the fleet (at the end of a drain).
-    public func leave(_ redis: RedisConnection) throws(RedisError) {
+    public func leave(_ redis: any RedisClient) throws(RedisError) {
         _ = try redis.eval(FleetScripts.leave, keys: [hostKey, hostsKey, epochKey], args: [RedisArg(instance), RedisArg(hostID)])
     }
 }

@@ -22,10 +22,10 @@ public struct DeadLetters {
         public var failedAt: String { letter.failedAt }
     }
 
-    public let redis: RedisConnection
+    public let redis: any RedisClient
     public let keys: QueueKeys
 
-    public init(redis: RedisConnection, keys: QueueKeys) {
+    public init(redis: any RedisClient, keys: QueueKeys) {
         self.redis = redis
         self.keys = keys
     }

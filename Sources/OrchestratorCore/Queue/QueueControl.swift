@@ -3,7 +3,7 @@
 public enum QueueControl {
     /// Adds (or removes) the queues to the paused set; workers finish their job and stop.
     /// `client`: the HTTP peer of a dashboard action, recorded in the event.
-    public static func setPaused(_ paused: Bool, queues: [String], redis: RedisConnection, prefix: String,
+    public static func setPaused(_ paused: Bool, queues: [String], redis: any RedisClient, prefix: String,
                                  host: String = WallClock.hostName(), client: String? = nil) throws(RedisError) {
         guard !queues.isEmpty else { return }
         _ = try redis.send([paused ? "SADD" : "SREM", RedisArg(QueueKeys.paused(prefix: prefix))] + queues.map { RedisArg($0) })
@@ -12,7 +12,7 @@ public enum QueueControl {
     }
 
     /// Moves every dead letter of `queue` back to its front with a fresh attempt count; returns how many.
-    public static func requeueDead(queue: String, redis: RedisConnection, prefix: String, host: String = WallClock.hostName()) throws(RedisError) -> Int {
+    public static func requeueDead(queue: String, redis: any RedisClient, prefix: String, host: String = WallClock.hostName()) throws(RedisError) -> Int {
         let moved = try DeadLetters(redis: redis, keys: QueueKeys(prefix: prefix, queue: queue)).requeueAll()
         _ = try? redis.send(event("dead_requeue", prefix: prefix, host: host, [("queue", queue), ("jobs", "\(moved)")]))
         return moved
@@ -27,7 +27,7 @@ public enum QueueControl {
     /// Redis (the requeue and promote scripts check key types before writing; a delete is one
     /// LREM, a delete of all one MULTI/EXEC). Returns how many jobs it moved or deleted, or nil
     /// when `id` names no dead letter of the queue. Writes `dead_requeue`, `dead_delete` or `retry_now`.
-    public static func perform(_ action: JobAction, queue: String, id: String?, redis: RedisConnection, prefix: String,
+    public static func perform(_ action: JobAction, queue: String, id: String?, redis: any RedisClient, prefix: String,
                                host: String = WallClock.hostName(), client: String? = nil) throws(RedisError) -> Int? {
         let keys = QueueKeys(prefix: prefix, queue: queue)
         let dead = DeadLetters(redis: redis, keys: keys)
@@ -56,12 +56,12 @@ public enum QueueControl {
     }
 
     /// The paused queues.
-    public static func paused(redis: RedisConnection, prefix: String) throws(RedisError) -> Set<String> {
+    public static func paused(redis: any RedisClient, prefix: String) throws(RedisError) -> Set<String> {
         Set((try redis.send(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))]).array ?? []).compactMap(\.text))
     }
 
     /// The queues the running orchestrator watches (nil when none runs).
-    public static func watched(redis: RedisConnection, prefix: String) -> [String]? {
+    public static func watched(redis: any RedisClient, prefix: String) -> [String]? {
         guard let text = (try? redis.send(["HGET", RedisArg(QueueKeys.instance(prefix: prefix)), "queues"]))?.text else { return nil }
         return text.split(separator: ",").map(String.init)
     }

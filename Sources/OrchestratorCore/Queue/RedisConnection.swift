@@ -3,13 +3,14 @@ import Foundation
 
 /// The one place that speaks hiredis. Not thread-safe: own one per thread or process.
 /// After a `.connection` error the context is dead; call `reconnect()` (or use
-/// `withReconnect` in `ResilientRedis`).
-public final class RedisConnection {
+/// `RedisLink`). What callers use is `RedisClient`; a test's fake conforms too.
+public final class RedisConnection: RedisClient {
     public let endpoint: RedisEndpoint
     public let connectTimeout: Duration
     public let commandTimeout: Duration
     private var context: UnsafeMutablePointer<redisContext>?
-    private var scriptSHAs: [String: String] = [:]
+    /// The SHAs of the scripts loaded since the last connect (`RedisClient.eval`).
+    public let scripts = ScriptCache()
 
     /// Creates an unconnected connection; call `connect()`.
     public init(endpoint: RedisEndpoint, connectTimeout: Duration = .seconds(2), commandTimeout: Duration = .seconds(5)) {
@@ -36,7 +37,7 @@ public final class RedisConnection {
     public func close() {
         if let context { redisFree(context) }
         context = nil
-        scriptSHAs.removeAll()
+        scripts.removeAll()
     }
 
     /// The host and port of the server this connection was last opened to (with Sentinel, the
@@ -123,47 +124,7 @@ public final class RedisConnection {
         return replies
     }
 
-    /// An `EVALSHA` command for a pipeline (the script is loaded on first use). When a pipeline
-    /// reply is NOSCRIPT (the server restarted), pass it to `forgetScript(ifNoScript:)` so the
-    /// next call loads it again.
-    public func scriptCommand(_ script: String, keys: [String], args: [RedisArg]) throws(RedisError) -> [RedisArg] {
-        let sha: String
-        if let known = scriptSHAs[script] { sha = known } else {
-            guard let loaded = try send(["SCRIPT", "LOAD", RedisArg(script)]).text else { throw .unexpectedReply("SCRIPT LOAD returned no SHA") }
-            scriptSHAs[script] = loaded
-            sha = loaded
-        }
-        return ["EVALSHA", RedisArg(sha), RedisArg(keys.count)] + keys.map { RedisArg($0) } + args
-    }
-
-    /// Forgets a script's SHA when `reply` says the server does not know it.
-    public func forgetScript(_ script: String, ifNoScript reply: RedisReply) {
-        if case .error(let m) = reply, m.hasPrefix("NOSCRIPT") { scriptSHAs[script] = nil }
-    }
-
-    /// Runs a Lua script by SHA, loading it on first use or after the server forgot it (restart).
-    public func eval(_ script: String, keys: [String], args: [RedisArg]) throws(RedisError) -> RedisReply {
-        var tail: [RedisArg] = [RedisArg(keys.count)]
-        tail += keys.map { RedisArg($0) }
-        tail += args
-        for _ in 0..<2 {
-            let sha: String
-            if let known = scriptSHAs[script] { sha = known } else {
-                guard let loaded = try send(["SCRIPT", "LOAD", RedisArg(script)]).text else {
-                    throw .unexpectedReply("SCRIPT LOAD returned no SHA")
-                }
-                scriptSHAs[script] = loaded
-                sha = loaded
-            }
-            do {
-                return try send(["EVALSHA", RedisArg(sha)] + tail)
-            } catch {
-                if case .server(let m) = error, m.hasPrefix("NOSCRIPT") { scriptSHAs[script] = nil; continue }
-                throw error
-            }
-        }
-        throw .unexpectedReply("script could not be loaded")
-    }
+    // `scriptCommand`, `forgetScript` and `eval` (NOSCRIPT reload): `RedisClient`.
 
     // MARK: - hiredis boundary
 

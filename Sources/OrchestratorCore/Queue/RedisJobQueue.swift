@@ -105,12 +105,12 @@ public enum FailOutcome: String, Sendable {
 public final class RedisJobQueue {
     public let keys: QueueKeys
     public let workerID: String
-    public let redis: RedisConnection
+    public let redis: any RedisClient
 
     /// The slot lease every take checks; nil (no fleet): takes are plain LMOVE/BLMOVE.
     public let fence: LeaseFence?
 
-    public init(redis: RedisConnection, keys: QueueKeys, workerID: String, fence: LeaseFence? = nil) {
+    public init(redis: any RedisClient, keys: QueueKeys, workerID: String, fence: LeaseFence? = nil) {
         self.redis = redis
         self.keys = keys
         self.workerID = workerID
@@ -251,7 +251,7 @@ public final class RedisJobQueue {
     }
 }
 
-extension RedisConnection {
+extension RedisClient {
     /// `SCAN` to completion for a pattern.
     public func scan(match pattern: String) throws(RedisError) -> [String] {
         var cursor = "0"

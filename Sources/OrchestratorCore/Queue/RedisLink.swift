@@ -1,11 +1,11 @@
 import Foundation
 import Logging
 
-/// A `RedisConnection` that survives outages: it reconnects with exponential backoff capped at
+/// A Redis client (`RedisClient`: a `RedisConnection`, or a test's fake) that survives outages: it reconnects with exponential backoff capped at
 /// `maxBackoff` and logs the change of state once ("redis.down", then "redis.up" with how long it
 /// lasted), not every attempt.
 public final class RedisLink {
-    public let connection: RedisConnection
+    public let connection: any RedisClient
     private let logger: Logger
     private let clock = ContinuousClock()
     private var downSince: ContinuousClock.Instant?
@@ -17,7 +17,7 @@ public final class RedisLink {
     /// connect timeout.
     public static let maxBackoff: Duration = .milliseconds(500)
 
-    public init(connection: RedisConnection, logger: Logger) {
+    public init(connection: any RedisClient, logger: Logger) {
         self.connection = connection
         self.logger = logger
     }
@@ -32,7 +32,7 @@ public final class RedisLink {
     /// lost connection records the outage and rethrows.
     /// `expectedLoss`: a connection loss we caused ourselves (the worker's wake-up on TERM) is
     /// not an outage: no log, no backoff.
-    public func perform<T>(expectedLoss: () -> Bool = { false }, _ body: (RedisConnection) throws(RedisError) -> T) throws(RedisError) -> T {
+    public func perform<T>(expectedLoss: () -> Bool = { false }, _ body: (any RedisClient) throws(RedisError) -> T) throws(RedisError) -> T {
         if let nextAttempt, connection.isConnected, clock.now < nextAttempt {
             throw .connection(code: -1, message: "server busy; retrying")  // after LOADING/BUSY: wait out the backoff
         }
@@ -65,7 +65,7 @@ public final class RedisLink {
     /// Retries `body` through outages until it succeeds or `keepTrying` says stop (then nil).
     /// Server errors (a bug or a WRONGTYPE key) are not retried: they are returned as failure;
     /// LOADING, MASTERDOWN and BUSY are, on the same connection.
-    public func performRetrying<T>(while keepTrying: () -> Bool = { true }, _ body: (RedisConnection) throws(RedisError) -> T) -> Result<T, RedisError>? {
+    public func performRetrying<T>(while keepTrying: () -> Bool = { true }, _ body: (any RedisClient) throws(RedisError) -> T) -> Result<T, RedisError>? {
         while true {
             do {
                 return .success(try perform(body))
@@ -111,7 +111,7 @@ public final class RedisLink {
 
 /// Connects at start-up, retrying a few times while the server is unreachable. Bad credentials
 /// fail at once. Used by both executables to decide exit code 69.
-public func connectAtStartup(_ connection: RedisConnection, attempts: Int = 5) throws(RedisError) {
+public func connectAtStartup(_ connection: any RedisClient, attempts: Int = 5) throws(RedisError) {
     var delay: useconds_t = 200_000
     for attempt in 1...max(1, attempts) {
         do {

@@ -17,7 +17,7 @@ extension StatusReport {
     }
 
     /// Reads every live host of the fleet.
-    static func collectHosts(redis: RedisConnection, prefix: String) throws(RedisError) -> [HostRow] {
+    static func collectHosts(redis: any RedisClient, prefix: String) throws(RedisError) -> [HostRow] {
         let now = WallClock.nowMilliseconds()
         var rows: [HostRow] = []
         let ids = (try redis.send(["SMEMBERS", RedisArg(FleetMembership.hostsKey(prefix: prefix))]).array ?? []).compactMap(\.text)

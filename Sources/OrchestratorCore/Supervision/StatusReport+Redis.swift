@@ -4,7 +4,7 @@ extension StatusReport {
     /// Reads the instance heartbeat, every worker heartbeat and each queue's lists and counters.
     /// Queues: those `requested` (and only their workers), else those the running orchestrator
     /// watches, else those live workers work, else `fallback`.
-    public static func collect(redis: RedisConnection, prefix: String, requested: [String]?, fallback: [String]) throws(RedisError) -> StatusReport {
+    public static func collect(redis: any RedisClient, prefix: String, requested: [String]?, fallback: [String]) throws(RedisError) -> StatusReport {
         var report = StatusReport()
         // A key holding no job of the wrong type must not blind `status`: it reads as empty and is listed.
         func read(_ key: String, _ command: String) throws(RedisError) -> RedisReply {
@@ -49,7 +49,7 @@ extension StatusReport {
 
     /// One queue's lists, counters and published figures. A key of the wrong type (WRONGTYPE…)
     /// does not fail the report: the row says which key and why, and keeps what was read before it.
-    static func queueRow(_ name: String, redis: RedisConnection, prefix: String, instance: [String: String]) throws(RedisError) -> QueueRow {
+    static func queueRow(_ name: String, redis: any RedisClient, prefix: String, instance: [String: String]) throws(RedisError) -> QueueRow {
         let keys = QueueKeys(prefix: prefix, queue: name)
         var row = QueueRow(name: name)
         row.target = instance["target:\(name)"].flatMap(Int.init)
