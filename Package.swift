@@ -66,7 +66,7 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", dependencies: ["OrchestratorCore"], path: "Tests/TestSupport"),
-        .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore", "CLISupport", "Dashboard",
+        .testTarget(name: "OrchestratorCoreTests", dependencies: ["OrchestratorCore", "CLISupport", "Dashboard", "TestSupport",
                                                                   .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "RedisIntegrationTests", dependencies: ["OrchestratorCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["OrchestratorCore", "TestSupport"]),
