@@ -16,12 +16,13 @@ struct SupervisorDecisionTests {
 
     /// A supervisor of queues `a` and `b` (prefix `p:`), alone in its fleet: the renewal
     /// confirms it and each slot asked for is granted.
-    func supervisor() throws -> Supervisor {
+    func supervisor(_ extra: (inout OrchestratorSettings.Flags) -> Void = { _ in }) throws -> Supervisor {
         var flags = OrchestratorSettings.Flags()
         flags.queues = ["a", "b"]
         flags.handlers = ["a=cat", "b=cat"]
         flags.values[.redisURL] = "redis://fake:6379/0"
         flags.values[.prefix] = "p:"
+        extra(&flags)
         let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
         redis.answer(script: FleetScripts.tick) { _, _ in .array([.string(Array("ok".utf8)), .integer(0), .array([]), .array([]), .array([])]) }
         var nextSlot = 0
@@ -76,6 +77,21 @@ struct SupervisorDecisionTests {
         s.poll()
         #expect(log.lines.contains("queue.readable"))
         #expect(launched("a").count == 1)
+    }
+
+    @Test("a queue key turning WRONGTYPE holds its running workers (no TERM); the same queue emptied drains them")
+    func wrongTypeKeepsWorkers() throws {
+        let s = try supervisor { $0.values[.scaleDownDelay] = "0s" }
+        redis.data["p:a"] = queued(120)
+        s.poll()
+        #expect(launched("a").count == 3)
+        redis.data["p:a"] = .string("overwritten by mistake")
+        s.poll()
+        s.poll()
+        #expect(launcher.signals.isEmpty)
+        redis.data["p:a"] = nil  // an empty queue: with no scale-down delay, its workers are drained at once
+        s.poll()
+        #expect(launcher.signals.filter { $0.signal == SIGTERM }.count == 3)
     }
 
     @Test("the server forgot its scripts (a restart): the renewal loads the script again and workers still start")
