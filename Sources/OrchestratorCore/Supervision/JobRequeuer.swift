@@ -17,6 +17,9 @@ struct JobRequeuer {
     /// This drain: the ids of the jobs the drain's kills stopped, requeued untouched.
     private(set) var drainRequeued: [String] = []
 
+    /// At the end of a drain, how long requeues that failed (Redis unreachable) are retried.
+    static let drainGrace: Duration = .seconds(10)
+
     init(prefix: String, link: RedisLink, logger: Logger) {
         self.prefix = prefix
         self.link = link

@@ -18,19 +18,21 @@ public final class Supervisor {
     let clock = ContinuousClock()
     let host = WallClock.hostName()
     let pid = getpid()
-    /// Builds and launches the workers a plan starts.
-    let spawner: WorkerSpawner
+    /// The worker table and each watched queue's state.
     var workers: [Int32: Worker] = [:]
     var queues: [String: QueueState] = [:]
     var isDraining = false
-    /// Kills processes re-parented to us and requeues abandoned processing lists.
+    var drainKilled = 0  // this drain: workers SIGKILLed
+    // The components (each owns its state; see its file).
+    let spawner: WorkerSpawner
     let orphans: OrphanSweeper
-    /// What exited workers held, put back (and retried while Redis is down or refuses).
     var requeuer: JobRequeuer
-    /// This drain: workers SIGKILLed.
-    var drainKilled = 0
-    /// Keys holding no job found of the wrong type, reported once each.
     var keyFaults = KeyFaults()
+    var publisher = MetricsPublisher()
+    let alerts: AlertDelivery
+    var history: HistoryRecorder
+    var events: EventLog
+    let leases: FleetLeases
     var nextPoll: ContinuousClock.Instant
     /// Between polls, queue lengths are peeked this often (one pipelined LLEN per queue); a rise
     /// that wants more workers brings the next poll forward to now.
@@ -45,25 +47,14 @@ public final class Supervisor {
     public var reopenLogs: (() -> Void)?
     /// Where `/metrics` reads from, when `--metrics-listen` is set.
     public var metrics: MetricsBox?
-    /// Worker starts and exits, poll pass times, and the `/metrics` text.
-    var publisher = MetricsPublisher()
     /// The last poll's reading (for /metrics: stats, backlogs).
     var lastReading = PollReading()
     var redisReadable = false
     /// Whether a poll has run yet: Redis lost before the first poll is still a `redis_down` event.
     var redisStateKnown = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
-    /// The alert rules, their delivery and the `--alert-command` processes.
-    let alerts: AlertDelivery
-    /// Per-queue minute samples and the jobs/min rates.
-    var history: HistoryRecorder
-    var events: EventLog
     /// `--alert-command` processes running now: our children, but not orphans to sweep.
     var helpers: HelperSet { alerts.helpers }
-    /// At the end of a drain, how long requeues that failed (Redis unreachable) are retried.
-    static let requeueGrace: Duration = .seconds(10)
-    /// Our membership of the fleet of the prefix, our slot leases and the fence.
-    let leases: FleetLeases
     /// A watched queue's state (every one has a state from `init`; an unknown name reads as new).
     func state(of queue: String) -> QueueState { queues[queue] ?? QueueState() }
     var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
@@ -79,10 +70,7 @@ public final class Supervisor {
         self.history = HistoryRecorder(prefix: settings.job.prefix, retention: settings.historyRetention)
         self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax, host: settings.fleet.hostID)
         self.requeuer = JobRequeuer(prefix: settings.job.prefix, link: link, logger: logger)
-        self.launcher = launcher
-        self.inbox = inbox
-        self.link = link
-        self.logger = logger
+        (self.launcher, self.inbox, self.link, self.logger) = (launcher, inbox, link, logger)
         self.spawner = WorkerSpawner(settings: settings, baseEnvironment: environment, orchestratorPID: getpid(), logger: logger)
         nextPoll = clock.now
         nextPeek = clock.now
@@ -185,7 +173,7 @@ public final class Supervisor {
     private func finishDrain() -> Int32 {
         // Handlers of workers killed past the deadline were adopted by us: none may outlive the drain.
         killAdoptedOrphans()
-        requeuer.finish(grace: Self.requeueGrace)  // jobs of killed workers go back before we exit
+        requeuer.finish(grace: JobRequeuer.drainGrace)  // jobs of killed workers go back before we exit
         events.record("drain_done", [])
         flushEvents()
         // No orchestrator, no active alerts: `status` and `orchestrator alerts` stop showing them.
