@@ -180,15 +180,8 @@ struct FleetLeaseTests {
     func recoverySparesLiveHosts() throws {
         let prefix = TestEnv.uniquePrefix("recolive")
         let log = MetadataLog()
-        var flags = OrchestratorSettings.Flags()
-        flags.queues = ["q"]
-        flags.handlers = ["q=cat"]
-        flags.values[.redisURL] = TestEnv.redisURL
-        flags.values[.prefix] = prefix
-        flags.values[.hostID] = "h1"
-        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
-        let s = Supervisor(settings: settings, launcher: FakeLauncher(), inbox: EventInbox(),
-                           link: RedisLink(connection: try TestEnv.connect(), logger: log.logger), logger: log.logger, environment: ["PATH": "/usr/bin"])
+        let s = try makeSupervisor(prefix: prefix, launcher: FakeLauncher(), logger: log.logger) { $0.values[.hostID] = "h1" }
+        let settings = s.settings
         let c = try TestEnv.connect()
         let h2 = FleetMembership(prefix: prefix, settings: FleetSettings(hostID: "h2", hostMaxWorkers: 20), policy: settings.policy)
         #expect(try h2.join(c) == .joined)
@@ -207,15 +200,8 @@ struct FleetLeaseTests {
         let prefix = TestEnv.uniquePrefix("leaselost")
         let log = MetadataLog()
         let launcher = FakeLauncher()
-        var flags = OrchestratorSettings.Flags()
-        flags.queues = ["q"]
-        flags.handlers = ["q=cat"]
-        flags.values[.redisURL] = TestEnv.redisURL
-        flags.values[.prefix] = prefix
-        flags.values[.hostID] = "h1"
-        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
-        let s = Supervisor(settings: settings, launcher: launcher, inbox: EventInbox(),
-                           link: RedisLink(connection: try TestEnv.connect(), logger: log.logger), logger: log.logger, environment: ["PATH": "/usr/bin"])
+        let s = try makeSupervisor(prefix: prefix, launcher: launcher, logger: log.logger) { $0.values[.hostID] = "h1" }
+        let settings = s.settings
         let c = try TestEnv.connect()
         try c.lpush(prefix + "q", strings: ["job-1"])
         s.poll()

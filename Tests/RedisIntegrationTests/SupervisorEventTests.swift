@@ -54,17 +54,10 @@ struct SupervisorEventTests {
     let log = CapturedLog()
 
     func supervisor(_ extra: (inout OrchestratorSettings.Flags) -> Void = { _ in }) throws -> Supervisor {
-        var flags = OrchestratorSettings.Flags()
-        flags.queues = ["q"]
-        flags.handlers = ["q=cat"]
-        flags.values[.redisURL] = TestEnv.redisURL
-        flags.values[.prefix] = prefix
-        flags.values[.drainTimeout] = "100ms"
-        extra(&flags)
-        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
-        let connection = try TestEnv.connect()
-        return Supervisor(settings: settings, launcher: launcher, inbox: EventInbox(),
-                          link: RedisLink(connection: connection, logger: log.logger), logger: log.logger, environment: ["PATH": "/usr/bin"])
+        try makeSupervisor(prefix: prefix, launcher: launcher, logger: log.logger) { flags in
+            flags.values[.drainTimeout] = "100ms"
+            extra(&flags)
+        }
     }
 
     func push(_ n: Int) throws {
@@ -174,15 +167,7 @@ struct SupervisorEventTests {
     @Test("after a Redis outage the next recovery waits a full period: another host's live worker whose heartbeat expired meanwhile keeps its job")
     func recoveryWaitsAfterOutage() throws {
         let redis = try PrivateRedis()
-        var flags = OrchestratorSettings.Flags()
-        flags.queues = ["q"]
-        flags.handlers = ["q=cat"]
-        flags.values[.redisURL] = redis.url
-        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
-        let connection = RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))
-        try connection.connect()
-        let s = Supervisor(settings: settings, launcher: launcher, inbox: EventInbox(), link: RedisLink(connection: connection, logger: log.logger),
-                           logger: log.logger, environment: ["PATH": "/usr/bin"])
+        let s = try makeSupervisor(launcher: launcher, logger: log.logger, redisURL: redis.url)
         s.poll()
         redis.stop()
         s.poll()

@@ -60,6 +60,20 @@ public struct KeyFaults {
         logger.info("\(LogEvents.keyOK)", metadata: ["key": "\(key)"])
     }
 
+    /// Runs a pipeline that writes or reads keys holding no job (instance, events, alerts,
+    /// history, rates, heartbeats, the paused set, stats) and checks its replies: a key the
+    /// server refuses is skipped and reported (`failed`), one that works again is cleared.
+    /// Commands in `exempt` are not checked. Nil on a connection error.
+    @discardableResult
+    public mutating func pipeline(_ commands: [[RedisArg]], on link: RedisLink, skipped: String, exempt: Range<Int>? = nil,
+                                  logger: Logger) -> [RedisReply]? {
+        guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(commands) }) else { return nil }
+        var checked = Array(zip(commands, replies))
+        if let exempt { checked.removeSubrange(exempt.clamped(to: checked.indices)) }
+        check(checked.map(\.0), checked.map(\.1), skipped: skipped, logger: logger)
+        return replies
+    }
+
     /// After a pipeline: a key with an error reply (the command's first argument, or the key a
     /// script's refusal names) is reported; a key whose commands all succeeded is cleared.
     /// Transient replies (NOSCRIPT, LOADING, BUSY, MASTERDOWN) say nothing about a key.

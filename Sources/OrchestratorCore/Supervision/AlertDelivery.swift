@@ -129,41 +129,28 @@ final class AlertDelivery {
     }
 }
 
-extension Supervisor {
-    /// Runs the alert rules on this poll's state (`AlertDelivery`) and writes what they deliver.
-    func evaluateAlerts() {
-        let now = clock.now
-        let observed = redisReadable ? settings.queues.map { alertObservation($0, now: now) } : []
-        let commands = alerts.evaluate(now: now, redisReadable: redisReadable, queues: observed, events: &events)
-        if redisReadable, !commands.isEmpty, pipelineReporting(commands, skipped: "alert not published") != nil {
-            alerts.written()
+extension AlertDelivery {
+    /// Each queue as the alert rules see it, from the Supervisor's queue states, worker table and last reading.
+    static func observations(settings: OrchestratorSettings, states: [String: SupervisedQueue], workers: [SupervisedWorker], reading: Supervisor.PollReading,
+                             now: ContinuousClock.Instant) -> [AlertQueueObservation] {
+        settings.queues.map { q in
+            observation(q, state: states[q] ?? SupervisedQueue(), workers: workers.filter { $0.queue == q }, stats: reading.stats[q] ?? [:],
+                        prefix: settings.job.prefix, crashLoopWindow: settings.alerts.crashLoopWindow, now: now)
         }
     }
 
-    /// One queue as the alert rules see it: from its state, its workers and the last reading.
-    private func alertObservation(_ q: String, now: ContinuousClock.Instant) -> AlertQueueObservation {
-        let state = self.state(of: q)
-        let stats = lastReading.stats[q] ?? [:]
-        let mine = workers.values.filter { $0.queue == q }
+    /// One queue as the alert rules see it: from its state, its workers and its stats hash.
+    static func observation(_ q: String, state: SupervisedQueue, workers mine: [SupervisedWorker], stats: [String: String], prefix: String,
+                            crashLoopWindow: Duration, now: ContinuousClock.Instant) -> AlertQueueObservation {
         let wall = WallClock.nowMilliseconds()
         return AlertQueueObservation(
             name: q, pending: state.pending, limited: state.target.limitedBy != nil && state.pending > 0,
             doneTotal: Int(stats["done"] ?? "") ?? 0, deadTotal: Int(stats["dead"] ?? "") ?? 0,
             busyWorkers: mine.filter(\.isBusy).count,
-            crashesInWindow: state.backoff.recent.filter { now - $0 < settings.alerts.crashLoopWindow }.count,
+            crashesInWindow: state.backoff.recent.filter { now - $0 < crashLoopWindow }.count,
             oldestJobAgeSeconds: Double(mine.filter(\.isBusy).compactMap(\.jobStartedAt).map { wall - $0 }.max() ?? 0) / 1000,
             workerMemory: Dictionary(mine.map { ($0.slot, $0.pssBytes) }, uniquingKeysWith: max),
             // A key of the wrong type, not a server still loading its data (LOADING, BUSY…: waited out).
-            unreadable: state.unreadable.flatMap { RedisError.server($0).isTransient ? nil : (key: settings.job.prefix + q, reason: $0) })
-    }
-
-    /// Writes buffered events (one pipelined round trip); on failure they stay buffered.
-    func flushEvents() {
-        guard !events.buffer.isEmpty, redisReadable else { return }
-        if events.dropped > 0 {
-            logger.warning("events.dropped", metadata: ["count": "\(events.dropped)", "why": "Redis was unreachable longer than the buffer holds"])
-        }
-        let commands = events.commands
-        if pipelineReporting(commands, skipped: "events not written") != nil { events.flushed(commands.count) }
+            unreadable: state.unreadable.flatMap { RedisError.server($0).isTransient ? nil : (key: prefix + q, reason: $0) })
     }
 }

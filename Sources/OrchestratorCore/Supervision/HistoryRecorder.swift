@@ -56,4 +56,14 @@ struct HistoryRecorder {
         r.maxPSS = workers.map(\.pssBytes).max() ?? 0
         return r
     }
+
+    /// Each queue's sample, from the Supervisor's queue states, worker table and last reading.
+    static func readings(queues: [String], states: [String: SupervisedQueue], workers: [SupervisedWorker],
+                         reading: Supervisor.PollReading) -> [(queue: String, reading: QueueHistory.Reading)] {
+        queues.map { q in
+            let state = states[q] ?? SupervisedQueue()
+            return (q, Self.reading(pending: state.pending, retrying: reading.retrying[q] ?? 0, target: state.target.allotted,
+                                    workers: workers.filter { $0.queue == q }.map(\.historySample), stats: reading.stats[q] ?? [:]))
+        }
+    }
 }

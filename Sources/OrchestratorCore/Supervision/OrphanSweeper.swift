@@ -73,11 +73,11 @@ final class OrphanSweeper {
     /// longer than the heartbeat TTL lets their heartbeats expire while they run) and the
     /// workers of another live host of the fleet (`otherHosts`: that host's orchestrator requeues
     /// them when they exit, and fences them before its membership expires). Returns the lists the
-    /// server refused to move (a key of the wrong type), with its error.
+    /// server refused to move (a key of the wrong type) in `faults`: the jobs stay in that list,
+    /// retried every recovery period.
     func recoverAbandoned(queues: [String], prefix: String, link: RedisLink, sparing ours: Set<String>, otherHosts: Set<String>,
-                          reason: String, now: ContinuousClock.Instant) -> [(key: String, list: String, error: RedisError)] {
+                          reason: String, now: ContinuousClock.Instant, faults: inout KeyFaults) {
         recoveryTimer.restart(at: now)
-        var faults: [(String, String, RedisError)] = []
         for queue in queues {
             let keys = QueueKeys(prefix: prefix, queue: queue)
             let q = RedisJobQueue(redis: link.connection, keys: keys, workerID: "orchestrator")
@@ -87,12 +87,13 @@ final class OrphanSweeper {
                 let spared = Set(owners.filter { !Self.mayRecover(owner: $0, queue: queue, ours: ours, otherHosts: otherHosts) })
                 return try q.recoverAbandoned(sparing: spared) { refused.append(($0, $1)) }
             }
-            for (list, error) in refused { faults.append((error.wrongTypeKey ?? list, list, error)) }
+            for (list, error) in refused {
+                faults.failed(error.wrongTypeKey ?? list, error: "\(error)", skipped: "abandoned jobs left in \(list); retried every 15 s", logger: logger)
+            }
             if let moved, moved > 0 {
                 logger.warning("\(LogEvents.jobRecovered)", metadata: ["queue": "\(queue)", "jobs": "\(moved)", "why": "\(reason)"])
             }
         }
-        return faults
     }
 
     /// Whether recovery may take the processing list of `owner` (a worker id,

@@ -6,48 +6,8 @@ import Logging
 /// `ScalingPolicy` for targets, and starts or drains workers to match; between polls it handles
 /// worker exits and signals. One thread owns all of this state (like unicorn's master loop).
 public final class Supervisor {
-    struct Worker {
-        let pid: Int32
-        let queue: String
-        let slot: Int
-        let id: String
-        let startedAt: ContinuousClock.Instant
-        var lifecycle = WorkerLifecycle()
-        var isBusy = false
-        var handlerPID: Int32?
-        /// From its heartbeat: when its current job started (wall-clock ms), and its tree's PSS.
-        var jobStartedAt: Int64?
-        var pssBytes = 0
-        /// SIGKILLed by the operator's drain (deadline passed, or a second TERM): its job was
-        /// stopped, not failed, so it is requeued without counting the attempt.
-        var killedByDrain = false
-        /// The seed's name, in the `Worker '…' iniciado` lines.
-        var name: String { "worker-\(queue)-\(slot)" }
-        /// The name in metadata, the same the worker's own log lines carry (`worker=q-1`).
-        var label: String { "\(queue)-\(slot)" }
-        var snapshot: WorkerSnapshot {
-            WorkerSnapshot(pid: pid, queue: queue, isBusy: isBusy, isDraining: lifecycle.isDraining, startedAt: startedAt)
-        }
-    }
-
-    struct QueueState {
-        var pending = 0
-        var lowerTargetSince: ContinuousClock.Instant?
-        var backoff = CrashBackoff()
-        var lastSummary: ContinuousClock.Instant?
-        var lastCrashLoopAlert: ContinuousClock.Instant?
-        var target = QueueTarget(demand: 0, allotted: 0)
-        /// Set while the queue key cannot be read (e.g. WRONGTYPE): its workers are held as they are.
-        var unreadable: String?
-        /// `orchestrator pause`: target 0 at once; jobs wait.
-        var isPaused = false
-        /// `--scaling adaptive`: measured rates, since when the current backlog exists, and the need.
-        var rates = QueueRates()
-        var backlogSince: ContinuousClock.Instant?
-        var need: AdaptivePolicy.Need?
-        /// In a fleet: the queue's target over all hosts.
-        var fleetTarget: Int?
-    }
+    typealias Worker = SupervisedWorker
+    typealias QueueState = SupervisedQueue
 
     let settings: OrchestratorSettings
     let reconcile: Reconcile
@@ -58,22 +18,21 @@ public final class Supervisor {
     let clock = ContinuousClock()
     let host = WallClock.hostName()
     let pid = getpid()
-    let baseEnvironment: [String: String]
+    /// The worker table and each watched queue's state.
     var workers: [Int32: Worker] = [:]
     var queues: [String: QueueState] = [:]
     var isDraining = false
-    /// Kills processes re-parented to us and requeues abandoned processing lists.
+    var drainKilled = 0  // this drain: workers SIGKILLed
+    // The components (each owns its state; see its file).
+    let spawner: WorkerSpawner
     let orphans: OrphanSweeper
-    /// Worker ids whose processing lists still need requeueing (Redis was down when they exited).
-    /// `stopped`: a worker killed by the drain, whose jobs go back untouched (attempt not counted).
-    var pendingRequeues: [(queue: String, id: String, stopped: Bool)] = []
-    /// Processing lists whose requeue the server refused (a key of the wrong type), logged once each.
-    var refusedRequeues: Set<String> = []
-    /// This drain: workers SIGKILLed, and the ids of the jobs they held, requeued untouched.
-    var drainKilled = 0
-    var drainRequeued: [String] = []
-    /// Keys holding no job found of the wrong type, reported once each.
+    var requeuer: JobRequeuer
     var keyFaults = KeyFaults()
+    var publisher = MetricsPublisher()
+    let alerts: AlertDelivery
+    var history: HistoryRecorder
+    var events: EventLog
+    let leases: FleetLeases
     var nextPoll: ContinuousClock.Instant
     /// Between polls, queue lengths are peeked this often (one pipelined LLEN per queue); a rise
     /// that wants more workers brings the next poll forward to now.
@@ -88,27 +47,14 @@ public final class Supervisor {
     public var reopenLogs: (() -> Void)?
     /// Where `/metrics` reads from, when `--metrics-listen` is set.
     public var metrics: MetricsBox?
-    var workerStarts: [String: Int] = [:]
-    var workerExits: [String: [String: Int]] = [:]
     /// The last poll's reading (for /metrics: stats, backlogs).
     var lastReading = PollReading()
-    /// Wall time spent in `poll()` (Redis round trips included), for /metrics.
-    var pollTime = PollTimeHistogram()
     var redisReadable = false
     /// Whether a poll has run yet: Redis lost before the first poll is still a `redis_down` event.
     var redisStateKnown = false
     let startedAtMilliseconds = WallClock.nowMilliseconds()
-    /// The alert rules, their delivery and the `--alert-command` processes.
-    let alerts: AlertDelivery
-    /// Per-queue minute samples and the jobs/min rates.
-    var history: HistoryRecorder
-    var events: EventLog
     /// `--alert-command` processes running now: our children, but not orphans to sweep.
     var helpers: HelperSet { alerts.helpers }
-    /// At the end of a drain, how long requeues that failed (Redis unreachable) are retried.
-    static let requeueGrace: Duration = .seconds(10)
-    /// Our membership of the fleet of the prefix, our slot leases and the fence.
-    let leases: FleetLeases
     /// A watched queue's state (every one has a state from `init`; an unknown name reads as new).
     func state(of queue: String) -> QueueState { queues[queue] ?? QueueState() }
     var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
@@ -123,11 +69,9 @@ public final class Supervisor {
         self.alerts = AlertDelivery(settings: settings, host: WallClock.hostName(), logger: logger, environment: environment)
         self.history = HistoryRecorder(prefix: settings.job.prefix, retention: settings.historyRetention)
         self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax, host: settings.fleet.hostID)
-        self.launcher = launcher
-        self.inbox = inbox
-        self.link = link
-        self.logger = logger
-        self.baseEnvironment = environment
+        self.requeuer = JobRequeuer(prefix: settings.job.prefix, link: link, logger: logger)
+        (self.launcher, self.inbox, self.link, self.logger) = (launcher, inbox, link, logger)
+        self.spawner = WorkerSpawner(settings: settings, baseEnvironment: environment, orchestratorPID: getpid(), logger: logger)
         nextPoll = clock.now
         nextPeek = clock.now
         for q in settings.queues { queues[q] = QueueState() }
@@ -160,7 +104,7 @@ public final class Supervisor {
             if clock.now >= nextPoll {
                 let started = clock.now
                 poll()
-                pollTime.observe((clock.now - started).seconds)
+                publisher.observePoll(seconds: (clock.now - started).seconds)
                 nextPoll = clock.now + settings.pollInterval
                 nextPeek = clock.now + Self.peekInterval
             }
@@ -223,24 +167,13 @@ public final class Supervisor {
             logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]?.label ?? "")", "pid": "\(pid)", "why": "drain timeout passed"])
             killWorker(pid, byDrain: true)
         }
-        retryPendingRequeues()
+        requeuer.retryPending()
     }
 
     private func finishDrain() -> Int32 {
         // Handlers of workers killed past the deadline were adopted by us: none may outlive the drain.
         killAdoptedOrphans()
-        // Jobs of killed workers go back before we exit: wait out a short outage (bounded).
-        let giveUp = clock.now + Self.requeueGrace
-        retryPendingRequeues()
-        while !pendingRequeues.isEmpty && clock.now < giveUp {
-            link.waitForNextAttempt()
-            usleep(50_000)
-            retryPendingRequeues()
-        }
-        for (queue, id, _) in pendingRequeues {
-            logger.error("requeue.pending", metadata: ["queue": "\(queue)", "worker.id": "\(id)",
-                                                       "note": "Redis unreachable; the next worker or orchestrator recovers it once its heartbeat expires"])
-        }
+        requeuer.finish(grace: JobRequeuer.drainGrace)  // jobs of killed workers go back before we exit
         events.record("drain_done", [])
         flushEvents()
         // No orchestrator, no active alerts: `status` and `orchestrator alerts` stop showing them.
@@ -252,7 +185,7 @@ public final class Supervisor {
         leases.leave()
         let code = leases.hostIDTaken ? ExitCodes.alreadyRunning : ExitCodes.ok
         logger.info("\(LogEvents.drainDone)", metadata: ["exit": "\(code)", "killed": "\(drainKilled)",
-                                                         "requeued": "\(drainRequeued.isEmpty ? "none" : drainRequeued.joined(separator: ","))"])
+                                                         "requeued": "\(requeuer.drainRequeued.isEmpty ? "none" : requeuer.drainRequeued.joined(separator: ","))"])
         return code
     }
 
@@ -277,49 +210,130 @@ public final class Supervisor {
         guard case .requeue(let kind) = action else { return }
         var queueState = state(of: worker.queue)
         let now = clock.now
-        let total = workers.values.filter { $0.queue == worker.queue }.count
-        let line = RebalanceLines.stopped(name: worker.name, pid: pid, status: "\(status)", queue: worker.queue, total: total)
-        switch kind {
-        case .crashed, .killed:
-            // Its handler, if any, was re-parented to us: killAdoptedOrphans below ends it.
-            logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(fenced ? "fenced (SIGKILLed by the lease fence)" : "\(kind)")"])
-        case .leaseLost:
-            logger.warning("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "lease lost (exit 77: it took no job without its slot lease)"])
-        default:
-            logger.info("\(line)", metadata: ["event": "\(LogEvents.workerExited)"])
-        }
-        requeue(queue: worker.queue, id: worker.id, stopped: kind == .killed && worker.killedByDrain)
+        worker.logExit(kind, status: status, fenced: fenced, total: workers.values.filter { $0.queue == worker.queue }.count, logger: logger)
+        requeuer.requeue(queue: worker.queue, id: worker.id, stopped: kind == .killed && worker.killedByDrain)
         killAdoptedOrphans()
-        if case .crashed = kind, !isDraining {
-            if queueState.backoff.crashed(at: now) {
-                if queueState.lastCrashLoopAlert.map({ now - $0 >= .seconds(60) }) ?? true {
-                    queueState.lastCrashLoopAlert = now
-                    logger.critical("\(LogEvents.crashLoop)", metadata: ["queue": "\(worker.queue)", "crashes_last_minute": "\(queueState.backoff.recent.filter { now - $0 < .seconds(60) }.count)",
-                                                                         "restart_delay": "\(formatDuration(queueState.backoff.currentDelay))",
-                                                                         "hint": "see \(shellQuoted("\(settings.logDir)/\(worker.name).log"))"])
-                }
-            }
-        } else if now - worker.startedAt >= .seconds(10) || kind == .recycled || kind == .drained {
-            queueState.backoff.reset()
+        if let crashes = queueState.workerExited(kind, ranFor: now - worker.startedAt, isDraining: isDraining, now: now) {
+            logger.critical("\(LogEvents.crashLoop)", metadata: ["queue": "\(worker.queue)", "crashes_last_minute": "\(crashes)",
+                                                                 "restart_delay": "\(formatDuration(queueState.backoff.currentDelay))",
+                                                                 "hint": "see \(shellQuoted("\(settings.logDir)/\(worker.name).log"))"])
         }
         queues[worker.queue] = queueState
-        workerExits[worker.queue, default: [:]][kind.metricName, default: 0] += 1
+        publisher.exited(queue: worker.queue, kind: kind)
         events.record("worker_exited", [("queue", worker.queue), ("slot", "\(worker.slot)"), ("pid", "\(pid)"), ("kind", kind.metricName),
                                         ("status", "\(status)"), ("pss_bytes", "\(worker.pssBytes)")])
         nextPoll = clock.now  // replace it (or not) right away
     }
-}
 
-/// Cumulative histogram of poll pass times, Prometheus style.
-struct PollTimeHistogram {
-    static let bounds: [Double] = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
-    private var counts = [Int](repeating: 0, count: bounds.count)
-    private(set) var count = 0
-    private(set) var sum = 0.0
-    mutating func observe(_ seconds: Double) {
-        count += 1
-        sum += seconds
-        for (i, b) in Self.bounds.enumerated() where seconds <= b { counts[i] += 1 }
+    // MARK: - Read, plan, apply, publish
+
+    /// One reconcile pass: read Redis, plan (`Reconcile`, pure), apply. On a Redis read error it
+    /// holds (never scales down).
+    func poll() {
+        requeuer.retryPending()
+        killAdoptedOrphans()  // a browser re-parented to us after the last sweep, and zombies
+        let wasReadable: Bool? = redisStateKnown ? redisReadable : nil
+        let renewed = renewFleet()
+        redisReadable = renewed && readRedis()
+        redisStateKnown = true
+        if redisReadable != wasReadable, wasReadable != nil || !redisReadable { events.record(redisReadable ? "redis_up" : "redis_down", []) }
+        if leases.isLeader { evaluateAlerts() }
+        flushEvents()
+        defer { publishMetrics() }
+        guard redisReadable else { return }
+        let now = clock.now
+        let plan = reconcile.plan(queues: settings.queues.map { state(of: $0).snapshot($0) },
+                                  workers: workers.values.filter { !$0.lifecycle.isExited }.map(\.snapshot), now: now, fleet: leases.context)
+        apply(plan)
+        if leases.isLeader { recordHistory() }
+        writeInstanceHeartbeat()
+        if orphans.recoveryDue(now: now, outagesEnded: link.outagesEnded) { recoverAbandoned(reason: "owner heartbeat expired") }
     }
-    var buckets: [(String, Int)] { zip(Self.bounds, counts).map { ("\($0)", $1) } + [("+Inf", count)] }
+
+    /// Performs a plan: keeps each queue's new target and timers, logs its lines, sends its
+    /// TERMs, and starts its workers (only under a slot lease of the fleet, only while Redis
+    /// confirms our leases).
+    func apply(_ plan: ReconcilePlan) {
+        for (queue, outcome) in plan.queues {
+            queues[queue, default: QueueState()].take(outcome)
+            if outcome.heldByBackoff {
+                logger.debug("scale.backoff", metadata: ["queue": "\(queue)", "delay": "\(formatDuration(state(of: queue).backoff.currentDelay))"])
+            }
+        }
+        for decision in plan.decisions {
+            logger.info("\(decision.line)", metadata: ["event": "\(decision.event)"])
+            guard decision.direction != .steady else { continue }
+            events.record("scale", [("queue", decision.queue), ("direction", decision.direction.rawValue), ("pending", "\(state(of: decision.queue).pending)"),
+                                    ("target", "\(state(of: decision.queue).target.allotted)"), ("line", decision.line)])
+        }
+        for case .terminate(let pid, _) in plan.actions where workers[pid]?.lifecycle.drainRequested(deadline: nil) == .sendTerminate {
+            guard let worker = workers[pid] else { continue }
+            logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(worker.label)", "pid": "\(pid)", "busy": "\(worker.isBusy)"])
+            launcher.signal(pid, SIGTERM)
+        }
+        guard !plan.spawns.isEmpty else { return }
+        let now = clock.now
+        let done = spawner.spawn(leases.acquire(plan.spawns, order: settings.queues), slotsInUse: Dictionary(grouping: workers.values, by: \.queue).mapValues { Set($0.map(\.slot)) },
+                                 launcher: launcher, fence: leases.membership, now: now)
+        for (queue, lease) in done.unused { leases.release(slot: lease, queue: queue) }
+        for queue in done.failed { _ = queues[queue, default: QueueState()].backoff.crashed(at: now) }
+        for (worker, lease) in done.started { started(worker, lease: lease) }
+    }
+
+    /// A worker the spawner started joins the table.
+    private func started(_ worker: Worker, lease: Int) {
+        workers[worker.pid] = worker
+        // A made-up pid (a fake launcher) has no handle: the watchdog can signal only our children.
+        leases.started(worker.pid, slot: lease, queue: worker.queue, process: launcher.owned(worker.pid))
+        publisher.started(queue: worker.queue)
+        events.record("worker_spawned", [("queue", worker.queue), ("slot", "\(worker.slot)"), ("pid", "\(worker.pid)")])
+        logger.info("\(RebalanceLines.started(name: worker.name, pid: worker.pid, queue: worker.queue, total: workers.values.filter { $0.queue == worker.queue }.count))",
+                    metadata: ["event": "\(LogEvents.workerSpawned)"])
+    }
+
+    /// `/metrics` (no-op without `--metrics-listen`): the publisher renders the values passed in.
+    func publishMetrics() {
+        guard let metrics else { return }
+        let values = MetricsPublisher.Values(settings: settings, states: queues, workers: Array(workers.values), reading: lastReading,
+                                             jobsPerMinute: { self.history.jobsPerMinute($0, done: self.doneTotal($0)) },
+                                             activeAlerts: Set(alerts.engine.active.map { "\($0.rule.rawValue):\($0.queue)" }), redisUp: redisReadable, isDraining: isDraining)
+        metrics.update(text: publisher.text(values, processMetrics: ProcessMetrics.add(to:)), healthy: redisReadable && !isDraining)
+    }
+
+    /// Runs the alert rules on this poll's state (`AlertDelivery`) and writes what they deliver.
+    func evaluateAlerts() {
+        let now = clock.now
+        let observed = redisReadable ? AlertDelivery.observations(settings: settings, states: queues, workers: Array(workers.values), reading: lastReading, now: now) : []
+        let commands = alerts.evaluate(now: now, redisReadable: redisReadable, queues: observed, events: &events)
+        if redisReadable, !commands.isEmpty, pipelineReporting(commands, skipped: "alert not published") != nil { alerts.written() }
+    }
+
+    /// Writes buffered events (one pipelined round trip); on failure they stay buffered.
+    func flushEvents() { if redisReadable { events.flush(link: link, keyFaults: &keyFaults, logger: logger) } }
+
+    /// Feeds each queue's sample to the history; writes the finished minutes in one round trip.
+    func recordHistory() {
+        let readings = HistoryRecorder.readings(queues: settings.queues, states: queues, workers: Array(workers.values), reading: lastReading)
+        let commands = history.record(readings, wallMilliseconds: WallClock.nowMilliseconds())
+        if !commands.isEmpty { pipelineReporting(commands, skipped: "history sample not written") }
+    }
+
+    func doneTotal(_ q: String) -> Int { Int(lastReading.stats[q]?["done"] ?? "") ?? 0 }
+
+    /// A pipeline on keys holding no job: a key of the wrong type is skipped and reported once (`KeyFaults`).
+    @discardableResult
+    func pipelineReporting(_ commands: [[RedisArg]], skipped: String, exempt: Range<Int>? = nil) -> [RedisReply]? {
+        keyFaults.pipeline(commands, on: link, skipped: skipped, exempt: exempt, logger: logger)
+    }
+
+    /// Kills the processes re-parented to us that are neither workers nor helpers (`OrphanSweeper`).
+    @discardableResult
+    func killAdoptedOrphans() -> Int { orphans.killAdopted { [workers, helpers] child in workers[child] != nil || helpers.contains(child) } }
+
+    /// Requeues processing lists whose owner's heartbeat expired, never those of our own live workers
+    /// nor of another live host's.
+    func recoverAbandoned(reason: String) {
+        orphans.recoverAbandoned(queues: settings.queues, prefix: settings.job.prefix, link: link, sparing: Set(workers.values.map(\.id)),
+                                 otherHosts: Set(leases.view.hosts.map(\.id)).subtracting([leases.hostID]), reason: reason, now: clock.now, faults: &keyFaults)
+    }
 }

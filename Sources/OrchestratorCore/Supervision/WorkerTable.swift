@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+
+/// One worker process of the Supervisor's table.
+struct SupervisedWorker {
+    let pid: Int32
+    let queue: String
+    let slot: Int
+    let id: String
+    let startedAt: ContinuousClock.Instant
+    var lifecycle = WorkerLifecycle()
+    var isBusy = false
+    var handlerPID: Int32?
+    /// From its heartbeat: when its current job started (wall-clock ms), and its tree's PSS.
+    var jobStartedAt: Int64?
+    var pssBytes = 0
+    /// SIGKILLed by the operator's drain (deadline passed, or a second TERM): its job was
+    /// stopped, not failed, so it is requeued without counting the attempt.
+    var killedByDrain = false
+    /// The seed's name, in the `Worker '…' iniciado` lines.
+    var name: String { "worker-\(queue)-\(slot)" }
+    /// The name in metadata, the same the worker's own log lines carry (`worker=q-1`).
+    var label: String { "\(queue)-\(slot)" }
+    var metricValues: MetricsPublisher.WorkerValues {
+        .init(queue: queue, slot: slot, isBusy: isBusy, isDraining: lifecycle.isDraining, isStarting: lifecycle.state == .launching,
+              jobStartedAt: jobStartedAt, pssBytes: pssBytes)
+    }
+    var snapshot: WorkerSnapshot {
+        WorkerSnapshot(pid: pid, queue: queue, isBusy: isBusy, isDraining: lifecycle.isDraining, startedAt: startedAt)
+    }
+}
+
+/// One watched queue's state in the Supervisor.
+struct SupervisedQueue {
+    var pending = 0
+    var lowerTargetSince: ContinuousClock.Instant?
+    var backoff = CrashBackoff()
+    var lastSummary: ContinuousClock.Instant?
+    var lastCrashLoopAlert: ContinuousClock.Instant?
+    var target = QueueTarget(demand: 0, allotted: 0)
+    /// Set while the queue key cannot be read (e.g. WRONGTYPE): its workers are held as they are.
+    var unreadable: String?
+    /// `orchestrator pause`: target 0 at once; jobs wait.
+    var isPaused = false
+    /// `--scaling adaptive`: measured rates, since when the current backlog exists, and the need.
+    var rates = QueueRates()
+    var backlogSince: ContinuousClock.Instant?
+    var need: AdaptivePolicy.Need?
+    /// In a fleet: the queue's target over all hosts.
+    var fleetTarget: Int?
+}
+
+extension SupervisedWorker {
+    /// The seed's `Worker '…' encerrado` line of its exit, at the level its kind deserves.
+    func logExit(_ kind: WorkerLifecycle.ExitKind, status: TerminationStatus, fenced: Bool, total: Int, logger: Logger) {
+        let line = RebalanceLines.stopped(name: name, pid: pid, status: "\(status)", queue: queue, total: total)
+        switch kind {
+        case .crashed, .killed:
+            // Its handler, if any, was re-parented to us: the Supervisor's orphan sweep ends it.
+            logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(fenced ? "fenced (SIGKILLed by the lease fence)" : "\(kind)")"])
+        case .leaseLost:
+            logger.warning("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "lease lost (exit 77: it took no job without its slot lease)"])
+        default:
+            logger.info("\(line)", metadata: ["event": "\(LogEvents.workerExited)"])
+        }
+    }
+
+    var historySample: HistoryRecorder.WorkerSample { .init(isBusy: isBusy, isDraining: lifecycle.isDraining, pssBytes: pssBytes) }
+}
+
+extension SupervisedQueue {
+    /// After one of its workers exited: a crash (outside a drain) counts toward the restart
+    /// backoff, and when the backoff says crash loop, returns how many crashes the last minute
+    /// saw, at most once a minute (for `crash_loop`). A worker that ran 10 s or more, or left on
+    /// purpose (recycled, drained), resets the backoff.
+    mutating func workerExited(_ kind: WorkerLifecycle.ExitKind, ranFor: Duration, isDraining: Bool, now: ContinuousClock.Instant) -> Int? {
+        if case .crashed = kind, !isDraining {
+            guard backoff.crashed(at: now), lastCrashLoopAlert.map({ now - $0 >= .seconds(60) }) ?? true else { return nil }
+            lastCrashLoopAlert = now
+            return backoff.recent.filter { now - $0 < .seconds(60) }.count
+        } else if ranFor >= .seconds(10) || kind == .recycled || kind == .drained {
+            backoff.reset()
+        }
+        return nil
+    }
+
+    /// The queue as `/metrics` shows it, with what the last reading and the history say of it.
+    func metricValues(_ queue: String, policy: ScalingPolicy, reading: Supervisor.PollReading,
+                      jobsPerMinute: (one: Double?, five: Double?, fifteen: Double?)?) -> MetricsPublisher.QueueValues {
+        .init(pending: pending, target: target.allotted, wanted: policy.rawNeed(pending: pending), retrying: reading.retrying[queue] ?? 0,
+              dead: reading.deadNow[queue] ?? 0, isReadable: unreadable == nil, isPaused: isPaused, need: need, stats: reading.stats[queue] ?? [:],
+              jobsPerMinute: jobsPerMinute)
+    }
+
+    /// The queue as the reconcile plan sees it.
+    func snapshot(_ queue: String) -> QueueSnapshot {
+        var snapshot = QueueSnapshot(name: queue, pending: pending, isPaused: isPaused, isReadable: unreadable == nil,
+                                     backoffUntil: backoff.nextAllowed, lowerTargetSince: lowerTargetSince, lastSummary: lastSummary)
+        snapshot.adaptive = need
+        return snapshot
+    }
+
+    /// Keeps what the plan decided for the queue: its target and timers.
+    mutating func take(_ outcome: ReconcilePlan.QueueOutcome) {
+        target = outcome.target
+        lowerTargetSince = outcome.lowerTargetSince
+        lastSummary = outcome.lastSummary
+        fleetTarget = outcome.fleetTarget
+    }
+}
