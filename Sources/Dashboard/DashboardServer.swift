@@ -5,7 +5,6 @@ import NIOCore
 import NIOHTTPTypes
 import NIOPosix
 import OrchestratorCore
-import Synchronization
 
 /// The request context: bodies are tiny (actions carry none), so anything above 1 KB is refused.
 struct DashboardContext: RequestContext {
@@ -52,8 +51,6 @@ public final class DashboardServer: Sendable {
     let data: DashboardData
     let logger: Logger
     let refusals = RefusalLog()
-    /// While serving: the server's task and its event-loop thread, both ended by `stop()`.
-    private let running = Mutex<(task: Task<Void, Never>, finished: DispatchSemaphore, group: MultiThreadedEventLoopGroup)?>(nil)
 
     public init(_ configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -63,12 +60,9 @@ public final class DashboardServer: Sendable {
         self.logger = quiet
     }
 
-    /// Binds and starts serving; returns the bound port. A bind failure is a `ConfigError` naming
-    /// the flag. Waits for the server task, which runs on the Swift concurrency pool: call it from
-    /// a thread of its own (main), not from that pool.
+    /// Binds and starts serving; returns the bound port. A bind failure is a `ConfigError` naming the flag.
     public func start() throws(ConfigError) -> Int {
         let bound = BindResult()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let http = configuration.http
         let timeout = TimeAmount.milliseconds(configuration.requestTimeout.milliseconds)
         let app = Application(
@@ -78,34 +72,16 @@ public final class DashboardServer: Sendable {
                 httpDecoderConfiguration: .init(maxHeaderFieldSize: 8192, maxHeaderListSize: 16_384, maxHeaderFieldCount: 64))),
             configuration: .init(address: .hostname(http.host, port: http.port), serverName: "rpa-orchestrator"),
             onServerRunning: { channel in bound.set(.success(channel.localAddress?.port ?? 0)) },
-            eventLoopGroupProvider: .shared(group),
+            eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup(numberOfThreads: 1)),
             logger: logger)
-        let finished = DispatchSemaphore(value: 0)
-        let task = Task.detached {
+        Task.detached {
             do { try await app.run() } catch { bound.set(.failure(error)) }
-            finished.signal()
         }
-        running.withLock { $0 = (task, finished, group) }
-        let failure: String
         switch bound.wait(timeout: 10) {
         case .success(let port): return port
-        case .failure(let error): failure = "\(error)"
-        case nil: failure = "no answer within 10 s"
+        case .failure(let error): throw ConfigError(flag: http.source, message: "cannot listen on \(http.host):\(http.port): \(error)")
+        case nil: throw ConfigError(flag: http.source, message: "cannot listen on \(http.host):\(http.port): no answer within 10 s")
         }
-        stop()
-        throw ConfigError(flag: http.source, message: "cannot listen on \(http.host):\(http.port): \(failure)")
-    }
-
-    /// Stops serving: the server task is cancelled (the listening socket and the open
-    /// connections close), then its event-loop thread ends. Waits up to 10 s for the task; if it
-    /// has not ended by then, its event loop is left running (shutting it down under a live server
-    /// would trap). Like `start()`, call it from a thread of its own (main), not from the Swift
-    /// concurrency pool, which the server task needs to end.
-    public func stop() {
-        guard let (task, finished, group) = running.withLock({ r in defer { r = nil }; return r }) else { return }
-        task.cancel()
-        guard finished.wait(timeout: .now() + 10) == .success else { return }
-        try? group.syncShutdownGracefully()
     }
 
     /// Every endpoint (`makeRouter`), behind the path canonicalisation.

@@ -47,11 +47,7 @@ struct DashboardCommand: ParsableCommand {
         for sig in stops { Glibc.signal(sig, SIG_IGN) }
         let sources = stops.map { (sig: Int32) -> DispatchSourceSignal in
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .main)
-            s.setEventHandler {
-                logger.info("dashboard.stopped", metadata: ["signal": "\(sig)"])
-                server.stop()
-                Glibc.exit(0)
-            }
+            s.setEventHandler { logger.info("dashboard.stopped", metadata: ["signal": "\(sig)"]); Glibc.exit(0) }
             s.resume()
             return s
         }

@@ -83,7 +83,8 @@ struct Run: ParsableCommand {
     }
 
     /// Connects, joins the fleet, starts the signal forwarding and the HTTP server, and runs the
-    /// supervisor until it has drained; then stops the signal forwarding and the HTTP server.
+    /// supervisor until it has drained; then stops the signal forwarding. The HTTP server serves
+    /// until the process exits (stopping it while a connection arrives traps in NIO).
     private func supervise(_ settings: OrchestratorSettings, http: HTTPSettings?, sink: LogSink, environment: [String: String], logger: Logger) throws {
         let connection = try connectOrExit(settings.job.redis, logger: logger)
         let fleet = FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy)
@@ -96,15 +97,14 @@ struct Run: ParsableCommand {
                                     link: RedisLink(connection: connection, logger: logger), logger: logger, environment: environment,
                                     fleet: fleet)
         supervisor.reopenLogs = { sink.reopen() }
-        let server = try http.map { try serve($0, settings, supervisor: supervisor, logger: logger) }
+        if let http { try serve(http, settings, supervisor: supervisor, logger: logger) }
         let code = supervisor.run()
         SignalEvents.stop(signals)
-        server?.stop()
         if code != 0 { throw ExitCode(code) }
     }
 
     /// Starts the HTTP server (dashboard, API, `/metrics`) on the snapshot the supervisor publishes.
-    private func serve(_ http: HTTPSettings, _ settings: OrchestratorSettings, supervisor: Supervisor, logger: Logger) throws -> DashboardServer {
+    private func serve(_ http: HTTPSettings, _ settings: OrchestratorSettings, supervisor: Supervisor, logger: Logger) throws {
         let metricsBox = MetricsBox()
         let server = DashboardServer(.init(http: http, redis: settings.job.redis, prefix: settings.job.prefix, queues: settings.queues,
                                            metrics: metricsBox, liveWindow: max(.seconds(30), settings.pollInterval * 10),
@@ -113,7 +113,6 @@ struct Run: ParsableCommand {
         let port: Int
         do { port = try server.start() } catch { throw badConfig(error.description) }
         server.announce(port: port, to: logger)
-        return server
     }
 
     private func defaultWorkerPath() -> String {
