@@ -1,20 +1,30 @@
 import Foundation
 import OrchestratorCore
+import Synchronization
 
 /// Everything the dashboard reads or changes in Redis, on one connection owned by a serial queue
 /// of its own: blocking hiredis calls never run on the server's event loop or the Swift
-/// concurrency pool, and never touch the control loop's connection.
-final class DashboardData: @unchecked Sendable {
+/// concurrency pool, and never touch the control loop's connection. The connection and its
+/// failure state are behind a `Mutex` taken only on that queue (never contended: it makes the
+/// compiler check what the queue already serialises); the cached status has its own.
+final class DashboardData: Sendable {
     private let queue = DispatchQueue(label: "dashboard.redis")
     private let endpoint: RedisEndpoint
     let prefix: String
     /// The queues to show: the orchestrator's own (`run`), or those asked for (`dashboard --queue`);
     /// nil: whatever the running orchestrator watches.
     let queues: [String]?
-    private var connection: RedisConnection?
-    private var failedAt: ContinuousClock.Instant?
-    private var lastError = ""
-    var cachedStatus: (at: ContinuousClock.Instant, json: String)?
+    private struct Link {
+        var connection: RedisConnection?
+        var failedAt: ContinuousClock.Instant?
+        var lastError = ""
+    }
+    private let link = Mutex(Link())
+    private let cache = Mutex<(at: ContinuousClock.Instant, json: String)?>(nil)
+    var cachedStatus: (at: ContinuousClock.Instant, json: String)? {
+        get { cache.withLock { $0 } }
+        set { cache.withLock { $0 = newValue } }
+    }
     private let clock = ContinuousClock()
 
     /// The `host` of the events an action writes.
@@ -34,30 +44,33 @@ final class DashboardData: @unchecked Sendable {
     func perform<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             queue.async {
-                continuation.resume(with: Result { try self.onQueue(body) })
+                continuation.resume(with: Result { try self.link.withLock { try self.onQueue(&$0, body) } })
             }
         }
     }
 
-    private func onQueue<T>(_ body: (RedisConnection) throws -> T) throws -> T {
-        if let failedAt, clock.now - failedAt < .seconds(1) { throw Unavailable(description: lastError) }
+    private func onQueue<T>(_ link: inout Link, _ body: (RedisConnection) throws -> T) throws -> T {
+        if let failedAt = link.failedAt, clock.now - failedAt < .seconds(1) { throw Unavailable(description: link.lastError) }
         do {
-            if connection == nil {
-                let c = RedisConnection(endpoint: endpoint, connectTimeout: .seconds(1), commandTimeout: .seconds(3))
-                try c.connect()
-                connection = c
+            let connection: RedisConnection
+            if let open = link.connection {
+                connection = open
+            } else {
+                connection = RedisConnection(endpoint: endpoint, connectTimeout: .seconds(1), commandTimeout: .seconds(3))
+                try connection.connect()
+                link.connection = connection
             }
-            let result = try body(connection!)
-            failedAt = nil
+            let result = try body(connection)
+            link.failedAt = nil
             return result
         } catch let error as RedisError {
-            connection?.close()
-            connection = nil
+            link.connection?.close()
+            link.connection = nil
             switch error {
             case .connection, .authentication:
-                failedAt = clock.now
-                lastError = "\(error)"
-                throw Unavailable(description: lastError)
+                link.failedAt = clock.now
+                link.lastError = "\(error)"
+                throw Unavailable(description: link.lastError)
             default:
                 throw error
             }

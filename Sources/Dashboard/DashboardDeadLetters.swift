@@ -11,8 +11,7 @@ enum DashboardDeadLetters {
     async function loadDead() {
       const wanted = deadQueues();
       for (const q of Object.keys(state.dead)) if (!wanted.includes(q)) { delete state.dead[q]; delete state.deadRaw[q]; }
-      // The server has a token and none was typed yet: payloads need it, so ask instead of a 401.
-      if (state.config && state.config.actions && !state.token) { state.deadLocked = wanted.length > 0; renderDead(); return; }
+      if (tokenMissing()) { state.deadLocked = wanted.length > 0; renderDead(); return; }
       for (const q of wanted) {
         try {
           const r = await fetch(`/api/dead?queue=${enc(q)}&limit=${state.deadLimit[q] || 50}`, { cache: "no-store", headers: authHeaders() });
@@ -173,11 +172,12 @@ enum DashboardDeadLetters {
       ev.preventDefault();
       const id = $("jobid").value.trim(), msg = $("jobmsg");
       if (!id) { msg.textContent = "Type a job id."; return; }
-      if (state.config && state.config.actions && !state.token) { msg.textContent = "Job records hold payloads: enter the HTTP token (top right) to look jobs up."; return; }
+      const locked = "Job records hold payloads: enter the HTTP token (top right) to look jobs up.";
+      if (tokenMissing()) { msg.textContent = locked; return; }
       msg.textContent = "Looking…";
       let r;
       try { r = await getJSON(`/api/jobs/${enc(id)}`); } catch (e) { msg.textContent = "The dashboard server is unreachable."; return; }
-      if (r.status === 401) { msg.textContent = "Job records hold payloads: enter the HTTP token (top right) to look jobs up."; return; }
+      if (r.status === 401) { msg.textContent = locked; return; }
       if (r.status === 404) { msg.textContent = `Job ${visible(id)}: not found in the queues shown here.`; return; }
       if (r.status !== 200 || !r.body) { msg.textContent = `Lookup failed (HTTP ${r.status}): ${visible(r.body && r.body.error || "")}`; return; }
       msg.textContent = `Job ${visible(id)}: ${r.body.state.replace("_", " ")} in ${visible(r.body.queue)}.`;

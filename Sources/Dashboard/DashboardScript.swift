@@ -36,6 +36,9 @@ enum DashboardScript {
 
     // The token, once typed, goes with every read too: dead letters and job records need it.
     function authHeaders() { return state.token ? { "Authorization": "Bearer " + state.token } : {}; }
+    // The server has a token and none was typed yet: reads of payloads (dead letters, job
+    // records) would get 401, so the page asks for the token instead of fetching.
+    function tokenMissing() { return !!(state.config && state.config.actions && !state.token); }
 
     async function getJSON(path) {
       const r = await fetch(path, { cache: "no-store", headers: authHeaders() });

@@ -3,41 +3,40 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 import OrchestratorCore
+import Synchronization
 
 /// Logs refused actions (401, 403) as `dashboard.refused` with the client and the path, never the
 /// token: at most one line per 10 s, carrying how many were held back before it.
-final class RefusalLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var limit = LogRateLimit(interval: .seconds(10))
+final class RefusalLog: Sendable {
+    private let limit = Mutex(LogRateLimit(interval: .seconds(10)))
 
     func log(code: Int, method: String, path: String, client: String, to logger: Logger) {
-        lock.lock()
-        let held = limit.admit(now: ContinuousClock().now)
-        lock.unlock()
-        guard let held else { return }
+        let now = ContinuousClock().now
+        guard let held = limit.withLock({ $0.admit(now: now) }) else { return }
         var metadata: Logger.Metadata = ["status": "\(code)", "client": "\(client)", "method": "\(method)", "path": "\(path.prefix(200))"]
         if held > 0 { metadata["held_back"] = "\(held)" }
         logger.warning("dashboard.refused", metadata: metadata)
     }
 }
 
-/// The bound port (or the failure), handed from the server task to `start()`.
-final class BindResult: @unchecked Sendable {
-    private let lock = NSLock()
+/// The bound port (or the failure), handed from the server task to `start()`: the first result
+/// set is kept, and wakes the waiter.
+final class BindResult: Sendable {
+    private let result = Mutex<Result<Int, any Error>?>(nil)
     private let ready = DispatchSemaphore(value: 0)
-    private var result: Result<Int, any Error>?
+
     func set(_ r: Result<Int, any Error>) {
-        lock.lock()
-        let first = result == nil
-        if first { result = r }
-        lock.unlock()
+        let first = result.withLock { stored in
+            guard stored == nil else { return false }
+            stored = r
+            return true
+        }
         if first { ready.signal() }
     }
+
     func wait(timeout: Double) -> Result<Int, any Error>? {
         guard ready.wait(timeout: .now() + timeout) == .success else { return nil }
-        lock.lock()
-        defer { lock.unlock() }
-        return result
+        return result.withLock { $0 }
     }
 }
 

@@ -78,7 +78,7 @@ struct Alerts: ParsableCommand {
             FileHandle.standardError.write(Data("alerts: \(error)\n".utf8))
             throw ExitCode(ExitCodes.redisUnavailable)
         }
-        let alerts = fields.keys.sorted().map { fields[$0]! }
+        let alerts = fields.sorted { $0.key < $1.key }.map(\.value)
         if json { print("[" + alerts.joined(separator: ",") + "]"); return }
         if alerts.isEmpty { print("no active alert"); return }
         for text in alerts {

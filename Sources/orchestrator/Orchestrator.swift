@@ -59,13 +59,18 @@ struct Run: ParsableCommand {
         }
         let http: HTTPSettings?
         do { http = try HTTPSettings.resolve(flags.values, resolver) } catch { throw badConfig(error.description) }
-        let metricsBox = MetricsBox()
         let (sink, sinkError) = LogSink.open("\(settings.logDir)/orchestrator.log", destination: settings.log.destination)
         if let sinkError { throw badConfig("\(logDirSource): cannot write '\(settings.logDir)/orchestrator.log': \(sinkError)") }
         let logger = Logger(label: "orchestrator") { _ in LineLogHandler(sink: sink, settings: settings.log) }
+        warnAtStart(settings, http: http, environment: environment, logger: logger)
+        try supervise(settings, http: http, sink: sink, environment: environment, logger: logger)
+    }
+
+    /// The configuration line, and warnings about handlers and secrets on the command line.
+    private func warnAtStart(_ settings: OrchestratorSettings, http: HTTPSettings?, environment: [String: String], logger: Logger) {
         logger.info("\(LogEvents.config)", metadata: ["settings": "\(settings.summary)"])
         for q in settings.queues {
-            if let warning = HandlerCheck.warning(settings.handlers[q]!, path: environment["PATH"]) {
+            if let command = settings.handlers[q], let warning = HandlerCheck.warning(command, path: environment["PATH"]) {
                 logger.warning("config.handler_unchecked", metadata: ["queue": "\(q)", "warning": "\(warning)"])
             }
         }
@@ -75,7 +80,12 @@ struct Run: ParsableCommand {
         if let url = options.shared.redisURL, (try? RedisEndpoint.parse(url))?.password != nil {
             logger.warning("config.secret_in_argv", metadata: ["hint": "the Redis password in --redis-url is visible in ps; pass it in REDIS_PASSWORD (workers get it on their stdin, never in argv or environment)"])
         }
+    }
 
+    /// Connects, joins the fleet, starts the signal forwarding and the HTTP server, and runs the
+    /// supervisor until it has drained; then stops the signal forwarding. The HTTP server serves
+    /// until the process exits (stopping it while a connection arrives traps in NIO).
+    private func supervise(_ settings: OrchestratorSettings, http: HTTPSettings?, sink: LogSink, environment: [String: String], logger: Logger) throws {
         let connection = try connectOrExit(settings.job.redis, logger: logger)
         let fleet = FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy)
         try joinFleetOrExit(fleet, connection, logger: logger)
@@ -87,18 +97,22 @@ struct Run: ParsableCommand {
                                     link: RedisLink(connection: connection, logger: logger), logger: logger, environment: environment,
                                     fleet: fleet)
         supervisor.reopenLogs = { sink.reopen() }
-        if let http {
-            let server = DashboardServer(.init(http: http, redis: settings.job.redis, prefix: settings.job.prefix, queues: settings.queues,
-                                               metrics: metricsBox, liveWindow: max(.seconds(30), settings.pollInterval * 10),
-                                               hostID: settings.fleet.hostID), logger: logger)
-            supervisor.metrics = metricsBox
-            let port: Int
-            do { port = try server.start() } catch { throw badConfig(error.description) }
-            server.announce(port: port, to: logger)
-        }
+        if let http { try serve(http, settings, supervisor: supervisor, logger: logger) }
         let code = supervisor.run()
-        withExtendedLifetime(signals) {}
+        SignalEvents.stop(signals)
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// Starts the HTTP server (dashboard, API, `/metrics`) on the snapshot the supervisor publishes.
+    private func serve(_ http: HTTPSettings, _ settings: OrchestratorSettings, supervisor: Supervisor, logger: Logger) throws {
+        let metricsBox = MetricsBox()
+        let server = DashboardServer(.init(http: http, redis: settings.job.redis, prefix: settings.job.prefix, queues: settings.queues,
+                                           metrics: metricsBox, liveWindow: max(.seconds(30), settings.pollInterval * 10),
+                                           hostID: settings.fleet.hostID), logger: logger)
+        supervisor.metrics = metricsBox
+        let port: Int
+        do { port = try server.start() } catch { throw badConfig(error.description) }
+        server.announce(port: port, to: logger)
     }
 
     private func defaultWorkerPath() -> String {

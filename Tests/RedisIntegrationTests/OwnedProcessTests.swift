@@ -43,6 +43,8 @@ struct OwnedProcessTests {
         watchdog.setDeadline(ContinuousClock().now)
         #expect(exitStatus(of: live) == .signaled(SIGKILL), "the fence kills a live worker")
         #expect(watchdog.firedCount == 1)
+        #expect(watchdog.firings.lastKilled == [live, done].sorted(), "both count as fenced")
+        #expect(watchdog.lastSignalled == [live], "the reaped worker is not signalled")
         launcher.forget(live)
         launcher.forget(done)
         #expect(launcher.owned(live) == nil)
@@ -67,17 +69,43 @@ struct OwnedProcessTests {
         #expect(!owned.signal(0))
     }
 
-    @Test("the monotonic condition times out after the wait asked for, and wakes at once when signalled")
-    func monotonicWait() {
-        let condition = MonotonicCondition()
-        let clock = ContinuousClock()
-        condition.lock()
-        let start = clock.now
-        let signalled = condition.wait(for: .milliseconds(50))
-        condition.unlock()
-        #expect(signalled || clock.now - start >= .milliseconds(50), "a timeout before the time asked for")
-        let inbox = EventInbox()
-        DispatchQueue.global().async { inbox.post(.signal(SIGHUP)) }
-        #expect(inbox.take(waitingFor: .seconds(30)) == [.signal(SIGHUP)])
+    @Test("stop() ends the watchdog's thread, and nothing is killed after it")
+    func stopEndsThread() {
+        let watchdog = FenceWatchdog()
+        #expect(watchdog.isRunning)
+        watchdog.setDeadline(ContinuousClock().now + .seconds(3600))
+        watchdog.stop()
+        #expect(waitUntil { !watchdog.isRunning }, "the lease-fence thread still runs after stop()")
+    }
+
+    @Test("an alert command is killed only while registered: never after its exit was handled, even when the exit came before the registration")
+    func helperKilledOnlyWhileRegistered() throws {
+        let helpers = HelperSet()
+        let early = try sleeper(), late = try sleeper()
+        defer { for p in [early, late] where p.isRunning { p.terminate(); p.waitUntilExit() } }
+        // Exit handled first (a command ending within microseconds), registration second.
+        helpers.exited(early.processIdentifier)
+        helpers.started(early.processIdentifier, OwnedProcess(child: early.processIdentifier))
+        #expect(!helpers.contains(early.processIdentifier) && !helpers.kill(early.processIdentifier))
+        // Registered, then its exit handled: the timer's kill signals nothing.
+        helpers.started(late.processIdentifier, OwnedProcess(child: late.processIdentifier))
+        #expect(helpers.contains(late.processIdentifier))
+        helpers.exited(late.processIdentifier)
+        #expect(!helpers.kill(late.processIdentifier))
+        #expect(holds(for: .milliseconds(300)) { early.isRunning && late.isRunning }, "a helper was signalled after its exit was handled")
+        // A registered live command is killed.
+        let live = try sleeper()
+        helpers.started(live.processIdentifier, OwnedProcess(child: live.processIdentifier))
+        #expect(helpers.kill(live.processIdentifier))
+        live.waitUntilExit()
+        #expect(live.terminationReason == .uncaughtSignal && live.terminationStatus == SIGKILL)
+    }
+
+    func sleeper() throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        p.arguments = ["60"]
+        try FoundationProcessLauncher.runWithEmptySignalMask(p)
+        return p
     }
 }

@@ -10,21 +10,37 @@ import TestSupport
 struct WorkerLeaseTests {
     static let mine = "h1\ninst-a\nq"
 
-    func env(_ h: WorkerHarness, key: String) -> [String: String] {
-        _ = try? h.redis.send(["SET", RedisArg(QueueKeys.namespace(h.prefix) + "fleet:epoch"), "1"])  // a live fleet
-        return [LeaseFence.keyVariable: key, LeaseFence.holderVariable: Self.mine, LeaseFence.marginVariable: "1000"]
+    /// A worker harness in a live fleet (its epoch set), and the key of slot `slot`'s lease, held
+    /// by us (`mine`) for `ttlMilliseconds`; `env` starts a worker under that lease.
+    struct Leased {
+        let h: WorkerHarness
+        let key: String
+        var env: [String: String] { [LeaseFence.keyVariable: key, LeaseFence.holderVariable: WorkerLeaseTests.mine, LeaseFence.marginVariable: "1000"] }
+
+        init(_ name: String, slot: Int, ttlMilliseconds: Int = 60_000) throws {
+            h = try WorkerHarness(name)
+            key = QueueKeys.namespace(h.prefix) + "fleet:slot:\(slot)"
+            _ = try h.redis.send(["SET", RedisArg(QueueKeys.namespace(h.prefix) + "fleet:epoch"), "1"])
+            try hold(by: WorkerLeaseTests.mine, ttlMilliseconds: ttlMilliseconds)
+        }
+
+        /// The lease is `holder`'s now (another host's, or ours again).
+        func hold(by holder: String, ttlMilliseconds: Int = 60_000) throws {
+            _ = try h.redis.send(["SET", RedisArg(key), RedisArg(holder), "PX", RedisArg("\(ttlMilliseconds)")])
+        }
     }
+
+    static let other = "h2\ninst-b\nq"
 
     @Test("lease taken by another host mid-run: the worker stops taking, exits 77, no job lost or run twice")
     func leaseTakenMidRun() throws {
-        let h = try WorkerHarness("lease-mid")
-        let key = QueueKeys.namespace(h.prefix) + "fleet:slot:1"
-        _ = try h.redis.send(["SET", RedisArg(key), RedisArg(Self.mine), "PX", "60000"])
+        let lease = try Leased("lease-mid", slot: 1)
+        let h = lease.h
         let payloads = (0..<30).map { "job-\($0)" }
         try h.redis.lpush(h.keys.pending, strings: payloads)
-        let worker = try h.start(handler: "sleep 0.1; cat", env: env(h, key: key))
+        let worker = try h.start(handler: "sleep 0.1; cat", env: lease.env)
         #expect(waitUntil { ((try? h.results().count) ?? 0) >= 3 }, "worker log: \(worker.output)")
-        _ = try h.redis.send(["SET", RedisArg(key), "h2\ninst-b\nq", "PX", "60000"])
+        try lease.hold(by: Self.other)
         #expect(worker.wait() == .exited(ExitCodes.leaseLost), "worker log: \(worker.output)")
         let done = try h.results().compactMap { $0["payload"] as? String }
         let waiting = try h.redis.lrange(h.keys.pending).map { String(decoding: $0, as: UTF8.self) }
@@ -38,20 +54,19 @@ struct WorkerLeaseTests {
 
     @Test("Redis lost the fleet's keys (restart without persistence): the worker takes nothing, waits, and goes on once its lease is back; no restart, no job lost")
     func keysLostWaits() throws {
-        let h = try WorkerHarness("lease-lost-keys")
-        let key = QueueKeys.namespace(h.prefix) + "fleet:slot:4"
-        _ = try h.redis.send(["SET", RedisArg(key), RedisArg(Self.mine), "PX", "60000"])
-        let worker = try h.start(handler: "sleep 0.05; cat", env: env(h, key: key))
+        let lease = try Leased("lease-lost-keys", slot: 4)
+        let h = lease.h
+        let worker = try h.start(handler: "sleep 0.05; cat", env: lease.env)
         try h.redis.lpush(h.keys.pending, strings: (0..<5).map { "a-\($0)" })
         #expect(waitUntil { ((try? h.results().count) ?? 0) == 5 }, "worker log: \(worker.output)")
         // What a restart without persistence leaves: no lease, no epoch (the queue's jobs pushed again by producers).
-        _ = try h.redis.send(["DEL", RedisArg(key), RedisArg(QueueKeys.namespace(h.prefix) + "fleet:epoch")])
+        _ = try h.redis.send(["DEL", RedisArg(lease.key), RedisArg(QueueKeys.namespace(h.prefix) + "fleet:epoch")])
         try h.redis.lpush(h.keys.pending, strings: (0..<5).map { "b-\($0)" })
         #expect(waitUntil { worker.output.contains("lease.waiting") }, "worker log: \(worker.output)")
         #expect(try h.redis.lrange(h.keys.pending).count == 5)  // nothing taken without the lease
         // Its orchestrator takes the lease back (and the fleet writes its epoch again).
         _ = try h.redis.send(["SET", RedisArg(QueueKeys.namespace(h.prefix) + "fleet:epoch"), "2"])
-        _ = try h.redis.send(["SET", RedisArg(key), RedisArg(Self.mine), "PX", "60000"])
+        try lease.hold(by: Self.mine)
         #expect(waitUntil { ((try? h.results().count) ?? 0) == 10 }, "worker log: \(worker.output)")
         #expect(worker.output.contains("lease.reclaimed"), "worker log: \(worker.output)")
         #expect(!worker.output.contains("lease.lost"), "worker log: \(worker.output)")
@@ -62,10 +77,9 @@ struct WorkerLeaseTests {
 
     @Test("an idle worker whose lease is not renewed exits before it expires and takes nothing after")
     func idleLeaseExpires() throws {
-        let h = try WorkerHarness("lease-idle")
-        let key = QueueKeys.namespace(h.prefix) + "fleet:slot:2"
-        _ = try h.redis.send(["SET", RedisArg(key), RedisArg(Self.mine), "PX", "3000"])
-        let worker = try h.start(handler: "cat", env: env(h, key: key))
+        let lease = try Leased("lease-idle", slot: 2, ttlMilliseconds: 3000)
+        let h = lease.h
+        let worker = try h.start(handler: "cat", env: lease.env)
         #expect(worker.wait() == .exited(ExitCodes.leaseLost), "worker log: \(worker.output)")
         // It stopped while the lease still existed (the margin), i.e. before another host could take the slot.
         #expect(worker.output.contains("expiring, not renewed"), "worker log: \(worker.output)")
@@ -74,12 +88,11 @@ struct WorkerLeaseTests {
 
     @Test("a job arriving after the lease went to another host is put back untouched by the blocked worker")
     func blockedTakeConfirms() throws {
-        let h = try WorkerHarness("lease-block")
-        let key = QueueKeys.namespace(h.prefix) + "fleet:slot:3"
-        _ = try h.redis.send(["SET", RedisArg(key), RedisArg(Self.mine), "PX", "60000"])
-        let worker = try h.start(handler: "cat", env: env(h, key: key))
+        let lease = try Leased("lease-block", slot: 3)
+        let h = lease.h
+        let worker = try h.start(handler: "cat", env: lease.env)
         #expect(waitUntil { (try? h.heartbeatState(pid: worker.pid)) == "idle" }, "worker log: \(worker.output)")
-        _ = try h.redis.send(["SET", RedisArg(key), "h2\ninst-b\nq", "PX", "60000"])
+        try lease.hold(by: Self.other)
         try h.redis.lpush(h.keys.pending, strings: ["late"])
         #expect(worker.wait() == .exited(ExitCodes.leaseLost), "worker log: \(worker.output)")
         #expect(try h.results().isEmpty)

@@ -152,45 +152,57 @@ public struct AlertEngine: Sendable {
         if let u = q.unreadable {
             found.append((.queueUnreadable, "key \(u.key) cannot be read (\(u.reason)); its workers are held until the key is a list again"))
         }
-        // cap_reached: limited by a cap for a while, and the backlog did not shrink meanwhile.
-        if q.limited {
-            if m.limitedSince == nil { m.limitedSince = now; m.pendingWhenLimited = q.pending }
-            // "Did not shrink": within 10 % of where it was (the jobs being worked on meanwhile do not count).
-            if let since = m.limitedSince, now - since >= settings.capReachedFor, Double(q.pending) >= 0.9 * Double(m.pendingWhenLimited) {
-                found.append((.capReached, "limited by --max-per-queue or --max-total for \(formatDuration(now - since)) and the backlog did not shrink (\(m.pendingWhenLimited) → \(q.pending))"))
-            }
-        } else {
-            m.limitedSince = nil
-        }
+        if let capped = capReached(q, &m, now: now) { found.append(capped) }
         if q.crashesInWindow >= settings.crashLoopCount {
             found.append((.crashLoop, "\(q.crashesInWindow) worker crashes within \(formatDuration(settings.crashLoopWindow)); restarts back off"))
         }
-        // dead_letters: the dead list grew recently.
-        if let last = m.lastDeadTotal, q.deadTotal > last { m.lastDeadIncrease = now }
-        m.lastDeadTotal = q.deadTotal
-        if let at = m.lastDeadIncrease, now - at < settings.deadLettersWindow {
-            found.append((.deadLetters, "jobs were dead-lettered in the last \(formatDuration(settings.deadLettersWindow)) (orchestrator dead --queue \(shellQuoted(q.name)))"))
-        }
+        if let dead = deadLetters(q, &m, now: now) { found.append(dead) }
         if q.oldestJobAgeSeconds > settings.stuckFraction * jobTimeout.seconds {
             found.append((.stuckJob, "a job has run \(Int(q.oldestJobAgeSeconds)) s, over \(Int(settings.stuckFraction * 100)) % of --job-timeout \(formatDuration(jobTimeout))"))
         }
-        // no_progress: pending jobs and busy workers, but nothing completed for a while.
-        if q.pending > 0 && q.busyWorkers > 0 {
-            if m.lastDone != q.doneTotal || m.lastProgress == nil { m.lastProgress = now }
-            if let at = m.lastProgress, now - at >= settings.noProgressFor {
-                found.append((.noProgress, "\(q.pending) pending and \(q.busyWorkers) busy worker(s), nothing completed for \(formatDuration(now - at))"))
-            }
-        } else {
-            m.lastProgress = nil
-        }
-        m.lastDone = q.doneTotal
-        if memoryLimitBytes > 0 {
-            let over = q.workerMemory.filter { Double($0.value) > settings.memoryFraction * Double(memoryLimitBytes) }
-            m.memoryPollsOver = Dictionary(uniqueKeysWithValues: over.keys.map { ($0, (m.memoryPollsOver[$0] ?? 0) + 1) })
-            if let (slot, polls) = m.memoryPollsOver.sorted(by: { $0.key < $1.key }).first(where: { $0.value >= settings.memoryPolls }) {
-                found.append((.workerMemory, "worker \(q.name)-\(slot) uses \(q.workerMemory[slot]! >> 20) MB, over \(Int(settings.memoryFraction * 100)) % of --max-worker-rss-mb for \(polls) polls"))
-            }
-        }
+        if let stalled = noProgress(q, &m, now: now) { found.append(stalled) }
+        if memoryLimitBytes > 0, let memory = workerMemory(q, &m, limitBytes: memoryLimitBytes) { found.append(memory) }
         return found
+    }
+
+    /// cap_reached: limited by a cap for a while, and the backlog did not shrink meanwhile.
+    private func capReached(_ q: AlertQueueObservation, _ m: inout QueueMemory, now: ContinuousClock.Instant) -> (AlertRule, String)? {
+        guard q.limited else {
+            m.limitedSince = nil
+            return nil
+        }
+        if m.limitedSince == nil { m.limitedSince = now; m.pendingWhenLimited = q.pending }
+        // "Did not shrink": within 10 % of where it was (the jobs being worked on meanwhile do not count).
+        guard let since = m.limitedSince, now - since >= settings.capReachedFor, Double(q.pending) >= 0.9 * Double(m.pendingWhenLimited) else { return nil }
+        return (.capReached, "limited by --max-per-queue or --max-total for \(formatDuration(now - since)) and the backlog did not shrink (\(m.pendingWhenLimited) → \(q.pending))")
+    }
+
+    /// dead_letters: the dead list grew recently.
+    private func deadLetters(_ q: AlertQueueObservation, _ m: inout QueueMemory, now: ContinuousClock.Instant) -> (AlertRule, String)? {
+        if let last = m.lastDeadTotal, q.deadTotal > last { m.lastDeadIncrease = now }
+        m.lastDeadTotal = q.deadTotal
+        guard let at = m.lastDeadIncrease, now - at < settings.deadLettersWindow else { return nil }
+        return (.deadLetters, "jobs were dead-lettered in the last \(formatDuration(settings.deadLettersWindow)) (orchestrator dead --queue \(shellQuoted(q.name)))")
+    }
+
+    /// no_progress: pending jobs and busy workers, but nothing completed for a while.
+    private func noProgress(_ q: AlertQueueObservation, _ m: inout QueueMemory, now: ContinuousClock.Instant) -> (AlertRule, String)? {
+        defer { m.lastDone = q.doneTotal }
+        guard q.pending > 0 && q.busyWorkers > 0 else {
+            m.lastProgress = nil
+            return nil
+        }
+        if m.lastDone != q.doneTotal || m.lastProgress == nil { m.lastProgress = now }
+        guard let at = m.lastProgress, now - at >= settings.noProgressFor else { return nil }
+        return (.noProgress, "\(q.pending) pending and \(q.busyWorkers) busy worker(s), nothing completed for \(formatDuration(now - at))")
+    }
+
+    /// worker_memory: a worker over the fraction of `--max-worker-rss-mb` for several polls in a row.
+    private func workerMemory(_ q: AlertQueueObservation, _ m: inout QueueMemory, limitBytes: Int) -> (AlertRule, String)? {
+        let over = q.workerMemory.filter { Double($0.value) > settings.memoryFraction * Double(limitBytes) }
+        m.memoryPollsOver = Dictionary(uniqueKeysWithValues: over.keys.map { ($0, (m.memoryPollsOver[$0] ?? 0) + 1) })
+        guard let (slot, polls) = m.memoryPollsOver.sorted(by: { $0.key < $1.key }).first(where: { $0.value >= settings.memoryPolls }),
+              let bytes = over[slot] else { return nil }
+        return (.workerMemory, "worker \(q.name)-\(slot) uses \(bytes >> 20) MB, over \(Int(settings.memoryFraction * 100)) % of --max-worker-rss-mb for \(polls) polls")
     }
 }

@@ -40,25 +40,8 @@ public struct OrchestratorSettings: Sendable {
 
         let handlers = try resolveHandlers(f.handlers, queues: queues, r)
 
-        let maxTotal = try r.int(v, .maxTotal)
-        var maxPerQueue = try r.int(v, .maxPerQueue)
-        // The default 10 must not make `--max-total 4` alone an error: clamp it, and say so.
-        let clamped = !r.isGiven(v, .maxPerQueue) && maxPerQueue > maxTotal
-        if clamped { maxPerQueue = maxTotal }
-        let minPerQueue = try r.int(v, .minPerQueue)
-        if maxPerQueue > maxTotal {
-            throw ConfigError(flag: "--max-per-queue", message: "\(maxPerQueue) is above --max-total \(maxTotal)")
-        }
-        if minPerQueue > maxPerQueue {
-            throw ConfigError(flag: "--min-per-queue", message: "\(minPerQueue) is above --max-per-queue \(maxPerQueue)")
-        }
-        if minPerQueue * queues.count > maxTotal {
-            throw ConfigError(flag: "--min-per-queue", message: "\(minPerQueue) × \(queues.count) queues is above --max-total \(maxTotal)")
-        }
-        let policy = ScalingPolicy(
-            jobsPerWorker: try r.int(v, .jobsPerWorker),
-            minPerQueue: minPerQueue, maxPerQueue: maxPerQueue, maxTotal: maxTotal,
-            scaleDownDelay: try r.duration(v, .scaleDownDelay))
+        let (policy, clamped) = try scalingPolicy(v, r, queueCount: queues.count)
+        let maxTotal = policy.maxTotal
 
         let logDir = try r.required(v, .logDir).text
         let workerPath = r.string(v, .workerPath) ?? defaultWorkerPath
@@ -74,6 +57,31 @@ public struct OrchestratorSettings: Sendable {
             alerts: try alertSettings(v, r), alertCommand: r.string(v, .alertCommand).flatMap { $0.trimmingSpaces.isEmpty ? nil : $0 },
             eventsMax: try r.int(v, .eventsMax), historyRetention: try r.durationOrOff(v, .historyRetention), maxPerQueueClamped: clamped,
             fleet: try FleetSettings.resolve(v, r, maxTotal: maxTotal))
+    }
+
+    /// The caps and the policy, checked against each other; `clamped`: the default
+    /// `--max-per-queue` was lowered to `--max-total`.
+    static func scalingPolicy(_ v: OptionValues, _ r: OptionResolver, queueCount: Int) throws(ConfigError) -> (ScalingPolicy, clamped: Bool) {
+        let maxTotal = try r.int(v, .maxTotal)
+        var maxPerQueue = try r.int(v, .maxPerQueue)
+        // The default 10 must not make `--max-total 4` alone an error: clamp it, and say so.
+        let clamped = !r.isGiven(v, .maxPerQueue) && maxPerQueue > maxTotal
+        if clamped { maxPerQueue = maxTotal }
+        let minPerQueue = try r.int(v, .minPerQueue)
+        if maxPerQueue > maxTotal {
+            throw ConfigError(flag: "--max-per-queue", message: "\(maxPerQueue) is above --max-total \(maxTotal)")
+        }
+        if minPerQueue > maxPerQueue {
+            throw ConfigError(flag: "--min-per-queue", message: "\(minPerQueue) is above --max-per-queue \(maxPerQueue)")
+        }
+        if minPerQueue * queueCount > maxTotal {
+            throw ConfigError(flag: "--min-per-queue", message: "\(minPerQueue) × \(queueCount) queues is above --max-total \(maxTotal)")
+        }
+        let policy = ScalingPolicy(
+            jobsPerWorker: try r.int(v, .jobsPerWorker),
+            minPerQueue: minPerQueue, maxPerQueue: maxPerQueue, maxTotal: maxTotal,
+            scaleDownDelay: try r.duration(v, .scaleDownDelay))
+        return (policy, clamped)
     }
 
     static func alertSettings(_ v: OptionValues, _ r: OptionResolver) throws(ConfigError) -> AlertSettings {

@@ -30,15 +30,8 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         var rest = Substring(url.dropFirst(scheme.count))
         var endpoint = RedisEndpoint()
         if let at = rest.lastIndex(of: "@") {
-            let auth = rest[..<at]
+            endpoint.setCredentials(rest[..<at])
             rest = rest[rest.index(after: at)...]
-            if let colon = auth.firstIndex(of: ":") {
-                let user = String(auth[..<colon])
-                endpoint.user = user.isEmpty ? nil : PercentEncoding.decode(user)
-                endpoint.password = PercentEncoding.decode(String(auth[auth.index(after: colon)...]))
-            } else if !auth.isEmpty {
-                endpoint.user = PercentEncoding.decode(String(auth))
-            }
         }
         var hostPort = rest
         if let slash = rest.firstIndex(of: "/") {
@@ -51,24 +44,37 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
                 endpoint.db = db
             }
         }
+        try endpoint.setAddress(hostPort)
+        if endpoint.password == nil, let pw = fallbackPassword, !pw.isEmpty { endpoint.password = pw }
+        return endpoint
+    }
+
+    /// `user:password` or `user` (percent-decoded) from the part of a URL before `@`.
+    private mutating func setCredentials(_ auth: Substring) {
+        if let colon = auth.firstIndex(of: ":") {
+            let user = String(auth[..<colon])
+            self.user = user.isEmpty ? nil : PercentEncoding.decode(user)
+            password = PercentEncoding.decode(String(auth[auth.index(after: colon)...]))
+        } else if !auth.isEmpty {
+            user = PercentEncoding.decode(String(auth))
+        }
+    }
+
+    /// `host:port`, `host`, `[v6]:port` or `[v6]`.
+    private mutating func setAddress(_ hostPort: Substring) throws(RedisError) {
         if hostPort.isEmpty { throw .invalidURL("missing host") }
         if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasSuffix("]") {
-            let host = hostPort[..<colon]
             let portText = hostPort[hostPort.index(after: colon)...]
             guard let port = Int(portText), (1...65535).contains(port) else {
                 throw .invalidURL("port must be 1-65535, got '\(portText)'")
             }
-            endpoint.host = String(host)
-            endpoint.port = port
+            host = String(hostPort[..<colon])
+            self.port = port
         } else {
-            endpoint.host = String(hostPort)
+            host = String(hostPort)
         }
-        if endpoint.host.hasPrefix("[") && endpoint.host.hasSuffix("]") {
-            endpoint.host = String(endpoint.host.dropFirst().dropLast())
-        }
-        if endpoint.host.isEmpty { throw .invalidURL("missing host") }
-        if endpoint.password == nil, let pw = fallbackPassword, !pw.isEmpty { endpoint.password = pw }
-        return endpoint
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty { throw .invalidURL("missing host") }
     }
 
     /// The URL with the password replaced by `***`.

@@ -98,28 +98,36 @@ public struct ScalingPolicy: Sendable, Equatable {
         let total = result.values.reduce(0) { $0 + $1.demand }
         let capacity = max(0, maxTotal - reserved)
         guard total > capacity else { return result }
-        let order = pending.keys.sorted { (pending[$0]!, $1) > (pending[$1]!, $0) }
-        var given: [String: Int] = [:]
+        // Largest backlog first, then by name.
+        let order = pending.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map(\.key)
+        let demand = order.map { result[$0]?.demand ?? 0 }
+        let given = share(capacity, demand: demand)
+        for (i, q) in order.enumerated() where given[i] < demand[i] {
+            result[q]?.allotted = given[i]
+            result[q]?.limitedBy = .maxTotal(wanted: demand[i], cap: maxTotal)
+        }
+        return result
+    }
+
+    /// Shares `capacity` among demands (in priority order): each gets its floor (`minPerQueue`,
+    /// while there is capacity), then one more each in turn until the capacity or the demands run out.
+    private func share(_ capacity: Int, demand: [Int]) -> [Int] {
+        var given = demand.map { _ in 0 }
         var left = capacity
-        for q in order {
-            let floor = min(minPerQueue, result[q]!.demand, left)
-            given[q] = floor
-            left -= floor
+        for i in demand.indices {
+            given[i] = min(minPerQueue, demand[i], left)
+            left -= given[i]
         }
         var progressed = true
         while left > 0 && progressed {
             progressed = false
-            for q in order where left > 0 && given[q]! < result[q]!.demand {
-                given[q]! += 1
+            for i in demand.indices where left > 0 && given[i] < demand[i] {
+                given[i] += 1
                 left -= 1
                 progressed = true
             }
         }
-        for q in order where given[q]! < result[q]!.demand {
-            result[q]!.allotted = given[q]!
-            result[q]!.limitedBy = .maxTotal(wanted: result[q]!.demand, cap: maxTotal)
-        }
-        return result
+        return given
     }
 
     public func decide(_ input: ScalingInput) -> ScalingDecision {

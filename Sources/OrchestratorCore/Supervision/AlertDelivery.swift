@@ -1,13 +1,50 @@
 import Foundation
 import Logging
+import Synchronization
 
-/// `--alert-command` processes running now (posted from termination handlers on other threads).
-public final class HelperSet: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pids: Set<pid_t> = []
-    func insert(_ pid: pid_t) { lock.lock(); pids.insert(pid); lock.unlock() }
-    func remove(_ pid: pid_t) { lock.lock(); pids.remove(pid); lock.unlock() }
-    func contains(_ pid: pid_t) -> Bool { lock.lock(); defer { lock.unlock() }; return pids.contains(pid) }
+/// `--alert-command` processes running now, with their handles: registered by the control loop
+/// after the start, removed by their termination handlers (other threads), killed from a timer.
+/// An exit may be handled before the start is registered (a command ending within microseconds):
+/// it is remembered, and the late registration then keeps nothing. A command is signalled only
+/// through its handle while registered: never once its exit was handled (its pid may be anyone's).
+public final class HelperSet: Sendable {
+    private struct State {
+        var running: [pid_t: OwnedProcess?] = [:]
+        /// Exits handled before their start was registered.
+        var exitedEarly: Set<pid_t> = []
+    }
+    private let state = Mutex(State())
+
+    /// A command just started, and its handle (nil when none could be opened).
+    func started(_ pid: pid_t, _ handle: OwnedProcess?) {
+        let late = state.withLock { s in
+            if s.exitedEarly.remove(pid) != nil { return true }
+            s.running[pid] = handle
+            return false
+        }
+        if late { handle?.release() }
+    }
+
+    /// Its exit was handled (termination handler): nothing is signalled through its handle any more.
+    func exited(_ pid: pid_t) {
+        state.withLock { s in
+            guard let entry = s.running.removeValue(forKey: pid) else {
+                s.exitedEarly.insert(pid)
+                return
+            }
+            entry?.release()
+        }
+    }
+
+    func contains(_ pid: pid_t) -> Bool { state.withLock { $0.running[pid] != nil } }
+
+    /// SIGKILLs the command and its group if it is still registered and not reaped. True when it was.
+    func kill(_ pid: pid_t) -> Bool {
+        state.withLock { s in
+            guard let entry = s.running[pid], let handle = entry else { return false }
+            return handle.killWithGroup()
+        }
+    }
 }
 
 /// The alert rules and their delivery: owns the `AlertEngine`, the active set last written to
@@ -100,7 +137,7 @@ final class AlertDelivery {
         process.standardError = errors
         let logger = self.logger, helpers = self.helpers
         process.terminationHandler = { p in
-            helpers.remove(p.processIdentifier)
+            helpers.exited(p.processIdentifier)
             let status = TerminationStatus(p)
             if !status.isSuccess {
                 let tail = String(decoding: errors.fileHandleForReading.availableData.suffix(500), as: UTF8.self)
@@ -114,15 +151,14 @@ final class AlertDelivery {
             return
         }
         let pid = process.processIdentifier
-        let owned = OwnedProcess(child: pid)
-        helpers.insert(pid)
+        helpers.started(pid, OwnedProcess(child: pid))
         DispatchQueue.global().async {
             input.fileHandleForWriting.write(Data(json.utf8))
             try? input.fileHandleForWriting.close()
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + 10) {
-            // Through its pidfd: once Foundation has reaped it, its pid may belong to anyone.
-            if owned?.killWithGroup() == true {
+            // Through its pidfd, while registered: once Foundation has reaped it, its pid may belong to anyone.
+            if helpers.kill(pid) {
                 logger.error("alert.command_failed", metadata: ["why": "still running after 10 s: killed", "pid": "\(pid)"])
             }
         }

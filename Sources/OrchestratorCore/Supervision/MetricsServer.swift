@@ -1,28 +1,20 @@
 import Foundation
+import Synchronization
 
 /// The latest metrics text, written by the supervisor after each poll and read by the HTTP thread.
-public final class MetricsBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var text = ""
-    private var healthy = false
-    private var updatedAt: ContinuousClock.Instant?
+public final class MetricsBox: Sendable {
+    public typealias Snapshot = (text: String, healthy: Bool, updatedAt: ContinuousClock.Instant?)
+    private let latest = Mutex<Snapshot>(("", false, nil))
 
     public init() {}
 
     public func update(text: String, healthy: Bool) {
-        lock.lock()
-        self.text = text
-        self.healthy = healthy
-        updatedAt = ContinuousClock().now
-        lock.unlock()
+        let now = ContinuousClock().now
+        latest.withLock { $0 = (text, healthy, now) }
     }
 
     /// The latest text, readiness, and when the control loop last published (nil: never).
-    public var snapshot: (text: String, healthy: Bool, updatedAt: ContinuousClock.Instant?) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (text, healthy, updatedAt)
-    }
+    public var snapshot: Snapshot { latest.withLock { $0 } }
 }
 
 /// The answers of `/metrics`, `/livez` and `/readyz` (served by the dashboard's HTTP server).

@@ -1,5 +1,6 @@
 import CShims
 import Foundation
+import Synchronization
 
 /// What the supervisor needs to start a worker.
 public struct LaunchSpec: Sendable {
@@ -49,8 +50,7 @@ public protocol ProcessLauncher: AnyObject {
 /// (a pidfd opened right after the start), never by raw pid.
 public final class FoundationProcessLauncher: ProcessLauncher {
     private let inbox: EventInbox
-    private let lock = NSLock()
-    private var processes: [Int32: (process: Process, owned: OwnedProcess?)] = [:]
+    private let processes = Mutex<[Int32: (process: Process, owned: OwnedProcess?)]>([:])
 
     public init(inbox: EventInbox) { self.inbox = inbox }
 
@@ -80,9 +80,7 @@ public final class FoundationProcessLauncher: ProcessLauncher {
         // Its exit is handled on the supervisor's thread (ours), after this returns: the pid is
         // still our child here unless it exited within microseconds, and then no handle is made.
         let owned = OwnedProcess(child: pid)
-        lock.lock()
-        processes[pid] = (process, owned)
-        lock.unlock()
+        processes.withLock { $0[pid] = (process, owned) }
         return pid
     }
 
@@ -114,16 +112,12 @@ public final class FoundationProcessLauncher: ProcessLauncher {
     }
 
     public func owned(_ pid: Int32) -> OwnedProcess? {
-        lock.lock()
-        defer { lock.unlock() }
-        return processes[pid]?.owned
+        processes.withLock { $0[pid]?.owned }
     }
 
     /// Drops the Process object once its exit was handled; nothing is signalled through it any more.
     public func forget(_ pid: Int32) {
-        lock.lock()
-        let gone = processes.removeValue(forKey: pid)
-        lock.unlock()
-        gone?.owned?.release()
+        let gone = processes.withLock { $0.removeValue(forKey: pid)?.owned }
+        gone?.release()
     }
 }

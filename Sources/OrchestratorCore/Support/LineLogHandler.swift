@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 
 /// Writes `[10:30:00] | INFO     | message key=value` lines (or one JSON object per line with
@@ -91,22 +92,28 @@ public func openForAppend(_ path: String) -> Int32 {
     open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
 }
 
-/// Where log lines go: a list of descriptors, written under a lock, whole lines at a time.
-public final class LogSink: @unchecked Sendable {
-    private let lock = NSLock()
-    private var fds: [Int32]
-    private var path: String?
+/// Where log lines go: a list of descriptors, written under a lock, whole lines at a time (the
+/// lock also orders a reopen after SIGHUP against the writes of every thread).
+public final class LogSink: Sendable {
+    private let fds: Mutex<[Int32]>
+    /// The file reopened on SIGHUP (nil: stderr only).
+    private let path: String?
 
-    public init(fds: [Int32]) { self.fds = fds }
+    public convenience init(fds: [Int32]) { self.init(fds: fds, path: nil) }
+
+    private init(fds: [Int32], path: String?) {
+        self.fds = Mutex(fds)
+        self.path = path
+    }
 
     /// Reopens the file (SIGHUP after logrotate moved it).
     public func reopen() {
         guard let path else { return }
         let fd = openForAppend(path)
         guard fd >= 0 else { return }
-        lock.lock()
-        if let last = fds.last, last != STDERR_FILENO { close(last); fds[fds.count - 1] = fd } else { fds.append(fd) }
-        lock.unlock()
+        fds.withLock { fds in
+            if let last = fds.last, last != STDERR_FILENO { close(last); fds[fds.count - 1] = fd } else { fds.append(fd) }
+        }
     }
 
     /// stderr and/or `path` (appended, created if missing), per `--log-to`. The error text when
@@ -116,22 +123,22 @@ public final class LogSink: @unchecked Sendable {
         guard destination != .stderr else { return (LogSink(fds: stderr), nil) }
         let fd = openForAppend(path)
         if fd < 0 { return (LogSink(fds: [STDERR_FILENO]), String(cString: strerror(errno))) }
-        let sink = LogSink(fds: stderr + [fd])
-        sink.path = path
-        return (sink, nil)
+        return (LogSink(fds: stderr + [fd], path: path), nil)
     }
 
     public func write(_ line: String) {
         let bytes = Array(line.utf8)
-        lock.lock()
-        defer { lock.unlock() }
-        for fd in fds {
-            var off = 0
-            while off < bytes.count {
-                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) }
-                if n <= 0 { if errno == EINTR { continue }; break }
-                off += n
-            }
+        fds.withLock { fds in
+            for fd in fds { Self.writeAll(bytes, to: fd) }
+        }
+    }
+
+    private static func writeAll(_ bytes: [UInt8], to fd: Int32) {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if n <= 0 { if errno == EINTR { continue }; break }
+            off += n
         }
     }
 }
