@@ -1,4 +1,5 @@
 @testable import OrchestratorCore
+import Logging
 import Testing
 
 /// Each Redis record type decodes what it encodes (pure: no Redis), so its writer and readers
@@ -83,5 +84,22 @@ struct RedisRecordTests {
                     "orchestrator:fila:fleet:epoch", "orchestrator:fila:fleet:reclaim"])
         let fence = LeaseFence(key: k.slot(3), holder: "h1\ni\nq", marginMilliseconds: 1000)
         #expect(fence.args(k).map { String(decoding: $0.bytes, as: UTF8.self) }.suffix(2) == ["orchestrator:fila:fleet:epoch", "orchestrator:fila:fleet:reclaim"])
+    }
+
+    @Test("an alert as the delivery publishes it reads back as AlertRecord, and AlertRecord writes the same bytes")
+    func alertRecord() throws {
+        var flags = OrchestratorSettings.Flags()
+        flags.queues = ["q"]
+        flags.handlers = ["q=cat"]
+        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
+        let delivery = AlertDelivery(settings: settings, host: "h1", logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }, environment: [:])
+        let now = ContinuousClock().now
+        let n = AlertNotification(kind: .fired, rule: .deadLetters, queue: "q", message: "3 \"dead\" jobs", since: now - .seconds(60))
+        let published = delivery.alertJSON(n, now: now)
+        let record = try #require(AlertRecord(json: published))
+        #expect(record.rule == "dead_letters" && record.queue == "q" && record.state == "fired" && record.severity == "warning")
+        #expect(record.message == "3 \"dead\" jobs" && record.host == "h1" && record.since != nil && record.at != nil)
+        #expect(record.json == published)
+        #expect(record.subject == "dead_letters q" && AlertRecord(json: "[1]") == nil)
     }
 }
