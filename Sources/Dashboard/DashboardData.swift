@@ -115,9 +115,11 @@ final class DashboardData: Sendable {
         return stride(from: 0, to: rows.count, by: size).map { start in
             let bucket = rows[start..<min(start + size, rows.count)]
             let values = { (k: String) in bucket.map { Int($0[k] ?? "") ?? 0 } }
-            var fields = [("queue", queue), ("minute", bucket.first?["minute"] ?? "")]
-            for k in ["pending", "target", "busy", "idle", "draining"] { fields.append((k, "\(values(k).max() ?? 0)")) }
-            for k in ["done", "failed", "dead"] { fields.append((k, "\(values(k).reduce(0, +))")) }
+            typealias Field = QueueHistory.Field
+            let minute = Field.minute.rawValue
+            var fields = [("queue", queue), (minute, bucket.first?[minute] ?? "")]
+            for f in [Field.pending, .target, .busy, .idle, .draining] { fields.append((f.rawValue, "\(values(f.rawValue).max() ?? 0)")) }
+            for f in [Field.done, .failed, .dead] { fields.append((f.rawValue, "\(values(f.rawValue).reduce(0, +))")) }
             return FieldsAnswer(fields + [("minutes", "\(bucket.count)")])
         }
     }

@@ -12,6 +12,9 @@ public struct EventLog: Sendable {
 
     public let host: String
 
+    /// The fields every event starts with (then its own).
+    public enum Field: String, Sendable { case type, ts, host }
+
     /// Every event type written to the stream (by the orchestrator, `pause`/`resume`/`dead`, the
     /// dashboard's actions): what `events --type` and `/api/events?type=` accept.
     public static let knownTypes = [
@@ -30,7 +33,7 @@ public struct EventLog: Sendable {
     }
 
     public mutating func record(_ type: String, _ fields: [(String, String)], milliseconds: Int64 = WallClock.nowMilliseconds()) {
-        buffer.append([("type", type), ("ts", "\(milliseconds)"), ("host", host)] + fields)
+        buffer.append([(Field.type.rawValue, type), (Field.ts.rawValue, "\(milliseconds)"), (Field.host.rawValue, host)] + fields)
         if buffer.count > capacity {
             buffer.removeFirst(buffer.count - capacity)
             dropped += 1
@@ -58,7 +61,7 @@ public enum EventReader {
         public var id: String
         public var fields: [(String, String)]
         public static func == (a: Event, b: Event) -> Bool { a.id == b.id && a.fields.map { "\($0.0)=\($0.1)" } == b.fields.map { "\($0.0)=\($0.1)" } }
-        public var type: String { fields.first { $0.0 == "type" }?.1 ?? "" }
+        public var type: String { fields.first { $0.0 == EventLog.Field.type.rawValue }?.1 ?? "" }
     }
 
     /// Entries since `milliseconds` (stream ids start with the ms time), oldest first, at most `count`.

@@ -3,6 +3,12 @@
 /// the last 1, 5 and 15 minutes. Pure bookkeeping: the supervisor feeds it each poll and writes
 /// what `sample` returns.
 public struct QueueHistory: Sendable {
+    /// A sample's fields, in the order written (`history --json`, `/api/history`).
+    public enum Field: String, CaseIterable, Sendable {
+        case minute, pending, inFlight = "in_flight", retry, target, busy, idle, draining, done, failed, dead, pssMax = "pss_max"
+        case p50 = "p50_s", p95 = "p95_s", max = "max_s", rate1m = "rate_1m", rate5m = "rate_5m", rate15m = "rate_15m"
+    }
+
     /// Cumulative counters and instant values, as one poll sees them.
     public struct Reading: Sendable, Equatable {
         public var pending = 0, inFlight = 0, retrying = 0, target = 0, busy = 0, idle = 0, draining = 0
@@ -39,23 +45,23 @@ public struct QueueHistory: Sendable {
         doneAtMinute.append(start.reading.done)
         if doneAtMinute.count > 16 { doneAtMinute.removeFirst(doneAtMinute.count - 16) }
         let deltas = Dictionary(uniqueKeysWithValues: JobDuration.buckets.map { b -> (Double, Int) in
-            let key = "dur_le_" + JobDuration.label(b)
+            let key = JobDuration.field(bound: b)
             return (b, (r.durations[key] ?? 0) - (start.reading.durations[key] ?? 0))
         })
-        let over = (r.durations["dur_le_inf"] ?? 0) - (start.reading.durations["dur_le_inf"] ?? 0)
+        let inf = JobDuration.field(bound: nil)
+        let over = (r.durations[inf] ?? 0) - (start.reading.durations[inf] ?? 0)
         let rates = jobsPerMinute(current: r.done)
-        var fields: [(String, String)] = [
-            ("minute", "\(minute * 60_000)"), ("pending", "\(r.pending)"), ("in_flight", "\(r.inFlight)"), ("retry", "\(r.retrying)"),
-            ("target", "\(r.target)"), ("busy", "\(r.busy)"), ("idle", "\(r.idle)"), ("draining", "\(r.draining)"),
-            ("done", "\(r.done - start.reading.done)"), ("failed", "\(r.failed - start.reading.failed)"), ("dead", "\(r.dead - start.reading.dead)"),
-            ("pss_max", "\(peakPSS)"),
+        var fields: [(Field, String)] = [
+            (.minute, "\(minute * 60_000)"), (.pending, "\(r.pending)"), (.inFlight, "\(r.inFlight)"), (.retry, "\(r.retrying)"),
+            (.target, "\(r.target)"), (.busy, "\(r.busy)"), (.idle, "\(r.idle)"), (.draining, "\(r.draining)"),
+            (.done, "\(r.done - start.reading.done)"), (.failed, "\(r.failed - start.reading.failed)"), (.dead, "\(r.dead - start.reading.dead)"),
+            (.pssMax, "\(peakPSS)"),
         ]
-        for (name, q) in [("p50_s", 0.5), ("p95_s", 0.95)] { fields.append((name, Self.quantile(q, deltas, over: over).map { "\($0)" } ?? "")) }
-        fields.append(("max_s", Self.quantile(1, deltas, over: over).map { "\($0)" } ?? ""))
-        for (name, v) in [("rate_1m", rates.one), ("rate_5m", rates.five), ("rate_15m", rates.fifteen)] {
+        for (name, q) in [(Field.p50, 0.5), (.p95, 0.95), (.max, 1)] { fields.append((name, Self.quantile(q, deltas, over: over).map { "\($0)" } ?? "")) }
+        for (name, v) in [(Field.rate1m, rates.one), (.rate5m, rates.five), (.rate15m, rates.fifteen)] {
             fields.append((name, v.map { String(format: "%.2f", $0) } ?? ""))
         }
-        return fields
+        return fields.map { ($0.0.rawValue, $0.1) }
     }
 
     /// The upper bound of the bucket holding quantile `q` of the minute's jobs (nil: no job; "inf"

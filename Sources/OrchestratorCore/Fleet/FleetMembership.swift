@@ -111,15 +111,16 @@ public struct FleetMembership: Sendable {
     var ns: String { QueueKeys.namespace(prefix) }
     public var hostKey: String { Self.hostKey(prefix: prefix, hostID) }
     public var hostsKey: String { Self.hostsKey(prefix: prefix) }
-    var hostPrefix: String { ns + "fleet:host:" }
-    var slotPrefix: String { ns + "fleet:slot:" }
+    var fleetKeys: FleetKeys { QueueKeys.fleet(prefix: prefix) }
+    var hostPrefix: String { fleetKeys.hostPrefix }
+    var slotPrefix: String { fleetKeys.slotPrefix }
     var ttlMilliseconds: String { "\(settings.leaseTTL.milliseconds)" }
-    public static func hostKey(prefix: String, _ id: String) -> String { QueueKeys.namespace(prefix) + "fleet:host:\(id)" }
-    public static func hostsKey(prefix: String) -> String { QueueKeys.namespace(prefix) + "fleet:hosts" }
+    public static func hostKey(prefix: String, _ id: String) -> String { QueueKeys.fleet(prefix: prefix).host(id) }
+    public static func hostsKey(prefix: String) -> String { QueueKeys.fleet(prefix: prefix).hosts }
     /// Written at join, no expiry: its absence tells a rejoining host that Redis lost the fleet's keys.
-    public var epochKey: String { ns + "fleet:epoch" }
+    public var epochKey: String { fleetKeys.epoch }
     /// While it exists (one lease TTL after Redis lost the fleet's keys), no host takes a new slot.
-    public var reclaimKey: String { ns + "fleet:reclaim" }
+    public var reclaimKey: String { fleetKeys.reclaim }
 
     /// The fleet-wide settings every host must share: joining with others is refused.
     public var caps: String {

@@ -46,13 +46,16 @@ public enum WorkerState: String, Sendable {
     case idle, busy, paused, draining
 }
 
-/// The fields of a worker's heartbeat hash (documented in the README's key table).
+/// A worker's heartbeat hash (`orchestrator:<prefix>worker:<id>`, documented in the README's key
+/// table): written by the worker, read by the orchestrator's poll, `status` and the dashboard.
+/// The field names live here only (`Field`).
 public struct WorkerHeartbeat: Sendable, Equatable {
     public var worker: String
     public var queue: String
     public var slot: Int
     public var pid: Int32
     public var host: String
+    /// What the hash says; a state this version does not know reads as idle.
     public var state: WorkerState
     /// Wall-clock ms when the current job started (nil when idle).
     public var jobStartedAt: Int64?
@@ -63,12 +66,47 @@ public struct WorkerHeartbeat: Sendable, Equatable {
     /// The handler process running now (its process group), for the orchestrator to kill if the worker dies.
     public var handlerPID: Int32?
 
+    /// The hash's field names.
+    public enum Field: String, CaseIterable, Sendable {
+        case worker, queue, slot, pid, host, state, jobStartedAt = "job_started_at", jobsDone = "jobs_done"
+        case rssBytes = "rss_bytes", pssBytes = "pss_bytes", processes, startedAt = "started_at"
+        case orchestratorPID = "orchestrator_pid", handlerPID = "handler_pid"
+    }
+
+    public init(worker: String, queue: String, slot: Int, pid: Int32, host: String, state: WorkerState, jobStartedAt: Int64?,
+                jobsDone: Int, memory: ProcessTree.Memory, startedAt: Int64, orchestratorPID: Int32?, handlerPID: Int32?) {
+        self.worker = worker; self.queue = queue; self.slot = slot; self.pid = pid; self.host = host; self.state = state
+        self.jobStartedAt = jobStartedAt; self.jobsDone = jobsDone; self.memory = memory; self.startedAt = startedAt
+        self.orchestratorPID = orchestratorPID; self.handlerPID = handlerPID
+    }
+
+    /// Decodes a hash as HGETALL returns it; nil when it names no pid or no queue (not a
+    /// heartbeat). Missing numbers read as 0 (processes as 1, PSS as the RSS of a worker that
+    /// did not write it), an empty `job_started_at` or `handler_pid` as nil.
+    public init?(fields f: [String: String]) {
+        func text(_ k: Field) -> String? { f[k.rawValue] }
+        func int(_ k: Field) -> Int? { text(k).flatMap { Int($0) } }
+        func int64(_ k: Field) -> Int64? { text(k).flatMap { Int64($0) } }
+        func int32(_ k: Field) -> Int32? { text(k).flatMap { Int32($0) } }
+        guard let pid = int32(.pid), let queue = text(.queue) else { return nil }
+        let rss = int(.rssBytes) ?? 0
+        self.init(worker: text(.worker) ?? "", queue: queue, slot: int(.slot) ?? 0, pid: pid, host: text(.host) ?? "",
+                  state: text(.state).flatMap(WorkerState.init(rawValue:)) ?? .idle, jobStartedAt: int64(.jobStartedAt),
+                  jobsDone: int(.jobsDone) ?? 0,
+                  memory: ProcessTree.Memory(rssBytes: rss, pssBytes: int(.pssBytes) ?? rss, processes: int(.processes) ?? 1),
+                  startedAt: int64(.startedAt) ?? 0, orchestratorPID: int32(.orchestratorPID), handlerPID: int32(.handlerPID))
+    }
+
+    /// The hash's fields, for HSET (an absent optional is written empty).
     public var fields: [(String, String)] {
-        [("worker", worker), ("queue", queue), ("slot", "\(slot)"), ("pid", "\(pid)"), ("host", host), ("state", state.rawValue),
-         ("job_started_at", jobStartedAt.map { "\($0)" } ?? ""), ("jobs_done", "\(jobsDone)"),
-         ("rss_bytes", "\(memory.rssBytes)"), ("pss_bytes", "\(memory.pssBytes)"), ("processes", "\(memory.processes)"),
-         ("started_at", "\(startedAt)"), ("orchestrator_pid", orchestratorPID.map { "\($0)" } ?? ""),
-         ("handler_pid", handlerPID.map { "\($0)" } ?? "")]
+        let values: [(Field, String)] = [
+            (.worker, worker), (.queue, queue), (.slot, "\(slot)"), (.pid, "\(pid)"), (.host, host), (.state, state.rawValue),
+            (.jobStartedAt, jobStartedAt.map { "\($0)" } ?? ""), (.jobsDone, "\(jobsDone)"),
+            (.rssBytes, "\(memory.rssBytes)"), (.pssBytes, "\(memory.pssBytes)"), (.processes, "\(memory.processes)"),
+            (.startedAt, "\(startedAt)"), (.orchestratorPID, orchestratorPID.map { "\($0)" } ?? ""),
+            (.handlerPID, handlerPID.map { "\($0)" } ?? ""),
+        ]
+        return values.map { ($0.0.rawValue, $0.1) }
     }
 }
 

@@ -62,14 +62,14 @@ public enum QueueControl {
 
     /// The queues the running orchestrator watches (nil when none runs).
     public static func watched(redis: any RedisClient, prefix: String) -> [String]? {
-        guard let text = (try? redis.send(["HGET", RedisArg(QueueKeys.instance(prefix: prefix)), "queues"]))?.text else { return nil }
+        guard let text = (try? redis.send(["HGET", RedisArg(QueueKeys.instance(prefix: prefix)), RedisArg(InstanceRecord.Field.queues.rawValue)]))?.text else { return nil }
         return text.split(separator: ",").map(String.init)
     }
 
     /// An event as the orchestrator writes them: `type`, `ts`, `host` (where the change was made), then the fields.
     static func event(_ type: String, prefix: String, host: String, _ fields: [(String, String)]) -> [RedisArg] {
-        var command: [RedisArg] = ["XADD", RedisArg(QueueKeys.events(prefix: prefix)), "MAXLEN", "~", "100000", "*", "type", RedisArg(type),
-                                   "ts", RedisArg("\(WallClock.nowMilliseconds())"), "host", RedisArg(host)]
+        var command: [RedisArg] = ["XADD", RedisArg(QueueKeys.events(prefix: prefix)), "MAXLEN", "~", "100000", "*", RedisArg(EventLog.Field.type.rawValue), RedisArg(type),
+                                   RedisArg(EventLog.Field.ts.rawValue), RedisArg("\(WallClock.nowMilliseconds())"), RedisArg(EventLog.Field.host.rawValue), RedisArg(host)]
         for (k, v) in fields { command += [RedisArg(k), RedisArg(v)] }
         return command
     }

@@ -45,8 +45,36 @@ public struct QueueKeys: Sendable, Equatable {
     /// `orchestrator:fila:instance`: the running orchestrator's heartbeat hash (TTL 10 s).
     public static func instance(prefix: String) -> String { namespace(prefix) + "instance" }
 
+    /// The fleet's keys under this prefix (`FleetKeys`).
+    public static func fleet(prefix: String) -> FleetKeys { FleetKeys(prefix: prefix) }
+
     /// The worker id used in key names: `<queue>-<slot>-<host>-<pid>`.
     public static func workerID(queue: String, slot: Int, host: String, pid: Int32) -> String {
         "\(queue)-\(slot)-\(host)-\(pid)"
     }
+}
+
+/// The fleet's keys (orchestrators sharing one Redis and prefix), beside the other orchestrator
+/// keys: `orchestrator:<prefix>fleet:…`. The orchestrators build them from their prefix, and so do
+/// the workers (the fence's epoch and reclaim keys): the same names on both sides.
+public struct FleetKeys: Sendable, Equatable {
+    public let prefix: String
+
+    public init(prefix: String) { self.prefix = prefix }
+
+    var base: String { QueueKeys.namespace(prefix) + "fleet:" }
+    /// `orchestrator:fila:fleet:host:<id>`: a host's membership hash (with an expiry).
+    public func host(_ id: String) -> String { hostPrefix + id }
+    public var hostPrefix: String { base + "host:" }
+    /// `orchestrator:fila:fleet:hosts`: set of the hosts' ids.
+    public var hosts: String { base + "hosts" }
+    /// `orchestrator:fila:fleet:slot:<n>`: a worker slot's lease (string `<host>\n<instance>\n<queue>`, with an expiry).
+    public func slot(_ n: Int) -> String { slotPrefix + "\(n)" }
+    public var slotPrefix: String { base + "slot:" }
+    /// `orchestrator:fila:fleet:epoch`: written at join, no expiry: its absence tells a rejoining
+    /// host (and a fenced worker) that Redis lost the fleet's keys.
+    public var epoch: String { base + "epoch" }
+    /// `orchestrator:fila:fleet:reclaim`: while it exists (one lease TTL after Redis lost the
+    /// fleet's keys), no host takes a new slot.
+    public var reclaim: String { base + "reclaim" }
 }

@@ -56,7 +56,7 @@ enum QueueScripts {
     if type(pushed) == 'table' and pushed.err then return refuse(KEYS[2], 'list', pushed.err) end
     if KEYS[5] then redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[4]) end
     local skipped = {}
-    soft(skipped, KEYS[3], 'HINCRBY', KEYS[3], 'done', 1)
+    soft(skipped, KEYS[3], 'HINCRBY', KEYS[3], '\(QueueStats.Field.done.rawValue)', 1)
     local held = soft(skipped, KEYS[1], 'LREM', KEYS[1], 1, ARGV[2]) or 0
     local nextJob, lostTo = false, false
     if ARGV[3] == '1' then
@@ -127,7 +127,7 @@ enum QueueScripts {
     static let fail = prelude + """
     local skipped = {}
     if redis.call('TYPE', KEYS[1]).ok ~= 'list' then
-      soft(skipped, KEYS[5], 'HINCRBY', KEYS[5], 'failed', 1)
+      soft(skipped, KEYS[5], 'HINCRBY', KEYS[5], '\(QueueStats.Field.failed.rawValue)', 1)
       return {'lost', skipped}
     end
     local outcome
@@ -149,8 +149,8 @@ enum QueueScripts {
       redis.call('LPUSH', KEYS[2], ARGV[7])
       outcome = 'requeued'
     end
-    soft(skipped, KEYS[5], 'HINCRBY', KEYS[5], 'failed', 1)
-    if outcome == 'dead' then soft(skipped, KEYS[5], 'HINCRBY', KEYS[5], 'dead', 1) end
+    soft(skipped, KEYS[5], 'HINCRBY', KEYS[5], '\(QueueStats.Field.failed.rawValue)', 1)
+    if outcome == 'dead' then soft(skipped, KEYS[5], 'HINCRBY', KEYS[5], '\(QueueStats.Field.dead.rawValue)', 1) end
     redis.call('DEL', KEYS[1])
     return {outcome, skipped}
     """

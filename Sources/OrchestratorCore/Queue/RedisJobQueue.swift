@@ -71,17 +71,10 @@ public struct LeaseFence: Sendable, Equatable {
     /// What `fence` answers when the lease is missing because Redis lost the fleet's keys (or the
     /// fleet is reclaiming its slots after that): wait for the orchestrator, do not exit.
     public static let keysLost = "\nfleet-keys-lost"
-    /// The fleet's epoch and reclaim keys, beside the slot keys (`<ns>fleet:slot:<n>`).
-    var fleetKeys: (epoch: String, reclaim: String) {
-        let head = key.reversed().drop(while: \.isNumber)
-        let slots = String(head.reversed())
-        guard slots.hasSuffix("fleet:slot:") else { return ("", "") }
-        let ns = slots.dropLast("slot:".count)
-        return (ns + "epoch", ns + "reclaim")
-    }
-
-    var args: [RedisArg] {
-        [RedisArg(key), RedisArg(holder), RedisArg(String(marginMilliseconds)), RedisArg(fleetKeys.epoch), RedisArg(fleetKeys.reclaim)]
+    /// The script arguments: the lease, and the fleet's epoch and reclaim keys under the
+    /// worker's prefix (the orchestrator that spawned it passed it the same prefix).
+    func args(_ fleet: FleetKeys) -> [RedisArg] {
+        [RedisArg(key), RedisArg(holder), RedisArg(String(marginMilliseconds)), RedisArg(fleet.epoch), RedisArg(fleet.reclaim)]
     }
 }
 
@@ -118,6 +111,8 @@ public final class RedisJobQueue {
     }
 
     public var processingKey: String { keys.processing(workerID) }
+    /// The fleet keys the fence checks besides the lease (under this queue's prefix).
+    var fleetKeys: FleetKeys { QueueKeys.fleet(prefix: keys.prefix) }
 
     /// `BLMOVE pending processing RIGHT LEFT timeout`: nil when nothing arrived in time.
     public func pop(timeout: Duration) throws(RedisError) -> [UInt8]? {
@@ -135,7 +130,7 @@ public final class RedisJobQueue {
     /// which it is when there is no fence. Refused with nothing written when the lease is not ours.
     public func take() throws(RedisError) -> FencedTake {
         guard let fence else { return FencedTake(job: try tryPop()) }
-        let parts = try redis.eval(QueueScripts.take, keys: [keys.pending, processingKey], args: fence.args).array ?? []
+        let parts = try redis.eval(QueueScripts.take, keys: [keys.pending, processingKey], args: fence.args(fleetKeys)).array ?? []
         let ttl = parts.count > 2 ? parts[2].int.map(Int64.init) : nil
         return FencedTake(job: parts.first?.bytes, lostTo: parts.count > 1 ? parts[1].text : nil,
                           leaseMilliseconds: ttl.flatMap { $0 >= 0 ? $0 - fence.marginMilliseconds : nil })
@@ -146,7 +141,7 @@ public final class RedisJobQueue {
     /// the lease key holds (`QueueScripts.confirm`).
     public func confirm(_ element: [UInt8]) throws(RedisError) -> String? {
         guard let fence else { return nil }
-        return try redis.eval(QueueScripts.confirm, keys: [processingKey, keys.pending], args: fence.args + [RedisArg(bytes: element)]).text
+        return try redis.eval(QueueScripts.confirm, keys: [processingKey, keys.pending], args: fence.args(fleetKeys) + [RedisArg(bytes: element)]).text
     }
 
     /// Puts a job that was popped while draining back at the front of the queue, untouched.
@@ -163,7 +158,7 @@ public final class RedisJobQueue {
     public func complete(record: [UInt8], element: [UInt8], takeNext: Bool = false, byID: ResultByID? = nil) throws(RedisError) -> Completion {
         let reply = try redis.eval(QueueScripts.complete, keys: [processingKey, keys.results, keys.stats, keys.pending] + (byID.map { [$0.key] } ?? []),
                                    args: [RedisArg(bytes: record), RedisArg(bytes: element), takeNext ? "1" : "0", RedisArg(String(byID?.ttlMilliseconds ?? 0))]
-                                       + (fence?.args ?? []))
+                                       + (fence?.args(fleetKeys) ?? []))
         let parts = reply.array ?? []
         return Completion(held: (parts.first?.int ?? 0) > 0, next: parts.count > 1 ? parts[1].bytes : nil,
                           skipped: parts.count > 2 ? KeyFault.list(parts[2]) : [], lostTo: parts.count > 3 ? parts[3].text : nil)

@@ -25,7 +25,7 @@ extension LaunchSpec {
     /// orchestrator would have killed it, even if the orchestrator is frozen.
     func fenced(by fleet: FleetMembership, slot: Int, queue: String) -> LaunchSpec {
         var spec = self
-        let fence = LeaseFence(key: fleet.slotPrefix + "\(slot)", holder: fleet.lease(queue).encoded,
+        let fence = LeaseFence(key: fleet.fleetKeys.slot(slot), holder: fleet.lease(queue).encoded,
                                marginMilliseconds: LeaseClock(ttl: fleet.settings.leaseTTL).killMargin.milliseconds)
         spec.environment.merge(fence.environment) { _, lease in lease }
         return spec

@@ -14,27 +14,20 @@ extension StatusReport {
                 return .null
             }
         }
-        let instance = try read(QueueKeys.instance(prefix: prefix), "HGETALL").fields
-        report.instance = instance.isEmpty ? nil : instance
+        let instance = InstanceRecord(fields: try read(QueueKeys.instance(prefix: prefix), "HGETALL").fields)
+        report.instance = instance
         report.hosts = try collectHosts(redis: redis, prefix: prefix)
         let alerts = try read(QueueKeys.alerts(prefix: prefix), "HGETALL").fields
         report.alerts = alerts.keys.sorted().compactMap { alerts[$0] }
         let now = WallClock.nowMilliseconds()
         let paused = Set((try read(QueueKeys.paused(prefix: prefix), "SMEMBERS").array ?? []).compactMap(\.text))
         for key in try redis.scan(match: QueueKeys.heartbeatPattern(prefix: prefix)).sorted() {
-            let f = try read(key, "HGETALL").fields
-            guard let pid = f["pid"].flatMap(Int.init), let queue = f["queue"] else { continue }
-            let started = f["job_started_at"].flatMap(Int64.init)
-            report.workers.append(WorkerRow(pid: pid, queue: queue, slot: f["slot"].flatMap(Int.init) ?? 0, state: f["state"] ?? "?",
-                                            jobAgeSeconds: started.map { Double(now - $0) / 1000 },
-                                            jobsDone: f["jobs_done"].flatMap(Int.init) ?? 0, rssBytes: f["rss_bytes"].flatMap(Int.init) ?? 0,
-                                            pssBytes: f["pss_bytes"].flatMap(Int.init) ?? f["rss_bytes"].flatMap(Int.init) ?? 0,
-                                            processes: f["processes"].flatMap(Int.init) ?? 1,
-                                            host: f["host"] ?? "", id: f["worker"] ?? "", startedAt: f["started_at"].flatMap(Int64.init) ?? 0))
+            guard let beat = WorkerHeartbeat(fields: try read(key, "HGETALL").fields) else { continue }
+            report.workers.append(WorkerRow(beat, now: now))
         }
         report.workers.sort { ($0.queue, $0.slot, $0.pid) < ($1.queue, $1.slot, $1.pid) }
         let working = Array(Set(report.workers.map(\.queue))).sorted()
-        let names = requested ?? instance["queues"].map { $0.split(separator: ",").map(String.init) } ?? (working.isEmpty ? fallback : working)
+        let names = requested ?? instance?.queues ?? (working.isEmpty ? fallback : working)
         if requested != nil { report.workers = report.workers.filter { names.contains($0.queue) } }
         for name in names {
             var row = try queueRow(name, redis: redis, prefix: prefix, instance: instance)
@@ -49,18 +42,18 @@ extension StatusReport {
 
     /// One queue's lists, counters and published figures. A key of the wrong type (WRONGTYPE…)
     /// does not fail the report: the row says which key and why, and keeps what was read before it.
-    static func queueRow(_ name: String, redis: any RedisClient, prefix: String, instance: [String: String]) throws(RedisError) -> QueueRow {
+    static func queueRow(_ name: String, redis: any RedisClient, prefix: String, instance: InstanceRecord?) throws(RedisError) -> QueueRow {
         let keys = QueueKeys(prefix: prefix, queue: name)
         var row = QueueRow(name: name)
-        row.target = instance["target:\(name)"].flatMap(Int.init)
-        row.serviceRate = instance["rate:\(name)"].flatMap(Double.init)
-        row.jobsPerMinute = ["jpm1", "jpm5", "jpm15"].map { instance["\($0):\(name)"].flatMap(Double.init) }
-        row.etaSeconds = instance["eta:\(name)"].flatMap(Double.init)
-        row.arrivalRate = instance["arrival:\(name)"].flatMap(Double.init)
-        row.drainSeconds = instance["drain:\(name)"].flatMap(Double.init)
-        if let limit = instance["limit:\(name)"]?.split(separator: ":"), limit.count == 2 {
-            row.limitedBy = String(limit[0])
-            row.wanted = Int(limit[1])
+        if let figures = instance?.perQueue[name] {
+            row.target = figures.target
+            row.serviceRate = figures.serviceRate
+            row.jobsPerMinute = figures.jobsPerMinute
+            row.etaSeconds = figures.etaSeconds
+            row.arrivalRate = figures.arrivalRate
+            row.drainSeconds = figures.drainSeconds
+            row.limitedBy = figures.limit?.kind
+            row.wanted = figures.limit?.wanted
         }
         var key = keys.pending  // the key being read, named when it cannot be
         do {
@@ -72,10 +65,10 @@ extension StatusReport {
             key = keys.retry
             row.retrying = try redis.send(["ZCARD", RedisArg(key)]).int ?? 0
             key = keys.stats
-            let stats = try redis.send(["HGETALL", RedisArg(key)]).fields
-            row.done = stats["done"].flatMap(Int.init) ?? 0
-            row.failed = stats["failed"].flatMap(Int.init) ?? 0
-            row.deadTotal = stats["dead"].flatMap(Int.init) ?? 0
+            let stats = QueueStats(fields: try redis.send(["HGETALL", RedisArg(key)]).fields)
+            row.done = stats.done
+            row.failed = stats.failed
+            row.deadTotal = stats.dead
             key = keys.dead
             row.dead = try redis.send(["LLEN", RedisArg(key)]).int ?? 0
         } catch {
@@ -83,5 +76,15 @@ extension StatusReport {
             row.unreadable = Unreadable(key: key, reason: message)
         }
         return row
+    }
+}
+
+extension StatusReport.WorkerRow {
+    /// A worker's row from its heartbeat, its job's age as of `now` (wall-clock ms).
+    init(_ beat: WorkerHeartbeat, now: Int64) {
+        self.init(pid: Int(beat.pid), queue: beat.queue, slot: beat.slot, state: beat.state.rawValue,
+                  jobAgeSeconds: beat.jobStartedAt.map { Double(now - $0) / 1000 }, jobsDone: beat.jobsDone,
+                  rssBytes: beat.memory.rssBytes, pssBytes: beat.memory.pssBytes, processes: beat.memory.processes,
+                  host: beat.host, id: beat.worker, startedAt: beat.startedAt)
     }
 }

@@ -52,7 +52,7 @@ public struct StatusReport {
         public var startedAt: Int64 = 0
     }
 
-    public var instance: [String: String]?
+    public var instance: InstanceRecord?
     /// Keys holding no job (instance, alerts, paused set, a heartbeat) of the wrong type: read as empty.
     public var skippedKeys: [Unreadable] = []
     /// Active alerts (JSON objects, as `orchestrator alerts --json` prints them).
@@ -69,17 +69,17 @@ public struct StatusReport {
     var rawTable: String {
         var out = ""
         if let i = instance {
-            let fleet = hosts.count > 1 ? "fleet of \(hosts.count) hosts, leader \(i["host_id"] ?? "?") " : ""
-            out += "\(fleet)orchestrator pid \(i["pid"] ?? "?") on \(i["host"] ?? "?"): \(i["state"] ?? "?"), max total \(i["max_total"] ?? "?")\n"
+            let fleet = hosts.count > 1 ? "fleet of \(hosts.count) hosts, leader \(i.hostID ?? "?") " : ""
+            out += "\(fleet)orchestrator pid \(i.pid.map { "\($0)" } ?? "?") on \(i.host ?? "?"): \(i.state?.rawValue ?? "?"), "
+                + "max total \(i.maxTotal.map { "\($0)" } ?? "?")\n"
         } else if workers.isEmpty {
             out += "No orchestrator is running (no heartbeat in Redis), and no worker.\n"
         } else {
             out += "No orchestrator is running; \(workers.count) standalone worker(s) alive.\n"
         }
         for text in alerts {
-            let a = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
-            let subject = [a["rule"] as? String, a["queue"] as? String].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
-            out += "ALERT \(subject) since \(a["since"] as? String ?? "?"): \(a["message"] as? String ?? "")\n"
+            let a = AlertRecord(json: text) ?? AlertRecord()
+            out += "ALERT \(a.subject) since \(a.since ?? "?"): \(a.message ?? "")\n"
         }
         var rows = [["QUEUE", "PENDING", "IN FLIGHT", "RETRY", "TARGET", "BUSY", "IDLE", "DONE", "FAILED ATTEMPTS", "DEAD NOW", "DEAD TOTAL"]]
         for q in queues {
@@ -226,8 +226,8 @@ struct StatusJSON: Encodable {
 
     init(_ report: StatusReport) {
         orchestrator = report.instance.map {
-            Orchestrator(pid: Int($0["pid"] ?? "") ?? 0, host: $0["host"], state: $0["state"], maxTotal: Int($0["max_total"] ?? "") ?? 0,
-                         jobTimeoutSeconds: $0["job_timeout_ms"].flatMap(Double.init).map { $0 / 1000 }, maxWorkerRSSMB: $0["max_worker_rss_mb"].flatMap(Int.init))
+            Orchestrator(pid: $0.pid ?? 0, host: $0.host, state: $0.state?.rawValue, maxTotal: $0.maxTotal ?? 0,
+                         jobTimeoutSeconds: $0.jobTimeoutMilliseconds.map { Double($0) / 1000 }, maxWorkerRSSMB: $0.maxWorkerRSSMB)
         }
         running = report.instance != nil
         queues = report.queues.map(Queue.init)

@@ -12,8 +12,7 @@ extension WorkerLoop {
     }
 
     func record(durationMilliseconds ms: Int64) {
-        durations[JobDuration.field(milliseconds: ms), default: 0] += 1
-        durations["dur_ms_sum", default: 0] += ms
+        QueueStats.add(durationMilliseconds: ms, to: &durations)
     }
 
     /// Adds the counted durations to the stats hash (kept for the next try if Redis does not answer).
