@@ -31,6 +31,9 @@ final class LengthPublisher {
     private var mayEnable = true
     private var touched: Set<String> = []
     private var pausedTouched = false
+    /// When each queue (and the paused set, under "") was last read on a notification: each is
+    /// read at most once per `coalesce`, independently (a burst on two queues is read at once).
+    private var lastRead: [String: ContinuousClock.Instant] = [:]
     private var published: LengthFeedMessage?
     private var nextRead: ContinuousClock.Instant
     private var nextSnapshot: ContinuousClock.Instant
@@ -77,7 +80,8 @@ final class LengthPublisher {
     var nextDeadline: ContinuousClock.Instant? {
         guard isActive else { return nil }
         var next = min(nextSnapshot, nextConfigCheck)
-        if case .peek = mode { next = min(next, nextRead) } else if !touched.isEmpty || pausedTouched { next = min(next, nextRead) }
+        if case .peek = mode { return min(next, nextRead) }
+        for name in touched.union(pausedTouched ? [""] : []) { next = min(next, readableAt(name)) }
         return next
     }
 
@@ -98,19 +102,30 @@ final class LengthPublisher {
         if now >= nextConfigCheck { checkConfig(link) }
         if now >= nextSnapshot {
             if publish(read(queues, paused: true, link), full: true, link) { nextSnapshot = now + Self.snapshotPeriod } else { nextSnapshot = now + .seconds(1) }
-            touched = []; pausedTouched = false; nextRead = now + Self.coalesce
+            touched = []; pausedTouched = false
         } else if now >= nextRead {
             if case .peek = mode {
                 _ = publish(read(queues, paused: true, link), full: false, link)
                 nextRead = now + Self.peekInterval
-            } else if !touched.isEmpty || pausedTouched {
-                let names = queues.filter { touched.contains($0) }
-                _ = publish(read(names, paused: pausedTouched, link), full: false, link)
-                touched = []; pausedTouched = false
-                nextRead = now + Self.coalesce
             }
         }
+        if mode == .notifications { readTouched(now: now, link) }
         return before != mode
+    }
+
+    private func readableAt(_ name: String) -> ContinuousClock.Instant {
+        lastRead[name].map { $0 + Self.coalesce } ?? clock.now
+    }
+
+    /// Reads the touched queues (and the paused set) not read within `coalesce`, in one round trip.
+    private func readTouched(now: ContinuousClock.Instant, _ link: RedisLink) {
+        let readable = { (name: String) in self.lastRead[name].map { $0 + Self.coalesce <= now } ?? true }
+        let names = queues.filter { touched.contains($0) && readable($0) }
+        let paused = pausedTouched && readable("")
+        guard !names.isEmpty || paused else { return }
+        _ = publish(read(names, paused: paused, link), full: false, link)
+        for q in names { touched.remove(q); lastRead[q] = now }
+        if paused { pausedTouched = false; lastRead[""] = now }
     }
 
     /// The lengths of `names` (and the paused set) in one round trip; nil when Redis is unreachable.
