@@ -5,7 +5,7 @@ import Logging
 /// reads a watched queue again when a keyspace notification says it changed (at most once per
 /// `coalesce`), or, where the server's notifications cannot be had, peeks every queue every
 /// `peekInterval`; it publishes what changed on the feed's channel and keeps every length in one
-/// hash (`HGETALL orchestrator:<prefix>fleet:lengths`). A full snapshot every `snapshotPeriod` is
+/// hash (`HGETALL orchestrator:<prefix>lengths`, expiring 10 s after the last snapshot: no leader, no hash). A full snapshot every `snapshotPeriod` is
 /// also the feed's liveness. Two hosts both leading for a moment publish the same truth twice.
 final class LengthPublisher {
     enum Mode: Equatable { case unchecked, notifications, peek(String) }
@@ -43,7 +43,7 @@ final class LengthPublisher {
         self.prefix = prefix
         self.queues = queues
         self.channel = Self.channel(prefix: prefix)
-        self.hashKey = Self.channel(prefix: prefix)
+        self.hashKey = QueueKeys.namespace(prefix) + "lengths"
         self.pausedKey = QueueKeys.paused(prefix: prefix)
         self.mayConfigure = mayConfigure
         self.logger = logger
@@ -52,7 +52,7 @@ final class LengthPublisher {
         nextConfigCheck = clock.now
     }
 
-    /// `orchestrator:<prefix>fleet:lengths`: the feed's channel, and the hash of every length.
+    /// `orchestrator:<prefix>fleet:lengths`: the feed's channel (a channel, not a key).
     static func channel(prefix: String) -> String { QueueKeys.namespace(prefix) + "fleet:lengths" }
 
     /// The keyspace channels the subscriber needs while this host leads with notifications.
@@ -155,6 +155,7 @@ final class LengthPublisher {
         var commands: [[RedisArg]] = []
         if !m.lengths.isEmpty { commands.append(["HSET", RedisArg(hashKey)] + m.lengths.flatMap { [RedisArg($0.key), RedisArg(String($0.value))] }) }
         if !m.errors.isEmpty { commands.append(["HDEL", RedisArg(hashKey)] + m.errors.keys.map { RedisArg($0) }) }
+        if full { commands.append(["PEXPIRE", RedisArg(hashKey), "10000"]) }
         commands.append(["PUBLISH", RedisArg(channel), RedisArg(m.encoded)])
         guard (try? link.perform({ c throws(RedisError) in try c.pipeline(commands) })) != nil else { return false }
         var merged = published ?? LengthFeedMessage(isFull: true, paused: [])
