@@ -103,6 +103,7 @@ public struct RunOptions: ParsableArguments, OptionValueSource {
     @Option(help: ArgumentHelp(.hostID)) var hostID: String?
     @Option(help: ArgumentHelp(.hostMaxWorkers)) var hostMaxWorkers: String?
     @Option(help: ArgumentHelp(.leaseTTL)) var leaseTTL: String?
+    @Option(help: ArgumentHelp(.redisNotifications)) var redisNotifications: String?
     @OptionGroup public var shared: SharedJobOptions
 }
 

@@ -109,6 +109,8 @@ extension OptionSpec {
                                                   "The most workers this host runs, all queues together (--max-total and --max-per-queue are fleet-wide)")
     public static let leaseTTL = OptionSpec("leaseTTL", flag: "--lease-ttl", env: "LEASE_TTL", default: "15s", valueName: "duration", type: .duration(minimum: .seconds(3), maximum: .seconds(600)),
                                             "A worker's slot lease in Redis lives this long without renewal; a host cut off from Redis kills its workers before its leases expire, 3s to 10m")
+    public static let redisNotifications = OptionSpec("redisNotifications", env: "REDIS_NOTIFICATIONS", default: "auto", valueName: "mode", choices: ["auto", "off"],
+                                                      "auto: the fleet's leader turns on the keyspace notifications it needs (CONFIG SET notify-keyspace-events, adding K, l, g, s) and reads a queue only when it changed; off: it peeks every queue every 100ms")
     // History and alerts (`orchestrator run`).
     public static let eventsMax = OptionSpec("eventsMax", env: "EVENTS_MAX", default: "100000", valueName: "n", type: .int(100...100_000_000),
                                              "Entries kept in the events stream orchestrator:<prefix>events (approximate)")
@@ -155,7 +157,7 @@ extension OptionSpec {
         output, resultTTL, scaling, drainTarget, jobsPerWorker, maxPerQueue, maxTotal, minPerQueue, pollInterval, interval, scaleDownDelay, drainTimeout, logDir,
         workerPath, httpListen, metricsListen, httpToken, httpTokenFile, slot, healthFile, logFormat, logTime, logLevel, logTo,
         eventsMax, historyRetention, alertCommand, alertRepeat, alertsDisable, alertCapFor, alertRedisDownFor, alertDeadWindow, alertNoProgressFor,
-        alertCrashLoop, alertStuckAt, alertMemoryAt, hostID, hostMaxWorkers, leaseTTL,
+        alertCrashLoop, alertStuckAt, alertMemoryAt, hostID, hostMaxWorkers, leaseTTL, redisNotifications,
     ]
 }
 

@@ -24,6 +24,8 @@ public struct OrchestratorSettings: Sendable {
     public var maxPerQueueClamped = false
     /// `--host-id`, `--host-max-workers`, `--lease-ttl`.
     public var fleet = FleetSettings(hostID: WallClock.hostName(), hostMaxWorkers: 10_000)
+    /// `--redis-notifications auto`: the leader may turn on keyspace notifications (off: it peeks).
+    public var redisNotifications = true
 
     /// What the command line gave: option values by spec, and the repeatable queues and handlers.
     public struct Flags: Sendable {
@@ -48,7 +50,7 @@ public struct OrchestratorSettings: Sendable {
         guard FileManager.default.isExecutableFile(atPath: workerPath) else {
             throw ConfigError(flag: "--worker-path", message: "'\(workerPath)' is not an executable file")
         }
-        return OrchestratorSettings(
+        var settings = OrchestratorSettings(
             job: job, queues: queues, handlers: handlers, policy: policy,
             pollInterval: try r.duration(v, .pollInterval),
             summaryInterval: try r.duration(v, .interval),
@@ -57,6 +59,8 @@ public struct OrchestratorSettings: Sendable {
             alerts: try alertSettings(v, r), alertCommand: r.string(v, .alertCommand).flatMap { $0.trimmingSpaces.isEmpty ? nil : $0 },
             eventsMax: try r.int(v, .eventsMax), historyRetention: try r.durationOrOff(v, .historyRetention), maxPerQueueClamped: clamped,
             fleet: try FleetSettings.resolve(v, r, maxTotal: maxTotal))
+        settings.redisNotifications = try r.required(v, .redisNotifications).text == "auto"
+        return settings
     }
 
     /// The caps and the policy, checked against each other; `clamped`: the default

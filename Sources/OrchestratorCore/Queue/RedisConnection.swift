@@ -126,6 +126,41 @@ public final class RedisConnection: RedisClient {
 
     // `scriptCommand`, `forgetScript` and `eval` (NOSCRIPT reload): `RedisClient`.
 
+    // MARK: - Pub/sub (a subscriber connection: its own thread, nothing else on it)
+
+    /// Sends commands without waiting for their replies (SUBSCRIBE, UNSUBSCRIBE: the replies
+    /// arrive through `nextPushed`).
+    public func sendWithoutReply(_ commands: [[RedisArg]]) throws(RedisError) {
+        guard let ctx = context else { throw .connection(code: -1, message: "not connected") }
+        for args in commands {
+            let rc = Self.withArgv(args) { argc, argv, lens in redisAppendCommandArgv(ctx, argc, argv, lens) }
+            if rc != REDIS_OK { throw deadContext(ctx) }
+        }
+        var done: Int32 = 0
+        while done == 0 {
+            if redisBufferWrite(ctx, &done) != REDIS_OK { throw deadContext(ctx) }
+        }
+    }
+
+    /// The next message pushed to a subscriber connection, waiting at most `timeout`; nil when
+    /// none came. The wait is a `poll(2)` on the socket, not a socket timeout (which would leave
+    /// the context dead): an idle subscriber stays connected.
+    public func nextPushed(timeout: Duration) throws(RedisError) -> RedisReply? {
+        guard let ctx = context else { throw .connection(code: -1, message: "not connected") }
+        var raw: UnsafeMutableRawPointer?
+        if redisGetReplyFromReader(ctx, &raw) != REDIS_OK { throw deadContext(ctx) }
+        if raw == nil {
+            var fds = pollfd(fd: ctx.pointee.fd, events: Int16(POLLIN), revents: 0)
+            let ms = Int32(min(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000, 60_000))
+            let ready = poll(&fds, 1, ms)
+            if ready == 0 || (ready < 0 && errno == EINTR) { return nil }
+            if ready < 0 || redisBufferRead(ctx) != REDIS_OK { throw deadContext(ctx) }
+            if redisGetReplyFromReader(ctx, &raw) != REDIS_OK { throw deadContext(ctx) }
+            if raw == nil { return nil }
+        }
+        return try consume(raw, ctx)
+    }
+
     // MARK: - hiredis boundary
 
     private func consume(_ raw: UnsafeMutableRawPointer?, _ ctx: UnsafeMutablePointer<redisContext>) throws(RedisError) -> RedisReply {

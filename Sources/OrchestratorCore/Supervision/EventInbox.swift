@@ -5,6 +5,8 @@ import Synchronization
 public enum SupervisorEvent: Sendable, Equatable {
     case workerExited(pid: Int32, status: TerminationStatus)
     case signal(Int32)
+    /// From the length feed's subscriber thread.
+    case lengthFeed(LengthFeedEvent)
 }
 
 /// Hands events from termination handlers and signal sources (other threads) to the supervisor

@@ -5,20 +5,52 @@ extension Supervisor {
     /// Between polls: reads every queue's length (one pipelined round trip) and brings the poll
     /// forward when a queue grew enough to want more workers than the last poll saw (the seed's
     /// formula), so a burst is answered within about 100 ms instead of up to a poll interval.
+    /// While the fleet's length feed is live, only the queues it does not cover are peeked (none
+    /// when every host watches the same queues): the feed brings the poll forward itself.
     func peek() {
         guard settings.pollInterval > Self.peekInterval, redisReadable else { return }
-        guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(lengthCommands) }) else { return }
-        for (i, q) in settings.queues.enumerated() {
-            guard let n = replies[i].int, let state = queues[q], !state.isPaused, state.unreadable == nil else { continue }
-            if settings.policy.rawNeed(pending: n) > settings.policy.rawNeed(pending: state.pending) {
+        let feed = lengthSource.liveFeed(now: clock.now)
+        let names = settings.queues.filter { feed?.covers($0) != true }
+        guard !names.isEmpty else { return }
+        guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(lengthCommands(names)) }) else { return }
+        for (i, q) in names.enumerated() {
+            guard let n = replies[i].int else { continue }
+            if wantsMore(q, pending: n) {
                 nextPoll = clock.now
                 return
             }
         }
     }
 
-    /// `LLEN` of every watched queue, in `settings.queues` order (the poll's read and the peek).
-    var lengthCommands: [[RedisArg]] { settings.queues.map { ["LLEN", RedisArg(settings.job.prefix + $0)] } }
+    /// Whether `pending` jobs in `queue` want more workers than the last poll saw (the seed's formula).
+    func wantsMore(_ queue: String, pending: Int) -> Bool {
+        guard let state = queues[queue], !state.isPaused, state.unreadable == nil else { return false }
+        return settings.policy.rawNeed(pending: pending) > settings.policy.rawNeed(pending: state.pending)
+    }
+
+    /// `LLEN` of each of `names`, in order (the poll's read and the peek).
+    func lengthCommands(_ names: [String]) -> [[RedisArg]] { names.map { ["LLEN", RedisArg(settings.job.prefix + $0)] } }
+
+    /// An event of the length feed's subscriber: a rise that wants more workers brings the poll
+    /// forward at once; a paused set that changed too.
+    func lengthFed(_ event: LengthFeedEvent) {
+        let pausedBefore = lengthSource.feed.paused
+        let changed = lengthSource.handle(event, now: clock.now)
+        guard lengthSource.liveFeed(now: clock.now) != nil else { return }
+        if changed.contains(where: { wantsMore($0, pending: lengthSource.feed.lengths[$0] ?? 0) }) || lengthSource.feed.paused != pausedBefore {
+            nextPoll = clock.now
+        }
+    }
+
+    /// The leader's reading and publishing of lengths, and the feed's liveness (logged on change).
+    /// Not before the first poll: until its renewal has read the fleet, every host thinks it leads.
+    func tickLengths() {
+        lengthSource.tick(isLeader: redisStateKnown && leases.isLeader, link: link, now: clock.now)
+    }
+
+    /// Stats hashes, retry and dead backlogs are needed by the leader (alerts, history, retry
+    /// promotion), `/metrics` and `--scaling adaptive`; other hosts read none of them while idle.
+    var readsStats: Bool { leases.isLeader || metrics != nil || settings.adaptive != nil }
 
     /// What one poll read from Redis, before anything changes.
     struct PollReading {
@@ -38,7 +70,7 @@ extension Supervisor {
     /// Reads Redis into the supervisor's state: read, then absorb. False when Redis is unreadable.
     func readRedis() -> Bool {
         let all = heartbeatReadTimer.isDue(clock.now)
-        let slow = statsReadTimer.isDue(clock.now) || settings.adaptive != nil
+        let slow = (statsReadTimer.isDue(clock.now) && readsStats) || settings.adaptive != nil
         // Idle workers change rarely (and say so within Heartbeat.orchestratorReadPeriod); starting and busy ones every poll.
         let pids = workers.compactMap { all || $0.value.lifecycle.state == .launching || $0.value.isBusy ? ($0.key, $0.value.id) : nil }
         guard let reading = read(heartbeatsOf: pids, stats: slow) else {
@@ -68,12 +100,15 @@ extension Supervisor {
             }) else { return nil }
             commands.append(promote)
         }
+        // A live feed gives the lengths of the queues it covers and the paused set: no read of them.
+        let feed = lengthSource.liveFeed(now: clock.now)
+        let names = settings.queues.filter { feed?.covers($0) != true }
         let lengthsStart = commands.count
-        commands += lengthCommands
+        commands += lengthCommands(names)
         let heartbeatsStart = commands.count
         for (_, id) in pids { commands.append(["HGETALL", RedisArg(QueueKeys.heartbeat(prefix: prefix, id))]) }
         let pausedIndex = commands.count
-        commands.append(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))])
+        if feed == nil { commands.append(["SMEMBERS", RedisArg(QueueKeys.paused(prefix: prefix))]) }
         let statsStart = commands.count
         if stats {  // stats and backlogs: for alerts, adaptive scaling, history and /metrics
             for q in settings.queues {
@@ -82,19 +117,26 @@ extension Supervisor {
             }
         }
         // The queue keys themselves are reported by `queue.unreadable`; the others here hold no job.
+        if commands.isEmpty, let feed { return parse([], names: [], feed: feed, pids: [], lengthsAt: 0, heartbeatsAt: 0, pausedAt: nil, statsAt: nil) }
         guard let replies = pipelineReporting(commands, skipped: "not read this poll; scaling goes on without it",
                                               exempt: lengthsStart..<heartbeatsStart) else { return nil }
         for i in promoting.indices { link.connection.forgetScript(QueueScripts.promote, ifNoScript: replies[i]) }
-        return parse(replies, pids: pids.map(\.pid), lengthsAt: lengthsStart, heartbeatsAt: heartbeatsStart, pausedAt: pausedIndex,
-                     statsAt: stats ? statsStart : nil)
+        return parse(replies, names: names, feed: feed, pids: pids.map(\.pid), lengthsAt: lengthsStart, heartbeatsAt: heartbeatsStart,
+                     pausedAt: feed == nil ? pausedIndex : nil, statsAt: stats ? statsStart : nil)
     }
 
     /// The poll's replies as a `PollReading`, at the offsets `read` laid its commands out; without
     /// stats (`statsAt` nil) the last reading's stats and backlogs are kept.
-    private func parse(_ replies: [RedisReply], pids: [Int32], lengthsAt lengthsStart: Int, heartbeatsAt heartbeatsStart: Int,
-                       pausedAt pausedIndex: Int, statsAt statsStart: Int?) -> PollReading {
+    private func parse(_ replies: [RedisReply], names: [String], feed: LengthFeed?, pids: [Int32], lengthsAt lengthsStart: Int,
+                       heartbeatsAt heartbeatsStart: Int, pausedAt pausedIndex: Int?, statsAt statsStart: Int?) -> PollReading {
         var reading = PollReading()
-        for (i, q) in settings.queues.enumerated() {
+        if let feed {
+            for q in settings.queues where feed.covers(q) {
+                if let e = feed.errors[q] { reading.keyErrors[q] = e } else { reading.lengths[q] = feed.lengths[q] ?? 0 }
+            }
+            reading.paused = feed.paused
+        }
+        for (i, q) in names.enumerated() {
             if case .error(let message) = replies[lengthsStart + i] {
                 reading.keyErrors[q] = message
             } else {
@@ -104,7 +146,7 @@ extension Supervisor {
         for (j, pid) in pids.enumerated() where !replies[heartbeatsStart + j].fields.isEmpty {
             reading.heartbeats[pid] = replies[heartbeatsStart + j].fields
         }
-        reading.paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text))
+        if let pausedIndex { reading.paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text)) }
         if let statsStart {
             for (k, q) in settings.queues.enumerated() {
                 reading.stats[q] = replies[statsStart + 3 * k].fields

@@ -55,6 +55,8 @@ public final class Supervisor {
     let startedAtMilliseconds = WallClock.nowMilliseconds()
     /// `--alert-command` processes running now: our children, but not orphans to sweep.
     var helpers: HelperSet { alerts.helpers }
+    /// Queue lengths from the fleet's feed (and, while this host leads, their reading and publishing).
+    let lengthSource: LengthSource
     /// A watched queue's state (every one has a state from `init`; an unknown name reads as new).
     func state(of queue: String) -> QueueState { queues[queue] ?? QueueState() }
     var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
@@ -65,6 +67,8 @@ public final class Supervisor {
         self.leases = FleetLeases(membership: fleet ?? FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy),
                                   capacity: min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal), link: link, logger: logger)
         self.orphans = OrphanSweeper(pid: getpid(), logger: logger)
+        self.lengthSource = LengthSource(settings: settings, endpoint: link.connection.endpoint, inbox: inbox, logger: logger,
+                                         watched: FleetView().watchedQueues(own: settings.queues))
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
         self.alerts = AlertDelivery(settings: settings, host: WallClock.hostName(), logger: logger, environment: environment)
         self.history = HistoryRecorder(prefix: settings.job.prefix, retention: settings.historyRetention)
@@ -77,12 +81,16 @@ public final class Supervisor {
         for q in settings.queues { queues[q] = QueueState() }
     }
 
-    deinit { leases.watchdog.stop() }
+    deinit {
+        leases.watchdog.stop()
+        lengthSource.stop()
+    }
 
     /// Runs until drained. Returns the exit code (0).
     public func run() -> Int32 {
         recoverAbandoned(reason: "start-up: owners gone (an earlier orchestrator or worker was killed)")
         restoreRates()
+        lengthSource.start()
         logger.info("\(LogEvents.orchestratorReady)", metadata: ["pid": "\(pid)", "queues": "\(settings.queues.joined(separator: ","))"])
         while true {
             let wakeAt = nextWake()
@@ -97,6 +105,7 @@ public final class Supervisor {
                 if workers.isEmpty { return finishDrain() }
                 continue
             }
+            tickLengths()
             if clock.now >= nextPeek && clock.now < nextPoll {
                 peek()
                 nextPeek = clock.now + Self.peekInterval
@@ -119,6 +128,7 @@ public final class Supervisor {
         if isDraining { return clock.now + .milliseconds(100) }
         var next = settings.pollInterval > Self.peekInterval && redisReadable ? min(nextPoll, nextPeek) : nextPoll
         if renewsBetweenPolls { next = min(next, leases.nextRenewal) }
+        if let lengths = lengthSource.nextDeadline(now: clock.now) { next = min(next, max(lengths, clock.now)) }
         // Wake when the watchdog fences, to log it at once.
         if !workers.isEmpty, let killAt = leases.leaseClock.killAt, killAt > clock.now { next = min(next, killAt + .milliseconds(10)) }
         return next
@@ -140,6 +150,8 @@ public final class Supervisor {
             }
         case .workerExited(let pid, let status):
             workerExited(pid: pid, status: status)
+        case .lengthFeed(let event):
+            lengthFed(event)
         }
     }
 
