@@ -58,8 +58,8 @@ extension Supervisor {
         var lengths: [String: Int] = [:]
         /// …or the server's error for its key (WRONGTYPE…).
         var keyErrors: [String: String] = [:]
-        /// Heartbeat fields of our workers that have one.
-        var heartbeats: [Int32: [String: String]] = [:]
+        /// The heartbeats of our workers that have one.
+        var heartbeats: [Int32: WorkerHeartbeat] = [:]
         var paused: Set<String> = []
         /// Stats hashes, retry and dead backlogs, read only when /metrics is served.
         var stats: [String: [String: String]] = [:]
@@ -143,8 +143,8 @@ extension Supervisor {
                 reading.lengths[q] = replies[lengthsStart + i].int ?? 0
             }
         }
-        for (j, pid) in pids.enumerated() where !replies[heartbeatsStart + j].fields.isEmpty {
-            reading.heartbeats[pid] = replies[heartbeatsStart + j].fields
+        for (j, pid) in pids.enumerated() {
+            reading.heartbeats[pid] = WorkerHeartbeat(fields: replies[heartbeatsStart + j].fields)
         }
         if let pausedIndex { reading.paused = Set((replies[pausedIndex].array ?? []).compactMap(\.text)) }
         if let statsStart {
@@ -181,14 +181,14 @@ extension Supervisor {
             }
             queues[q, default: QueueState()].pending = reading.lengths[q] ?? 0
         }
-        for (pid, fields) in reading.heartbeats {
+        for (pid, beat) in reading.heartbeats {
             guard var w = workers[pid] else { continue }
             _ = w.lifecycle.reportedReady()
-            w.isBusy = fields["state"] == WorkerState.busy.rawValue
-            w.handlerPID = fields["handler_pid"].flatMap { Int32($0) }
+            w.isBusy = beat.state == .busy
+            w.handlerPID = beat.handlerPID
             if let owned = launcher.owned(pid) { leases.track(owned, handler: w.handlerPID) }
-            w.jobStartedAt = fields["job_started_at"].flatMap { Int64($0) }
-            w.pssBytes = fields["pss_bytes"].flatMap { Int($0) } ?? 0
+            w.jobStartedAt = beat.jobStartedAt
+            w.pssBytes = beat.memory.pssBytes
             workers[pid] = w
         }
         lastReading = reading
@@ -204,11 +204,11 @@ extension Supervisor {
         let now = clock.now
         for q in settings.queues where state(of: q).unreadable == nil {
             var state = self.state(of: q)
-            let stats = reading.stats[q] ?? [:]
-            let completed = (Int(stats["done"] ?? "") ?? 0) + (Int(stats["failed"] ?? "") ?? 0)
+            let stats = QueueStats(fields: reading.stats[q] ?? [:])
+            let completed = stats.done + stats.failed
             let busy = workers.values.filter { $0.queue == q && $0.isBusy }.count
-            let histogram = JobDuration.histogram(stats)
-            let timed = stats["dur_ms_sum"] == nil ? nil : QueueRates.JobTime(jobs: histogram.count, seconds: histogram.sum)
+            let histogram = stats.histogram
+            let timed = stats.durationSumMilliseconds == nil ? nil : QueueRates.JobTime(jobs: histogram.count, seconds: histogram.sum)
             state.rates.observe(now: now, pending: state.pending, busy: busy, completed: completed, durations: timed)
             if state.pending == 0 { state.backlogSince = nil } else if state.backlogSince == nil { state.backlogSince = now }
             state.need = adaptive.need(pending: state.pending, rates: state.rates, backlogSince: state.backlogSince, now: now)
