@@ -26,8 +26,8 @@ struct WrongTypeOrchestratorTests {
         Case(name: "stats hash", key: { QueueKeys(prefix: $0, queue: "q").stats }, event: LogEvents.keyError),
         Case(name: "paused set", key: { QueueKeys.paused(prefix: $0) }, event: LogEvents.keyError),
         Case(name: "rates hash", key: { QueueKeys.rates(prefix: $0) }, event: LogEvents.keyError, args: ["--scaling", "adaptive"]),
-        Case(name: "fleet hosts set (renewal)", key: { FleetMembership.hostsKey(prefix: $0) }, event: LogEvents.keyError, afterStart: true),
-        Case(name: "fleet host hash (join)", key: { FleetMembership.hostKey(prefix: $0, "wt-host") }, event: LogEvents.keyError,
+        Case(name: "fleet members hash (renewal)", key: { FleetMembership.membersKey(prefix: $0) }, event: LogEvents.keyError, afterStart: true),
+        Case(name: "fleet members hash (join)", key: { FleetMembership.membersKey(prefix: $0) }, event: LogEvents.keyError,
              args: ["--host-id", "wt-host"]),
     ]
 

@@ -100,6 +100,35 @@ struct FleetTests {
         #expect(short.killMargin == .milliseconds(750) && short.outageRiddenOut == .seconds(1), "the shortest --lease-ttl still rides out 1 s")
     }
 
+    @Test("an idle host renews its membership every TTL / 3, at most 5 s and never more often than a busy one", arguments: [
+        (3, 1000), (15, 5000), (9, 3000), (600, 5000),
+    ])
+    func idleRenewalPeriod(ttl: Int, ms: Int) {
+        let c = LeaseClock(ttl: .seconds(ttl))
+        #expect(c.idleRenewalPeriod == .milliseconds(ms) && c.idleRenewalPeriod >= c.renewalPeriod && c.idleRenewalPeriod * 2 < c.ttl)
+    }
+
+    @Test("member records: a record reads back with its queues; the fleet's watched queues are the union, sorted; lease counts follow acquire and release")
+    func memberRecords() {
+        var info = MemberInfo()
+        info.pid = 7
+        info.queues = ["b", "a"]
+        info.workersPerQueue = ["a": 2]
+        let record = #"{"expires_at":99,"instance":"i1","caps":"c","# + info.encoded.dropFirst()
+        let m = FleetMember(id: "h1", record: record)
+        #expect(m?.pid == 7 && m?.queues == ["b", "a"] && m?.workersPerQueue == ["a": 2] && m?.instance == "i1" && m?.expiresAt == 99)
+        #expect(FleetMember(id: "h1", record: "not json") == nil)
+        var other = FleetMember(id: "h2", capacity: 1, pid: 8, updatedAt: 0, state: "running", workers: 0, machine: "m", startedAt: 0)
+        other.queues = ["c", "a"]
+        var view = FleetView(hosts: [m!, other])
+        #expect(view.watchedQueues == ["a", "b", "c"])
+        view.count(LeaseValue(host: "h1", instance: "i0", queue: "a"), 1)
+        view.count(LeaseValue(host: "h1", instance: "i1", queue: "a"), 1)
+        #expect(view.perQueue == ["a": 2] && view.leased == 2 && view.leasedByOtherInstances(of: "h1", than: "i1") == 1)
+        view.count(LeaseValue(host: "h1", instance: "i0", queue: "a"), -1)
+        #expect(view.perQueue == ["a": 1] && view.leasedByOtherInstances(of: "h1", than: "i1") == 0)
+    }
+
     func fleet(_ me: String, leased: [String: Int], hosts: [FleetHost]? = nil, capacity: Int = 6) -> FleetContext {
         FleetContext(me: me, hosts: hosts ?? three, capacity: capacity, leasedPerQueue: leased, leased: leased.values.reduce(0, +))
     }

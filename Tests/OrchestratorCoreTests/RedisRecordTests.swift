@@ -79,8 +79,8 @@ struct RedisRecordTests {
     @Test("fleet keys, by orchestrators and fenced workers alike, are the documented names")
     func fleetKeys() {
         let k = QueueKeys.fleet(prefix: "fila:")
-        #expect([k.host("h1"), k.hosts, k.slot(3), k.epoch, k.reclaim]
-                == ["orchestrator:fila:fleet:host:h1", "orchestrator:fila:fleet:hosts", "orchestrator:fila:fleet:slot:3",
+        #expect([k.members, k.leases, k.counts, k.slot(3), k.epoch, k.reclaim]
+                == ["orchestrator:fila:fleet:members", "orchestrator:fila:fleet:leases", "orchestrator:fila:fleet:counts", "orchestrator:fila:fleet:slot:3",
                     "orchestrator:fila:fleet:epoch", "orchestrator:fila:fleet:reclaim"])
         let fence = LeaseFence(key: k.slot(3), holder: "h1\ni\nq", marginMilliseconds: 1000)
         #expect(fence.args(k).map { String(decoding: $0.bytes, as: UTF8.self) }.suffix(2) == ["orchestrator:fila:fleet:epoch", "orchestrator:fila:fleet:reclaim"])

@@ -47,11 +47,12 @@ struct StatusDecisionTests {
     func twoHosts() throws {
         let redis = FakeRedis()
         instance(redis, queues: "a")
-        redis.data[FleetMembership.hostsKey(prefix: prefix)] = .set(["h1", "h2"])
+        var records: [String: String] = [:]
         for (id, age) in [("h1", Int64(0)), ("h2", Int64(30_000))] {
-            redis.data[FleetMembership.hostKey(prefix: prefix, id)] = .hash(["pid": "10", "machine": "m-\(id)", "state": "running", "capacity": "4",
-                                                                             "workers": "1", "workers:a": "1", "updated_at": "\(now - age)"])
+            records[id] = "{\"expires_at\":\(now + 60_000),\"instance\":\"i-\(id)\",\"caps\":\"\",\"pid\":10,\"machine\":\"m-\(id)\","
+                + "\"state\":\"running\",\"capacity\":4,\"workers\":1,\"workers_per_queue\":{\"a\":1},\"updated_at\":\(now - age)}"
         }
+        redis.data[FleetMembership.membersKey(prefix: prefix)] = .hash(records)
         let (text, json) = try report(redis)
         #expect(text.hasPrefix("fleet of 2 hosts, leader h1 orchestrator pid 4242 on box1: running"))
         let h2 = text.split(separator: "\n").first { $0.hasPrefix("h2 ") }.map(String.init) ?? ""

@@ -67,14 +67,20 @@ struct FleetLeaseTests {
         #expect(slots == [1, 2, 3])
         _ = try c.send(["DEL", RedisArg(QueueKeys.namespace(prefix) + "fleet:slot:2")])
         _ = try c.send(["SET", RedisArg(QueueKeys.namespace(prefix) + "fleet:slot:3"), RedisArg(member(prefix, "h2").lease("a").encoded)])
-        let reply = try m.tick(c, leases: slots.map { ($0, "a") }, fields: [("workers", "3")])
+        var info = MemberInfo()
+        info.workers = 3
+        info.capacity = 6
+        info.queues = ["b", "a"]
+        let reply = try m.tick(c, leases: slots.map { ($0, "a") }, info: info)
         guard case .view(let view) = FleetMembership.parseTick(reply) else { Issue.record("no view: \(reply)"); return }
         #expect(view.lost.sorted() == [3], "slot 2's key was gone (a Redis restart): taken again; slot 3 is another host's")
         #expect(view.hosts.map(\.id) == ["h1"] && view.hosts[0].workers == 3 && view.hosts[0].capacity == 6)
-        #expect(view.held(by: "h1") == ["a": 2] && view.leased == 3 && view.slots.count == 12)
+        #expect(view.hosts.first?.queues == ["b", "a"] && view.watchedQueues == ["a", "b"])
+        #expect(view.perQueue == ["a": 2] && view.leased == 2 && view.leasedByInstance == ["h1\n" + m.instance: 2],
+                "slots 1 and 2 are ours, 3 was written behind the scripts' back (not counted): \(view)")
         let other = member(prefix, "h1")
         #expect(try other.join(c, replacing: m.instance) == .joined)
-        let again = try m.tick(c, leases: [], fields: [])
+        let again = try m.tick(c, leases: [], info: MemberInfo())
         #expect(FleetMembership.parseTick(again) == .taken(by: other.instance))
     }
 
@@ -113,20 +119,20 @@ struct FleetLeaseTests {
         let m1 = member(prefix, "h1", maxTotal: 6)
         #expect(try m1.join(c) == .joined)
         let h1 = try leases(m1, log)
-        guard case .renewed = h1.renew(fields: [], workers: 0) else { Issue.record("no renewal"); return }
-        _ = try c.send(["DEL", RedisArg(m1.hostKey)])  // idle, cut off: its membership lapsed
+        guard case .renewed = h1.renew(workers: 0) else { Issue.record("no renewal"); return }
+        _ = try c.send(["HDEL", RedisArg(m1.membersKey), "h1"])  // idle, cut off: its membership lapsed
         let m2 = member(prefix, "h2", maxTotal: 8)
         #expect(try m2.join(c) == .joined, "h1 was not a member: h2 joins with its own caps")
-        _ = h1.renew(fields: [], workers: 0)
+        _ = h1.renew(workers: 0)
         let line = log.lines.first { $0.message == "fleet.caps_differ" }
         #expect(line?.metadata["other_host"] == "h2" && line?.metadata["theirs"]?.contains("max_total=8") == true, "\(log.lines)")
         #expect(!h1.mayStartWorkers(), "a host rejoining among other caps starts no worker")
         #expect(h1.acquire(["a"], order: ["a"]).isEmpty)
         #expect(log.lines.contains { $0.message == "fleet.waiting_for_slot" && ($0.metadata["why"] ?? "").contains("fleet.caps_differ") })
-        _ = h1.renew(fields: [], workers: 0)
+        _ = h1.renew(workers: 0)
         #expect(log.lines.filter { $0.message == "fleet.caps_differ" }.count == 1, "said once, not every renewal")
         try m2.leave(c)
-        _ = h1.renew(fields: [], workers: 0)
+        _ = h1.renew(workers: 0)
         #expect(log.lines.contains { $0.message == "fleet.caps_agree" } && h1.mayStartWorkers())
     }
 
@@ -138,20 +144,20 @@ struct FleetLeaseTests {
         let m1 = member(prefix, "h1", maxTotal: 6), m2 = member(prefix, "h2", maxTotal: 6)
         #expect(try m1.join(c) == .joined && m2.join(c) == .joined)
         let h1 = try leases(m1, log1), h2 = try leases(m2, log2)
-        _ = h1.renew(fields: [], workers: 0)
-        _ = h2.renew(fields: [], workers: 0)
+        _ = h1.renew(workers: 0)
+        _ = h2.renew(workers: 0)
         for (i, grant) in h1.acquire(["a", "a", "a"], order: ["a"]).enumerated() { h1.started(Int32(5_000_001 + i), slot: grant.slot, queue: "a", process: nil) }
         for (i, grant) in h2.acquire(["a", "a", "a"], order: ["a"]).enumerated() { h2.started(Int32(5_000_101 + i), slot: grant.slot, queue: "a", process: nil) }
         #expect(h1.heldLeases.map(\.slot) == [1, 2, 3] && h2.heldLeases.map(\.slot) == [4, 5, 6])
         try loseFleetKeys(prefix)
         // h1 is back first: it takes back its own slots, and its plan (it sees only itself) asks for 3 more.
-        _ = h1.renew(fields: [], workers: 3)
+        _ = h1.renew(workers: 3)
         let rejoined = log1.lines.first { $0.message == "fleet.rejoined" }
         #expect(rejoined?.metadata["why"]?.contains("Redis lost the fleet's keys") == true, "\(log1.lines)")
         #expect(h1.acquire(["a", "a", "a"], order: ["a"]).isEmpty, "no new slot while hosts take theirs back")
         let wait = log1.lines.first { $0.message == "fleet.waiting_for_slot" }
         #expect(wait?.metadata["granted"] == "0" && wait?.metadata["why"]?.contains("restarted without persistence") == true, "\(log1.lines)")
-        guard case .renewed(_, _, let lost) = h2.renew(fields: [], workers: 3) else { Issue.record("no renewal"); return }
+        guard case .renewed(_, _, let lost) = h2.renew(workers: 3) else { Issue.record("no renewal"); return }
         #expect(lost.isEmpty, "h2's running workers keep their slots: none is killed")
         #expect(h2.heldLeases.map(\.slot) == [4, 5, 6])
         #expect(!log2.lines.contains { $0.message == "fleet.rejoined" && ($0.metadata["why"] ?? "").contains("longer than --lease-ttl") })
@@ -168,8 +174,8 @@ struct FleetLeaseTests {
         let fresh = member(prefix, "h1", maxTotal: 2)
         #expect(try fresh.join(c, replacing: old.instance) == .joined)
         let h1 = try leases(fresh, log)
-        _ = h1.renew(fields: [], workers: 0)
-        _ = h1.renew(fields: [], workers: 0)
+        _ = h1.renew(workers: 0)
+        _ = h1.renew(workers: 0)
         let lines = log.lines.filter { $0.message == "fleet.waiting_for_previous_instance" }
         #expect(lines.count == 1 && lines.first?.metadata["slots"] == "2" && lines.first?.metadata["until"]?.contains("at the latest") == true, "\(log.lines)")
         #expect(h1.acquire(["a"], order: ["a"]).isEmpty)

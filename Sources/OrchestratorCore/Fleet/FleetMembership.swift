@@ -1,80 +1,7 @@
 import Foundation
 
-/// A live orchestrator of the fleet, as its host hash says.
-public struct FleetMember: Sendable, Equatable {
-    public var id: String
-    public var capacity: Int
-    public var pid: Int
-    public var updatedAt: Int64
-    public var state: String
-    public var workers: Int
-    public var machine: String
-    public var startedAt: Int64
-    /// The fleet-wide settings it runs with (`FleetMembership.caps`).
-    public var caps: String = ""
-}
-
-/// The fleet as one poll saw it: live hosts and every slot lease.
-public struct FleetView: Sendable, Equatable {
-    public var hosts: [FleetMember] = []
-    /// Index i is slot i + 1: the lease's holder, nil when free.
-    public var slots: [LeaseValue?] = []
-    /// Our leases that were no longer ours (expired or taken) when renewing.
-    public var lost: [Int] = []
-    /// Our host hash had expired: we were cut off for longer than the lease time.
-    public var rejoined = false
-    /// Fleet keys found of the wrong type, replaced by the renewal.
-    public var repaired: [KeyFault] = []
-    /// We rejoined because Redis lost the fleet's keys (restarted without persistence): the
-    /// reclaim window is open, no host takes a new slot until it closes.
-    public var reset = false
-
-    public init(hosts: [FleetMember] = [], slots: [LeaseValue?] = []) {
-        self.hosts = hosts
-        self.slots = slots
-    }
-
-    /// Leased slots per queue, all hosts together.
-    public var perQueue: [String: Int] { slots.compactMap { $0 }.reduce(into: [:]) { $0[$1.queue, default: 0] += 1 } }
-    public var leased: Int { slots.compactMap { $0 }.count }
-    public func held(by host: String) -> [String: Int] {
-        slots.compactMap { $0 }.filter { $0.host == host }.reduce(into: [:]) { $0[$1.queue, default: 0] += 1 }
-    }
-    /// The hosts the split is over, by id.
-    public var splitHosts: [FleetHost] { hosts.map { FleetHost(id: $0.id, capacity: $0.capacity) } }
-    /// Live hosts running other fleet-wide settings than `ours`, by id, with theirs.
-    public func hostsWithOtherCaps(than ours: String) -> [String: String] {
-        var other: [String: String] = [:]
-        for h in hosts where !h.caps.isEmpty && h.caps != ours { other[h.id] = h.caps }
-        return other
-    }
-    /// The leader writes the fleet-wide records (instance hash, history, alerts): the smallest live id.
-    public var leader: String? { hosts.map(\.id).min() }
-}
-
-/// A slot lease's value in Redis: `<host id>\n<instance>\n<queue>` (no part contains a newline).
-public struct LeaseValue: Sendable, Equatable {
-    public var host: String
-    public var instance: String
-    public var queue: String
-
-    public init(host: String, instance: String, queue: String) {
-        self.host = host
-        self.instance = instance
-        self.queue = queue
-    }
-
-    public init?(encoded: String) {
-        let parts = encoded.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 3 else { return nil }
-        self.init(host: parts[0], instance: parts[1], queue: parts[2])
-    }
-
-    public var encoded: String { "\(host)\n\(instance)\n\(queue)" }
-}
-
 /// This orchestrator's membership of the fleet of its prefix: joining under a host id, the
-/// per-poll renewal (host hash and slot leases) with the fleet view, and taking and giving back
+/// renewal (member record and slot leases) with the fleet view, and taking and giving back
 /// slot leases. Every step is one Lua script, so hosts never decide on a read-then-write.
 public struct FleetMembership: Sendable {
     public enum JoinResult: Sendable, Equatable {
@@ -108,15 +35,15 @@ public struct FleetMembership: Sendable {
         self.policy = policy
     }
 
-    var ns: String { QueueKeys.namespace(prefix) }
-    public var hostKey: String { Self.hostKey(prefix: prefix, hostID) }
-    public var hostsKey: String { Self.hostsKey(prefix: prefix) }
+    /// The hash of member records, one field per host id.
+    public var membersKey: String { Self.membersKey(prefix: prefix) }
+    /// The sorted set of live leases (`<slot>\n<lease>` by expiry) and the hash of their counts.
+    public var leasesKey: String { fleetKeys.leases }
+    public var countsKey: String { fleetKeys.counts }
     var fleetKeys: FleetKeys { QueueKeys.fleet(prefix: prefix) }
-    var hostPrefix: String { fleetKeys.hostPrefix }
     var slotPrefix: String { fleetKeys.slotPrefix }
     var ttlMilliseconds: String { "\(settings.leaseTTL.milliseconds)" }
-    public static func hostKey(prefix: String, _ id: String) -> String { QueueKeys.fleet(prefix: prefix).host(id) }
-    public static func hostsKey(prefix: String) -> String { QueueKeys.fleet(prefix: prefix).hosts }
+    public static func membersKey(prefix: String) -> String { QueueKeys.fleet(prefix: prefix).members }
     /// Written at join, no expiry: its absence tells a rejoining host that Redis lost the fleet's keys.
     public var epochKey: String { fleetKeys.epoch }
     /// While it exists (one lease TTL after Redis lost the fleet's keys), no host takes a new slot.
@@ -131,16 +58,24 @@ public struct FleetMembership: Sendable {
 
     /// Joins; `replacing` is the instance of a dead orchestrator with our host id on this machine.
     /// `repaired` hears of fleet keys found of the wrong type (replaced).
-    public func join(_ redis: any RedisClient, replacing: String? = nil, repaired: (KeyFault) -> Void = { _ in }) throws(RedisError) -> JoinResult {
-        let fields: [RedisArg] = ["pid", RedisArg("\(getpid())"), "machine", RedisArg(machine), "capacity", RedisArg("\(settings.hostMaxWorkers)"),
-                                  "started_at", RedisArg("\(WallClock.nowMilliseconds())"), "updated_at", RedisArg("\(WallClock.nowMilliseconds())"),
-                                  "state", "running", "workers", "0"]
-        let reply = try redis.eval(FleetScripts.join, keys: [hostKey, hostsKey, epochKey],
-                                   args: [RedisArg(instance), RedisArg(ttlMilliseconds), RedisArg(hostPrefix), RedisArg(caps),
-                                          RedisArg(replacing ?? ""), RedisArg(hostID)] + fields)
+    public func join(_ redis: any RedisClient, replacing: String? = nil, info: MemberInfo? = nil,
+                     repaired: (KeyFault) -> Void = { _ in }) throws(RedisError) -> JoinResult {
+        var body = info ?? MemberInfo()
+        if info == nil {
+            body.pid = Int(getpid())
+            body.machine = machine
+            body.capacity = settings.hostMaxWorkers
+            body.startedAt = WallClock.nowMilliseconds()
+            body.updatedAt = body.startedAt
+        }
+        let reply = try redis.eval(FleetScripts.join, keys: [membersKey, epochKey],
+                                   args: [RedisArg(instance), RedisArg(ttlMilliseconds), RedisArg(caps), RedisArg(replacing ?? ""),
+                                          RedisArg(hostID), RedisArg(body.encoded)])
         let parts = (reply.array ?? []).map { $0.text ?? "" }
         switch parts.first {
-        case "held": return .held(pid: Int(parts[1]) ?? 0, machine: parts[2], instance: parts[3])
+        case "held":
+            let other = parts.count > 1 ? FleetMember(id: hostID, record: parts[1]) : nil
+            return .held(pid: other?.pid ?? 0, machine: other?.machine ?? "", instance: other?.instance ?? "")
         case "caps": return .capsDiffer(host: parts[1], caps: parts[2])
         default:
             if let list = reply.array, list.count > 1 { KeyFault.list(list[1]).forEach(repaired) }
@@ -148,19 +83,19 @@ public struct FleetMembership: Sendable {
         }
     }
 
-    /// One poll's renewal and view (`FleetScripts.tick`); the script is reloaded if the server lost it (a restart).
-    /// `renewedBefore`: our membership was renewed before, so a host hash found gone means we
+    /// One renewal and view (`FleetScripts.tick`); the script is reloaded if the server lost it (a restart).
+    /// `renewedBefore`: our membership was renewed before, so a member record found gone means we
     /// rejoin, and the fleet's epoch key found gone means Redis lost the fleet's keys.
-    public func tick(_ redis: any RedisClient, leases: [(slot: Int, queue: String)], fields: [(String, String)],
+    public func tick(_ redis: any RedisClient, leases: [(slot: Int, queue: String)], info: MemberInfo,
                      renewedBefore: Bool = true) throws(RedisError) -> RedisReply {
-        try redis.eval(FleetScripts.tick, keys: renewedBefore ? [hostKey, hostsKey, epochKey, reclaimKey] : [hostKey, hostsKey], args: tickArgs(leases: leases, fields: fields))
+        let keys = [membersKey, leasesKey, countsKey] + (renewedBefore ? [epochKey, reclaimKey] : [])
+        return try redis.eval(FleetScripts.tick, keys: keys, args: tickArgs(leases: leases, info: info))
     }
 
-    func tickArgs(leases: [(slot: Int, queue: String)], fields: [(String, String)]) -> [RedisArg] {
-        var args: [RedisArg] = [RedisArg(instance), RedisArg(ttlMilliseconds), RedisArg(hostPrefix), RedisArg(slotPrefix),
-                                RedisArg("\(policy.maxTotal)"), RedisArg(hostID), RedisArg(caps), RedisArg("\(leases.count)")]
+    func tickArgs(leases: [(slot: Int, queue: String)], info: MemberInfo) -> [RedisArg] {
+        var args: [RedisArg] = [RedisArg(instance), RedisArg(ttlMilliseconds), RedisArg(slotPrefix), RedisArg(hostID), RedisArg(caps),
+                                RedisArg(info.encoded), RedisArg("\(leases.count)")]
         for l in leases { args += [RedisArg("\(l.slot)"), RedisArg(lease(l.queue).encoded)] }
-        for (k, v) in fields { args += [RedisArg(k), RedisArg(v)] }
         return args
     }
 
@@ -174,15 +109,28 @@ public struct FleetMembership: Sendable {
         view.lost = (parts[2].array ?? []).compactMap(\.int)
         for h in parts[3].array ?? [] {
             let f = (h.array ?? []).map { $0.text ?? "" }
-            guard f.count >= 8 else { continue }
-            view.hosts.append(FleetMember(id: f[0], capacity: Int(f[1]) ?? 0, pid: Int(f[2]) ?? 0, updatedAt: Int64(f[3]) ?? 0, state: f[4],
-                                          workers: Int(f[5]) ?? 0, machine: f[6], startedAt: Int64(f[7]) ?? 0, caps: f.count > 8 ? f[8] : ""))
+            guard f.count >= 2, let member = FleetMember(id: f[0], record: f[1]) else { continue }
+            view.hosts.append(member)
         }
         view.hosts.sort { $0.id < $1.id }
-        view.slots = (parts[4].array ?? []).map { $0.text.flatMap { $0.isEmpty ? nil : LeaseValue(encoded: $0) } }
+        let counts = (parts[4].array ?? []).map { $0.text ?? "" }
+        for i in stride(from: 0, to: counts.count - 1, by: 2) {
+            guard let n = Int(counts[i + 1]), n > 0 else { continue }
+            if counts[i].hasPrefix("q:") { view.leasedPerQueue[String(counts[i].dropFirst(2))] = n }
+            if counts[i].hasPrefix("i:") { view.leasedByInstance[String(counts[i].dropFirst(2))] = n }
+        }
         view.repaired = parts.count > 5 ? KeyFault.list(parts[5]) : []
         view.reset = parts.count > 6 && parts[6].int == 1
         return .view(view)
+    }
+
+    /// The live members of the fleet of `prefix` (two commands: the server's time and the members
+    /// hash), for readers such as `status`; expired records are left out.
+    public static func members(_ redis: any RedisClient, prefix: String) throws(RedisError) -> [FleetMember] {
+        let time = (try redis.send(["TIME"]).array ?? []).compactMap { $0.text.flatMap { Int64($0) } }
+        let now = time.count == 2 ? time[0] * 1000 + time[1] / 1000 : WallClock.nowMilliseconds()
+        let fields = try redis.send(["HGETALL", RedisArg(membersKey(prefix: prefix))]).fields
+        return fields.compactMap { FleetMember(id: $0.key, record: $0.value) }.filter { $0.expiresAt > now }.sorted { $0.id < $1.id }
     }
 
     /// Takes up to `count` slot leases for `queue`; returns the slot numbers taken.
@@ -193,7 +141,7 @@ public struct FleetMembership: Sendable {
     /// Takes up to `count` slot leases for `queue`: the slots taken, and why fewer.
     public func grant(_ redis: any RedisClient, queue: String, count: Int) throws(RedisError) -> SlotGrant {
         let ours = lease(queue).encoded
-        let reply = try redis.eval(FleetScripts.acquire, keys: [reclaimKey],
+        let reply = try redis.eval(FleetScripts.acquire, keys: [reclaimKey, leasesKey, countsKey],
                                    args: [RedisArg(slotPrefix), RedisArg("\(policy.maxTotal)"), RedisArg(ours), RedisArg(queue),
                                           RedisArg("\(policy.maxPerQueue)"), RedisArg("\(count)"), RedisArg(ttlMilliseconds),
                                           RedisArg(hostID + "\n"), RedisArg(hostID + "\n" + instance + "\n")])
@@ -206,12 +154,12 @@ public struct FleetMembership: Sendable {
         guard !leases.isEmpty else { return 0 }
         var args: [RedisArg] = [RedisArg(slotPrefix)]
         for l in leases { args += [RedisArg("\(l.slot)"), RedisArg(lease(l.queue).encoded)] }
-        return try redis.eval(FleetScripts.release, keys: [], args: args).int ?? 0
+        return try redis.eval(FleetScripts.release, keys: [leasesKey, countsKey], args: args).int ?? 0
     }
 
     /// Leaves the fleet (at the end of a drain).
     public func leave(_ redis: any RedisClient) throws(RedisError) {
-        _ = try redis.eval(FleetScripts.leave, keys: [hostKey, hostsKey, epochKey], args: [RedisArg(instance), RedisArg(hostID)])
+        _ = try redis.eval(FleetScripts.leave, keys: [membersKey, epochKey], args: [RedisArg(instance), RedisArg(hostID)])
     }
 }
 

@@ -1,127 +1,196 @@
 /// Lua scripts that keep the fleet's membership and slot leases atomic on the server. Key names
-/// are built inside from the prefixes passed in ARGV (one Redis, no cluster). A lease is the
-/// string key `<ns>fleet:slot:<n>` (n = 1…max-total) holding `<host id>\n<instance>\n<queue>`
-/// with an expiry; a host is the hash `<ns>fleet:host:<id>` with an expiry, listed in the set
-/// `<ns>fleet:hosts`.
+/// are built inside from the prefixes passed in ARGV (one Redis, no cluster).
+///
+/// - Membership: the hash `<ns>fleet:members`, one field per host id holding its member record,
+///   JSON beginning `{"expires_at":<server ms>,"instance":"…","caps":"…",` (the script writes
+///   these three; the rest is the host's own, `MemberInfo`). A record whose `expires_at` has passed
+///   is ignored by every reader and removed by the next renewal or join of any host.
+/// - A lease is the string key `<ns>fleet:slot:<n>` (n = 1…max-total) holding
+///   `<host id>\n<instance>\n<queue>` with an expiry: workers read it (`LeaseFence`). Beside it,
+///   the sorted set `<ns>fleet:leases` (member `<n>\n<lease value>`, score its expiry in server ms)
+///   and the hash `<ns>fleet:counts` (`q:<queue>` and `i:<host id>\n<instance>` → live leases) let
+///   a renewal read the fleet's counts in one command instead of every slot key. Every script that
+///   writes a lease keeps the three together; a renewal drops the expired entries (and their
+///   counts) and rebuilds the counts from the set when their sum differs from its size.
 ///
 /// These keys hold no job and only these scripts write them: one of the wrong type (someone wrote
 /// to it) is read as absent and replaced, with its name and error in the reply (`repaired`), so a
 /// stray write never fails a renewal after its first writes nor stops a host from joining. A slot
 /// key of the wrong type reads as free (MGET) and is overwritten by the next lease.
 enum FleetScripts {
-    /// KEYS: host hash, hosts set, epoch (created if absent). ARGV: instance, TTL ms, host key prefix, caps, instance it may
-    /// replace ('' = none), host id, then field/value pairs. Joins unless another live instance
-    /// holds the host id ({'held', pid, machine, instance}) or a live host runs different caps
-    /// ({'caps', id, caps}).
-    static let join = """
-    local repaired = {}
-    local cur = redis.pcall('HMGET', KEYS[1], 'instance', 'pid', 'machine')
-    if cur.err then repaired[#repaired + 1] = KEYS[1] .. '\\n' .. cur.err; cur = {false, false, false} end
-    if cur[1] and cur[1] ~= ARGV[1] and cur[1] ~= ARGV[5] then return {'held', cur[2] or '', cur[3] or '', cur[1]} end
-    local ids = redis.pcall('SMEMBERS', KEYS[2])
-    if ids.err then repaired[#repaired + 1] = KEYS[2] .. '\\n' .. ids.err; redis.call('DEL', KEYS[2]); ids = {} end
-    for _, id in ipairs(ids) do
-      if id ~= ARGV[6] then
-        local caps = redis.pcall('HGET', ARGV[3] .. id, 'caps')
-        if type(caps) == 'table' then caps = false end
-        if not caps then redis.call('SREM', KEYS[2], id)
-        elseif caps ~= ARGV[4] then return {'caps', id, caps} end
+    /// Helpers shared by the scripts: server time, the count fields of a lease, the sweep of
+    /// expired lease entries, a member record's head.
+    static let common = """
+    local function nowMs() local t = redis.call('TIME'); return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
+    local function count(ck, val, d, tally)
+      local host, inst, q = string.match(val, '^([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+      if not q then return end
+      for _, f in ipairs({'q:' .. q, 'i:' .. host .. '\\n' .. inst}) do
+        local v = redis.pcall('HINCRBY', ck, f, d)
+        if type(v) == 'table' then redis.call('DEL', ck); return end -- wrong type: rebuilt by the next renewal
+        if v <= 0 then redis.call('HDEL', ck, f) end
+        if tally then tally[f] = (v > 0) and v or nil end
       end
     end
-    redis.call('DEL', KEYS[1])
-    redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'caps', ARGV[4], unpack(ARGV, 7))
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    redis.call('SADD', KEYS[2], ARGV[6])
-    if KEYS[3] then redis.call('SET', KEYS[3], '1', 'NX') end
+    local function sweep(lk, ck, sp, now, tally)
+      local stale = redis.pcall('ZRANGEBYSCORE', lk, '-inf', now, 'LIMIT', 0, 100)
+      if stale.err then redis.call('DEL', lk, ck); return lk .. '\\n' .. stale.err end
+      for _, m in ipairs(stale) do
+        local slot, val = string.match(m, '^(%d+)\\n(.*)$')
+        if not slot or redis.pcall('GET', sp .. slot) ~= val then
+          redis.call('ZREM', lk, m)
+          if slot then count(ck, val, -1, tally) end
+        end
+      end
+      return nil
+    end
+    local function head(rec)
+      local exp, inst, caps = string.match(rec, '^{"expires_at":(%d+),"instance":"([^"]*)","caps":"([^"]*)"')
+      return tonumber(exp), inst, caps
+    end
+    local function record(exp, inst, caps, body)
+      local rest = string.sub(body, 2)
+      local h = '{"expires_at":' .. string.format('%d', exp) .. ',"instance":"' .. inst .. '","caps":"' .. caps .. '"'
+      if rest == '' or rest == '}' then return h .. '}' end
+      return h .. ',' .. rest
+    end
+
+    """
+
+    /// KEYS: members hash, epoch (created if absent). ARGV: instance, TTL ms, caps, instance it
+    /// may replace ('' = none), host id, member body (JSON object). Joins unless another live
+    /// instance holds the host id ({'held', its record}) or a live host runs different caps
+    /// ({'caps', id, caps}); expired records are removed.
+    static let join = common + """
+    local inst, ttl, caps, replacing, me = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+    local repaired = {}
+    local all = redis.pcall('HGETALL', KEYS[1])
+    if all.err then repaired[#repaired + 1] = KEYS[1] .. '\\n' .. all.err; redis.call('DEL', KEYS[1]); all = {} end
+    local now, stale = nowMs(), {}
+    for i = 1, #all, 2 do
+      local id, rec = all[i], all[i + 1]
+      local exp, holder, theirs = head(rec)
+      if not exp or exp <= now then
+        if id ~= me then stale[#stale + 1] = id end
+      elseif id == me then
+        if holder ~= inst and holder ~= replacing then return {'held', rec} end
+      elseif theirs ~= caps then
+        return {'caps', id, theirs}
+      end
+    end
+    if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
+    redis.call('HSET', KEYS[1], me, record(now + ttl, inst, caps, ARGV[6]))
+    if KEYS[2] then redis.call('SET', KEYS[2], '1', 'NX') end
     return {'ok', repaired}
     """
 
-    /// One poll's renewal and view. A lease of ours whose key is gone (Redis restarted without
-    /// persistence) is taken again: our workers never outlive their leases (the fence watchdog),
-    /// so a missing key was not expired under a live worker; one held by another host is lost.
-    /// A host whose hash is gone while the epoch key (`<ns>fleet:epoch`, written at join, no expiry)
-    /// is gone too learns that Redis lost the fleet's keys (restarted without persistence,
-    /// FLUSHALL): it opens the reclaim window (`<ns>fleet:reclaim`, expiring after one TTL),
-    /// during which every host takes back its own running workers' leases here and no host
+    /// One renewal and view, in a constant number of commands whatever the number of hosts, queues
+    /// and slots (plus two per lease of ours). A lease of ours whose key is gone (Redis restarted
+    /// without persistence) is taken again: our workers never outlive their leases (the fence
+    /// watchdog), so a missing key was not expired under a live worker; one held by another host
+    /// is lost. A host whose record is gone while the epoch key (`<ns>fleet:epoch`, written at
+    /// join, no expiry) is gone too learns that Redis lost the fleet's keys (restarted without
+    /// persistence, FLUSHALL): it opens the reclaim window (`<ns>fleet:reclaim`, expiring after one
+    /// TTL), during which every host takes back its own running workers' leases here and no host
     /// takes a new slot (`acquire`), so no host claims a slot another host's worker still runs in.
     /// (Epoch and reclaim are passed only by a host that has renewed before: a first renewal
     /// without a join, as in tests, finds nothing lost.)
-    /// KEYS: host hash, hosts set[, epoch, reclaim]. ARGV: instance, TTL ms, host key prefix, slot key prefix, max total, host id, caps, number of leases n, then n pairs (slot
-    /// number, expected value), then field/value pairs for the host hash.
-    /// Returns {'taken', other instance} when another instance now holds our host id, else
-    /// {'ok', rejoined (0/1), lost slot numbers, hosts {id, capacity, pid, updated_at, state,
-    /// workers, machine, started_at, caps}…, every slot's value ('' = free), repaired keys,
-    /// reset (1: the fleet's keys were lost; we rejoined inside the reclaim window)}.
-    static let tick = """
-    local inst, ttl, hp, sp = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-    local maxTotal, me, n = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[8])
+    /// KEYS: members, leases set, counts[, epoch, reclaim]. ARGV: instance, TTL ms, slot key prefix,
+    /// host id, caps, member body, number of leases n, then n pairs (slot number, expected value).
+    /// Returns {'taken', other instance} when another live instance holds our host id, else
+    /// {'ok', rejoined (0/1), lost slot numbers, {id, record}… of the live hosts (ours included),
+    /// counts {field, n}…, repaired keys, reset (1: the fleet's keys were lost; we rejoined inside
+    /// the reclaim window)}.
+    static let tick = common + """
+    local mk, lk, ck = KEYS[1], KEYS[2], KEYS[3]
+    local inst, ttl, sp, me, caps, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[7])
     local repaired = {}
-    local cur = redis.pcall('HGET', KEYS[1], 'instance')
-    if type(cur) == 'table' then repaired[#repaired + 1] = KEYS[1] .. '\\n' .. cur.err; redis.call('DEL', KEYS[1]); cur = false end
+    local all = redis.pcall('HGETALL', mk)
+    if all.err then repaired[#repaired + 1] = mk .. '\\n' .. all.err; redis.call('DEL', mk); all = {} end
+    local now, hosts, stale, cur = nowMs(), {}, {}, nil
+    for i = 1, #all, 2 do
+      local id, rec = all[i], all[i + 1]
+      local exp, holder = head(rec)
+      if exp and exp > now then
+        if id == me then cur = holder else hosts[#hosts + 1] = {id, rec} end
+      elseif id ~= me then
+        stale[#stale + 1] = id
+      end
+    end
     if cur and cur ~= inst then return {'taken', cur} end
     local rejoined, reset = 0, 0
     if not cur then rejoined = 1 end
-    if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 0 then
+    if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 0 then
       reset = rejoined
-      if rejoined == 1 then redis.call('SET', KEYS[4], me, 'PX', ttl) end
-      redis.call('SET', KEYS[3], '1')
-    elseif KEYS[4] and rejoined == 1 and redis.call('EXISTS', KEYS[4]) == 1 then
+      if rejoined == 1 then redis.call('SET', KEYS[5], me, 'PX', ttl) end
+      redis.call('SET', KEYS[4], '1')
+    elseif KEYS[5] and rejoined == 1 and redis.call('EXISTS', KEYS[5]) == 1 then
       reset = 1
     end
-    redis.call('HSET', KEYS[1], 'instance', inst, 'caps', ARGV[7], unpack(ARGV, 9 + 2 * n))
-    redis.call('PEXPIRE', KEYS[1], ttl)
-    local added = redis.pcall('SADD', KEYS[2], me)
-    if type(added) == 'table' then
-      repaired[#repaired + 1] = KEYS[2] .. '\\n' .. added.err
-      redis.call('DEL', KEYS[2])
-      redis.call('SADD', KEYS[2], me)
-    end
-    local slots = {}
-    for first = 1, maxTotal, 500 do
-      local keys = {}
-      for i = first, math.min(maxTotal, first + 499) do keys[#keys + 1] = sp .. i end
-      for _, v in ipairs(redis.call('MGET', unpack(keys))) do slots[#slots + 1] = v or '' end
-    end
+    local mine = record(now + ttl, inst, caps, ARGV[6])
+    redis.call('HSET', mk, me, mine)
+    hosts[#hosts + 1] = {me, mine}
+    if #stale > 0 then redis.call('HDEL', mk, unpack(stale)) end
+    local bad = sweep(lk, ck, sp, now, nil)
+    if bad then repaired[#repaired + 1] = bad end
     local lost = {}
-    for j = 0, n - 1 do
-      local slot, want = tonumber(ARGV[9 + 2 * j]), ARGV[10 + 2 * j]
-      if slots[slot] == want then
-        redis.call('PEXPIRE', sp .. slot, ttl)
-      elseif slots[slot] == '' then
-        redis.call('SET', sp .. slot, want, 'PX', ttl)
-        slots[slot] = want
-      else
-        lost[#lost + 1] = slot
+    if n > 0 then
+      local keys, entries = {}, {}
+      for j = 1, n do keys[j] = sp .. ARGV[6 + 2 * j] end
+      local vals = redis.call('MGET', unpack(keys))
+      for j = 1, n do
+        local slot, want = ARGV[6 + 2 * j], ARGV[7 + 2 * j]
+        if vals[j] == want then
+          redis.call('PEXPIRE', keys[j], ttl)
+        elseif not vals[j] then
+          redis.call('SET', keys[j], want, 'PX', ttl)
+        else
+          lost[#lost + 1] = tonumber(slot)
+          if redis.call('ZREM', lk, slot .. '\\n' .. want) == 1 then count(ck, want, -1, nil) end
+        end
+        if vals[j] == want or not vals[j] then
+          entries[#entries + 1] = string.format('%d', now + ttl)
+          entries[#entries + 1] = slot .. '\\n' .. want
+        end
       end
+      if #entries > 0 then redis.call('ZADD', lk, unpack(entries)) end
     end
-    local hosts = {}
-    for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-      local f = redis.pcall('HMGET', hp .. id, 'capacity', 'pid', 'updated_at', 'state', 'workers', 'machine', 'started_at', 'caps')
-      if f.err then repaired[#repaired + 1] = hp .. id .. '\\n' .. f.err; f = {false} end
-      if f[1] then
-        hosts[#hosts + 1] = {id, f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or '', f[6] or '', f[7] or '', f[8] or ''}
-      else
-        redis.call('SREM', KEYS[2], id)
+    local counts = redis.pcall('HGETALL', ck)
+    if counts.err then repaired[#repaired + 1] = ck .. '\\n' .. counts.err; redis.call('DEL', ck); counts = {} end
+    local sum = 0
+    for i = 1, #counts, 2 do if string.sub(counts[i], 1, 2) == 'q:' then sum = sum + tonumber(counts[i + 1]) end end
+    if redis.call('ZCARD', lk) ~= sum then -- a lease added under a live key, or a counts hash lost: counted again
+      local tally = {}
+      for _, m in ipairs(redis.call('ZRANGE', lk, 0, -1)) do
+        local host, ins, q = string.match(m, '^%d+\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+        if q then
+          for _, f in ipairs({'q:' .. q, 'i:' .. host .. '\\n' .. ins}) do tally[f] = (tally[f] or 0) + 1 end
+        end
       end
+      redis.call('DEL', ck)
+      counts = {}
+      for f, v in pairs(tally) do counts[#counts + 1] = f; counts[#counts + 1] = tostring(v) end
+      if #counts > 0 then redis.call('HSET', ck, unpack(counts)) end
     end
-    return {'ok', rejoined, lost, hosts, slots, repaired, reset}
+    return {'ok', rejoined, lost, hosts, counts, repaired, reset}
     """
 
-    /// KEYS: reclaim key. ARGV: slot key prefix, max total, lease value, queue, max per queue,
-    /// how many, TTL ms, our host id's lease prefix (`<host id>\\n`), our instance's
-    /// (`<host id>\\n<instance>\\n`). Takes free slots while the
-    /// queue's fleet count stays within max per queue, none while the reclaim window is open.
+    /// KEYS: reclaim key, leases set, counts. ARGV: slot key prefix, max total, lease value, queue,
+    /// max per queue, how many, TTL ms, our host id's lease prefix (`<host id>\\n`), our
+    /// instance's (`<host id>\\n<instance>\\n`). Takes free slots while the queue's fleet count
+    /// stays within max per queue, none while the reclaim window is open. Reads every slot key
+    /// (MGET in 500s): the counts are kept for the renewals, this decision reads the truth.
     /// Returns {slot numbers taken (maybe fewer than asked, maybe none), why fewer ('' | 'reclaim'
     /// | 'max_per_queue' | 'max_total'), ms left of what we wait for (the reclaim window; with
     /// 'max_total', the longest-lived lease of an earlier instance of our host id, or -1)}.
-    static let acquire = """
+    static let acquire = common + """
     local sp, maxTotal, val, suffix = ARGV[1], tonumber(ARGV[2]), ARGV[3], '\\n' .. ARGV[4]
-    local perQueue, want, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
-    if KEYS[1] then
-      local left = redis.call('PTTL', KEYS[1])
-      if left > 0 then return {{}, 'reclaim', left} end
-      if left == -1 then redis.call('DEL', KEYS[1]) end -- a stray key without expiry (ours always has one)
-    end
+    local perQueue, want, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+    local left = redis.call('PTTL', KEYS[1])
+    if left > 0 then return {{}, 'reclaim', left} end
+    if left == -1 then redis.call('DEL', KEYS[1]) end -- a stray key without expiry (ours always has one)
+    local now = nowMs()
+    sweep(KEYS[2], KEYS[3], sp, now, nil)
     local mine, ours, stale = ARGV[8] or '', ARGV[9] or '', -1
     local inQueue, free = 0, {}
     for first = 1, maxTotal, 500 do
@@ -141,6 +210,8 @@ enum FleetScripts {
     local got = {}
     for j = 1, math.min(want, #free, perQueue - inQueue) do
       redis.call('SET', sp .. free[j], val, 'PX', ttl)
+      if type(redis.pcall('ZADD', KEYS[2], string.format('%d', now + ttl), free[j] .. '\\n' .. val)) == 'table' then redis.call('DEL', KEYS[2], KEYS[3]) end
+      count(KEYS[3], val, 1, nil)
       got[#got + 1] = free[j]
     end
     local why = ''
@@ -150,25 +221,37 @@ enum FleetScripts {
     return {got, why, stale}
     """
 
-    /// ARGV: slot key prefix, then (slot number, expected value) pairs. Deletes each lease still ours.
-    static let release = """
+    /// KEYS: leases set, counts. ARGV: slot key prefix, then (slot number, expected value) pairs.
+    /// Deletes each lease still ours. Returns how many were.
+    static let release = common + """
     local released = 0
     for j = 2, #ARGV, 2 do
       local key = ARGV[1] .. ARGV[j]
       if redis.call('GET', key) == ARGV[j + 1] then redis.call('DEL', key); released = released + 1 end
+      local gone = redis.pcall('ZREM', KEYS[1], ARGV[j] .. '\\n' .. ARGV[j + 1])
+      if type(gone) == 'table' then redis.call('DEL', KEYS[1], KEYS[2]) elseif gone == 1 then count(KEYS[2], ARGV[j + 1], -1, nil) end
     end
     return released
     """
 
-    /// KEYS: host hash, hosts set, epoch. ARGV: instance, host id. Leaves the fleet if still
-    /// ours; the last host to leave removes the epoch key too (no fleet key is left behind).
-    static let leave = """
-    if redis.call('HGET', KEYS[1], 'instance') == ARGV[1] then
-      redis.call('DEL', KEYS[1])
-      redis.call('SREM', KEYS[2], ARGV[2])
-      if KEYS[3] and redis.call('SCARD', KEYS[2]) == 0 then redis.call('DEL', KEYS[3]) end
-      return 1
+    /// KEYS: members, epoch. ARGV: instance, host id. Leaves the fleet if still ours; the last
+    /// live host to leave removes the members hash and the epoch key too (no fleet key is left behind).
+    static let leave = common + """
+    local rec = redis.pcall('HGET', KEYS[1], ARGV[2])
+    if type(rec) ~= 'string' then return 0 end
+    local _, holder = head(rec)
+    if holder ~= ARGV[1] then return 0 end
+    redis.call('HDEL', KEYS[1], ARGV[2])
+    local now, live = nowMs(), 0
+    local all = redis.call('HGETALL', KEYS[1])
+    for i = 2, #all, 2 do
+      local exp = head(all[i])
+      if exp and exp > now then live = live + 1 end
     end
-    return 0
+    if live == 0 then
+      redis.call('DEL', KEYS[1])
+      if KEYS[2] then redis.call('DEL', KEYS[2]) end
+    end
+    return 1
     """
 }

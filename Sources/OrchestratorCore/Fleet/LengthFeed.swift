@@ -109,8 +109,10 @@ final class LengthSource {
     }
 
     /// The leader's reads and publishing; logs a change of the feed's state once.
-    func tick(isLeader: Bool, link: RedisLink, now: ContinuousClock.Instant) {
-        if publisher.tick(isLeader: isLeader, link: link) { subscriber?.watch(publisher.keyspaceChannels(db: db)) }
+    /// `watched`: the queues of every live host of the fleet (the leader reads them all).
+    func tick(isLeader: Bool, watched: [String], link: RedisLink, now: ContinuousClock.Instant) {
+        let grew = publisher.watch(watched)
+        if publisher.tick(isLeader: isLeader, link: link) || (grew && isLeader) { subscriber?.watch(publisher.keyspaceChannels(db: db)) }
         let live = feed.isLive(now: now)
         guard live != loggedLive, live || loggedLive != nil else { return }
         loggedLive = live
@@ -130,10 +132,4 @@ final class LengthSource {
         if let last = feed.lastMessageAt, feed.isLive(now: now) { next = min(next ?? last + LengthFeed.liveness, last + LengthFeed.liveness) }
         return next
     }
-}
-
-extension FleetView {
-    /// The queues some host of the fleet watches. Until member records carry each host's queues
-    /// (issue 21, the renewal half), the caller's own queues: pass them in.
-    func watchedQueues(own: [String]) -> [String] { own }
 }

@@ -16,7 +16,8 @@ final class LengthPublisher {
     static let configCheckPeriod: Duration = .seconds(30)
 
     let prefix: String
-    let queues: [String]
+    /// The fleet's watched queues (every live host's, from the member records), sorted.
+    private(set) var queues: [String]
     let channel: String
     let hashKey: String
     let pausedKey: String
@@ -43,7 +44,7 @@ final class LengthPublisher {
         self.prefix = prefix
         self.queues = queues
         self.channel = Self.channel(prefix: prefix)
-        self.hashKey = QueueKeys.namespace(prefix) + "lengths"
+        self.hashKey = QueueKeys.lengths(prefix: prefix)
         self.pausedKey = QueueKeys.paused(prefix: prefix)
         self.mayConfigure = mayConfigure
         self.logger = logger
@@ -53,7 +54,7 @@ final class LengthPublisher {
     }
 
     /// `orchestrator:<prefix>fleet:lengths`: the feed's channel (a channel, not a key).
-    static func channel(prefix: String) -> String { QueueKeys.namespace(prefix) + "fleet:lengths" }
+    static func channel(prefix: String) -> String { QueueKeys.fleet(prefix: prefix).lengthsChannel }
 
     /// The keyspace channels the subscriber needs while this host leads with notifications.
     func keyspaceChannels(db: Int) -> Set<String> {
@@ -83,6 +84,15 @@ final class LengthPublisher {
         if case .peek = mode { return min(next, nextRead) }
         for name in touched.union(pausedTouched ? [""] : []) { next = min(next, readableAt(name)) }
         return next
+    }
+
+    /// Takes the fleet's watched queues (they change as hosts join and leave); a change is
+    /// published in a full snapshot at once. Returns whether they changed.
+    func watch(_ watched: [String]) -> Bool {
+        guard watched != queues else { return false }
+        queues = watched
+        nextSnapshot = clock.now
+        return true
     }
 
     /// Does what is due. Returns whether the keyspace channels wanted changed.

@@ -45,6 +45,8 @@ public struct QueueKeys: Sendable, Equatable {
     /// `orchestrator:fila:instance`: the running orchestrator's heartbeat hash (TTL 10 s).
     public static func instance(prefix: String) -> String { namespace(prefix) + "instance" }
 
+    /// `orchestrator:fila:lengths`: the queue lengths the fleet's leader last published (hash, 10 s TTL).
+    public static func lengths(prefix: String) -> String { namespace(prefix) + "lengths" }
     /// The fleet's keys under this prefix (`FleetKeys`).
     public static func fleet(prefix: String) -> FleetKeys { FleetKeys(prefix: prefix) }
 
@@ -63,11 +65,12 @@ public struct FleetKeys: Sendable, Equatable {
     public init(prefix: String) { self.prefix = prefix }
 
     var base: String { QueueKeys.namespace(prefix) + "fleet:" }
-    /// `orchestrator:fila:fleet:host:<id>`: a host's membership hash (with an expiry).
-    public func host(_ id: String) -> String { hostPrefix + id }
-    public var hostPrefix: String { base + "host:" }
-    /// `orchestrator:fila:fleet:hosts`: set of the hosts' ids.
-    public var hosts: String { base + "hosts" }
+    /// `orchestrator:fila:fleet:members`: one field per host id, its member record (JSON with its expiry).
+    public var members: String { base + "members" }
+    /// `orchestrator:fila:fleet:leases`: the live leases, `<slot>\n<lease>` scored by expiry.
+    public var leases: String { base + "leases" }
+    /// `orchestrator:fila:fleet:counts`: live leases per queue (`q:<queue>`) and per instance (`i:<host>\n<instance>`).
+    public var counts: String { base + "counts" }
     /// `orchestrator:fila:fleet:slot:<n>`: a worker slot's lease (string `<host>\n<instance>\n<queue>`, with an expiry).
     public func slot(_ n: Int) -> String { slotPrefix + "\(n)" }
     public var slotPrefix: String { base + "slot:" }
@@ -77,4 +80,6 @@ public struct FleetKeys: Sendable, Equatable {
     /// `orchestrator:fila:fleet:reclaim`: while it exists (one lease TTL after Redis lost the
     /// fleet's keys), no host takes a new slot.
     public var reclaim: String { base + "reclaim" }
+    /// `orchestrator:fila:fleet:lengths`: the channel (not a key) the leader publishes queue lengths on.
+    public var lengthsChannel: String { base + "lengths" }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// This orchestrator's part in the fleet: its membership (renewed with the host hash), the slot
+/// This orchestrator's part in the fleet: its membership (renewed with its member record), the slot
 /// leases its workers run under, the lease clock and the fence. It owns that state; the
 /// Supervisor passes values in (its workers' pids, the host hash's fields) and acts on the
 /// decisions it gets back (which workers to kill, which events to record). It never touches the
@@ -31,7 +31,8 @@ final class FleetLeases {
     private var fencesSeen = 0
     /// Another orchestrator took our host id: we stop everything and exit 73.
     private(set) var hostIDTaken = false
-    /// Leases are renewed at least this often, whatever the poll interval (every poll renews too).
+    /// The next renewal is due then: a lease renewal period after the last one while we hold
+    /// leases (every poll renews too), the idle period while we hold none.
     var nextRenewal: ContinuousClock.Instant
     /// Worker pid → the slot lease it runs under.
     private var held: [Int32: (slot: Int, queue: String)] = [:]
@@ -74,20 +75,29 @@ final class FleetLeases {
         return FleetContext(me: hostID, hosts: hosts, capacity: capacity, leasedPerQueue: view.perQueue, leased: view.leased)
     }
 
-    /// Renews our host hash and leases and reads the fleet (one script). On success the lease
+    /// Whether a renewal is due now. A host holding leases renews on every call (every poll):
+    /// its workers' fence needs them. An idle host (no lease, no worker) only keeps its membership,
+    /// every `LeaseClock.idleRenewalPeriod`, or sooner after a failed renewal.
+    func isDue(workers: Int) -> Bool { !held.isEmpty || workers > 0 || clock.now >= nextRenewal }
+
+    /// Whether the last renewal succeeded (what a poll that did not renew goes by).
+    var lastRenewalSucceeded: Bool { leaseClock.failingSince == nil }
+
+    /// Renews our member record and leases and reads the fleet (one script). On success the lease
     /// deadline moves forward; leases found lost are returned (their workers must be killed at
     /// once). On failure no worker starts until a renewal succeeds (one line when that begins,
     /// one when it ends), the running ones keep running (the watchdog fences them only at
     /// `killAt`), and the renewal is retried every `RedisLink.maxBackoff`.
-    func renew(fields: [(String, String)], workers: Int) -> Renewal {
+    func renew(info: MemberInfo = MemberInfo(), workers: Int) -> Renewal {
         let sentAt = clock.now
         // Draining workers keep their slots until they exit; a slow poll must not let leases lapse.
-        nextRenewal = sentAt + leaseClock.renewalPeriod
+        let idle = held.isEmpty && workers == 0
+        nextRenewal = sentAt + (idle ? leaseClock.idleRenewalPeriod : leaseClock.renewalPeriod)
         let leases = heldLeases
         let fleet = membership
         let renewedBefore = leaseClock.renewedAt != nil
         let result = try? link.perform { c throws(RedisError) -> FleetMembership.TickResult? in
-            FleetMembership.parseTick(try fleet.tick(c, leases: leases, fields: fields, renewedBefore: renewedBefore))
+            FleetMembership.parseTick(try fleet.tick(c, leases: leases, info: info, renewedBefore: renewedBefore))
         }
         guard let tick = result.flatMap({ $0 }) else {
             renewalFailed(sentAt: sentAt, workers: workers)
@@ -173,7 +183,7 @@ final class FleetLeases {
     /// Slots leased under our host id by an earlier instance (killed without giving them back)
     /// block new workers until they expire: said once, with until when at the latest.
     private func checkPreviousInstance(_ view: FleetView) {
-        let stale = view.slots.filter { $0.map { $0.host == hostID && $0.instance != membership.instance } ?? false }.count
+        let stale = view.leasedByOtherInstances(of: hostID, than: membership.instance)
         defer { previousInstanceSlots = stale }
         guard stale != previousInstanceSlots else { return }
         if stale == 0 {
@@ -220,8 +230,10 @@ final class FleetLeases {
             let slots = grant?.slots ?? []
             for s in slots {
                 granted.append((q, s))
-                view.take(slot: s, LeaseValue(host: hostID, instance: fleet.instance, queue: q))
+                view.count(fleet.lease(q), 1)
             }
+            // Leases to keep from now on: renewed every lease period, not the idle one.
+            if !slots.isEmpty { nextRenewal = min(nextRenewal, clock.now + leaseClock.renewalPeriod) }
             if slots.count < n {
                 let why = grant.map { $0.shortfall.why(maxTotal: fleet.policy.maxTotal, maxPerQueue: fleet.policy.maxPerQueue, until: Self.wallClock(in:)) }
                 logger.info("fleet.waiting_for_slot", metadata: ["queue": "\(q)", "wanted": "\(n)", "granted": "\(slots.count)",
@@ -244,7 +256,7 @@ final class FleetLeases {
     func release(slot: Int, queue: String) {
         let fleet = membership
         _ = try? link.perform { c throws(RedisError) in try fleet.release(c, [(slot, queue)]) }
-        view.take(slot: slot, nil)
+        view.count(fleet.lease(queue), -1)
     }
 
     /// A worker exited: the fence forgets it and its lease is given back. True when it was
@@ -282,13 +294,5 @@ final class FleetLeases {
             try fleet.leave(c)
         }
         watchdog.stop()
-    }
-}
-
-extension FleetView {
-    mutating func take(slot: Int, _ value: LeaseValue?) {
-        guard slot >= 1 else { return }
-        if slots.count < slot { slots += Array(repeating: nil, count: slot - slots.count) }
-        slots[slot - 1] = value
     }
 }

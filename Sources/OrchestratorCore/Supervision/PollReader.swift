@@ -45,7 +45,7 @@ extension Supervisor {
     /// The leader's reading and publishing of lengths, and the feed's liveness (logged on change).
     /// Not before the first poll: until its renewal has read the fleet, every host thinks it leads.
     func tickLengths() {
-        lengthSource.tick(isLeader: redisStateKnown && leases.isLeader, link: link, now: clock.now)
+        lengthSource.tick(isLeader: redisStateKnown && leases.isLeader, watched: fleetQueues, link: link, now: clock.now)
     }
 
     /// Stats hashes, retry and dead backlogs are needed by the leader (alerts, history, retry

@@ -1,7 +1,7 @@
 import Foundation
 
 extension StatusReport {
-    /// One orchestrator of the fleet (`orchestrator:<prefix>fleet:host:<id>`).
+    /// One orchestrator of the fleet (its record in `orchestrator:<prefix>fleet:members`).
     public struct HostRow: Equatable {
         public var id: String
         public var pid: Int
@@ -16,22 +16,13 @@ extension StatusReport {
         public var startedAt: Int64
     }
 
-    /// Reads every live host of the fleet.
+    /// Reads every live host of the fleet (its member records, `FleetMembership.members`).
     static func collectHosts(redis: any RedisClient, prefix: String) throws(RedisError) -> [HostRow] {
         let now = WallClock.nowMilliseconds()
-        var rows: [HostRow] = []
-        let ids = (try redis.send(["SMEMBERS", RedisArg(FleetMembership.hostsKey(prefix: prefix))]).array ?? []).compactMap(\.text)
-        for id in ids.sorted() {
-            let f = try redis.send(["HGETALL", RedisArg(FleetMembership.hostKey(prefix: prefix, id))]).fields
-            guard !f.isEmpty else { continue }
-            var perQueue: [String: Int] = [:]
-            for (k, v) in f where k.hasPrefix("workers:") { perQueue[String(k.dropFirst(8))] = Int(v) ?? 0 }
-            rows.append(HostRow(id: id, pid: f["pid"].flatMap(Int.init) ?? 0, machine: f["machine"] ?? "", state: f["state"] ?? "?",
-                                capacity: f["capacity"].flatMap(Int.init) ?? 0, workers: f["workers"].flatMap(Int.init) ?? 0, perQueue: perQueue,
-                                lastSeenSeconds: Double(now - (f["updated_at"].flatMap(Int64.init) ?? now)) / 1000,
-                                startedAt: f["started_at"].flatMap(Int64.init) ?? 0))
+        return try FleetMembership.members(redis, prefix: prefix).map { m in
+            HostRow(id: m.id, pid: m.pid, machine: m.machine, state: m.state, capacity: m.capacity, workers: m.workers,
+                    perQueue: m.workersPerQueue, lastSeenSeconds: Double(now - (m.updatedAt > 0 ? m.updatedAt : now)) / 1000, startedAt: m.startedAt)
         }
-        return rows
     }
 
     /// The hosts table of `status`.

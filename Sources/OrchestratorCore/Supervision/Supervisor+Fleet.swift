@@ -4,11 +4,12 @@ import Logging
 /// The Supervisor's side of `FleetLeases`: it passes its values in and acts on the decisions
 /// (kills, events). The leases, the fleet view and the lease clock live in `FleetLeases`.
 extension Supervisor {
-    /// Renews our host hash and leases (`FleetLeases.renew`) and performs what it decided.
-    /// False when Redis did not answer.
+    /// Renews our member record and leases (`FleetLeases.renew`) when due, and performs what it
+    /// decided. False when Redis did not answer (or the last renewal failed and the next is not due).
     @discardableResult
     func renewFleet() -> Bool {
-        switch leases.renew(fields: hostFields, workers: workers.count) {
+        guard leases.isDue(workers: workers.count) else { return leases.lastRenewalSucceeded }
+        switch leases.renew(info: memberInfo, workers: workers.count) {
         case .failed:
             return false
         case .hostIDTaken:
@@ -31,17 +32,20 @@ extension Supervisor {
         }
     }
 
-    /// The host hash's fields, written by every renewal.
-    private var hostFields: [(String, String)] {
-        var fields: [(String, String)] = [
-            ("pid", "\(pid)"), ("machine", host), ("capacity", "\(hostCapacity)"), ("updated_at", "\(WallClock.nowMilliseconds())"),
-            ("state", isDraining ? "draining" : "running"), ("workers", "\(workers.count)"), ("started_at", "\(startedAtMilliseconds)"),
-        ]
-        for q in settings.queues {
-            fields.append(("workers:\(q)", "\(workers.values.filter { $0.queue == q }.count)"))
-            fields.append(("share:\(q)", "\(queues[q]?.target.allotted ?? 0)"))
-        }
-        return fields
+    /// Our member record, written by every renewal.
+    private var memberInfo: MemberInfo {
+        var info = MemberInfo()
+        info.pid = Int(pid)
+        info.machine = host
+        info.capacity = hostCapacity
+        info.updatedAt = WallClock.nowMilliseconds()
+        info.state = isDraining ? "draining" : "running"
+        info.workers = workers.count
+        info.startedAt = startedAtMilliseconds
+        info.queues = settings.queues
+        for w in workers.values { info.workersPerQueue[w.queue, default: 0] += 1 }
+        for q in settings.queues { if let n = queues[q]?.target.allotted, n > 0 { info.share[q] = n } }
+        return info
     }
 
     /// Checked on every loop pass: logs when the watchdog has killed the workers (the lease

@@ -60,6 +60,8 @@ public final class Supervisor {
     /// A watched queue's state (every one has a state from `init`; an unknown name reads as new).
     func state(of queue: String) -> QueueState { queues[queue] ?? QueueState() }
     var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
+    /// Every queue some live host of the fleet watches, ours included.
+    var fleetQueues: [String] { Set(leases.view.watchedQueues).union(settings.queues).sorted() }
 
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
                 logger: Logger, environment: [String: String], fleet: FleetMembership? = nil) {
@@ -68,7 +70,7 @@ public final class Supervisor {
                                   capacity: min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal), link: link, logger: logger)
         self.orphans = OrphanSweeper(pid: getpid(), logger: logger)
         self.lengthSource = LengthSource(settings: settings, endpoint: link.connection.endpoint, inbox: inbox, logger: logger,
-                                         watched: FleetView().watchedQueues(own: settings.queues))
+                                         watched: settings.queues.sorted())
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
         self.alerts = AlertDelivery(settings: settings, host: WallClock.hostName(), logger: logger, environment: environment)
         self.history = HistoryRecorder(prefix: settings.job.prefix, retention: settings.historyRetention)
@@ -259,7 +261,11 @@ public final class Supervisor {
         apply(plan)
         if leases.isLeader { recordHistory() }
         writeInstanceHeartbeat()
-        if orphans.recoveryDue(now: now, outagesEnded: link.outagesEnded) { recoverAbandoned(reason: "owner heartbeat expired") }
+        // The periodic scan is the leader's, over every queue of the fleet (one SCAN per queue, not
+        // one per host); every host recovers at start-up, and requeues its own workers' jobs as they exit.
+        if orphans.recoveryDue(now: now, outagesEnded: link.outagesEnded) {
+            if leases.isLeader { recoverAbandoned(reason: "owner heartbeat expired", queues: fleetQueues) } else { orphans.recoveryTimer.restart(at: now) }
+        }
     }
 
     /// Performs a plan: keeps each queue's new target and timers, logs its lines, sends its
@@ -344,8 +350,8 @@ public final class Supervisor {
 
     /// Requeues processing lists whose owner's heartbeat expired, never those of our own live workers
     /// nor of another live host's.
-    func recoverAbandoned(reason: String) {
-        orphans.recoverAbandoned(queues: settings.queues, prefix: settings.job.prefix, link: link, sparing: Set(workers.values.map(\.id)),
+    func recoverAbandoned(reason: String, queues: [String]? = nil) {
+        orphans.recoverAbandoned(queues: queues ?? settings.queues, prefix: settings.job.prefix, link: link, sparing: Set(workers.values.map(\.id)),
                                  otherHosts: Set(leases.view.hosts.map(\.id)).subtracting([leases.hostID]), reason: reason, now: clock.now, faults: &keyFaults)
     }
 }
