@@ -76,9 +76,10 @@ final class FleetLeases {
     }
 
     /// Whether a renewal is due now. A host holding leases renews on every call (every poll):
-    /// its workers' fence needs them. An idle host (no lease, no worker) only keeps its membership,
-    /// every `LeaseClock.idleRenewalPeriod`, or sooner after a failed renewal.
-    func isDue(workers: Int) -> Bool { !held.isEmpty || workers > 0 || clock.now >= nextRenewal }
+    /// its workers' fence needs them; so does a host with jobs waiting (`wanting`: its share is
+    /// planned on the fleet as it is now). An idle host (no lease, no worker, no job waiting) only
+    /// keeps its membership, every `LeaseClock.idleRenewalPeriod`, or sooner after a failed renewal.
+    func isDue(workers: Int, wanting: Bool = false) -> Bool { !held.isEmpty || workers > 0 || wanting || clock.now >= nextRenewal }
 
     /// Whether the last renewal succeeded (what a poll that did not renew goes by).
     var lastRenewalSucceeded: Bool { leaseClock.failingSince == nil }

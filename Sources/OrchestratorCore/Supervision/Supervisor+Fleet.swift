@@ -8,7 +8,9 @@ extension Supervisor {
     /// decided. False when Redis did not answer (or the last renewal failed and the next is not due).
     @discardableResult
     func renewFleet() -> Bool {
-        guard leases.isDue(workers: workers.count) else { return leases.lastRenewalSucceeded }
+        // A host with jobs waiting renews every poll too: its share depends on the fleet as it is now.
+        let wanting = settings.queues.contains { state(of: $0).pending > 0 && !state(of: $0).isPaused }
+        guard leases.isDue(workers: workers.count, wanting: wanting) else { return leases.lastRenewalSucceeded }
         switch leases.renew(info: memberInfo, workers: workers.count) {
         case .failed:
             return false
