@@ -21,11 +21,12 @@ public enum FleetShare {
     /// for are left out (the fleet's hosts are full).
     public static func split(_ counts: [String: Int], over hosts: [FleetHost]) -> [String: [String: Int]] {
         let live = hosts.filter { $0.capacity > 0 }.sorted { $0.id < $1.id }
-        var share: [String: [String: Int]] = Dictionary(uniqueKeysWithValues: live.map { ($0.id, [:]) })
-        guard !live.isEmpty else { return share }
+        guard !live.isEmpty else { return [:] }
+        // shares[i]: what live[i] runs, queue → workers.
+        var shares = [[String: Int]](repeating: [:], count: live.count)
         let total = live.reduce(0) { $0 + $1.capacity }
-        for queue in counts.keys.sorted() {
-            let t = max(0, counts[queue]!)
+        for (queue, count) in counts.sorted(by: { $0.key < $1.key }) {
+            let t = max(0, count)
             var given = live.map { t * $0.capacity / total }
             let rest = t - given.reduce(0, +)
             let start = Int(stableHash(queue) % UInt64(live.count))
@@ -35,23 +36,22 @@ public enum FleetShare {
                 return (a - start + live.count) % live.count < (b - start + live.count) % live.count
             }
             for i in order.prefix(rest) { given[i] += 1 }
-            for (i, h) in live.enumerated() where given[i] > 0 { share[h.id]![queue] = given[i] }
+            for i in live.indices where given[i] > 0 { shares[i][queue] = given[i] }
         }
         // Capacity: move what a host cannot run to the host with the most room.
-        for h in live {
-            var over = load(share[h.id]!) - h.capacity
-            while over > 0 {
-                // The queue this host runs most of gives a unit (ties: by name).
-                let q = share[h.id]!.filter { $0.value > 0 }.max { ($0.value, $1.key) < ($1.value, $0.key) }!.key
-                share[h.id]![q]! -= 1
-                if share[h.id]![q]! == 0 { share[h.id]![q] = nil }
+        for i in live.indices {
+            var over = load(shares[i]) - live[i].capacity
+            // The queue this host runs most of gives a unit (ties: by name).
+            while over > 0, let q = shares[i].filter({ $0.value > 0 }).max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key {
+                shares[i][q, default: 0] -= 1
+                if shares[i][q] == 0 { shares[i][q] = nil }
                 over -= 1
-                let roomy = live.filter { load(share[$0.id]!) < $0.capacity }
-                    .max { ($0.capacity - load(share[$0.id]!), $1.id) < ($1.capacity - load(share[$1.id]!), $0.id) }
-                if let r = roomy { share[r.id]![q, default: 0] += 1 }
+                let roomy = live.indices.filter { load(shares[$0]) < live[$0].capacity }
+                    .max { (live[$0].capacity - load(shares[$0]), live[$1].id) < (live[$1].capacity - load(shares[$1]), live[$0].id) }
+                if let r = roomy { shares[r][q, default: 0] += 1 }
             }
         }
-        return share
+        return Dictionary(uniqueKeysWithValues: zip(live.map(\.id), shares))
     }
 
     static func load(_ queues: [String: Int]) -> Int { queues.values.reduce(0, +) }

@@ -62,7 +62,7 @@ public indirect enum JSONValue: Sendable, Equatable, Codable {
         case .number(let d): return d.isFinite ? "\(d)" : "null"
         case .string(let s): return JSONObjectWriter.quote(s)
         case .array(let a): return "[" + a.map(\.text).joined(separator: ",") + "]"
-        case .object(let o): return "{" + o.keys.sorted().map { JSONObjectWriter.quote($0) + ":" + o[$0]!.text }.joined(separator: ",") + "}"
+        case .object(let o): return "{" + o.sorted { $0.key < $1.key }.map { JSONObjectWriter.quote($0.key) + ":" + $0.value.text }.joined(separator: ",") + "}"
         }
     }
 }

@@ -181,7 +181,7 @@ extension AlertDelivery {
         let wall = WallClock.nowMilliseconds()
         return AlertQueueObservation(
             name: q, pending: state.pending, limited: state.target.limitedBy != nil && state.pending > 0,
-            doneTotal: Int(stats["done"] ?? "") ?? 0, deadTotal: Int(stats["dead"] ?? "") ?? 0,
+            doneTotal: QueueStats(fields: stats).done, deadTotal: QueueStats(fields: stats).dead,
             busyWorkers: mine.filter(\.isBusy).count,
             crashesInWindow: state.backoff.recent.filter { now - $0 < crashLoopWindow }.count,
             oldestJobAgeSeconds: Double(mine.filter(\.isBusy).compactMap(\.jobStartedAt).map { wall - $0 }.max() ?? 0) / 1000,

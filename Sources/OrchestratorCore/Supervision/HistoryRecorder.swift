@@ -49,9 +49,8 @@ struct HistoryRecorder {
         r.draining = workers.filter(\.isDraining).count
         r.idle = workers.count - r.busy - r.draining
         r.inFlight = workers.filter(\.isBusy).count
-        r.done = Int(stats["done"] ?? "") ?? 0
-        r.failed = Int(stats["failed"] ?? "") ?? 0
-        r.dead = Int(stats["dead"] ?? "") ?? 0
+        let counts = QueueStats(fields: stats)
+        (r.done, r.failed, r.dead) = (counts.done, counts.failed, counts.dead)
         r.durations = stats.filter { $0.key.hasPrefix("dur_le_") }.compactMapValues { Int($0) }
         r.maxPSS = workers.map(\.pssBytes).max() ?? 0
         return r

@@ -102,11 +102,11 @@ struct MetricsPublisher {
 
     /// Job counters and durations (all workers, from Redis), and the adaptive rates.
     private func addJobMetrics(_ m: inout MetricsText, _ v: Values) {
-        let stats = { (q: QueueValues, field: String) in Double(q.stats[field].flatMap(Int.init) ?? 0) }
-        m.add("rpa_jobs_done_total", "counter", "Jobs completed ok (all workers, from Redis).", perQueue(v) { stats($0, "done") })
-        m.add("rpa_job_attempts_failed_total", "counter", "Attempts that failed (all workers, from Redis).", perQueue(v) { stats($0, "failed") })
-        m.add("rpa_jobs_failed_total", "counter", "Deprecated name of rpa_job_attempts_failed_total (it counts attempts).", perQueue(v) { stats($0, "failed") })
-        m.add("rpa_jobs_dead_total", "counter", "Jobs moved to the dead-letter list (all workers, from Redis).", perQueue(v) { stats($0, "dead") })
+        let stats = { (q: QueueValues, count: (QueueStats) -> Int) in Double(count(QueueStats(fields: q.stats))) }
+        m.add("rpa_jobs_done_total", "counter", "Jobs completed ok (all workers, from Redis).", perQueue(v) { stats($0, \.done) })
+        m.add("rpa_job_attempts_failed_total", "counter", "Attempts that failed (all workers, from Redis).", perQueue(v) { stats($0, \.failed) })
+        m.add("rpa_jobs_failed_total", "counter", "Deprecated name of rpa_job_attempts_failed_total (it counts attempts).", perQueue(v) { stats($0, \.failed) })
+        m.add("rpa_jobs_dead_total", "counter", "Jobs moved to the dead-letter list (all workers, from Redis).", perQueue(v) { stats($0, \.dead) })
         m.addHistogram("rpa_job_duration_seconds", "Time from a job's start to its result (all workers, from Redis).", v.queues.map { q in
             let h = JobDuration.histogram(q.values.stats)
             return ([("queue", q.name)], h.buckets, h.count, h.sum)

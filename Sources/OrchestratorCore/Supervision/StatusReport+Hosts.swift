@@ -30,7 +30,7 @@ extension StatusReport {
         guard !hosts.isEmpty else { return "" }
         var rows = [["HOST ID", "PID", "MACHINE", "STATE", "CAPACITY", "WORKERS", "PER QUEUE", "LAST SEEN"]]
         for h in hosts {
-            let perQueue = h.perQueue.keys.sorted().filter { h.perQueue[$0]! > 0 }.map { "\($0)=\(h.perQueue[$0]!)" }.joined(separator: ",")
+            let perQueue = h.perQueue.sorted { $0.key < $1.key }.filter { $0.value > 0 }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             rows.append([h.id, "\(h.pid)", h.machine, h.state, "\(h.capacity)", "\(h.workers)", perQueue.isEmpty ? "-" : perQueue,
                          String(format: "%.1fs ago", max(0, h.lastSeenSeconds))])
         }

@@ -336,7 +336,7 @@ public final class Supervisor {
         if !commands.isEmpty { pipelineReporting(commands, skipped: "history sample not written") }
     }
 
-    func doneTotal(_ q: String) -> Int { Int(lastReading.stats[q]?["done"] ?? "") ?? 0 }
+    func doneTotal(_ q: String) -> Int { QueueStats(fields: lastReading.stats[q] ?? [:]).done }
 
     /// A pipeline on keys holding no job: a key of the wrong type is skipped and reported once (`KeyFaults`).
     @discardableResult
