@@ -79,6 +79,25 @@ struct HandlerLifecycleTests {
         #expect(worker.wait() == .exited(0))
     }
 
+    @Test("--job-timeout, 30 times in a row: a session that left the group is never missed while its parent is still dying")
+    func noSessionMissedUnderRace() throws {
+        let h = try WorkerHarness("zrace")
+        let tag = "4\(UInt16.random(in: 1000...9999))"
+        // The killed handler's orphans move to the worker while it walks the tree: one walk can
+        // miss them (CI saw a whole setsid session left behind once in ~100 timeouts).
+        let handler = "setsid sh -c 'sleep \(tag)1 & sleep \(tag)2 & wait' & sleep \(tag)3"
+        try h.redis.lpush(h.keys.pending, strings: (1...30).map { "hang \($0)" })
+        let worker = try h.start(handler: handler, args: ["--job-timeout", "250ms", "--max-attempts", "1"])
+        #expect(waitUntil(timeout: .seconds(60)) { (try? h.dead().count) == 30 }, "log: \(worker.output)")
+        #expect(waitUntil(timeout: .seconds(1)) { ProcessTree.children(of: worker.pid).isEmpty },
+                "children left under the idle worker: \(ProcessTree.descendants(of: worker.pid))")
+        let left = processesMatching(" \(tag)").filter { $0 != worker.pid }
+        for pid in left { kill(pid, SIGKILL) }
+        #expect(left.isEmpty, "\(left.count) handler processes outlived their job's timeout")
+        worker.signal(SIGTERM)
+        #expect(worker.wait() == .exited(0))
+    }
+
     @Test("--max-worker-rss-mb counts shared pages once (PSS): 5 processes sharing 60 MB are not 300 MB")
     func proportionalMemory() throws {
         let h = try WorkerHarness("pss")

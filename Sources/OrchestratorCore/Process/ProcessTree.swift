@@ -98,21 +98,27 @@ public enum ProcessTree {
     /// left the group with setsid included). Repeats while new ones appear (a fork in flight).
     /// With a `reaper` (the worker, a subreaper), the killed are reaped before returning, so
     /// no zombie lingers until the next job.
-    public static func killAll(group: pid_t?, descendantsOf root: pid_t, reaper: Reaper? = nil) {
+    ///
+    /// One empty walk proves nothing while a killed process is still exiting: its children move
+    /// to us (the subreaper) between our read of our own children and our read of its children,
+    /// so that walk sees neither. With a reaper the loop ends only when the walk finds nobody at
+    /// all, zombies included (a zombie is reaped first, and its orphans are ours by then).
+    public static func killAll(group: pid_t?, descendantsOf root: pid_t, reaper: Reaper? = nil, limit: Duration = .seconds(1)) {
         if let group, group > 0 { kill(-group, SIGKILL) }
-        // Fast path: as subreaper, every descendant is our child or below one; none left means
-        // there is nothing to look for.
-        if let reaper {
-            reaper.reap()
-            if !reaper.hasChildren { return }
-        }
-        for _ in 0..<5 {
-            let left = descendants(of: root).filter { !$0.isZombie }
-            if left.isEmpty { break }
-            for e in left { kill(e.pid, SIGKILL) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        repeat {
+            if let reaper {
+                reaper.reap()
+                // As subreaper, every descendant is our child or below one: none means done.
+                if !reaper.hasChildren { return }
+            }
+            let all = descendants(of: root)
+            let live = all.filter { !$0.isZombie }
+            if all.isEmpty || (reaper == nil && live.isEmpty) { return }
+            for e in live { kill(e.pid, SIGKILL) }
             usleep(2_000)
-        }
-        reaper?.reapKilled()
+        } while clock.now < deadline
     }
 
     /// SIGKILLs `root` and its whole tree, whatever sessions or groups its members are in: stop

@@ -50,17 +50,4 @@ public final class Reaper {
         watched.remove(pid)
         statuses.removeValue(forKey: pid)
     }
-
-    /// After SIGKILLs: reaps until no zombie is left below us, for at most `limit` (a killed
-    /// process becomes a zombie a moment later, and its children become ours when it dies).
-    public func reapKilled(limit: Duration = .milliseconds(200)) {
-        let clock = ContinuousClock()
-        let deadline = clock.now + limit
-        repeat {
-            reap()
-            if !hasChildren { return }
-            if ProcessTree.descendants(of: getpid()).isEmpty { return }
-            usleep(2_000)
-        } while clock.now < deadline
-    }
 }
