@@ -19,7 +19,7 @@ public final class RedisConnection: RedisClient {
         self.commandTimeout = commandTimeout
     }
 
-    deinit { if let context { redisFree(context) } }
+    deinit { if let context { Self.abort(context) } }
 
     public var isConnected: Bool { context != nil }
 
@@ -35,9 +35,21 @@ public final class RedisConnection: RedisClient {
     }
 
     public func close() {
-        if let context { redisFree(context) }
+        if let context { Self.abort(context) }
         context = nil
         scripts.removeAll()
+    }
+
+    /// Frees a context with an abortive close (SO_LINGER 0: the kernel sends RST and drops what
+    /// it had not delivered). A plain close leaves the socket to the kernel, which goes on
+    /// retransmitting the commands written while the link was cut: Redis then ran a renewal
+    /// 25 s late, after the host had left the fleet, and brought back its member record (the
+    /// fleet refused a new host for the dead one's caps). Every command we still care about was
+    /// answered before a close, so nothing of value is dropped.
+    static func abort(_ ctx: UnsafeMutablePointer<redisContext>) {
+        var off = linger(l_onoff: 1, l_linger: 0)
+        if ctx.pointee.fd >= 0 { _ = setsockopt(ctx.pointee.fd, SOL_SOCKET, SO_LINGER, &off, socklen_t(MemoryLayout<linger>.size)) }
+        redisFree(ctx)
     }
 
     /// The host and port of the server this connection was last opened to (with Sentinel, the
