@@ -167,7 +167,7 @@ final class AlertDelivery {
 
 extension AlertDelivery {
     /// Each queue as the alert rules see it, from the Supervisor's queue states, worker table and last reading.
-    static func observations(settings: OrchestratorSettings, states: [String: SupervisedQueue], workers: [SupervisedWorker], reading: Supervisor.PollReading,
+    static func observations(settings: OrchestratorSettings, states: [String: SupervisedQueue], workers: [SupervisedWorker], reading: PollReading,
                              now: ContinuousClock.Instant) -> [AlertQueueObservation] {
         settings.queues.map { q in
             observation(q, state: states[q] ?? SupervisedQueue(), workers: workers.filter { $0.queue == q }, stats: reading.stats[q] ?? [:],

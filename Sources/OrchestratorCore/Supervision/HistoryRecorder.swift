@@ -58,7 +58,7 @@ struct HistoryRecorder {
 
     /// Each queue's sample, from the Supervisor's queue states, worker table and last reading.
     static func readings(queues: [String], states: [String: SupervisedQueue], workers: [SupervisedWorker],
-                         reading: Supervisor.PollReading) -> [(queue: String, reading: QueueHistory.Reading)] {
+                         reading: PollReading) -> [(queue: String, reading: QueueHistory.Reading)] {
         queues.map { q in
             let state = states[q] ?? SupervisedQueue()
             return (q, Self.reading(pending: state.pending, retrying: reading.retrying[q] ?? 0, target: state.target.allotted,

@@ -157,7 +157,7 @@ struct MetricsPublisher {
 
 extension MetricsPublisher.Values {
     /// One publication's values, from the Supervisor's queue states, worker table and last reading.
-    init(settings: OrchestratorSettings, states: [String: SupervisedQueue], workers: [SupervisedWorker], reading: Supervisor.PollReading,
+    init(settings: OrchestratorSettings, states: [String: SupervisedQueue], workers: [SupervisedWorker], reading: PollReading,
          jobsPerMinute: (String) -> (one: Double?, five: Double?, fifteen: Double?)?, activeAlerts: Set<String>, redisUp: Bool, isDraining: Bool) {
         self.init(isAdaptive: settings.adaptive != nil, activeAlerts: activeAlerts, jobTimeoutSeconds: settings.job.jobTimeout.seconds,
                   memoryLimitBytes: Double(settings.job.maxWorkerRSSMB) * 1_048_576, redisUp: redisUp, isDraining: isDraining,

@@ -1,85 +1,88 @@
 import Foundation
 import Logging
 
-extension Supervisor {
-    /// Between polls: reads every queue's length (one pipelined round trip) and brings the poll
-    /// forward when a queue grew enough to want more workers than the last poll saw (the seed's
-    /// formula), so a burst is answered within about 100 ms instead of up to a poll interval.
-    /// While the fleet's length feed is live, only the queues it does not cover are peeked (none
-    /// when every host watches the same queues): the feed brings the poll forward itself.
-    func peek() {
-        guard settings.pollInterval > Self.peekInterval, redisReadable else { return }
-        let feed = lengthSource.liveFeed(now: clock.now)
-        let names = settings.queues.filter { feed?.covers($0) != true }
-        guard !names.isEmpty else { return }
-        guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(lengthCommands(names)) }) else { return }
-        for (i, q) in names.enumerated() {
-            guard let n = replies[i].int else { continue }
-            if wantsMore(q, pending: n) {
-                nextPoll = clock.now
-                return
-            }
-        }
+/// What one poll read from Redis, before anything changes.
+struct PollReading {
+    /// Per queue: its length…
+    var lengths: [String: Int] = [:]
+    /// …or the server's error for its key (WRONGTYPE…).
+    var keyErrors: [String: String] = [:]
+    /// The heartbeats of our workers that have one.
+    var heartbeats: [Int32: WorkerHeartbeat] = [:]
+    var paused: Set<String> = []
+    /// Stats hashes, retry and dead backlogs, read only when /metrics is served.
+    var stats: [String: [String: String]] = [:]
+    var retrying: [String: Int] = [:]
+    var deadNow: [String: Int] = [:]
+}
+
+/// The poll's read of Redis (one pipelined round trip, `read`) and the peek between polls. It
+/// owns the read timers and the last reading (whose stats are kept between stats reads); the
+/// Supervisor passes in its workers as values and absorbs the `PollReading` it gets back.
+final class PollReader {
+    let settings: OrchestratorSettings
+    let link: RedisLink
+    let logger: Logger
+    /// Queue lengths from the fleet's feed (a live feed covers some queues: they are not read).
+    let lengthSource: LengthSource
+    private let clock = ContinuousClock()
+    /// Every worker's heartbeat is read this often (idle ones change rarely); starting ones every poll.
+    private var heartbeatReadTimer = Every(Heartbeat.orchestratorReadPeriod)
+    /// Stats hashes and retry/dead backlogs are read this often (every poll with adaptive scaling).
+    private var statsReadTimer = Every(Heartbeat.statsReadPeriod)
+    /// The last poll's reading (for /metrics, alerts, history: stats, backlogs).
+    private(set) var last = PollReading()
+
+    init(settings: OrchestratorSettings, link: RedisLink, lengthSource: LengthSource, logger: Logger) {
+        (self.settings, self.link, self.lengthSource, self.logger) = (settings, link, lengthSource, logger)
     }
 
-    /// Whether `pending` jobs in `queue` want more workers than the last poll saw (the seed's formula).
-    func wantsMore(_ queue: String, pending: Int) -> Bool {
-        guard let state = queues[queue], !state.isPaused, state.unreadable == nil else { return false }
-        return settings.policy.rawNeed(pending: pending) > settings.policy.rawNeed(pending: state.pending)
+    /// One worker as the read sees it: `changing` (starting or busy) ones are read every poll.
+    struct WorkerRef {
+        let pid: Int32
+        let id: String
+        let changing: Bool
+    }
+
+    /// Reads Redis for one poll; nil when Redis is unreadable.
+    /// - Parameter readsStats: whether stats are wanted at all (the leader, /metrics, adaptive scaling).
+    func read(workers: [WorkerRef], readsStats: Bool, keyFaults: inout KeyFaults) -> PollReading? {
+        let all = heartbeatReadTimer.isDue(clock.now)
+        let slow = (statsReadTimer.isDue(clock.now) && readsStats) || settings.adaptive != nil
+        // Idle workers change rarely (and say so within Heartbeat.orchestratorReadPeriod); starting and busy ones every poll.
+        let pids = workers.compactMap { all || $0.changing ? ($0.pid, $0.id) : nil }
+        guard let reading = read(heartbeatsOf: pids, stats: slow, keyFaults: &keyFaults) else {
+            heartbeatReadTimer.reset()
+            statsReadTimer.reset()
+            return nil
+        }
+        last = reading
+        return reading
+    }
+
+    /// Between polls: every queue's length the live feed does not cover (one pipelined round
+    /// trip), in `settings.queues` order; nil when there is none to read or Redis did not answer.
+    func peekLengths() -> [(queue: String, length: Int)]? {
+        let feed = lengthSource.liveFeed(now: clock.now)
+        let names = settings.queues.filter { feed?.covers($0) != true }
+        guard !names.isEmpty else { return nil }
+        guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(lengthCommands(names)) }) else { return nil }
+        return names.enumerated().compactMap { i, q in replies[i].int.map { (q, $0) } }
     }
 
     /// `LLEN` of each of `names`, in order (the poll's read and the peek).
     func lengthCommands(_ names: [String]) -> [[RedisArg]] { names.map { ["LLEN", RedisArg(settings.job.prefix + $0)] } }
 
-    /// An event of the length feed's subscriber: a rise that wants more workers brings the poll
-    /// forward at once; a paused set that changed too.
-    func lengthFed(_ event: LengthFeedEvent) {
-        let pausedBefore = lengthSource.feed.paused
-        let changed = lengthSource.handle(event, now: clock.now)
-        guard lengthSource.liveFeed(now: clock.now) != nil else { return }
-        if changed.contains(where: { wantsMore($0, pending: lengthSource.feed.lengths[$0] ?? 0) }) || lengthSource.feed.paused != pausedBefore {
-            nextPoll = clock.now
+    /// Measured rates kept in Redis by an earlier run (`--scaling adaptive`), so a restart is not cold.
+    func storedRates() -> [String: QueueRates] {
+        guard settings.adaptive != nil,
+              let fields = try? link.perform({ c throws(RedisError) in try c.send(["HGETALL", RedisArg(QueueKeys.rates(prefix: settings.job.prefix))]).fields })
+        else { return [:] }
+        var rates: [String: QueueRates] = [:]
+        for q in settings.queues {
+            if let text = fields[q], let r = QueueRates(encoded: text) { rates[q] = r }
         }
-    }
-
-    /// The leader's reading and publishing of lengths, and the feed's liveness (logged on change).
-    /// Not before the first poll: until its renewal has read the fleet, every host thinks it leads.
-    func tickLengths() {
-        lengthSource.tick(isLeader: redisStateKnown && leases.isLeader, watched: fleetQueues, link: link, now: clock.now)
-    }
-
-    /// Stats hashes, retry and dead backlogs are needed by the leader (alerts, history, retry
-    /// promotion), `/metrics` and `--scaling adaptive`; other hosts read none of them while idle.
-    var readsStats: Bool { leases.isLeader || metrics != nil || settings.adaptive != nil }
-
-    /// What one poll read from Redis, before anything changes.
-    struct PollReading {
-        /// Per queue: its length…
-        var lengths: [String: Int] = [:]
-        /// …or the server's error for its key (WRONGTYPE…).
-        var keyErrors: [String: String] = [:]
-        /// The heartbeats of our workers that have one.
-        var heartbeats: [Int32: WorkerHeartbeat] = [:]
-        var paused: Set<String> = []
-        /// Stats hashes, retry and dead backlogs, read only when /metrics is served.
-        var stats: [String: [String: String]] = [:]
-        var retrying: [String: Int] = [:]
-        var deadNow: [String: Int] = [:]
-    }
-
-    /// Reads Redis into the supervisor's state: read, then absorb. False when Redis is unreadable.
-    func readRedis() -> Bool {
-        let all = heartbeatReadTimer.isDue(clock.now)
-        let slow = (statsReadTimer.isDue(clock.now) && readsStats) || settings.adaptive != nil
-        // Idle workers change rarely (and say so within Heartbeat.orchestratorReadPeriod); starting and busy ones every poll.
-        let pids = workers.compactMap { all || $0.value.lifecycle.state == .launching || $0.value.isBusy ? ($0.key, $0.value.id) : nil }
-        guard let reading = read(heartbeatsOf: pids, stats: slow) else {
-            heartbeatReadTimer.reset()
-            statsReadTimer.reset()
-            return false
-        }
-        absorb(reading)
-        return true
+        return rates
     }
 
     /// Promotes due retries, then reads every queue length, our workers' heartbeats, the paused set
@@ -87,12 +90,12 @@ extension Supervisor {
     /// - Parameter stats: also read the stats hashes and the retry and dead backlogs (every
     ///   `statsReadPeriod`, every poll with adaptive scaling); otherwise the last ones are kept.
     ///   Due retries are promoted for every queue then, and every poll for a queue with a retry backlog.
-    func read(heartbeatsOf pids: [(pid: Int32, id: String)], stats: Bool) -> PollReading? {
+    private func read(heartbeatsOf pids: [(pid: Int32, id: String)], stats: Bool, keyFaults: inout KeyFaults) -> PollReading? {
         let prefix = settings.job.prefix
         let now = WallClock.nowMilliseconds()
         // Due retries first, so the lengths read next include them (even with no worker running).
         var commands: [[RedisArg]] = []
-        let promoting = settings.queues.filter { stats || (lastReading.retrying[$0] ?? 0) > 0 }
+        let promoting = settings.queues.filter { stats || (last.retrying[$0] ?? 0) > 0 }
         for q in promoting {
             let keys = QueueKeys(prefix: prefix, queue: q)
             guard let promote = try? link.perform({ c throws(RedisError) in
@@ -118,8 +121,8 @@ extension Supervisor {
         }
         // The queue keys themselves are reported by `queue.unreadable`; the others here hold no job.
         if commands.isEmpty, let feed { return parse([], names: [], feed: feed, pids: [], lengthsAt: 0, heartbeatsAt: 0, pausedAt: nil, statsAt: nil) }
-        guard let replies = pipelineReporting(commands, skipped: "not read this poll; scaling goes on without it",
-                                              exempt: lengthsStart..<heartbeatsStart) else { return nil }
+        guard let replies = keyFaults.pipeline(commands, on: link, skipped: "not read this poll; scaling goes on without it",
+                                               exempt: lengthsStart..<heartbeatsStart, logger: logger) else { return nil }
         for i in promoting.indices { link.connection.forgetScript(QueueScripts.promote, ifNoScript: replies[i]) }
         return parse(replies, names: names, feed: feed, pids: pids.map(\.pid), lengthsAt: lengthsStart, heartbeatsAt: heartbeatsStart,
                      pausedAt: feed == nil ? pausedIndex : nil, statsAt: stats ? statsStart : nil)
@@ -154,75 +157,10 @@ extension Supervisor {
                 reading.deadNow[q] = replies[statsStart + 3 * k + 2].int ?? 0
             }
         } else {
-            reading.stats = lastReading.stats
-            reading.retrying = lastReading.retrying
-            reading.deadNow = lastReading.deadNow
+            reading.stats = last.stats
+            reading.retrying = last.retrying
+            reading.deadNow = last.deadNow
         }
         return reading
-    }
-
-    /// Takes a reading into the queue and worker state, logging each change once (a key becoming
-    /// unreadable or readable again, a queue paused or resumed).
-    func absorb(_ reading: PollReading) {
-        let prefix = settings.job.prefix
-        for q in settings.queues {
-            if let message = reading.keyErrors[q] {
-                // e.g. WRONGTYPE: hold this queue's workers rather than guess; log the change once.
-                if state(of: q).unreadable == nil {
-                    logger.error("queue.unreadable", metadata: ["queue": "\(q)", "key": "\(prefix + q)", "error": "\(message)",
-                                                                "action": "holding its workers until the key is a list again"])
-                }
-                queues[q, default: QueueState()].unreadable = message
-                continue
-            }
-            if state(of: q).unreadable != nil {
-                logger.info("queue.readable", metadata: ["queue": "\(q)"])
-                queues[q, default: QueueState()].unreadable = nil
-            }
-            queues[q, default: QueueState()].pending = reading.lengths[q] ?? 0
-        }
-        for (pid, beat) in reading.heartbeats {
-            guard var w = workers[pid] else { continue }
-            _ = w.lifecycle.reportedReady()
-            w.isBusy = beat.state == .busy
-            w.handlerPID = beat.handlerPID
-            if let owned = launcher.owned(pid) { leases.track(owned, handler: w.handlerPID) }
-            w.jobStartedAt = beat.jobStartedAt
-            w.pssBytes = beat.memory.pssBytes
-            workers[pid] = w
-        }
-        lastReading = reading
-        if let adaptive = settings.adaptive { measure(reading, adaptive) }
-        for q in settings.queues where reading.paused.contains(q) != state(of: q).isPaused {
-            queues[q, default: QueueState()].isPaused = reading.paused.contains(q)
-            logger.info(reading.paused.contains(q) ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(q)"])
-        }
-    }
-
-    /// `--scaling adaptive`: feeds each readable queue's rates and recomputes its need.
-    func measure(_ reading: PollReading, _ adaptive: AdaptivePolicy) {
-        let now = clock.now
-        for q in settings.queues where state(of: q).unreadable == nil {
-            var state = self.state(of: q)
-            let stats = QueueStats(fields: reading.stats[q] ?? [:])
-            let completed = stats.done + stats.failed
-            let busy = workers.values.filter { $0.queue == q && $0.isBusy }.count
-            let histogram = stats.histogram
-            let timed = stats.durationSumMilliseconds == nil ? nil : QueueRates.JobTime(jobs: histogram.count, seconds: histogram.sum)
-            state.rates.observe(now: now, pending: state.pending, busy: busy, completed: completed, durations: timed)
-            if state.pending == 0 { state.backlogSince = nil } else if state.backlogSince == nil { state.backlogSince = now }
-            state.need = adaptive.need(pending: state.pending, rates: state.rates, backlogSince: state.backlogSince, now: now)
-            queues[q] = state
-        }
-    }
-
-    /// Restores measured rates kept in Redis by an earlier run (`--scaling adaptive`), so a restart is not cold.
-    func restoreRates() {
-        guard settings.adaptive != nil,
-              let fields = try? link.perform({ c throws(RedisError) in try c.send(["HGETALL", RedisArg(QueueKeys.rates(prefix: settings.job.prefix))]).fields })
-        else { return }
-        for q in settings.queues {
-            if let text = fields[q], let rates = QueueRates(encoded: text) { queues[q, default: QueueState()].rates = rates }
-        }
     }
 }

@@ -39,16 +39,10 @@ public final class Supervisor {
     static let peekInterval: Duration = .milliseconds(100)
     var nextPeek: ContinuousClock.Instant
     var drainHeartbeatTimer = Every(Heartbeat.refresh)
-    /// Every worker's heartbeat is read this often (idle ones change rarely); starting ones every poll.
-    var heartbeatReadTimer = Every(Heartbeat.orchestratorReadPeriod)
-    /// Stats hashes and retry/dead backlogs are read this often (every poll with adaptive scaling).
-    var statsReadTimer = Every(Heartbeat.statsReadPeriod)
     /// Called on SIGHUP (after logrotate moved the file).
     public var reopenLogs: (() -> Void)?
     /// Where `/metrics` reads from, when `--metrics-listen` is set.
     public var metrics: MetricsBox?
-    /// The last poll's reading (for /metrics: stats, backlogs).
-    var lastReading = PollReading()
     var redisReadable = false
     /// Whether a poll has run yet: Redis lost before the first poll is still a `redis_down` event.
     var redisStateKnown = false
@@ -57,6 +51,8 @@ public final class Supervisor {
     var helpers: HelperSet { alerts.helpers }
     /// Queue lengths from the fleet's feed (and, while this host leads, their reading and publishing).
     let lengthSource: LengthSource
+    /// The poll's read of Redis (it keeps the last reading: `reader.last`).
+    let reader: PollReader
     /// A watched queue's state (every one has a state from `init`; an unknown name reads as new).
     func state(of queue: String) -> QueueState { queues[queue] ?? QueueState() }
     var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
@@ -69,8 +65,9 @@ public final class Supervisor {
         self.leases = FleetLeases(membership: fleet ?? FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy),
                                   capacity: min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal), link: link, logger: logger)
         self.orphans = OrphanSweeper(pid: getpid(), logger: logger)
-        self.lengthSource = LengthSource(settings: settings, endpoint: link.connection.endpoint, inbox: inbox, logger: logger,
-                                         watched: settings.queues.sorted())
+        let lengthSource = LengthSource(settings: settings, endpoint: link.connection.endpoint, inbox: inbox, logger: logger, watched: settings.queues.sorted())
+        self.lengthSource = lengthSource
+        self.reader = PollReader(settings: settings, link: link, lengthSource: lengthSource, logger: logger)
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
         self.alerts = AlertDelivery(settings: settings, host: WallClock.hostName(), logger: logger, environment: environment)
         self.history = HistoryRecorder(prefix: settings.job.prefix, retention: settings.historyRetention)
@@ -312,7 +309,7 @@ public final class Supervisor {
     /// `/metrics` (no-op without `--metrics-listen`): the publisher renders the values passed in.
     func publishMetrics() {
         guard let metrics else { return }
-        let values = MetricsPublisher.Values(settings: settings, states: queues, workers: Array(workers.values), reading: lastReading,
+        let values = MetricsPublisher.Values(settings: settings, states: queues, workers: Array(workers.values), reading: reader.last,
                                              jobsPerMinute: { self.history.jobsPerMinute($0, done: self.doneTotal($0)) },
                                              activeAlerts: Set(alerts.engine.active.map { "\($0.rule.rawValue):\($0.queue)" }), redisUp: redisReadable, isDraining: isDraining)
         metrics.update(text: publisher.text(values, processMetrics: ProcessMetrics.add(to:)), healthy: redisReadable && !isDraining)
@@ -321,7 +318,7 @@ public final class Supervisor {
     /// Runs the alert rules on this poll's state (`AlertDelivery`) and writes what they deliver.
     func evaluateAlerts() {
         let now = clock.now
-        let observed = redisReadable ? AlertDelivery.observations(settings: settings, states: queues, workers: Array(workers.values), reading: lastReading, now: now) : []
+        let observed = redisReadable ? AlertDelivery.observations(settings: settings, states: queues, workers: Array(workers.values), reading: reader.last, now: now) : []
         let commands = alerts.evaluate(now: now, redisReadable: redisReadable, queues: observed, events: &events)
         if redisReadable, !commands.isEmpty, pipelineReporting(commands, skipped: "alert not published") != nil { alerts.written() }
     }
@@ -331,12 +328,12 @@ public final class Supervisor {
 
     /// Feeds each queue's sample to the history; writes the finished minutes in one round trip.
     func recordHistory() {
-        let readings = HistoryRecorder.readings(queues: settings.queues, states: queues, workers: Array(workers.values), reading: lastReading)
+        let readings = HistoryRecorder.readings(queues: settings.queues, states: queues, workers: Array(workers.values), reading: reader.last)
         let commands = history.record(readings, wallMilliseconds: WallClock.nowMilliseconds())
         if !commands.isEmpty { pipelineReporting(commands, skipped: "history sample not written") }
     }
 
-    func doneTotal(_ q: String) -> Int { QueueStats(fields: lastReading.stats[q] ?? [:]).done }
+    func doneTotal(_ q: String) -> Int { QueueStats(fields: reader.last.stats[q] ?? [:]).done }
 
     /// A pipeline on keys holding no job: a key of the wrong type is skipped and reported once (`KeyFaults`).
     @discardableResult
@@ -353,5 +350,111 @@ public final class Supervisor {
     func recoverAbandoned(reason: String, queues: [String]? = nil) {
         orphans.recoverAbandoned(queues: queues ?? settings.queues, prefix: settings.job.prefix, link: link, sparing: Set(workers.values.map(\.id)),
                                  otherHosts: Set(leases.view.hosts.map(\.id)).subtracting([leases.hostID]), reason: reason, now: clock.now, faults: &keyFaults)
+    }
+
+    // MARK: - Read (PollReader) and absorb
+
+    /// Between polls: reads every queue's length (one pipelined round trip) and brings the poll
+    /// forward when a queue grew enough to want more workers than the last poll saw (the seed's
+    /// formula), so a burst is answered within about 100 ms instead of up to a poll interval.
+    /// While the fleet's length feed is live, only the queues it does not cover are peeked (none
+    /// when every host watches the same queues): the feed brings the poll forward itself.
+    func peek() {
+        guard settings.pollInterval > Self.peekInterval, redisReadable, let lengths = reader.peekLengths() else { return }
+        if lengths.contains(where: { wantsMore($0.queue, pending: $0.length) }) { nextPoll = clock.now }
+    }
+
+    /// Whether `pending` jobs in `queue` want more workers than the last poll saw (the seed's formula).
+    func wantsMore(_ queue: String, pending: Int) -> Bool {
+        guard let state = queues[queue], !state.isPaused, state.unreadable == nil else { return false }
+        return settings.policy.rawNeed(pending: pending) > settings.policy.rawNeed(pending: state.pending)
+    }
+
+    /// An event of the length feed's subscriber: a rise that wants more workers brings the poll
+    /// forward at once; a paused set that changed too.
+    func lengthFed(_ event: LengthFeedEvent) {
+        let pausedBefore = lengthSource.feed.paused
+        let changed = lengthSource.handle(event, now: clock.now)
+        guard lengthSource.liveFeed(now: clock.now) != nil else { return }
+        if changed.contains(where: { wantsMore($0, pending: lengthSource.feed.lengths[$0] ?? 0) }) || lengthSource.feed.paused != pausedBefore {
+            nextPoll = clock.now
+        }
+    }
+
+    /// The leader's reading and publishing of lengths, and the feed's liveness (logged on change).
+    /// Not before the first poll: until its renewal has read the fleet, every host thinks it leads.
+    func tickLengths() {
+        lengthSource.tick(isLeader: redisStateKnown && leases.isLeader, watched: fleetQueues, link: link, now: clock.now)
+    }
+
+    /// Stats hashes, retry and dead backlogs are needed by the leader (alerts, history, retry
+    /// promotion), `/metrics` and `--scaling adaptive`; other hosts read none of them while idle.
+    var readsStats: Bool { leases.isLeader || metrics != nil || settings.adaptive != nil }
+
+    /// Reads Redis into the supervisor's state: read (`PollReader`), then absorb. False when Redis is unreadable.
+    func readRedis() -> Bool {
+        let refs = workers.map { PollReader.WorkerRef(pid: $0.key, id: $0.value.id, changing: $0.value.lifecycle.state == .launching || $0.value.isBusy) }
+        guard let reading = reader.read(workers: refs, readsStats: readsStats, keyFaults: &keyFaults) else { return false }
+        absorb(reading)
+        return true
+    }
+
+    /// Takes a reading into the queue and worker state, logging each change once (a key becoming
+    /// unreadable or readable again, a queue paused or resumed).
+    private func absorb(_ reading: PollReading) {
+        let prefix = settings.job.prefix
+        for q in settings.queues {
+            if let message = reading.keyErrors[q] {
+                // e.g. WRONGTYPE: hold this queue's workers rather than guess; log the change once.
+                if state(of: q).unreadable == nil {
+                    logger.error("queue.unreadable", metadata: ["queue": "\(q)", "key": "\(prefix + q)", "error": "\(message)",
+                                                                "action": "holding its workers until the key is a list again"])
+                }
+                queues[q, default: QueueState()].unreadable = message
+                continue
+            }
+            if state(of: q).unreadable != nil {
+                logger.info("queue.readable", metadata: ["queue": "\(q)"])
+                queues[q, default: QueueState()].unreadable = nil
+            }
+            queues[q, default: QueueState()].pending = reading.lengths[q] ?? 0
+        }
+        for (pid, beat) in reading.heartbeats {
+            guard var w = workers[pid] else { continue }
+            _ = w.lifecycle.reportedReady()
+            w.isBusy = beat.state == .busy
+            w.handlerPID = beat.handlerPID
+            if let owned = launcher.owned(pid) { leases.track(owned, handler: w.handlerPID) }
+            w.jobStartedAt = beat.jobStartedAt
+            w.pssBytes = beat.memory.pssBytes
+            workers[pid] = w
+        }
+        if let adaptive = settings.adaptive { measure(reading, adaptive) }
+        for q in settings.queues where reading.paused.contains(q) != state(of: q).isPaused {
+            queues[q, default: QueueState()].isPaused = reading.paused.contains(q)
+            logger.info(reading.paused.contains(q) ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(q)"])
+        }
+    }
+
+    /// `--scaling adaptive`: feeds each readable queue's rates and recomputes its need.
+    private func measure(_ reading: PollReading, _ adaptive: AdaptivePolicy) {
+        let now = clock.now
+        for q in settings.queues where state(of: q).unreadable == nil {
+            var state = self.state(of: q)
+            let stats = QueueStats(fields: reading.stats[q] ?? [:])
+            let completed = stats.done + stats.failed
+            let busy = workers.values.filter { $0.queue == q && $0.isBusy }.count
+            let histogram = stats.histogram
+            let timed = stats.durationSumMilliseconds == nil ? nil : QueueRates.JobTime(jobs: histogram.count, seconds: histogram.sum)
+            state.rates.observe(now: now, pending: state.pending, busy: busy, completed: completed, durations: timed)
+            if state.pending == 0 { state.backlogSince = nil } else if state.backlogSince == nil { state.backlogSince = now }
+            state.need = adaptive.need(pending: state.pending, rates: state.rates, backlogSince: state.backlogSince, now: now)
+            queues[q] = state
+        }
+    }
+
+    /// Restores measured rates kept in Redis by an earlier run (`--scaling adaptive`), so a restart is not cold.
+    func restoreRates() {
+        for (q, rates) in reader.storedRates() { queues[q, default: QueueState()].rates = rates }
     }
 }

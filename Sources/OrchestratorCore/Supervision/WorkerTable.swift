@@ -85,7 +85,7 @@ extension SupervisedQueue {
     }
 
     /// The queue as `/metrics` shows it, with what the last reading and the history say of it.
-    func metricValues(_ queue: String, policy: ScalingPolicy, reading: Supervisor.PollReading,
+    func metricValues(_ queue: String, policy: ScalingPolicy, reading: PollReading,
                       jobsPerMinute: (one: Double?, five: Double?, fifteen: Double?)?) -> MetricsPublisher.QueueValues {
         .init(pending: pending, target: target.allotted, wanted: policy.rawNeed(pending: pending), retrying: reading.retrying[queue] ?? 0,
               dead: reading.deadNow[queue] ?? 0, isReadable: unreadable == nil, isPaused: isPaused, need: need, stats: reading.stats[queue] ?? [:],
