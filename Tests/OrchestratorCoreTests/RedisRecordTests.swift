@@ -57,6 +57,22 @@ struct RedisRecordTests {
         #expect(InstanceRecord(fields: [:]) == nil)
     }
 
+    @Test("a queue's instance figures: alone, our target and workers; in a fleet, the fleet's; a limit only with jobs waiting")
+    func instanceFigures() {
+        var s = SupervisedQueue()
+        s.pending = 120
+        s.target = QueueTarget(demand: 12, allotted: 4, limitedBy: .maxTotal(wanted: 12, cap: 4))
+        s.fleetTarget = 10
+        let rates = (one: Double?.none, five: Double?.some(30), fifteen: Double?.none)
+        let alone = InstanceRecord.figures(s, several: false, fleetWorkers: 9, ourWorkers: 3, jobsPerMinute: rates)
+        #expect(alone.target == 4 && alone.workers == 3 && alone.limit?.kind == "max_total" && alone.limit?.wanted == 12)
+        #expect(alone.jobsPerMinute == [nil, 30, nil] && alone.etaSeconds == 240)
+        let fleet = InstanceRecord.figures(s, several: true, fleetWorkers: 9, ourWorkers: 3, jobsPerMinute: nil)
+        #expect(fleet.target == 10 && fleet.workers == 9 && fleet.etaSeconds == nil)
+        s.pending = 0
+        #expect(InstanceRecord.figures(s, several: false, fleetWorkers: 0, ourWorkers: 0, jobsPerMinute: nil).limit == nil)
+    }
+
     @Test("a history sample's fields are named and ordered as QueueHistory.Field says")
     func historySampleFields() {
         var h = QueueHistory()

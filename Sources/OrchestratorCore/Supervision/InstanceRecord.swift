@@ -120,50 +120,43 @@ public struct InstanceRecord: Sendable, Equatable {
     }
 }
 
-extension Supervisor {
-    /// Writes `orchestrator:<prefix>instance` (the fleet's leader only), with the measured rates
-    /// (`--scaling adaptive`) so a restart is not cold.
-    func writeInstanceHeartbeat() {
-        guard leases.isLeader else { return }
-        var commands = Heartbeat.commands(key: QueueKeys.instance(prefix: settings.job.prefix), fields: instanceRecord().fields, replace: true)
-        if settings.adaptive != nil {
-            var hset: [RedisArg] = ["HSET", RedisArg(QueueKeys.rates(prefix: settings.job.prefix))]
-            for q in settings.queues { hset += [RedisArg(q), RedisArg(state(of: q).rates.encoded)] }
-            commands.append(hset)
+extension InstanceRecord {
+    /// Who runs, and each queue's numbers, for `status`: built from the Supervisor's values
+    /// (its settings and identity, the fleet's view, each queue's state, its workers, and each
+    /// queue's jobs per minute from the history).
+    init(settings: OrchestratorSettings, pid: Int32, host: String, startedAt: Int64, isDraining: Bool, fleet: FleetView,
+         states: [String: SupervisedQueue], workers: [SupervisedWorker],
+         jobsPerMinute: (String) -> (one: Double?, five: Double?, fifteen: Double?)?) {
+        self.init()
+        self.pid = Int(pid)
+        self.host = host
+        self.startedAt = startedAt
+        state = isDraining ? .draining : .running
+        queues = settings.queues
+        maxTotal = settings.policy.maxTotal
+        updatedAt = WallClock.nowMilliseconds()
+        hostID = settings.fleet.hostID
+        hosts = max(1, fleet.hosts.count)
+        jobTimeoutMilliseconds = settings.job.jobTimeout.milliseconds
+        maxWorkerRSSMB = settings.job.maxWorkerRSSMB
+        for q in settings.queues {
+            let ours = workers.filter { $0.queue == q }.count
+            perQueue[q] = Self.figures(states[q] ?? SupervisedQueue(), several: fleet.hosts.count > 1, fleetWorkers: fleet.perQueue[q] ?? 0,
+                                       ourWorkers: ours, jobsPerMinute: jobsPerMinute(q))
         }
-        pipelineReporting(commands, skipped: "not written; `status` reads the workers' heartbeats instead")
     }
 
-    /// Who runs, and each queue's numbers, for `status`.
-    func instanceRecord() -> InstanceRecord {
-        var r = InstanceRecord()
-        r.pid = Int(pid)
-        r.host = host
-        r.startedAt = startedAtMilliseconds
-        r.state = isDraining ? .draining : .running
-        r.queues = settings.queues
-        r.maxTotal = settings.policy.maxTotal
-        r.updatedAt = WallClock.nowMilliseconds()
-        r.hostID = settings.fleet.hostID
-        r.hosts = max(1, leases.view.hosts.count)
-        r.jobTimeoutMilliseconds = settings.job.jobTimeout.milliseconds
-        r.maxWorkerRSSMB = settings.job.maxWorkerRSSMB
-        for q in settings.queues { r.perQueue[q] = figures(q, several: leases.view.hosts.count > 1) }
-        return r
-    }
-
-    func figures(_ q: String, several: Bool) -> InstanceRecord.QueueFigures {
-        let s = state(of: q)
-        var f = InstanceRecord.QueueFigures()
+    static func figures(_ s: SupervisedQueue, several: Bool, fleetWorkers: Int, ourWorkers: Int,
+                        jobsPerMinute rates: (one: Double?, five: Double?, fifteen: Double?)?) -> QueueFigures {
+        var f = QueueFigures()
         f.target = several ? s.fleetTarget ?? s.target.allotted : s.target.allotted
-        f.workers = several ? leases.view.perQueue[q] ?? 0 : workers.values.filter { $0.queue == q }.count
+        f.workers = several ? fleetWorkers : ourWorkers
         if let limit = s.target.limitedBy, s.pending > 0 {
             switch limit {
             case .maxPerQueue(let wanted, _): f.limit = ("max_per_queue", wanted)
             case .maxTotal(let wanted, _): f.limit = ("max_total", wanted)
             }
         }
-        let rates = history.jobsPerMinute(q, done: doneTotal(q))
         f.jobsPerMinute = [rates?.one, rates?.five, rates?.fifteen]
         if let per = rates?.five ?? rates?.one, per > 0 { f.etaSeconds = Double(s.pending) / per * 60 }
         if let need = s.need {
@@ -172,5 +165,17 @@ extension Supervisor {
             f.drainSeconds = need.drainSeconds(pending: s.pending, workers: s.target.allotted)
         }
         return f
+    }
+
+    /// The commands writing the record (TTL `Heartbeat.ttl`), with the measured rates
+    /// (`--scaling adaptive`) so a restart is not cold.
+    func commands(settings: OrchestratorSettings, states: [String: SupervisedQueue]) -> [[RedisArg]] {
+        var commands = Heartbeat.commands(key: QueueKeys.instance(prefix: settings.job.prefix), fields: fields, replace: true)
+        if settings.adaptive != nil {
+            var hset: [RedisArg] = ["HSET", RedisArg(QueueKeys.rates(prefix: settings.job.prefix))]
+            for q in settings.queues { hset += [RedisArg(q), RedisArg((states[q] ?? SupervisedQueue()).rates.encoded)] }
+            commands.append(hset)
+        }
+        return commands
     }
 }

@@ -323,6 +323,14 @@ public final class Supervisor {
         if redisReadable, !commands.isEmpty, pipelineReporting(commands, skipped: "alert not published") != nil { alerts.written() }
     }
 
+    /// Writes `orchestrator:<prefix>instance` (`InstanceRecord`; the fleet's leader only).
+    func writeInstanceHeartbeat() {
+        guard leases.isLeader else { return }
+        let record = InstanceRecord(settings: settings, pid: pid, host: host, startedAt: startedAtMilliseconds, isDraining: isDraining, fleet: leases.view,
+                                    states: queues, workers: Array(workers.values), jobsPerMinute: { self.history.jobsPerMinute($0, done: self.doneTotal($0)) })
+        pipelineReporting(record.commands(settings: settings, states: queues), skipped: "not written; `status` reads the workers' heartbeats instead")
+    }
+
     /// Writes buffered events (one pipelined round trip); on failure they stay buffered.
     func flushEvents() { if redisReadable { events.flush(link: link, keyFaults: &keyFaults, logger: logger) } }
 
