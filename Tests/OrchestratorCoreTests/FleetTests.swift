@@ -208,4 +208,26 @@ struct FleetTests {
         #expect(OrphanSweeper.host(ofWorker: "a-b-1-x", queue: "a-b") == nil)
         #expect(OrphanSweeper.host(ofWorker: "q-1--9", queue: "q") == nil)
     }
+
+    @Test("our member record: capacity capped by --max-total, workers per queue, shares of queues with a target, draining state; jobs waiting in a queue not paused want a renewal every poll")
+    func memberRecord() throws {
+        var flags = OrchestratorSettings.Flags()
+        flags.queues = ["a", "b", "c"]
+        flags.handlers = ["a=cat", "b=cat", "c=cat"]
+        flags.values[.redisURL] = "redis://fake:6379/0"
+        flags.values[.maxTotal] = "5"
+        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
+        var states = ["a": SupervisedQueue(), "b": SupervisedQueue(), "c": SupervisedQueue()]
+        states["a"]?.target = QueueTarget(demand: 2, allotted: 2)
+        let workers = [SupervisedWorker(pid: 7, queue: "a", slot: 1, id: "a-1", startedAt: t0), SupervisedWorker(pid: 8, queue: "a", slot: 2, id: "a-2", startedAt: t0)]
+        let info = FleetReactions.memberInfo(settings: settings, pid: 42, machine: "box", startedAt: 9, isDraining: true, workers: workers, states: states)
+        #expect(info.pid == 42 && info.machine == "box" && info.capacity == 5 && info.state == "draining" && info.workers == 2 && info.startedAt == 9)
+        #expect(info.queues == ["a", "b", "c"] && info.workersPerQueue == ["a": 2] && info.share == ["a": 2])
+        #expect(!FleetReactions.wanting(settings.queues, states: states))
+        states["b"]?.pending = 3
+        states["b"]?.isPaused = true
+        #expect(!FleetReactions.wanting(settings.queues, states: states))
+        states["c"]?.pending = 1
+        #expect(FleetReactions.wanting(settings.queues, states: states))
+    }
 }

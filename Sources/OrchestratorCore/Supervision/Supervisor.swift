@@ -55,7 +55,6 @@ public final class Supervisor {
     let reader: PollReader
     /// A watched queue's state (every one has a state from `init`; an unknown name reads as new).
     func state(of queue: String) -> QueueState { queues[queue] ?? QueueState() }
-    var hostCapacity: Int { min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal) }
     /// Every queue some live host of the fleet watches, ours included.
     var fleetQueues: [String] { Set(leases.view.watchedQueues).union(settings.queues).sorted() }
 
@@ -358,6 +357,55 @@ public final class Supervisor {
     func recoverAbandoned(reason: String, queues: [String]? = nil) {
         orphans.recoverAbandoned(queues: queues ?? settings.queues, prefix: settings.job.prefix, link: link, sparing: Set(workers.values.map(\.id)),
                                  otherHosts: Set(leases.view.hosts.map(\.id)).subtracting([leases.hostID]), reason: reason, now: clock.now, faults: &keyFaults)
+    }
+
+    // MARK: - Fleet (FleetLeases, FleetReactions)
+
+    /// Renews our member record and leases (`FleetLeases.renew`) when due, and performs what it
+    /// decided. False when Redis did not answer (or the last renewal failed and the next is not due).
+    @discardableResult
+    func renewFleet() -> Bool {
+        guard leases.isDue(workers: workers.count, wanting: FleetReactions.wanting(settings.queues, states: queues)) else { return leases.lastRenewalSucceeded }
+        let info = FleetReactions.memberInfo(settings: settings, pid: pid, machine: host, startedAt: startedAtMilliseconds, isDraining: isDraining,
+                                        workers: Array(workers.values), states: queues)
+        switch leases.renew(info: info, workers: workers.count) {
+        case .failed:
+            return false
+        case .hostIDTaken:
+            fence(reason: "host id taken")
+            if !isDraining { beginDrain(signal: SIGTERM) }
+            return true
+        case .renewed(let joined, let gone, let lost):
+            for id in joined { events.record("host_joined", [("host_id", id)]) }
+            for id in gone { events.record("host_gone", [("host_id", id)]) }
+            for (pid, slot) in lost {
+                guard let worker = workers[pid] else { continue }
+                FleetReactions.logLeaseLost(worker, slot: slot, logger: logger)
+                _ = workers[pid]?.lifecycle.killNow()
+                killWorker(pid)
+            }
+            return true
+        }
+    }
+
+    /// Checked on every loop pass: logs when the watchdog has killed the workers (the lease
+    /// deadline passed without a renewal).
+    func checkLeases() {
+        if let killed = leases.watchdogFired() { fence(reason: "lease deadline passed without a renewal Redis confirmed", killedByWatchdog: killed) }
+    }
+
+    /// Every worker SIGKILLed (the watchdog may have killed some already: `killedByWatchdog`,
+    /// some of which may have exited since): our slots are no longer surely ours. The line counts
+    /// every worker killed, and their exits say `fenced`.
+    func fence(reason: String, killedByWatchdog: [Int32] = []) {
+        let pids = Set(killedByWatchdog).union(workers.keys).sorted()
+        guard !pids.isEmpty else { return }
+        leases.fencing(pids)
+        FleetReactions.logFence(pids: pids, reason: reason, logger: logger, events: &events)
+        for pid in workers.keys.sorted() {
+            _ = workers[pid]?.lifecycle.killNow()
+            killWorker(pid)
+        }
     }
 
     // MARK: - Read (PollReader) and absorb

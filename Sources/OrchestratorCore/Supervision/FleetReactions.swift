@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+
+/// The Supervisor's side of `FleetLeases`, as functions of values: the member record every
+/// renewal writes, whether our queues want a renewal every poll, and the lines of a lost lease
+/// and of the fence. The leases, the fleet view and the lease clock live in `FleetLeases`; the
+/// Supervisor performs the kills.
+enum FleetReactions {
+    /// Our member record, written by every renewal.
+    static func memberInfo(settings: OrchestratorSettings, pid: Int32, machine: String, startedAt: Int64, isDraining: Bool,
+                           workers: [SupervisedWorker], states: [String: SupervisedQueue]) -> MemberInfo {
+        var info = MemberInfo()
+        info.pid = Int(pid)
+        info.machine = machine
+        info.capacity = min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal)
+        info.updatedAt = WallClock.nowMilliseconds()
+        info.state = isDraining ? "draining" : "running"
+        info.workers = workers.count
+        info.startedAt = startedAt
+        info.queues = settings.queues
+        for w in workers { info.workersPerQueue[w.queue, default: 0] += 1 }
+        for q in settings.queues { if let n = states[q]?.target.allotted, n > 0 { info.share[q] = n } }
+        return info
+    }
+
+    /// A host with jobs waiting (in a queue not paused) renews every poll too: its share depends
+    /// on the fleet as it is now.
+    static func wanting(_ queues: [String], states: [String: SupervisedQueue]) -> Bool {
+        queues.contains { (states[$0] ?? SupervisedQueue()).pending > 0 && !(states[$0] ?? SupervisedQueue()).isPaused }
+    }
+
+    /// The `fleet.lease_lost` line of a worker whose slot another host holds now (it is SIGKILLed).
+    static func logLeaseLost(_ worker: SupervisedWorker, slot: Int, logger: Logger) {
+        let job = worker.isBusy ? "it was busy at its last heartbeat: the job it holds goes back to the queue when it exits (job.recovered)"
+            : "it was idle at its last heartbeat: no job to requeue"
+        logger.warning("fleet.lease_lost", metadata: ["worker": "\(worker.label)", "pid": "\(worker.pid)", "slot": "\(slot)",
+                                                      "action": "SIGKILL: another host holds this slot now", "job": "\(job)"])
+    }
+
+    /// The `fleet.fenced` line and event: every worker (`pids`) SIGKILLed, our slots no longer surely ours.
+    static func logFence(pids: [Int32], reason: String, logger: Logger, events: inout EventLog) {
+        logger.error("fleet.fenced", metadata: ["workers": "\(pids.count)", "pids": "\(pids)", "why": "\(reason)",
+                                                "note": "SIGKILLed with their handlers; the jobs they held go back to the queue as each exit is handled (job.recovered)"])
+        events.record("fenced", [("workers", "\(pids.count)"), ("why", reason)])
+    }
+}
