@@ -62,12 +62,31 @@ final class PollReader {
 
     /// Between polls: every queue's length the live feed does not cover (one pipelined round
     /// trip), in `settings.queues` order; nil when there is none to read or Redis did not answer.
-    func peekLengths() -> [(queue: String, length: Int)]? {
+    private func peekLengths() -> [(queue: String, length: Int)]? {
         let feed = lengthSource.liveFeed(now: clock.now)
         let names = settings.queues.filter { feed?.covers($0) != true }
         guard !names.isEmpty else { return nil }
         guard let replies = try? link.perform({ c throws(RedisError) in try c.pipeline(lengthCommands(names)) }) else { return nil }
         return names.enumerated().compactMap { i, q in replies[i].int.map { (q, $0) } }
+    }
+
+    /// Between polls (the peek): whether a queue grew enough to want more workers than the last
+    /// poll saw (the seed's formula), so a burst is answered within about 100 ms instead of up to
+    /// a poll interval. While the fleet's length feed is live, only the queues it does not cover
+    /// are peeked (none when every host watches the same queues): the feed brings the poll forward itself.
+    func peekWantsMore(states: [String: SupervisedQueue]) -> Bool {
+        guard let lengths = peekLengths() else { return false }
+        return lengths.contains { states[$0.queue]?.wantsMore(pending: $0.length, policy: settings.policy) ?? false }
+    }
+
+    /// An event of the length feed's subscriber: true when it brings the poll forward (a rise
+    /// that wants more workers, a paused set that changed).
+    func fed(_ event: LengthFeedEvent, states: [String: SupervisedQueue]) -> Bool {
+        let pausedBefore = lengthSource.feed.paused
+        let changed = lengthSource.handle(event, now: clock.now)
+        guard lengthSource.liveFeed(now: clock.now) != nil else { return false }
+        let feed = lengthSource.feed
+        return changed.contains { states[$0]?.wantsMore(pending: feed.lengths[$0] ?? 0, policy: settings.policy) ?? false } || feed.paused != pausedBefore
     }
 
     /// `LLEN` of each of `names`, in order (the poll's read and the peek).

@@ -149,7 +149,7 @@ public final class Supervisor {
         case .workerExited(let pid, let status):
             workerExited(pid: pid, status: status)
         case .lengthFeed(let event):
-            lengthFed(event)
+            if reader.fed(event, states: queues) { nextPoll = clock.now }  // a rise that wants more workers, or a pause
         }
     }
 
@@ -410,31 +410,9 @@ public final class Supervisor {
 
     // MARK: - Read (PollReader) and absorb
 
-    /// Between polls: reads every queue's length (one pipelined round trip) and brings the poll
-    /// forward when a queue grew enough to want more workers than the last poll saw (the seed's
-    /// formula), so a burst is answered within about 100 ms instead of up to a poll interval.
-    /// While the fleet's length feed is live, only the queues it does not cover are peeked (none
-    /// when every host watches the same queues): the feed brings the poll forward itself.
+    /// Between polls (`PollReader.peekWantsMore`): a burst that wants more workers brings the poll forward.
     func peek() {
-        guard settings.pollInterval > Self.peekInterval, redisReadable, let lengths = reader.peekLengths() else { return }
-        if lengths.contains(where: { wantsMore($0.queue, pending: $0.length) }) { nextPoll = clock.now }
-    }
-
-    /// Whether `pending` jobs in `queue` want more workers than the last poll saw (the seed's formula).
-    func wantsMore(_ queue: String, pending: Int) -> Bool {
-        guard let state = queues[queue], !state.isPaused, state.unreadable == nil else { return false }
-        return settings.policy.rawNeed(pending: pending) > settings.policy.rawNeed(pending: state.pending)
-    }
-
-    /// An event of the length feed's subscriber: a rise that wants more workers brings the poll
-    /// forward at once; a paused set that changed too.
-    func lengthFed(_ event: LengthFeedEvent) {
-        let pausedBefore = lengthSource.feed.paused
-        let changed = lengthSource.handle(event, now: clock.now)
-        guard lengthSource.liveFeed(now: clock.now) != nil else { return }
-        if changed.contains(where: { wantsMore($0, pending: lengthSource.feed.lengths[$0] ?? 0) }) || lengthSource.feed.paused != pausedBefore {
-            nextPoll = clock.now
-        }
+        if settings.pollInterval > Self.peekInterval, redisReadable, reader.peekWantsMore(states: queues) { nextPoll = clock.now }
     }
 
     /// The leader's reading and publishing of lengths, and the feed's liveness (logged on change).
@@ -455,58 +433,22 @@ public final class Supervisor {
         return true
     }
 
-    /// Takes a reading into the queue and worker state, logging each change once (a key becoming
+    /// Takes a reading into the queue and worker state (each logs its changes once: a key
     /// unreadable or readable again, a queue paused or resumed).
     private func absorb(_ reading: PollReading) {
-        let prefix = settings.job.prefix
-        for q in settings.queues {
-            if let message = reading.keyErrors[q] {
-                // e.g. WRONGTYPE: hold this queue's workers rather than guess; log the change once.
-                if state(of: q).unreadable == nil {
-                    logger.error("queue.unreadable", metadata: ["queue": "\(q)", "key": "\(prefix + q)", "error": "\(message)",
-                                                                "action": "holding its workers until the key is a list again"])
-                }
-                queues[q, default: QueueState()].unreadable = message
-                continue
+        for q in settings.queues { queues[q, default: QueueState()].absorbLength(reading, queue: q, prefix: settings.job.prefix, logger: logger) }
+        for (pid, beat) in reading.heartbeats where workers[pid] != nil {
+            workers[pid]?.absorb(beat)
+            if let owned = launcher.owned(pid) { leases.track(owned, handler: workers[pid]?.handlerPID) }
+        }
+        if let adaptive = settings.adaptive {
+            let now = clock.now
+            for q in settings.queues where state(of: q).unreadable == nil {
+                let busy = workers.values.filter { $0.queue == q && $0.isBusy }.count
+                queues[q, default: QueueState()].measure(QueueStats(fields: reading.stats[q] ?? [:]), busy: busy, adaptive, now: now)
             }
-            if state(of: q).unreadable != nil {
-                logger.info("queue.readable", metadata: ["queue": "\(q)"])
-                queues[q, default: QueueState()].unreadable = nil
-            }
-            queues[q, default: QueueState()].pending = reading.lengths[q] ?? 0
         }
-        for (pid, beat) in reading.heartbeats {
-            guard var w = workers[pid] else { continue }
-            _ = w.lifecycle.reportedReady()
-            w.isBusy = beat.state == .busy
-            w.handlerPID = beat.handlerPID
-            if let owned = launcher.owned(pid) { leases.track(owned, handler: w.handlerPID) }
-            w.jobStartedAt = beat.jobStartedAt
-            w.pssBytes = beat.memory.pssBytes
-            workers[pid] = w
-        }
-        if let adaptive = settings.adaptive { measure(reading, adaptive) }
-        for q in settings.queues where reading.paused.contains(q) != state(of: q).isPaused {
-            queues[q, default: QueueState()].isPaused = reading.paused.contains(q)
-            logger.info(reading.paused.contains(q) ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(q)"])
-        }
-    }
-
-    /// `--scaling adaptive`: feeds each readable queue's rates and recomputes its need.
-    private func measure(_ reading: PollReading, _ adaptive: AdaptivePolicy) {
-        let now = clock.now
-        for q in settings.queues where state(of: q).unreadable == nil {
-            var state = self.state(of: q)
-            let stats = QueueStats(fields: reading.stats[q] ?? [:])
-            let completed = stats.done + stats.failed
-            let busy = workers.values.filter { $0.queue == q && $0.isBusy }.count
-            let histogram = stats.histogram
-            let timed = stats.durationSumMilliseconds == nil ? nil : QueueRates.JobTime(jobs: histogram.count, seconds: histogram.sum)
-            state.rates.observe(now: now, pending: state.pending, busy: busy, completed: completed, durations: timed)
-            if state.pending == 0 { state.backlogSince = nil } else if state.backlogSince == nil { state.backlogSince = now }
-            state.need = adaptive.need(pending: state.pending, rates: state.rates, backlogSince: state.backlogSince, now: now)
-            queues[q] = state
-        }
+        for q in settings.queues { queues[q, default: QueueState()].absorbPaused(reading.paused.contains(q), queue: q, logger: logger) }
     }
 
     /// Restores measured rates kept in Redis by an earlier run (`--scaling adaptive`), so a restart is not cold.

@@ -108,3 +108,57 @@ extension SupervisedQueue {
         fleetTarget = outcome.fleetTarget
     }
 }
+
+/// Taking a poll's reading (the Supervisor calls these for each queue and worker of its table).
+extension SupervisedQueue {
+    /// Takes the queue's length from a reading, or its key's error (e.g. WRONGTYPE: its workers
+    /// are held rather than guessed at); logs the key becoming unreadable or readable again, once.
+    mutating func absorbLength(_ reading: PollReading, queue q: String, prefix: String, logger: Logger) {
+        if let message = reading.keyErrors[q] {
+            if unreadable == nil {
+                logger.error("queue.unreadable", metadata: ["queue": "\(q)", "key": "\(prefix + q)", "error": "\(message)",
+                                                            "action": "holding its workers until the key is a list again"])
+            }
+            unreadable = message
+            return
+        }
+        if unreadable != nil {
+            logger.info("queue.readable", metadata: ["queue": "\(q)"])
+            unreadable = nil
+        }
+        pending = reading.lengths[q] ?? 0
+    }
+
+    /// Takes whether the queue is paused (`orchestrator pause`), logging a change once.
+    mutating func absorbPaused(_ paused: Bool, queue q: String, logger: Logger) {
+        guard paused != isPaused else { return }
+        isPaused = paused
+        logger.info(paused ? "queue.paused" : "queue.resumed", metadata: ["queue": "\(q)"])
+    }
+
+    /// `--scaling adaptive`: feeds the queue's rates (its stats, its `busy` workers) and recomputes its need.
+    mutating func measure(_ stats: QueueStats, busy: Int, _ adaptive: AdaptivePolicy, now: ContinuousClock.Instant) {
+        let completed = stats.done + stats.failed
+        let histogram = stats.histogram
+        let timed = stats.durationSumMilliseconds == nil ? nil : QueueRates.JobTime(jobs: histogram.count, seconds: histogram.sum)
+        rates.observe(now: now, pending: pending, busy: busy, completed: completed, durations: timed)
+        if pending == 0 { backlogSince = nil } else if backlogSince == nil { backlogSince = now }
+        need = adaptive.need(pending: pending, rates: rates, backlogSince: backlogSince, now: now)
+    }
+
+    /// Whether `n` jobs want more workers than the last poll saw (the seed's formula).
+    func wantsMore(pending n: Int, policy: ScalingPolicy) -> Bool {
+        !isPaused && unreadable == nil && policy.rawNeed(pending: n) > policy.rawNeed(pending: pending)
+    }
+}
+
+extension SupervisedWorker {
+    /// Takes its heartbeat: it is ready; busy or idle, its handler, its job's start, its tree's PSS.
+    mutating func absorb(_ beat: WorkerHeartbeat) {
+        _ = lifecycle.reportedReady()
+        isBusy = beat.state == .busy
+        handlerPID = beat.handlerPID
+        jobStartedAt = beat.jobStartedAt
+        pssBytes = beat.memory.pssBytes
+    }
+}
