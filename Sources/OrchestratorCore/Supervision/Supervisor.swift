@@ -21,8 +21,9 @@ public final class Supervisor {
     /// The worker table and each watched queue's state.
     var workers: [Int32: Worker] = [:]
     var queues: [String: QueueState] = [:]
-    var isDraining = false
-    var drainKilled = 0  // this drain: workers SIGKILLed
+    /// The operator's drain (`DrainController`).
+    var drain: DrainController
+    var isDraining: Bool { drain.isDraining }
     // The components (each owns its state; see its file).
     let spawner: WorkerSpawner
     let orphans: OrphanSweeper
@@ -38,7 +39,6 @@ public final class Supervisor {
     /// that wants more workers brings the next poll forward to now.
     static let peekInterval: Duration = .milliseconds(100)
     var nextPeek: ContinuousClock.Instant
-    var drainHeartbeatTimer = Every(Heartbeat.refresh)
     /// Called on SIGHUP (after logrotate moved the file).
     public var reopenLogs: (() -> Void)?
     /// Where `/metrics` reads from, when `--metrics-listen` is set.
@@ -73,6 +73,7 @@ public final class Supervisor {
         self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax, host: settings.fleet.hostID)
         self.requeuer = JobRequeuer(prefix: settings.job.prefix, link: link, logger: logger)
         (self.launcher, self.inbox, self.link, self.logger) = (launcher, inbox, link, logger)
+        self.drain = DrainController(timeout: settings.drainTimeout, logger: logger)
         self.spawner = WorkerSpawner(settings: settings, baseEnvironment: environment, orchestratorPID: getpid(), logger: logger)
         nextPoll = clock.now
         nextPeek = clock.now
@@ -141,8 +142,7 @@ public final class Supervisor {
             logger.info("logs.reopened")
         case .signal(let sig):
             if isDraining {
-                logger.warning("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "mode": "now: SIGKILL and requeue"])
-                for pid in Array(workers.keys) where workers[pid]?.lifecycle.killNow() == .sendKill { killWorker(pid, byDrain: true) }
+                for pid in drain.killNow(signal: sig, workers: &workers) { killWorker(pid, byDrain: true) }
             } else {
                 beginDrain(signal: sig)
             }
@@ -154,29 +154,20 @@ public final class Supervisor {
     }
 
     func beginDrain(signal sig: Int32) {
-        isDraining = true
-        let deadline = clock.now + settings.drainTimeout
-        logger.info("\(LogEvents.drainBegin)", metadata: ["signal": "\(signalName(sig))", "workers": "\(workers.count)",
-                                                          "deadline": "\(formatDuration(settings.drainTimeout))"])
-        for pid in workers.keys.sorted() where workers[pid]?.lifecycle.drainRequested(deadline: deadline) == .sendTerminate {
-            launcher.signal(pid, SIGTERM)
-        }
+        for pid in drain.begin(signal: sig, workers: &workers, now: clock.now) { launcher.signal(pid, SIGTERM) }
         events.record("drain_begin", [("signal", signalName(sig)), ("workers", "\(workers.count)")])
         writeInstanceHeartbeat()
     }
 
     func drainTick() {
         let now = clock.now
-        if drainHeartbeatTimer.isDue(now) {
+        if drain.periodicDue(now) {
             writeInstanceHeartbeat()  // `status` keeps showing us (state draining) during a long drain
             flushEvents()
             publishMetrics()
             killAdoptedOrphans()
         }
-        for pid in Array(workers.keys) where workers[pid]?.lifecycle.tick(now: now) == .sendKill {
-            logger.warning("\(LogEvents.workerKilled)", metadata: ["worker": "\(workers[pid]?.label ?? "")", "pid": "\(pid)", "why": "drain timeout passed"])
-            killWorker(pid, byDrain: true)
-        }
+        for pid in drain.expired(workers: &workers, now: now) { killWorker(pid, byDrain: true) }
         requeuer.retryPending()
     }
 
@@ -186,16 +177,10 @@ public final class Supervisor {
         requeuer.finish(grace: JobRequeuer.drainGrace)  // jobs of killed workers go back before we exit
         events.record("drain_done", [])
         flushEvents()
-        // No orchestrator, no active alerts: `status` and `orchestrator alerts` stop showing them.
-        if leases.isLeader && !leases.hasOtherHosts {
-            _ = try? link.perform { c throws(RedisError) in
-                try c.pipeline([["DEL", RedisArg(QueueKeys.instance(prefix: settings.job.prefix))], ["DEL", RedisArg(QueueKeys.alerts(prefix: settings.job.prefix))]])
-            }
-        }
+        if leases.isLeader && !leases.hasOtherHosts { DrainController.removeRecords(link: link, prefix: settings.job.prefix) }
         leases.leave()
         let code = leases.hostIDTaken ? ExitCodes.alreadyRunning : ExitCodes.ok
-        logger.info("\(LogEvents.drainDone)", metadata: ["exit": "\(code)", "killed": "\(drainKilled)",
-                                                         "requeued": "\(requeuer.drainRequeued.isEmpty ? "none" : requeuer.drainRequeued.joined(separator: ","))"])
+        drain.logDone(code: code, requeued: requeuer.drainRequeued)
         return code
     }
 
@@ -205,7 +190,7 @@ public final class Supervisor {
     func killWorker(_ pid: Int32, byDrain: Bool = false) {
         if byDrain, workers[pid] != nil {
             workers[pid]?.killedByDrain = true
-            drainKilled += 1
+            drain.killed += 1
         }
         launcher.owned(pid)?.killHandlerGroup(workers[pid]?.handlerPID)
         launcher.signal(pid, SIGKILL)
