@@ -29,9 +29,8 @@ public final class Supervisor {
     let orphans: OrphanSweeper
     var requeuer: JobRequeuer
     var keyFaults = KeyFaults()
-    var publisher = MetricsPublisher()
-    let alerts: AlertDelivery
-    var history: HistoryRecorder
+    /// Alerts, history, the instance record and `/metrics` (`PollPublisher`).
+    let publishing: PollPublisher
     var events: EventLog
     let leases: FleetLeases
     var nextPoll: ContinuousClock.Instant
@@ -42,13 +41,16 @@ public final class Supervisor {
     /// Called on SIGHUP (after logrotate moved the file).
     public var reopenLogs: (() -> Void)?
     /// Where `/metrics` reads from, when `--metrics-listen` is set.
-    public var metrics: MetricsBox?
+    public var metrics: MetricsBox? {
+        get { publishing.metrics }
+        set { publishing.metrics = newValue }
+    }
     var redisReadable = false
     /// Whether a poll has run yet: Redis lost before the first poll is still a `redis_down` event.
     var redisStateKnown = false
-    let startedAtMilliseconds = WallClock.nowMilliseconds()
+    let startedAtMilliseconds: Int64
     /// `--alert-command` processes running now: our children, but not orphans to sweep.
-    var helpers: HelperSet { alerts.helpers }
+    var helpers: HelperSet { publishing.alerts.helpers }
     /// Queue lengths from the fleet's feed (and, while this host leads, their reading and publishing).
     let lengthSource: LengthSource
     /// The poll's read of Redis (it keeps the last reading: `reader.last`).
@@ -68,8 +70,10 @@ public final class Supervisor {
         self.lengthSource = lengthSource
         self.reader = PollReader(settings: settings, link: link, lengthSource: lengthSource, logger: logger)
         self.reconcile = Reconcile(policy: settings.policy, summaryInterval: settings.summaryInterval)
-        self.alerts = AlertDelivery(settings: settings, host: WallClock.hostName(), logger: logger, environment: environment)
-        self.history = HistoryRecorder(prefix: settings.job.prefix, retention: settings.historyRetention)
+        let startedAt = WallClock.nowMilliseconds()
+        self.startedAtMilliseconds = startedAt
+        self.publishing = PollPublisher(settings: settings, link: link, logger: logger, environment: environment, pid: getpid(), host: WallClock.hostName(),
+                                        startedAt: startedAt)
         self.events = EventLog(prefix: settings.job.prefix, maxLength: settings.eventsMax, host: settings.fleet.hostID)
         self.requeuer = JobRequeuer(prefix: settings.job.prefix, link: link, logger: logger)
         (self.launcher, self.inbox, self.link, self.logger) = (launcher, inbox, link, logger)
@@ -112,7 +116,7 @@ public final class Supervisor {
             if clock.now >= nextPoll {
                 let started = clock.now
                 poll()
-                publisher.observePoll(seconds: (clock.now - started).seconds)
+                publishing.counters.observePoll(seconds: (clock.now - started).seconds)
                 nextPoll = clock.now + settings.pollInterval
                 nextPeek = clock.now + Self.peekInterval
             }
@@ -214,7 +218,7 @@ public final class Supervisor {
                                                                  "hint": "see \(shellQuoted("\(settings.logDir)/\(worker.name).log"))"])
         }
         queues[worker.queue] = queueState
-        publisher.exited(queue: worker.queue, kind: kind)
+        publishing.counters.exited(queue: worker.queue, kind: kind)
         events.record("worker_exited", [("queue", worker.queue), ("slot", "\(worker.slot)"), ("pid", "\(pid)"), ("kind", kind.metricName),
                                         ("status", "\(status)"), ("pss_bytes", "\(worker.pssBytes)")])
         nextPoll = clock.now  // replace it (or not) right away
@@ -284,54 +288,25 @@ public final class Supervisor {
         workers[worker.pid] = worker
         // A made-up pid (a fake launcher) has no handle: the watchdog can signal only our children.
         leases.started(worker.pid, slot: lease, queue: worker.queue, process: launcher.owned(worker.pid))
-        publisher.started(queue: worker.queue)
+        publishing.counters.started(queue: worker.queue)
         events.record("worker_spawned", [("queue", worker.queue), ("slot", "\(worker.slot)"), ("pid", "\(worker.pid)")])
         logger.info("\(RebalanceLines.started(name: worker.name, pid: worker.pid, queue: worker.queue, total: workers.values.filter { $0.queue == worker.queue }.count))",
                     metadata: ["event": "\(LogEvents.workerSpawned)"])
     }
 
-    /// `/metrics` (no-op without `--metrics-listen`): the publisher renders the values passed in.
-    func publishMetrics() {
-        guard let metrics else { return }
-        let values = MetricsPublisher.Values(settings: settings, states: queues, workers: Array(workers.values), reading: reader.last,
-                                             jobsPerMinute: { self.history.jobsPerMinute($0, done: self.doneTotal($0)) },
-                                             activeAlerts: Set(alerts.engine.active.map { "\($0.rule.rawValue):\($0.queue)" }), redisUp: redisReadable, isDraining: isDraining)
-        metrics.update(text: publisher.text(values, processMetrics: ProcessMetrics.add(to:)), healthy: redisReadable && !isDraining)
+    /// The Supervisor's state as the publish step sees it (`PollPublisher`).
+    var snapshot: PollPublisher.Snapshot {
+        .init(states: queues, workers: Array(workers.values), reading: reader.last, redisReadable: redisReadable, isDraining: isDraining)
     }
 
-    /// Runs the alert rules on this poll's state (`AlertDelivery`) and writes what they deliver.
-    func evaluateAlerts() {
-        let now = clock.now
-        let observed = redisReadable ? AlertDelivery.observations(settings: settings, states: queues, workers: Array(workers.values), reading: reader.last, now: now) : []
-        let commands = alerts.evaluate(now: now, redisReadable: redisReadable, queues: observed, events: &events)
-        if redisReadable, !commands.isEmpty, pipelineReporting(commands, skipped: "alert not published") != nil { alerts.written() }
-    }
-
-    /// Writes `orchestrator:<prefix>instance` (`InstanceRecord`; the fleet's leader only).
-    func writeInstanceHeartbeat() {
-        guard leases.isLeader else { return }
-        let record = InstanceRecord(settings: settings, pid: pid, host: host, startedAt: startedAtMilliseconds, isDraining: isDraining, fleet: leases.view,
-                                    states: queues, workers: Array(workers.values), jobsPerMinute: { self.history.jobsPerMinute($0, done: self.doneTotal($0)) })
-        pipelineReporting(record.commands(settings: settings, states: queues), skipped: "not written; `status` reads the workers' heartbeats instead")
-    }
+    func publishMetrics() { publishing.publishMetrics(snapshot) }
+    func evaluateAlerts() { publishing.evaluateAlerts(snapshot, now: clock.now, events: &events, keyFaults: &keyFaults) }
+    func recordHistory() { publishing.recordHistory(snapshot, keyFaults: &keyFaults) }
+    /// `orchestrator:<prefix>instance`: the fleet's leader only.
+    func writeInstanceHeartbeat() { if leases.isLeader { publishing.writeInstance(snapshot, fleet: leases.view, keyFaults: &keyFaults) } }
 
     /// Writes buffered events (one pipelined round trip); on failure they stay buffered.
     func flushEvents() { if redisReadable { events.flush(link: link, keyFaults: &keyFaults, logger: logger) } }
-
-    /// Feeds each queue's sample to the history; writes the finished minutes in one round trip.
-    func recordHistory() {
-        let readings = HistoryRecorder.readings(queues: settings.queues, states: queues, workers: Array(workers.values), reading: reader.last)
-        let commands = history.record(readings, wallMilliseconds: WallClock.nowMilliseconds())
-        if !commands.isEmpty { pipelineReporting(commands, skipped: "history sample not written") }
-    }
-
-    func doneTotal(_ q: String) -> Int { QueueStats(fields: reader.last.stats[q] ?? [:]).done }
-
-    /// A pipeline on keys holding no job: a key of the wrong type is skipped and reported once (`KeyFaults`).
-    @discardableResult
-    func pipelineReporting(_ commands: [[RedisArg]], skipped: String, exempt: Range<Int>? = nil) -> [RedisReply]? {
-        keyFaults.pipeline(commands, on: link, skipped: skipped, exempt: exempt, logger: logger)
-    }
 
     /// Kills the processes re-parented to us that are neither workers nor helpers (`OrphanSweeper`).
     @discardableResult
