@@ -2,45 +2,32 @@ import Foundation
 import Logging
 import OrchestratorCore
 import Testing
+import TestSupport
 
 /// `KeyFaults`: a key holding no job that the server refuses is logged once, named, and once more when it works again.
 @Suite("key faults (pure)")
 struct KeyFaultsTests {
-    final class Lines: @unchecked Sendable {
-        private let lock = NSLock()
-        private var lines: [String] = []
-        func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
-        var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
-        var logger: Logger { Logger(label: "test") { _ in Handler(lines: self) } }
-        struct Handler: LogHandler {
-            let lines: Lines
-            var metadata: Logger.Metadata = [:]
-            var logLevel: Logger.Level = .debug
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { metadata[key] } set { metadata[key] = newValue } }
-            func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-                lines.append("\(message) key=\(metadata?["key"].map { "\($0)" } ?? "")")
-            }
-        }
-    }
+    /// Each line as "<message> key=<its key metadata>".
+    func keyed(_ log: LineLog) -> [String] { log.entries.map { "\($0.message) key=\($0.metadata["key"] ?? "")" } }
 
     @Test("a heartbeat pipeline whose HSET is refused while its PEXPIRE succeeds: one key_error, none on repeat, one key_ok when it works")
     func onceEachWay() {
-        let lines = Lines()
+        let lines = LineLog()
         var faults = KeyFaults()
         let commands: [[RedisArg]] = [["HSET", "hb", "state", "idle"], ["PEXPIRE", "hb", "10000"]]
         let refused: [RedisReply] = [.error("WRONGTYPE Operation against a key holding the wrong kind of value"), .integer(1)]
         faults.check(commands, refused, skipped: "heartbeat not written", logger: lines.logger)
         faults.check(commands, refused, skipped: "heartbeat not written", logger: lines.logger)
-        #expect(lines.all == ["\(LogEvents.keyError) key=hb"])
+        #expect(keyed(lines) == ["\(LogEvents.keyError) key=hb"])
         #expect(faults.keys == ["hb"])
         faults.check(commands, [.integer(1), .integer(1)], skipped: "heartbeat not written", logger: lines.logger)
         faults.check(commands, [.integer(1), .integer(1)], skipped: "heartbeat not written", logger: lines.logger)
-        #expect(lines.all == ["\(LogEvents.keyError) key=hb", "\(LogEvents.keyOK) key=hb"])
+        #expect(keyed(lines) == ["\(LogEvents.keyError) key=hb", "\(LogEvents.keyOK) key=hb"])
     }
 
     @Test("a script's refusal names its key; NOSCRIPT and LOADING say nothing about a key")
     func scriptRefusals() {
-        let lines = Lines()
+        let lines = LineLog()
         var faults = KeyFaults()
         let refusal = "WRONGTYPE fila:q:retry is a string, not a zset; nothing was written"
         #expect(RedisError.server(refusal).wrongTypeKey == "fila:q:retry")
@@ -48,6 +35,6 @@ struct KeyFaultsTests {
         let commands: [[RedisArg]] = [["EVALSHA", "abc", "2", "fila:q:retry", "fila:q"], ["EVALSHA", "abc", "2", "x", "y"], ["LLEN", "z"]]
         faults.check(commands, [.error(refusal), .error("NOSCRIPT No matching script"), .error("LOADING Redis is loading")],
                      skipped: "not promoted", logger: lines.logger)
-        #expect(lines.all == ["\(LogEvents.keyError) key=fila:q:retry"])
+        #expect(keyed(lines) == ["\(LogEvents.keyError) key=fila:q:retry"])
     }
 }

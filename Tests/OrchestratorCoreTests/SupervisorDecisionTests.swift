@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 @testable import OrchestratorCore
 import Testing
 import TestSupport
@@ -125,22 +124,4 @@ final class RecordingLauncher: ProcessLauncher {
 
     func signal(_ pid: Int32, _ signal: Int32) { signals.append((pid, signal)) }
     func owned(_ pid: Int32) -> OwnedProcess? { nil }
-}
-
-/// The messages logged, in order.
-final class LineLog: Sendable {
-    private let store = Mutex<[String]>([])
-    var lines: [String] { store.withLock { $0 } }
-    func append(_ line: String) { store.withLock { $0.append(line) } }
-    var logger: Logger { Logger(label: "decision") { _ in Handler(log: self) } }
-
-    struct Handler: LogHandler {
-        let log: LineLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { metadata[key] } set { metadata[key] = newValue } }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            log.append("\(message)")
-        }
-    }
 }

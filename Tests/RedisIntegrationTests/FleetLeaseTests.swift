@@ -100,7 +100,7 @@ struct FleetLeaseTests {
 
     // MARK: - Faults of issue 21 §0 (2-5), through `FleetLeases` as the Supervisor drives it
 
-    func leases(_ m: FleetMembership, _ log: MetadataLog) throws -> FleetLeases {
+    func leases(_ m: FleetMembership, _ log: LineLog) throws -> FleetLeases {
         let link = RedisLink(connection: try TestEnv.connect(), logger: log.logger)
         return FleetLeases(membership: m, capacity: 6, link: link, logger: log.logger)
     }
@@ -114,7 +114,7 @@ struct FleetLeaseTests {
     @Test("caps check on rejoin: a host whose membership lapsed rejoins beside a host with another --max-total: fleet.caps_differ, and it starts no worker")
     func capsCheckedOnRejoin() throws {
         let prefix = TestEnv.uniquePrefix("capsrejoin")
-        let log = MetadataLog()
+        let log = LineLog()
         let c = try TestEnv.connect()
         let m1 = member(prefix, "h1", maxTotal: 6)
         #expect(try m1.join(c) == .joined)
@@ -124,22 +124,22 @@ struct FleetLeaseTests {
         let m2 = member(prefix, "h2", maxTotal: 8)
         #expect(try m2.join(c) == .joined, "h1 was not a member: h2 joins with its own caps")
         _ = h1.renew(workers: 0)
-        let line = log.lines.first { $0.message == "fleet.caps_differ" }
-        #expect(line?.metadata["other_host"] == "h2" && line?.metadata["theirs"]?.contains("max_total=8") == true, "\(log.lines)")
+        let line = log.entries.first { $0.message == "fleet.caps_differ" }
+        #expect(line?.metadata["other_host"] == "h2" && line?.metadata["theirs"]?.contains("max_total=8") == true, "\(log.entries)")
         #expect(!h1.mayStartWorkers(), "a host rejoining among other caps starts no worker")
         #expect(h1.acquire(["a"], order: ["a"]).isEmpty)
-        #expect(log.lines.contains { $0.message == "fleet.waiting_for_slot" && ($0.metadata["why"] ?? "").contains("fleet.caps_differ") })
+        #expect(log.entries.contains { $0.message == "fleet.waiting_for_slot" && ($0.metadata["why"] ?? "").contains("fleet.caps_differ") })
         _ = h1.renew(workers: 0)
-        #expect(log.lines.filter { $0.message == "fleet.caps_differ" }.count == 1, "said once, not every renewal")
+        #expect(log.entries.filter { $0.message == "fleet.caps_differ" }.count == 1, "said once, not every renewal")
         try m2.leave(c)
         _ = h1.renew(workers: 0)
-        #expect(log.lines.contains { $0.message == "fleet.caps_agree" } && h1.mayStartWorkers())
+        #expect(log.entries.contains { $0.message == "fleet.caps_agree" } && h1.mayStartWorkers())
     }
 
     @Test("Redis restarted without persistence: the first host back takes no slot of another host's running workers; that host keeps all its workers")
     func restartWithoutPersistence() throws {
         let prefix = TestEnv.uniquePrefix("reclaim")
-        let log1 = MetadataLog(), log2 = MetadataLog()
+        let log1 = LineLog(), log2 = LineLog()
         let c = try TestEnv.connect()
         let m1 = member(prefix, "h1", maxTotal: 6), m2 = member(prefix, "h2", maxTotal: 6)
         #expect(try m1.join(c) == .joined && m2.join(c) == .joined)
@@ -152,15 +152,15 @@ struct FleetLeaseTests {
         try loseFleetKeys(prefix)
         // h1 is back first: it takes back its own slots, and its plan (it sees only itself) asks for 3 more.
         _ = h1.renew(workers: 3)
-        let rejoined = log1.lines.first { $0.message == "fleet.rejoined" }
-        #expect(rejoined?.metadata["why"]?.contains("Redis lost the fleet's keys") == true, "\(log1.lines)")
+        let rejoined = log1.entries.first { $0.message == "fleet.rejoined" }
+        #expect(rejoined?.metadata["why"]?.contains("Redis lost the fleet's keys") == true, "\(log1.entries)")
         #expect(h1.acquire(["a", "a", "a"], order: ["a"]).isEmpty, "no new slot while hosts take theirs back")
-        let wait = log1.lines.first { $0.message == "fleet.waiting_for_slot" }
-        #expect(wait?.metadata["granted"] == "0" && wait?.metadata["why"]?.contains("restarted without persistence") == true, "\(log1.lines)")
+        let wait = log1.entries.first { $0.message == "fleet.waiting_for_slot" }
+        #expect(wait?.metadata["granted"] == "0" && wait?.metadata["why"]?.contains("restarted without persistence") == true, "\(log1.entries)")
         guard case .renewed(_, _, let lost) = h2.renew(workers: 3) else { Issue.record("no renewal"); return }
         #expect(lost.isEmpty, "h2's running workers keep their slots: none is killed")
         #expect(h2.heldLeases.map(\.slot) == [4, 5, 6])
-        #expect(!log2.lines.contains { $0.message == "fleet.rejoined" && ($0.metadata["why"] ?? "").contains("longer than --lease-ttl") })
+        #expect(!log2.entries.contains { $0.message == "fleet.rejoined" && ($0.metadata["why"] ?? "").contains("longer than --lease-ttl") })
     }
 
     @Test("an earlier instance of our host id left its leases: the wait is named once, with until when")
@@ -170,22 +170,22 @@ struct FleetLeaseTests {
         let old = member(prefix, "h1", maxTotal: 2)
         #expect(try old.join(c) == .joined)
         #expect(try old.acquire(c, queue: "a", count: 2) == [1, 2])
-        let log = MetadataLog()
+        let log = LineLog()
         let fresh = member(prefix, "h1", maxTotal: 2)
         #expect(try fresh.join(c, replacing: old.instance) == .joined)
         let h1 = try leases(fresh, log)
         _ = h1.renew(workers: 0)
         _ = h1.renew(workers: 0)
-        let lines = log.lines.filter { $0.message == "fleet.waiting_for_previous_instance" }
-        #expect(lines.count == 1 && lines.first?.metadata["slots"] == "2" && lines.first?.metadata["until"]?.contains("at the latest") == true, "\(log.lines)")
+        let lines = log.entries.filter { $0.message == "fleet.waiting_for_previous_instance" }
+        #expect(lines.count == 1 && lines.first?.metadata["slots"] == "2" && lines.first?.metadata["until"]?.contains("at the latest") == true, "\(log.entries)")
         #expect(h1.acquire(["a"], order: ["a"]).isEmpty)
-        #expect(log.lines.contains { $0.message == "fleet.waiting_for_slot" && ($0.metadata["why"] ?? "").contains("earlier instance of this --host-id") })
+        #expect(log.entries.contains { $0.message == "fleet.waiting_for_slot" && ($0.metadata["why"] ?? "").contains("earlier instance of this --host-id") })
     }
 
     @Test("recovery never takes the job of another live host's worker whose heartbeat expired (its host requeues it), and still takes a dead host's")
     func recoverySparesLiveHosts() throws {
         let prefix = TestEnv.uniquePrefix("recolive")
-        let log = MetadataLog()
+        let log = LineLog()
         let s = try makeSupervisor(prefix: prefix, launcher: FakeLauncher(), logger: log.logger) { $0.values[.hostID] = "h1" }
         let settings = s.settings
         let c = try TestEnv.connect()
@@ -204,7 +204,7 @@ struct FleetLeaseTests {
     @Test("a lease found taken by another host: fleet.lease_lost SIGKILLs the worker and says it held no job when it was idle")
     func leaseLostSaysWhatIsRequeued() throws {
         let prefix = TestEnv.uniquePrefix("leaselost")
-        let log = MetadataLog()
+        let log = LineLog()
         let launcher = FakeLauncher()
         let s = try makeSupervisor(prefix: prefix, launcher: launcher, logger: log.logger) { $0.values[.hostID] = "h1" }
         let settings = s.settings
@@ -216,28 +216,8 @@ struct FleetLeaseTests {
         _ = try c.send(["SET", RedisArg(QueueKeys.namespace(prefix) + "fleet:slot:1"), RedisArg(other.lease("q").encoded)])
         s.poll()
         #expect(launcher.signalled(SIGKILL).contains(pid))
-        let line = log.lines.first { $0.message == "fleet.lease_lost" }
+        let line = log.entries.first { $0.message == "fleet.lease_lost" }
         #expect(line != nil && !(line?.metadata.values.joined() ?? "").contains("its job is requeued"), "\(String(describing: line))")
         #expect(line?.metadata["job"]?.contains("no job to requeue") == true, "\(String(describing: line))")
-    }
-}
-
-/// Log lines with their metadata, for assertions on what an operator reads.
-final class MetadataLog: @unchecked Sendable {
-    struct Line { let message: String; let metadata: [String: String] }
-    private let lock = NSLock()
-    private var stored: [Line] = []
-    var lines: [Line] { lock.lock(); defer { lock.unlock() }; return stored }
-    func append(_ line: Line) { lock.lock(); stored.append(line); lock.unlock() }
-    var logger: Logger { Logger(label: "test") { _ in Handler(log: self) } }
-
-    struct Handler: LogHandler {
-        let log: MetadataLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { metadata[key] } set { metadata[key] = newValue } }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            log.append(Line(message: "\(message)", metadata: (metadata ?? [:]).mapValues { "\($0)" }))
-        }
     }
 }

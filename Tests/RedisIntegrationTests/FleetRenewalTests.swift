@@ -107,7 +107,7 @@ struct FleetRenewalTests {
     @Test("an idle host renews its membership every idle period, a host with a lease on every call")
     func idleHostRenewsLess() throws {
         let prefix = TestEnv.uniquePrefix("idleren")
-        let log = MetadataLog()
+        let log = LineLog()
         let m = member(prefix, "h1")
         let leases = FleetLeases(membership: m, capacity: 6, link: RedisLink(connection: try TestEnv.connect(), logger: log.logger), logger: log.logger)
         #expect(leases.isDue(workers: 0), "the first renewal is due at once")

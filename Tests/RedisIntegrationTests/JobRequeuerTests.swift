@@ -12,7 +12,7 @@ struct JobRequeuerTests {
     func retriedAfterOutage() throws {
         let redis = try PrivateRedis()
         defer { redis.stop() }
-        let log = CapturedLog()
+        let log = LineLog()
         let c = RedisConnection(endpoint: redis.endpoint)
         try c.connect()
         let keys = QueueKeys(prefix: "p:", queue: "q")
@@ -27,17 +27,17 @@ struct JobRequeuerTests {
             requeuer.retryPending()
             return requeuer.pending.isEmpty
         }
-        #expect(done, "\(log.all)")
+        #expect(done, "\(log.lines)")
         let back = RedisConnection(endpoint: redis.endpoint)
         try back.connect()
         #expect(try back.llen("p:q") == 1 && back.llen(keys.processing(id)) == 0)
-        #expect(log.all.contains(LogEvents.jobRecovered), "\(log.all)")
+        #expect(log.lines.contains(LogEvents.jobRecovered), "\(log.lines)")
     }
 
     @Test("a requeue refused by a queue key of the wrong type is logged once, retried, and done once the key is fixed")
     func refusedLoggedOnce() throws {
         let prefix = TestEnv.uniquePrefix("requeue")
-        let log = CapturedLog()
+        let log = LineLog()
         let c = try TestEnv.connect()
         let keys = QueueKeys(prefix: prefix, queue: "q")
         _ = try c.send(["RPUSH", RedisArg(keys.processing(id)), "job-1"])
@@ -46,7 +46,7 @@ struct JobRequeuerTests {
         requeuer.requeue(queue: "q", id: id)
         requeuer.retryPending()
         requeuer.retryPending()
-        #expect(log.all.filter { $0 == LogEvents.queueError }.count == 1, "\(log.all)")
+        #expect(log.lines.filter { $0 == LogEvents.queueError }.count == 1, "\(log.lines)")
         #expect(requeuer.pending.map(\.id) == [id])
         #expect(try c.llen(keys.processing(id)) == 1, "the job stays in its processing list")
         _ = try c.send(["DEL", RedisArg(keys.pending)])

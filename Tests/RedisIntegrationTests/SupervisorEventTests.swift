@@ -23,35 +23,13 @@ final class FakeLauncher: ProcessLauncher {
     func signalled(_ sig: Int32) -> Set<Int32> { Set(signals.filter { $0.signal == sig }.map(\.pid)) }
 }
 
-/// Collects log messages for assertions.
-final class CapturedLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
-
-    var logger: Logger {
-        Logger(label: "test") { _ in Handler(log: self) }
-    }
-
-    struct Handler: LogHandler {
-        let log: CapturedLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { metadata[key] } set { metadata[key] = newValue } }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            log.append("\(message)")
-        }
-    }
-}
-
 /// The supervisor's event handling driven by a fake launcher: no process starts; Redis is the
 /// test server (requeues are real).
 @Suite("Supervisor event handling with a fake launcher", .requiresRedis, .serialized)
 struct SupervisorEventTests {
     let prefix = TestEnv.uniquePrefix("sup")
     let launcher = FakeLauncher()
-    let log = CapturedLog()
+    let log = LineLog()
 
     func supervisor(_ extra: (inout OrchestratorSettings.Flags) -> Void = { _ in }) throws -> Supervisor {
         try makeSupervisor(prefix: prefix, launcher: launcher, logger: log.logger) { flags in
@@ -72,7 +50,7 @@ struct SupervisorEventTests {
         s.poll()
         #expect(launcher.launched.map(\.spec.arguments) == [["--queue", "q", "--slot", "1"], ["--queue", "q", "--slot", "2"], ["--queue", "q", "--slot", "3"]])
         #expect(launcher.launched.allSatisfy { $0.spec.environment["ORCHESTRATOR_PID"] == "\(getpid())" && $0.spec.environment["HANDLER_Q"] == "cat" })
-        #expect(log.all.contains("[ESCALAR] q: 120 jobs → criando 3 worker(s) (total: 0 → 3)"))
+        #expect(log.lines.contains("[ESCALAR] q: 120 jobs → criando 3 worker(s) (total: 0 → 3)"))
     }
 
     @Test("a crash requeues the worker's job with its attempt counted, and the restart waits for the backoff")
@@ -90,7 +68,7 @@ struct SupervisorEventTests {
         #expect(try redis.llen(prefix + "q") == 10)
         let front = try #require(try redis.send(["LINDEX", RedisArg(prefix + "q"), "-1"]).bytes)
         #expect(JobEnvelope.decode(front).attemptsMade == 1)
-        #expect(log.all.contains { $0.contains("Worker 'worker-q-1' encerrado (pid \(pid), signal 9 (SIGKILL)). Total de q: 0") })
+        #expect(log.lines.contains { $0.contains("Worker 'worker-q-1' encerrado (pid \(pid), signal 9 (SIGKILL)). Total de q: 0") })
         s.poll()
         #expect(launcher.launched.count == 1, "no restart within the 1 s backoff")
     }
@@ -122,7 +100,7 @@ struct SupervisorEventTests {
         usleep(150_000)
         s.drainTick()
         #expect(launcher.signalled(SIGKILL) == pids)
-        #expect(log.all.contains(LogEvents.workerKilled))
+        #expect(log.lines.contains(LogEvents.workerKilled))
     }
 
     @Test("recovery after an outage spares our own live workers whose heartbeats expired, and requeues a dead owner's list")
@@ -171,7 +149,7 @@ struct SupervisorEventTests {
         s.poll()
         redis.stop()
         s.poll()
-        #expect(log.all.contains("redis.down"), "an idle host renews every 5 s, but its poll's reads find Redis down")
+        #expect(log.lines.contains("redis.down"), "an idle host renews every 5 s, but its poll's reads find Redis down")
         try redis.start()
         // While Redis was down, another host's busy worker could not refresh its heartbeat; it is
         // about to write it again. A recovery due right now must not take its job.
@@ -180,7 +158,7 @@ struct SupervisorEventTests {
         try other.connect()
         _ = try other.send(["RPUSH", RedisArg(keys.processing("q-1-elsewhere-42")), "job-1"])
         s.orphans.recoveryTimer.reset()
-        #expect(waitUntil { s.poll(); return log.all.contains("redis.up") }, "log: \(log.all)")
+        #expect(waitUntil { s.poll(); return log.lines.contains("redis.up") }, "log: \(log.lines)")
         #expect(try other.llen(keys.processing("q-1-elsewhere-42")) == 1, "taken from a live worker: it would run twice")
         redis.stop()
     }
