@@ -50,17 +50,20 @@ struct DrainController {
         return kill
     }
 
-    /// No orchestrator, no active alerts: `status` and `orchestrator alerts` stop showing them
-    /// (the last host of the fleet, when it leads, removes its instance record and the alerts).
-    static func removeRecords(link: RedisLink, prefix: String) {
-        _ = try? link.perform { c throws(RedisError) in
-            try c.pipeline([["DEL", RedisArg(QueueKeys.instance(prefix: prefix))], ["DEL", RedisArg(QueueKeys.alerts(prefix: prefix))]])
+    /// The drain's end, once every worker exited and its jobs went back: no orchestrator, no
+    /// active alerts (the last host of the fleet, when it leads, removes the instance record and
+    /// the alerts, so `status` and `orchestrator alerts` stop showing them); we leave the fleet;
+    /// the last line. Returns the exit code.
+    func finish(leases: FleetLeases, link: RedisLink, prefix: String, requeued: [String]) -> Int32 {
+        if leases.isLeader && !leases.hasOtherHosts {
+            _ = try? link.perform { c throws(RedisError) in
+                try c.pipeline([["DEL", RedisArg(QueueKeys.instance(prefix: prefix))], ["DEL", RedisArg(QueueKeys.alerts(prefix: prefix))]])
+            }
         }
-    }
-
-    /// The drain's last line: its exit code, the workers it killed, the jobs it requeued.
-    func logDone(code: Int32, requeued: [String]) {
+        leases.leave()
+        let code = leases.hostIDTaken ? ExitCodes.alreadyRunning : ExitCodes.ok
         logger.info("\(LogEvents.drainDone)", metadata: ["exit": "\(code)", "killed": "\(killed)",
                                                          "requeued": "\(requeued.isEmpty ? "none" : requeued.joined(separator: ","))"])
+        return code
     }
 }

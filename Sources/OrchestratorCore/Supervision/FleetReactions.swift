@@ -29,8 +29,30 @@ enum FleetReactions {
         queues.contains { (states[$0] ?? SupervisedQueue()).pending > 0 && !(states[$0] ?? SupervisedQueue()).isPaused }
     }
 
+    /// The workers of lost slots still in the table: each logged (`fleet.lease_lost`) and its
+    /// lifecycle told; returns the pids to SIGKILL.
+    static func lost(_ lost: [(pid: Int32, slot: Int)], workers: inout [Int32: SupervisedWorker], logger: Logger) -> [Int32] {
+        var kill: [Int32] = []
+        for (pid, slot) in lost {
+            guard let worker = workers[pid] else { continue }
+            logLeaseLost(worker, slot: slot, logger: logger)
+            _ = workers[pid]?.lifecycle.killNow()
+            kill.append(pid)
+        }
+        return kill
+    }
+
+    /// The fence: the line and event for `pids` (every worker, and those the watchdog killed),
+    /// each worker's lifecycle told; returns the workers of the table to SIGKILL, in pid order.
+    static func fence(pids: [Int32], reason: String, workers: inout [Int32: SupervisedWorker], logger: Logger, events: inout EventLog) -> [Int32] {
+        logFence(pids: pids, reason: reason, logger: logger, events: &events)
+        let kill = workers.keys.sorted()
+        for pid in kill { _ = workers[pid]?.lifecycle.killNow() }
+        return kill
+    }
+
     /// The `fleet.lease_lost` line of a worker whose slot another host holds now (it is SIGKILLed).
-    static func logLeaseLost(_ worker: SupervisedWorker, slot: Int, logger: Logger) {
+    private static func logLeaseLost(_ worker: SupervisedWorker, slot: Int, logger: Logger) {
         let job = worker.isBusy ? "it was busy at its last heartbeat: the job it holds goes back to the queue when it exits (job.recovered)"
             : "it was idle at its last heartbeat: no job to requeue"
         logger.warning("fleet.lease_lost", metadata: ["worker": "\(worker.label)", "pid": "\(worker.pid)", "slot": "\(slot)",
@@ -38,7 +60,7 @@ enum FleetReactions {
     }
 
     /// The `fleet.fenced` line and event: every worker (`pids`) SIGKILLed, our slots no longer surely ours.
-    static func logFence(pids: [Int32], reason: String, logger: Logger, events: inout EventLog) {
+    private static func logFence(pids: [Int32], reason: String, logger: Logger, events: inout EventLog) {
         logger.error("fleet.fenced", metadata: ["workers": "\(pids.count)", "pids": "\(pids)", "why": "\(reason)",
                                                 "note": "SIGKILLed with their handlers; the jobs they held go back to the queue as each exit is handled (job.recovered)"])
         events.record("fenced", [("workers", "\(pids.count)"), ("why", reason)])

@@ -25,7 +25,7 @@ public final class Supervisor {
     var drain: DrainController
     var isDraining: Bool { drain.isDraining }
     // The components (each owns its state; see its file).
-    let spawner: WorkerSpawner
+    let applier: PlanApplier
     let orphans: OrphanSweeper
     var requeuer: JobRequeuer
     var keyFaults = KeyFaults()
@@ -63,8 +63,9 @@ public final class Supervisor {
     public init(settings: OrchestratorSettings, launcher: ProcessLauncher, inbox: EventInbox, link: RedisLink,
                 logger: Logger, environment: [String: String], fleet: FleetMembership? = nil) {
         self.settings = settings
-        self.leases = FleetLeases(membership: fleet ?? FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy),
-                                  capacity: min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal), link: link, logger: logger)
+        let leases = FleetLeases(membership: fleet ?? FleetMembership(prefix: settings.job.prefix, settings: settings.fleet, policy: settings.policy),
+                                 capacity: min(settings.fleet.hostMaxWorkers, settings.policy.maxTotal), link: link, logger: logger)
+        self.leases = leases
         self.orphans = OrphanSweeper(pid: getpid(), logger: logger)
         let lengthSource = LengthSource(settings: settings, endpoint: link.connection.endpoint, inbox: inbox, logger: logger, watched: settings.queues.sorted())
         self.lengthSource = lengthSource
@@ -78,7 +79,8 @@ public final class Supervisor {
         self.requeuer = JobRequeuer(prefix: settings.job.prefix, link: link, logger: logger)
         (self.launcher, self.inbox, self.link, self.logger) = (launcher, inbox, link, logger)
         self.drain = DrainController(timeout: settings.drainTimeout, logger: logger)
-        self.spawner = WorkerSpawner(settings: settings, baseEnvironment: environment, orchestratorPID: getpid(), logger: logger)
+        self.applier = PlanApplier(settings: settings, logger: logger, launcher: launcher,
+                                   spawner: WorkerSpawner(settings: settings, baseEnvironment: environment, orchestratorPID: getpid(), logger: logger), leases: leases)
         nextPoll = clock.now
         nextPeek = clock.now
         for q in settings.queues { queues[q] = QueueState() }
@@ -181,11 +183,7 @@ public final class Supervisor {
         requeuer.finish(grace: JobRequeuer.drainGrace)  // jobs of killed workers go back before we exit
         events.record("drain_done", [])
         flushEvents()
-        if leases.isLeader && !leases.hasOtherHosts { DrainController.removeRecords(link: link, prefix: settings.job.prefix) }
-        leases.leave()
-        let code = leases.hostIDTaken ? ExitCodes.alreadyRunning : ExitCodes.ok
-        drain.logDone(code: code, requeued: requeuer.drainRequeued)
-        return code
+        return drain.finish(leases: leases, link: link, prefix: settings.job.prefix, requeued: requeuer.drainRequeued)
     }
 
     /// SIGKILL a worker and its handler's process group (a browser must not outlive it), only
@@ -213,9 +211,7 @@ public final class Supervisor {
         requeuer.requeue(queue: worker.queue, id: worker.id, stopped: kind == .killed && worker.killedByDrain)
         killAdoptedOrphans()
         if let crashes = queueState.workerExited(kind, ranFor: now - worker.startedAt, isDraining: isDraining, now: now) {
-            logger.critical("\(LogEvents.crashLoop)", metadata: ["queue": "\(worker.queue)", "crashes_last_minute": "\(crashes)",
-                                                                 "restart_delay": "\(formatDuration(queueState.backoff.currentDelay))",
-                                                                 "hint": "see \(shellQuoted("\(settings.logDir)/\(worker.name).log"))"])
+            worker.logCrashLoop(crashes: crashes, delay: queueState.backoff.currentDelay, logDir: settings.logDir, logger: logger)
         }
         queues[worker.queue] = queueState
         publishing.counters.exited(queue: worker.queue, kind: kind)
@@ -253,34 +249,9 @@ public final class Supervisor {
         }
     }
 
-    /// Performs a plan: keeps each queue's new target and timers, logs its lines, sends its
-    /// TERMs, and starts its workers (only under a slot lease of the fleet, only while Redis
-    /// confirms our leases).
+    /// Performs a plan (`PlanApplier`) and enters the workers that started in the table.
     func apply(_ plan: ReconcilePlan) {
-        for (queue, outcome) in plan.queues {
-            queues[queue, default: QueueState()].take(outcome)
-            if outcome.heldByBackoff {
-                logger.debug("scale.backoff", metadata: ["queue": "\(queue)", "delay": "\(formatDuration(state(of: queue).backoff.currentDelay))"])
-            }
-        }
-        for decision in plan.decisions {
-            logger.info("\(decision.line)", metadata: ["event": "\(decision.event)"])
-            guard decision.direction != .steady else { continue }
-            events.record("scale", [("queue", decision.queue), ("direction", decision.direction.rawValue), ("pending", "\(state(of: decision.queue).pending)"),
-                                    ("target", "\(state(of: decision.queue).target.allotted)"), ("line", decision.line)])
-        }
-        for case .terminate(let pid, _) in plan.actions where workers[pid]?.lifecycle.drainRequested(deadline: nil) == .sendTerminate {
-            guard let worker = workers[pid] else { continue }
-            logger.info("\(LogEvents.workerDraining)", metadata: ["worker": "\(worker.label)", "pid": "\(pid)", "busy": "\(worker.isBusy)"])
-            launcher.signal(pid, SIGTERM)
-        }
-        guard !plan.spawns.isEmpty else { return }
-        let now = clock.now
-        let done = spawner.spawn(leases.acquire(plan.spawns, order: settings.queues), slotsInUse: Dictionary(grouping: workers.values, by: \.queue).mapValues { Set($0.map(\.slot)) },
-                                 launcher: launcher, fence: leases.membership, now: now)
-        for (queue, lease) in done.unused { leases.release(slot: lease, queue: queue) }
-        for queue in done.failed { _ = queues[queue, default: QueueState()].backoff.crashed(at: now) }
-        for (worker, lease) in done.started { started(worker, lease: lease) }
+        for (worker, lease) in applier.apply(plan, queues: &queues, workers: &workers, events: &events) { started(worker, lease: lease) }
     }
 
     /// A worker the spawner started joins the table.
@@ -338,12 +309,7 @@ public final class Supervisor {
         case .renewed(let joined, let gone, let lost):
             for id in joined { events.record("host_joined", [("host_id", id)]) }
             for id in gone { events.record("host_gone", [("host_id", id)]) }
-            for (pid, slot) in lost {
-                guard let worker = workers[pid] else { continue }
-                FleetReactions.logLeaseLost(worker, slot: slot, logger: logger)
-                _ = workers[pid]?.lifecycle.killNow()
-                killWorker(pid)
-            }
+            for pid in FleetReactions.lost(lost, workers: &workers, logger: logger) { killWorker(pid) }
             return true
         }
     }
@@ -361,11 +327,7 @@ public final class Supervisor {
         let pids = Set(killedByWatchdog).union(workers.keys).sorted()
         guard !pids.isEmpty else { return }
         leases.fencing(pids)
-        FleetReactions.logFence(pids: pids, reason: reason, logger: logger, events: &events)
-        for pid in workers.keys.sorted() {
-            _ = workers[pid]?.lifecycle.killNow()
-            killWorker(pid)
-        }
+        for pid in FleetReactions.fence(pids: pids, reason: reason, workers: &workers, logger: logger, events: &events) { killWorker(pid) }
     }
 
     // MARK: - Read (PollReader) and absorb

@@ -65,6 +65,13 @@ extension SupervisedWorker {
         }
     }
 
+    /// The `worker.crashloop` line: its queue's crashes in the last minute, the restart delay, and where its log is.
+    func logCrashLoop(crashes: Int, delay: Duration, logDir: String, logger: Logger) {
+        logger.critical("\(LogEvents.crashLoop)", metadata: ["queue": "\(queue)", "crashes_last_minute": "\(crashes)",
+                                                             "restart_delay": "\(formatDuration(delay))",
+                                                             "hint": "see \(shellQuoted("\(logDir)/\(name).log"))"])
+    }
+
     var historySample: HistoryRecorder.WorkerSample { .init(isBusy: isBusy, isDraining: lifecycle.isDraining, pssBytes: pssBytes) }
 }
 
