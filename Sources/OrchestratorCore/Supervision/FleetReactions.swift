@@ -31,7 +31,7 @@ enum FleetReactions {
 
     /// The workers of lost slots still in the table: each logged (`fleet.lease_lost`) and its
     /// lifecycle told; returns the pids to SIGKILL.
-    static func lost(_ lost: [(pid: Int32, slot: Int)], workers: inout [Int32: SupervisedWorker], logger: Logger) -> [Int32] {
+    private static func lost(_ lost: [(pid: Int32, slot: Int)], workers: inout [Int32: SupervisedWorker], logger: Logger) -> [Int32] {
         var kill: [Int32] = []
         for (pid, slot) in lost {
             guard let worker = workers[pid] else { continue }
@@ -42,9 +42,40 @@ enum FleetReactions {
         return kill
     }
 
-    /// The fence: the line and event for `pids` (every worker, and those the watchdog killed),
-    /// each worker's lifecycle told; returns the workers of the table to SIGKILL, in pid order.
-    static func fence(pids: [Int32], reason: String, workers: inout [Int32: SupervisedWorker], logger: Logger, events: inout EventLog) -> [Int32] {
+    /// What a renewal asks of the Supervisor: whether Redis answered, the workers to SIGKILL,
+    /// and whether to drain (our host id is another instance's).
+    struct Outcome {
+        var answered = true
+        var kill: [Int32] = []
+        var drain = false
+    }
+
+    /// Renews our member record and leases (`FleetLeases.renew`) and decides on the table passed
+    /// in: the workers of lost slots, or, when our host id is taken, the fence. Events for hosts
+    /// that joined or left.
+    static func renew(_ leases: FleetLeases, info: MemberInfo, workers: inout [Int32: SupervisedWorker], logger: Logger,
+                      events: inout EventLog) -> Outcome {
+        switch leases.renew(info: info, workers: workers.count) {
+        case .failed:
+            return Outcome(answered: false)
+        case .hostIDTaken:
+            return Outcome(kill: fence(leases, reason: "host id taken", workers: &workers, logger: logger, events: &events), drain: true)
+        case .renewed(let joined, let gone, let lost):
+            for id in joined { events.record("host_joined", [("host_id", id)]) }
+            for id in gone { events.record("host_gone", [("host_id", id)]) }
+            return Outcome(kill: self.lost(lost, workers: &workers, logger: logger))
+        }
+    }
+
+    /// The fence: every worker SIGKILLed (the watchdog may have killed some already:
+    /// `killedByWatchdog`, some of which may have exited since): our slots are no longer surely
+    /// ours. The line counts every worker killed, and their exits say `fenced`. Each worker's
+    /// lifecycle is told; returns the workers of the table to SIGKILL, in pid order.
+    static func fence(_ leases: FleetLeases, reason: String, killedByWatchdog: [Int32] = [], workers: inout [Int32: SupervisedWorker],
+                      logger: Logger, events: inout EventLog) -> [Int32] {
+        let pids = Set(killedByWatchdog).union(workers.keys).sorted()
+        guard !pids.isEmpty else { return [] }
+        leases.fencing(pids)
         logFence(pids: pids, reason: reason, logger: logger, events: &events)
         let kill = workers.keys.sorted()
         for pid in kill { _ = workers[pid]?.lifecycle.killNow() }

@@ -49,8 +49,6 @@ public final class Supervisor {
     /// Whether a poll has run yet: Redis lost before the first poll is still a `redis_down` event.
     var redisStateKnown = false
     let startedAtMilliseconds: Int64
-    /// `--alert-command` processes running now: our children, but not orphans to sweep.
-    var helpers: HelperSet { publishing.alerts.helpers }
     /// Queue lengths from the fleet's feed (and, while this host leads, their reading and publishing).
     let lengthSource: LengthSource
     /// The poll's read of Redis (it keeps the last reading: `reader.last`).
@@ -94,7 +92,7 @@ public final class Supervisor {
     /// Runs until drained. Returns the exit code (0).
     public func run() -> Int32 {
         recoverAbandoned(reason: "start-up: owners gone (an earlier orchestrator or worker was killed)")
-        restoreRates()
+        for (q, rates) in reader.storedRates() { queues[q, default: QueueState()].rates = rates }  // a restart is not cold (adaptive)
         lengthSource.start()
         logger.info("\(LogEvents.orchestratorReady)", metadata: ["pid": "\(pid)", "queues": "\(settings.queues.joined(separator: ","))"])
         while true {
@@ -279,9 +277,9 @@ public final class Supervisor {
     /// Writes buffered events (one pipelined round trip); on failure they stay buffered.
     func flushEvents() { if redisReadable { events.flush(link: link, keyFaults: &keyFaults, logger: logger) } }
 
-    /// Kills the processes re-parented to us that are neither workers nor helpers (`OrphanSweeper`).
+    /// Kills the processes re-parented to us that are neither workers nor `--alert-command` helpers (`OrphanSweeper`).
     @discardableResult
-    func killAdoptedOrphans() -> Int { orphans.killAdopted { [workers, helpers] child in workers[child] != nil || helpers.contains(child) } }
+    func killAdoptedOrphans() -> Int { orphans.killAdopted { [workers, helpers = publishing.alerts.helpers] child in workers[child] != nil || helpers.contains(child) } }
 
     /// Requeues processing lists whose owner's heartbeat expired, never those of our own live workers
     /// nor of another live host's.
@@ -292,42 +290,25 @@ public final class Supervisor {
 
     // MARK: - Fleet (FleetLeases, FleetReactions)
 
-    /// Renews our member record and leases (`FleetLeases.renew`) when due, and performs what it
+    /// Renews our member record and leases when due (`FleetReactions.renew`) and performs what it
     /// decided. False when Redis did not answer (or the last renewal failed and the next is not due).
     @discardableResult
     func renewFleet() -> Bool {
         guard leases.isDue(workers: workers.count, wanting: FleetReactions.wanting(settings.queues, states: queues)) else { return leases.lastRenewalSucceeded }
         let info = FleetReactions.memberInfo(settings: settings, pid: pid, machine: host, startedAt: startedAtMilliseconds, isDraining: isDraining,
-                                        workers: Array(workers.values), states: queues)
-        switch leases.renew(info: info, workers: workers.count) {
-        case .failed:
-            return false
-        case .hostIDTaken:
-            fence(reason: "host id taken")
-            if !isDraining { beginDrain(signal: SIGTERM) }
-            return true
-        case .renewed(let joined, let gone, let lost):
-            for id in joined { events.record("host_joined", [("host_id", id)]) }
-            for id in gone { events.record("host_gone", [("host_id", id)]) }
-            for pid in FleetReactions.lost(lost, workers: &workers, logger: logger) { killWorker(pid) }
-            return true
-        }
+                                             workers: Array(workers.values), states: queues)
+        let outcome = FleetReactions.renew(leases, info: info, workers: &workers, logger: logger, events: &events)
+        for pid in outcome.kill { killWorker(pid) }
+        if outcome.drain && !isDraining { beginDrain(signal: SIGTERM) }  // our host id is another instance's
+        return outcome.answered
     }
 
-    /// Checked on every loop pass: logs when the watchdog has killed the workers (the lease
-    /// deadline passed without a renewal).
+    /// Checked on every loop pass: fences when the watchdog has killed the workers (the lease
+    /// deadline passed without a renewal), logged at once.
     func checkLeases() {
-        if let killed = leases.watchdogFired() { fence(reason: "lease deadline passed without a renewal Redis confirmed", killedByWatchdog: killed) }
-    }
-
-    /// Every worker SIGKILLed (the watchdog may have killed some already: `killedByWatchdog`,
-    /// some of which may have exited since): our slots are no longer surely ours. The line counts
-    /// every worker killed, and their exits say `fenced`.
-    func fence(reason: String, killedByWatchdog: [Int32] = []) {
-        let pids = Set(killedByWatchdog).union(workers.keys).sorted()
-        guard !pids.isEmpty else { return }
-        leases.fencing(pids)
-        for pid in FleetReactions.fence(pids: pids, reason: reason, workers: &workers, logger: logger, events: &events) { killWorker(pid) }
+        guard let killed = leases.watchdogFired() else { return }
+        for pid in FleetReactions.fence(leases, reason: "lease deadline passed without a renewal Redis confirmed", killedByWatchdog: killed,
+                                        workers: &workers, logger: logger, events: &events) { killWorker(pid) }
     }
 
     // MARK: - Read (PollReader) and absorb
@@ -371,10 +352,5 @@ public final class Supervisor {
             }
         }
         for q in settings.queues { queues[q, default: QueueState()].absorbPaused(reading.paused.contains(q), queue: q, logger: logger) }
-    }
-
-    /// Restores measured rates kept in Redis by an earlier run (`--scaling adaptive`), so a restart is not cold.
-    func restoreRates() {
-        for (q, rates) in reader.storedRates() { queues[q, default: QueueState()].rates = rates }
     }
 }
