@@ -12,13 +12,17 @@ struct PollReaderTests {
                                       jobsDone: 7, memory: ProcessTree.Memory(rssBytes: 3000, pssBytes: 2000, processes: 3), startedAt: 1_699_999_999_000,
                                       orchestratorPID: 40, handlerPID: 42)
 
-    func reader() throws -> PollReader {
+    func settings() throws -> OrchestratorSettings {
         var flags = OrchestratorSettings.Flags()
         flags.queues = ["a", "b"]
         flags.handlers = ["a=cat", "b=cat"]
         flags.values[.redisURL] = "redis://fake:6379/0"
         flags.values[.prefix] = "p:"
-        let settings = try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
+        return try OrchestratorSettings.resolve(flags, OptionResolver(environment: [:]), defaultWorkerPath: "/bin/true")
+    }
+
+    func reader() throws -> PollReader {
+        let settings = try settings()
         redis.answer(script: QueueScripts.promote) { _, _ in .integer(0) }
         let link = RedisLink(connection: redis, logger: log.logger)
         let lengths = LengthSource(settings: settings, endpoint: redis.endpoint, inbox: EventInbox(), logger: log.logger, watched: ["a", "b"])
@@ -57,5 +61,27 @@ struct PollReaderTests {
         redis.close()
         #expect(reader.read(workers: [], readsStats: false, keyFaults: &faults) == nil)
         #expect(reader.last.lengths == ["a": 1, "b": 0])
+    }
+
+    @Test("absorbing a reading: a key error holds its queue and a pause stops one, each logged once and logged again when it ends; a heartbeat makes its worker ready and busy")
+    func absorb() throws {
+        let settings = try settings()
+        var queues = ["a": SupervisedQueue(), "b": SupervisedQueue()]
+        var workers: [Int32: SupervisedWorker] = [41: SupervisedWorker(pid: 41, queue: "a", slot: 1, id: "w1", startedAt: ContinuousClock().now)]
+        var reading = PollReading()
+        reading.lengths = ["a": 7]
+        reading.keyErrors = ["b": "WRONGTYPE x"]
+        reading.paused = ["a"]
+        reading.heartbeats = [41: Self.beat, 99: Self.beat]
+        #expect(reading.absorb(into: &queues, workers: &workers, settings: settings, logger: log.logger, now: ContinuousClock().now) == [41])
+        _ = reading.absorb(into: &queues, workers: &workers, settings: settings, logger: log.logger, now: ContinuousClock().now)
+        #expect(log.lines == ["queue.unreadable", "queue.paused"])
+        #expect(queues["a"]?.pending == 7 && queues["a"]?.isPaused == true && queues["b"]?.unreadable == "WRONGTYPE x")
+        #expect(workers[41]?.isBusy == true && workers[41]?.handlerPID == 42 && workers[41]?.lifecycle.state != .launching)
+        reading.keyErrors = [:]
+        reading.lengths["b"] = 2
+        reading.paused = []
+        _ = reading.absorb(into: &queues, workers: &workers, settings: settings, logger: log.logger, now: ContinuousClock().now)
+        #expect(log.lines == ["queue.unreadable", "queue.paused", "queue.readable", "queue.resumed"] && queues["b"]?.pending == 2)
     }
 }

@@ -328,29 +328,14 @@ public final class Supervisor {
     /// promotion), `/metrics` and `--scaling adaptive`; other hosts read none of them while idle.
     var readsStats: Bool { leases.isLeader || metrics != nil || settings.adaptive != nil }
 
-    /// Reads Redis into the supervisor's state: read (`PollReader`), then absorb. False when Redis is unreadable.
+    /// Reads Redis into the supervisor's state: read (`PollReader`), then absorb it into the table
+    /// (`PollReading.absorb`); the fence tracks each worker's handler. False when Redis is unreadable.
     func readRedis() -> Bool {
         let refs = workers.map { PollReader.WorkerRef(pid: $0.key, id: $0.value.id, changing: $0.value.lifecycle.state == .launching || $0.value.isBusy) }
         guard let reading = reader.read(workers: refs, readsStats: readsStats, keyFaults: &keyFaults) else { return false }
-        absorb(reading)
-        return true
-    }
-
-    /// Takes a reading into the queue and worker state (each logs its changes once: a key
-    /// unreadable or readable again, a queue paused or resumed).
-    private func absorb(_ reading: PollReading) {
-        for q in settings.queues { queues[q, default: QueueState()].absorbLength(reading, queue: q, prefix: settings.job.prefix, logger: logger) }
-        for (pid, beat) in reading.heartbeats where workers[pid] != nil {
-            workers[pid]?.absorb(beat)
+        for pid in reading.absorb(into: &queues, workers: &workers, settings: settings, logger: logger, now: clock.now) {
             if let owned = launcher.owned(pid) { leases.track(owned, handler: workers[pid]?.handlerPID) }
         }
-        if let adaptive = settings.adaptive {
-            let now = clock.now
-            for q in settings.queues where state(of: q).unreadable == nil {
-                let busy = workers.values.filter { $0.queue == q && $0.isBusy }.count
-                queues[q, default: QueueState()].measure(QueueStats(fields: reading.stats[q] ?? [:]), busy: busy, adaptive, now: now)
-            }
-        }
-        for q in settings.queues { queues[q, default: QueueState()].absorbPaused(reading.paused.contains(q), queue: q, logger: logger) }
+        return true
     }
 }

@@ -169,3 +169,26 @@ extension SupervisedWorker {
         pssBytes = beat.memory.pssBytes
     }
 }
+
+extension PollReading {
+    /// Takes the reading into a table's queue and worker states, each logging its changes once (a
+    /// key unreadable or readable again, a queue paused or resumed); `--scaling adaptive` measures
+    /// each readable queue. Returns the workers whose heartbeat was taken.
+    func absorb(into queues: inout [String: SupervisedQueue], workers: inout [Int32: SupervisedWorker], settings: OrchestratorSettings,
+                logger: Logger, now: ContinuousClock.Instant) -> [Int32] {
+        for q in settings.queues { queues[q, default: SupervisedQueue()].absorbLength(self, queue: q, prefix: settings.job.prefix, logger: logger) }
+        var beats: [Int32] = []
+        for (pid, beat) in heartbeats where workers[pid] != nil {
+            workers[pid]?.absorb(beat)
+            beats.append(pid)
+        }
+        if let adaptive = settings.adaptive {
+            for q in settings.queues where (queues[q] ?? SupervisedQueue()).unreadable == nil {
+                let busy = workers.values.filter { $0.queue == q && $0.isBusy }.count
+                queues[q, default: SupervisedQueue()].measure(QueueStats(fields: stats[q] ?? [:]), busy: busy, adaptive, now: now)
+            }
+        }
+        for q in settings.queues { queues[q, default: SupervisedQueue()].absorbPaused(paused.contains(q), queue: q, logger: logger) }
+        return beats
+    }
+}
