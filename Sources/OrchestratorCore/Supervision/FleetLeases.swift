@@ -89,7 +89,7 @@ final class FleetLeases {
     /// once). On failure no worker starts until a renewal succeeds (one line when that begins,
     /// one when it ends), the running ones keep running (the watchdog fences them only at
     /// `killAt`), and the renewal is retried every `RedisLink.maxBackoff`.
-    func renew(info: MemberInfo = MemberInfo(), workers: Int) -> Renewal {
+    func renew(info: MemberInfo = MemberInfo(), workers: Int, wanting: Bool = false) -> Renewal {
         let sentAt = clock.now
         // Draining workers keep their slots until they exit; a slow poll must not let leases lapse.
         let idle = held.isEmpty && workers == 0
@@ -97,8 +97,10 @@ final class FleetLeases {
         let leases = heldLeases
         let fleet = membership
         let renewedBefore = leaseClock.renewedAt != nil
+        // Idle (no lease, no worker, nothing waiting: `isDue`): the membership only, half the commands.
+        let membershipOnly = idle && renewedBefore && !wanting
         let result = try? link.perform { c throws(RedisError) -> FleetMembership.TickResult? in
-            FleetMembership.parseTick(try fleet.tick(c, leases: leases, info: info, renewedBefore: renewedBefore))
+            FleetMembership.parseTick(try fleet.tick(c, leases: leases, info: info, renewedBefore: renewedBefore, membershipOnly: membershipOnly))
         }
         guard let tick = result.flatMap({ $0 }) else {
             renewalFailed(sentAt: sentAt, workers: workers)
@@ -135,6 +137,11 @@ final class FleetLeases {
 
     private func absorb(_ view: FleetView, lastRenewal: Duration?) -> Renewal {
         let before = Set(self.view.hosts.map(\.id))
+        var view = view
+        if !view.countsRead {  // a membership-only renewal: the counts last read stand
+            view.leasedPerQueue = self.view.leasedPerQueue
+            view.leasedByInstance = self.view.leasedByInstance
+        }
         self.view = view
         let after = Set(view.hosts.map(\.id))
         if view.rejoined && !before.isEmpty {

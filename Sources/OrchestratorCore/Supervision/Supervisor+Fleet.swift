@@ -11,7 +11,7 @@ extension Supervisor {
         // A host with jobs waiting renews every poll too: its share depends on the fleet as it is now.
         let wanting = settings.queues.contains { state(of: $0).pending > 0 && !state(of: $0).isPaused }
         guard leases.isDue(workers: workers.count, wanting: wanting) else { return leases.lastRenewalSucceeded }
-        switch leases.renew(info: memberInfo, workers: workers.count) {
+        switch leases.renew(info: memberInfo, workers: workers.count, wanting: wanting) {
         case .failed:
             return false
         case .hostIDTaken:
