@@ -49,6 +49,25 @@ struct SupervisorDecisionTests {
         #expect(redis.ran(FleetScripts.acquire) == 1)  // one lease request for the three
     }
 
+    @Test("due retries: a queue without a retry backlog costs no promotion script; one whose last read showed retries is promoted every poll")
+    func promotionOnlyWithBacklog() throws {
+        let s = try supervisor { $0.values[.scaling] = "adaptive" }  // adaptive: the backlogs are read every poll
+        final class Keys { var seen: [String] = [] }
+        let promoted = Keys()
+        redis.answer(script: QueueScripts.promote) { keys, _ in
+            promoted.seen.append(keys.first ?? "")
+            return .integer(0)
+        }
+        s.poll()
+        s.poll()
+        #expect(promoted.seen.isEmpty, "idle queues: no promotion script")
+        redis.data["p:a:retry"] = .zset(["t\njob-1": 1])
+        s.poll()  // reads a's backlog
+        s.poll()
+        s.poll()
+        #expect(promoted.seen == ["p:a:retry", "p:a:retry"], "a promoted on each poll after its backlog was read, b never")
+    }
+
     @Test("Redis unreachable: no worker starts, and the outage is logged once (redis.down), not per command")
     func redisDown() throws {
         let s = try supervisor()
