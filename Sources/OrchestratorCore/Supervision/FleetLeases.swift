@@ -81,6 +81,10 @@ final class FleetLeases {
     /// keeps its membership, every `LeaseClock.idleRenewalPeriod`, or sooner after a failed renewal.
     func isDue(workers: Int, wanting: Bool = false) -> Bool { !held.isEmpty || workers > 0 || wanting || clock.now >= nextRenewal }
 
+    /// When the last renewal that read the whole fleet (hosts and lease counts) was sent; an
+    /// idle host's membership-only renewals do not move it.
+    private(set) var fleetReadAt: ContinuousClock.Instant?
+
     /// Whether the last renewal succeeded (what a poll that did not renew goes by).
     var lastRenewalSucceeded: Bool { leaseClock.failingSince == nil }
 
@@ -122,6 +126,7 @@ final class FleetLeases {
                                                                 "note": "our slot leases are confirmed again; workers may start"])
             }
             watchdog.setDeadline(leaseClock.killAt)
+            if view.countsRead { fleetReadAt = sentAt }
             return absorb(view, lastRenewal: lastRenewal)
         }
     }

@@ -9,7 +9,7 @@ extension Supervisor {
     @discardableResult
     func renewFleet() -> Bool {
         // A host with jobs waiting renews every poll too: its share depends on the fleet as it is now.
-        let wanting = settings.queues.contains { state(of: $0).pending > 0 && !state(of: $0).isPaused }
+        let wanting = jobsWaiting
         guard leases.isDue(workers: workers.count, wanting: wanting) else { return leases.lastRenewalSucceeded }
         switch leases.renew(info: memberInfo, workers: workers.count, wanting: wanting) {
         case .failed:
@@ -32,6 +32,18 @@ extension Supervisor {
             }
             return true
         }
+    }
+
+    /// Jobs waiting in a queue of ours that is not paused (as last read).
+    private var jobsWaiting: Bool { settings.queues.contains { state(of: $0).pending > 0 && !state(of: $0).isPaused } }
+
+    /// This poll's read found jobs waiting at a host whose view of the fleet was read before the
+    /// poll began (an idle host renews its membership only, every idle period): the fleet is read
+    /// in full now, before the plan, so the host's share is planned on the hosts and leases as
+    /// they are (five hosts each planning alone would start 11 workers for a target of 8).
+    func readFleetBeforePlanning(pollStartedAt start: ContinuousClock.Instant) {
+        guard jobsWaiting, leases.fleetReadAt.map({ $0 < start }) ?? true else { return }
+        renewFleet()
     }
 
     /// Our member record, written by every renewal.

@@ -247,8 +247,10 @@ public final class Supervisor {
         requeuer.retryPending()
         killAdoptedOrphans()  // a browser re-parented to us after the last sweep, and zombies
         let wasReadable: Bool? = redisStateKnown ? redisReadable : nil
+        let started = clock.now
         let renewed = renewFleet()
         redisReadable = renewed && readRedis()
+        if redisReadable { readFleetBeforePlanning(pollStartedAt: started) }
         redisStateKnown = true
         if redisReadable != wasReadable, wasReadable != nil || !redisReadable { events.record(redisReadable ? "redis_up" : "redis_down", []) }
         if leases.isLeader { evaluateAlerts() }
