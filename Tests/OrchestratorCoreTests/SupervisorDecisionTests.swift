@@ -48,6 +48,46 @@ struct SupervisorDecisionTests {
         #expect(redis.ran(FleetScripts.acquire) == 1)  // one lease request for the three
     }
 
+    @Test("due retries: a queue without a retry backlog costs no promotion script; one whose last read showed retries is promoted every poll")
+    func promotionOnlyWithBacklog() throws {
+        let s = try supervisor { $0.values[.scaling] = "adaptive" }  // adaptive: the backlogs are read every poll
+        final class Keys { var seen: [String] = [] }
+        let promoted = Keys()
+        redis.answer(script: QueueScripts.promote) { keys, _ in
+            promoted.seen.append(keys.first ?? "")
+            return .integer(0)
+        }
+        s.poll()
+        s.poll()
+        #expect(promoted.seen.isEmpty, "idle queues: no promotion script")
+        redis.data["p:a:retry"] = .zset(["t\njob-1": 1])
+        s.poll()  // reads a's backlog
+        s.poll()
+        s.poll()
+        #expect(promoted.seen == ["p:a:retry", "p:a:retry"], "a promoted on each poll after its backlog was read, b never")
+    }
+
+    @Test("jobs arriving at an idle host: the fleet is read in full before the plan, so its share counts a host that joined since")
+    func idleHostReadsFleetBeforePlanning() throws {
+        let s = try supervisor()
+        final class Calls { var n = 0 }
+        let ticks = Calls()
+        redis.answer(script: FleetScripts.tick) { _, args in
+            ticks.n += 1
+            // From the second renewal on, another live host with our caps and room for 6 workers.
+            let other = #"{"expires_at":99999999999999,"instance":"i0","caps":"\#(args.count > 4 ? args[4] : "")","capacity":6,"queues":["a","b"]}"#
+            let hosts: [RedisReply] = ticks.n > 1 ? [.array([.string(Array("h0".utf8)), .string(Array(other.utf8))])] : []
+            return .array([.string(Array("ok".utf8)), .integer(0), .array([]), .array(hosts), .array([])])
+        }
+        s.poll()  // the first renewal reads the fleet: alone
+        s.poll()  // idle: no renewal due yet
+        redis.data["p:a"] = queued(120)
+        s.poll()
+        #expect(ticks.n == 2, "the fleet read again once jobs were seen waiting")
+        #expect(launched("a").count < 3, "its share of a fleet target of 3 on 2 hosts, not 3: \(launched("a"))")
+        #expect(log.lines.contains { $0.hasPrefix("[ESCALAR] a: 120 jobs") && $0.contains("on 2 hosts") }, "\(log.lines)")
+    }
+
     @Test("Redis unreachable: no worker starts, and the outage is logged once (redis.down), not per command")
     func redisDown() throws {
         let s = try supervisor()

@@ -121,4 +121,34 @@ struct FleetRenewalTests {
         leases.exited(5_000_001)
         #expect(leases.context.leasedPerQueue.isEmpty)
     }
+
+    @Test("an idle host's renewal is membership only (4 commands, not 8) and keeps the counts it last read; jobs waiting bring the full renewal back")
+    func idleRenewalIsMembershipOnly() throws {
+        let redis = try PrivateRedis()
+        defer { redis.stop() }
+        let c = RedisConnection(endpoint: redis.endpoint)
+        try c.connect()
+        let other = member("idle:", "h2")
+        #expect(try other.join(c) == .joined && other.acquire(c, queue: "b", count: 2).count == 2)
+        let log = LineLog()
+        let own = RedisConnection(endpoint: redis.endpoint)
+        try own.connect()
+        let leases = FleetLeases(membership: member("idle:", "h1"), capacity: 6, link: RedisLink(connection: own, logger: log.logger), logger: log.logger)
+        guard case .renewed = leases.renew(workers: 0) else { Issue.record("no first renewal"); return }
+        #expect(leases.context.leasedPerQueue == ["b": 2], "the first renewal reads the counts")
+        let cost = { (wanting: Bool) throws -> [String: Int] in
+            leases.nextRenewal = .now
+            let before = try commandCalls(c)
+            guard case .renewed = leases.renew(workers: 0, wanting: wanting) else { Issue.record("no renewal"); return [:] }
+            var delta: [String: Int] = [:]
+            for (name, n) in try commandCalls(c) where n != before[name] { delta[name] = n - (before[name] ?? 0) }
+            return delta
+        }
+        let idle = try cost(false)
+        #expect(idle == ["evalsha": 1, "time": 1, "hgetall": 1, "hset": 1], "\(idle)")
+        #expect(leases.context.leasedPerQueue == ["b": 2] && leases.view.hosts.map(\.id) == ["h1", "h2"], "counts kept, hosts read")
+        let full = try cost(true)
+        #expect(full["zcard"] == 1 && full["zrangebyscore"] == 1 && full.values.reduce(0, +) > 4, "\(full)")
+        #expect(try FleetMembership.members(c, prefix: "idle:").map(\.id) == ["h1", "h2"], "the idle host's record stays live")
+    }
 }

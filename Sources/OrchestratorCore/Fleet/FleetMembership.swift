@@ -86,15 +86,17 @@ public struct FleetMembership: Sendable {
     /// One renewal and view (`FleetScripts.tick`); the script is reloaded if the server lost it (a restart).
     /// `renewedBefore`: our membership was renewed before, so a member record found gone means we
     /// rejoin, and the fleet's epoch key found gone means Redis lost the fleet's keys.
+    /// `membershipOnly` (a host holding no lease): the member record only, no lease sweep, no
+    /// counts read (the view's counts come back empty and `countsRead` false).
     public func tick(_ redis: any RedisClient, leases: [(slot: Int, queue: String)], info: MemberInfo,
-                     renewedBefore: Bool = true) throws(RedisError) -> RedisReply {
+                     renewedBefore: Bool = true, membershipOnly: Bool = false) throws(RedisError) -> RedisReply {
         let keys = [membersKey, leasesKey, countsKey] + (renewedBefore ? [epochKey, reclaimKey] : [])
-        return try redis.eval(FleetScripts.tick, keys: keys, args: tickArgs(leases: leases, info: info))
+        return try redis.eval(FleetScripts.tick, keys: keys, args: tickArgs(leases: membershipOnly ? [] : leases, info: info, membershipOnly: membershipOnly))
     }
 
-    func tickArgs(leases: [(slot: Int, queue: String)], info: MemberInfo) -> [RedisArg] {
+    func tickArgs(leases: [(slot: Int, queue: String)], info: MemberInfo, membershipOnly: Bool = false) -> [RedisArg] {
         var args: [RedisArg] = [RedisArg(instance), RedisArg(ttlMilliseconds), RedisArg(slotPrefix), RedisArg(hostID), RedisArg(caps),
-                                RedisArg(info.encoded), RedisArg("\(leases.count)")]
+                                RedisArg(info.encoded), RedisArg(membershipOnly ? "-1" : "\(leases.count)")]
         for l in leases { args += [RedisArg("\(l.slot)"), RedisArg(lease(l.queue).encoded)] }
         return args
     }
@@ -121,6 +123,7 @@ public struct FleetMembership: Sendable {
         }
         view.repaired = parts.count > 5 ? KeyFault.list(parts[5]) : []
         view.reset = parts.count > 6 && parts[6].int == 1
+        view.countsRead = !(parts.count > 7 && parts[7].int == 1)
         return .view(view)
     }
 

@@ -100,7 +100,10 @@ enum FleetScripts {
     /// Returns {'taken', other instance} when another live instance holds our host id, else
     /// {'ok', rejoined (0/1), lost slot numbers, {id, record}… of the live hosts (ours included),
     /// counts {field, n}…, repaired keys, reset (1: the fleet's keys were lost; we rejoined inside
-    /// the reclaim window)}.
+    /// the reclaim window)[, 1: membership only]}.
+    /// n = -1: membership only (an idle host, holding no lease): no lease sweep, no counts read,
+    /// the epoch checked only when our record was gone: TIME, HGETALL, HSET (4 commands with the
+    /// EVALSHA instead of 8), so idle hosts add little to an idle fleet's load.
     static let tick = common + """
     local mk, lk, ck = KEYS[1], KEYS[2], KEYS[3]
     local inst, ttl, sp, me, caps, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[7])
@@ -120,7 +123,7 @@ enum FleetScripts {
     if cur and cur ~= inst then return {'taken', cur} end
     local rejoined, reset = 0, 0
     if not cur then rejoined = 1 end
-    if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 0 then
+    if KEYS[4] and (n >= 0 or rejoined == 1) and redis.call('EXISTS', KEYS[4]) == 0 then
       reset = rejoined
       if rejoined == 1 then redis.call('SET', KEYS[5], me, 'PX', ttl) end
       redis.call('SET', KEYS[4], '1')
@@ -131,6 +134,7 @@ enum FleetScripts {
     redis.call('HSET', mk, me, mine)
     hosts[#hosts + 1] = {me, mine}
     if #stale > 0 then redis.call('HDEL', mk, unpack(stale)) end
+    if n < 0 then return {'ok', rejoined, {}, hosts, {}, repaired, reset, 1} end
     local bad = sweep(lk, ck, sp, now, nil)
     if bad then repaired[#repaired + 1] = bad end
     local lost = {}

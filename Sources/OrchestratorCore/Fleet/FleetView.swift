@@ -114,6 +114,9 @@ public struct FleetView: Sendable, Equatable {
     /// We rejoined because Redis lost the fleet's keys (restarted without persistence): the
     /// reclaim window is open, no host takes a new slot until it closes.
     public var reset = false
+    /// False after a membership-only renewal (an idle host's): the lease counts were not read,
+    /// and the holder keeps the ones it last read.
+    public var countsRead = true
 
     public init(hosts: [FleetMember] = [], leasedPerQueue: [String: Int] = [:]) {
         self.hosts = hosts

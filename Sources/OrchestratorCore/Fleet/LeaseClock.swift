@@ -34,13 +34,14 @@ public struct LeaseClock: Sendable, Equatable {
     /// How often leases are renewed at least (whatever the poll interval).
     public var renewalPeriod: Duration { min(.seconds(1), ttl / 4) }
 
-    /// How often a host holding no lease (no worker) renews its membership: a third of the TTL,
-    /// at most 5 s (5 s at the default 15 s). Its record expires one TTL after its last renewal,
-    /// so two renewals in a row may fail or come late before it lapses; a dead idle host counts
-    /// in the others' split for at most one TTL, as a busy one does (the period changes how often
-    /// it writes, not when its record expires). At most 5 s: an idle host also reads the fleet
-    /// (hosts joined, leases taken) only this often between its own scale-ups.
-    public var idleRenewalPeriod: Duration { max(renewalPeriod, min(.seconds(5), ttl / 3)) }
+    /// How often a host holding no lease (no worker, no job waiting) renews its membership: half
+    /// the TTL, at most 7.5 s (7.5 s at the default 15 s). Its record expires one TTL after its
+    /// last renewal, so Redis may be away for up to half the TTL (a restart, a failover) before it
+    /// lapses; a dead idle host counts in the others' split for at most one TTL, as a busy one
+    /// does (the period changes how often it writes, not when its record expires). At most 7.5 s:
+    /// an idle host also reads the fleet (hosts joined, leases taken) only this often between its
+    /// own scale-ups, and it renews in full before planning as soon as jobs wait.
+    public var idleRenewalPeriod: Duration { max(renewalPeriod, min(.milliseconds(7500), ttl / 2)) }
 
     /// A renewal sent at `sentAt` succeeded. Returns when the failures it ends began (nil: none).
     @discardableResult

@@ -81,6 +81,10 @@ final class FleetLeases {
     /// keeps its membership, every `LeaseClock.idleRenewalPeriod`, or sooner after a failed renewal.
     func isDue(workers: Int, wanting: Bool = false) -> Bool { !held.isEmpty || workers > 0 || wanting || clock.now >= nextRenewal }
 
+    /// When the last renewal that read the whole fleet (hosts and lease counts) was sent; an
+    /// idle host's membership-only renewals do not move it.
+    private(set) var fleetReadAt: ContinuousClock.Instant?
+
     /// Whether the last renewal succeeded (what a poll that did not renew goes by).
     var lastRenewalSucceeded: Bool { leaseClock.failingSince == nil }
 
@@ -89,7 +93,7 @@ final class FleetLeases {
     /// once). On failure no worker starts until a renewal succeeds (one line when that begins,
     /// one when it ends), the running ones keep running (the watchdog fences them only at
     /// `killAt`), and the renewal is retried every `RedisLink.maxBackoff`.
-    func renew(info: MemberInfo = MemberInfo(), workers: Int) -> Renewal {
+    func renew(info: MemberInfo = MemberInfo(), workers: Int, wanting: Bool = false) -> Renewal {
         let sentAt = clock.now
         // Draining workers keep their slots until they exit; a slow poll must not let leases lapse.
         let idle = held.isEmpty && workers == 0
@@ -97,8 +101,10 @@ final class FleetLeases {
         let leases = heldLeases
         let fleet = membership
         let renewedBefore = leaseClock.renewedAt != nil
+        // Idle (no lease, no worker, nothing waiting: `isDue`): the membership only, half the commands.
+        let membershipOnly = idle && renewedBefore && !wanting
         let result = try? link.perform { c throws(RedisError) -> FleetMembership.TickResult? in
-            FleetMembership.parseTick(try fleet.tick(c, leases: leases, info: info, renewedBefore: renewedBefore))
+            FleetMembership.parseTick(try fleet.tick(c, leases: leases, info: info, renewedBefore: renewedBefore, membershipOnly: membershipOnly))
         }
         guard let tick = result.flatMap({ $0 }) else {
             renewalFailed(sentAt: sentAt, workers: workers)
@@ -120,6 +126,7 @@ final class FleetLeases {
                                                                 "note": "our slot leases are confirmed again; workers may start"])
             }
             watchdog.setDeadline(leaseClock.killAt)
+            if view.countsRead { fleetReadAt = sentAt }
             return absorb(view, lastRenewal: lastRenewal)
         }
     }
@@ -135,6 +142,11 @@ final class FleetLeases {
 
     private func absorb(_ view: FleetView, lastRenewal: Duration?) -> Renewal {
         let before = Set(self.view.hosts.map(\.id))
+        var view = view
+        if !view.countsRead {  // a membership-only renewal: the counts last read stand
+            view.leasedPerQueue = self.view.leasedPerQueue
+            view.leasedByInstance = self.view.leasedByInstance
+        }
         self.view = view
         let after = Set(view.hosts.map(\.id))
         if view.rejoined && !before.isEmpty {

@@ -23,8 +23,8 @@ enum FleetReactions {
         return info
     }
 
-    /// A host with jobs waiting (in a queue not paused) renews every poll too: its share depends
-    /// on the fleet as it is now.
+    /// Jobs waiting in a queue of ours that is not paused (as last read): such a host renews every
+    /// poll too, in full: its share depends on the fleet as it is now.
     static func wanting(_ queues: [String], states: [String: SupervisedQueue]) -> Bool {
         queues.contains { (states[$0] ?? SupervisedQueue()).pending > 0 && !(states[$0] ?? SupervisedQueue()).isPaused }
     }
@@ -53,9 +53,9 @@ enum FleetReactions {
     /// Renews our member record and leases (`FleetLeases.renew`) and decides on the table passed
     /// in: the workers of lost slots, or, when our host id is taken, the fence. Events for hosts
     /// that joined or left.
-    static func renew(_ leases: FleetLeases, info: MemberInfo, workers: inout [Int32: SupervisedWorker], logger: Logger,
+    static func renew(_ leases: FleetLeases, info: MemberInfo, wanting: Bool, workers: inout [Int32: SupervisedWorker], logger: Logger,
                       events: inout EventLog) -> Outcome {
-        switch leases.renew(info: info, workers: workers.count) {
+        switch leases.renew(info: info, workers: workers.count, wanting: wanting) {
         case .failed:
             return Outcome(answered: false)
         case .hostIDTaken:

@@ -108,13 +108,14 @@ final class PollReader {
     /// (and stats for /metrics) in one round trip. Changes nothing; nil on a connection error.
     /// - Parameter stats: also read the stats hashes and the retry and dead backlogs (every
     ///   `statsReadPeriod`, every poll with adaptive scaling); otherwise the last ones are kept.
-    ///   Due retries are promoted for every queue then, and every poll for a queue with a retry backlog.
+    ///   Due retries are promoted every poll for a queue whose last read showed a retry backlog
+    ///   (read every `statsReadPeriod`), and for no other: an idle queue costs no promotion script.
     private func read(heartbeatsOf pids: [(pid: Int32, id: String)], stats: Bool, keyFaults: inout KeyFaults) -> PollReading? {
         let prefix = settings.job.prefix
         let now = WallClock.nowMilliseconds()
         // Due retries first, so the lengths read next include them (even with no worker running).
         var commands: [[RedisArg]] = []
-        let promoting = settings.queues.filter { stats || (last.retrying[$0] ?? 0) > 0 }
+        let promoting = settings.queues.filter { (last.retrying[$0] ?? 0) > 0 }
         for q in promoting {
             let keys = QueueKeys(prefix: prefix, queue: q)
             guard let promote = try? link.perform({ c throws(RedisError) in

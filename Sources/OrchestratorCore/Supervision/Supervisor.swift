@@ -226,8 +226,10 @@ public final class Supervisor {
         requeuer.retryPending()
         killAdoptedOrphans()  // a browser re-parented to us after the last sweep, and zombies
         let wasReadable: Bool? = redisStateKnown ? redisReadable : nil
+        let started = clock.now
         let renewed = renewFleet()
         redisReadable = renewed && readRedis()
+        if redisReadable { readFleetBeforePlanning(pollStartedAt: started) }
         redisStateKnown = true
         if redisReadable != wasReadable, wasReadable != nil || !redisReadable { events.record(redisReadable ? "redis_up" : "redis_down", []) }
         if leases.isLeader { evaluateAlerts() }
@@ -294,13 +296,24 @@ public final class Supervisor {
     /// decided. False when Redis did not answer (or the last renewal failed and the next is not due).
     @discardableResult
     func renewFleet() -> Bool {
-        guard leases.isDue(workers: workers.count, wanting: FleetReactions.wanting(settings.queues, states: queues)) else { return leases.lastRenewalSucceeded }
+        // A host with jobs waiting renews every poll too (in full): its share depends on the fleet as it is now.
+        let wanting = FleetReactions.wanting(settings.queues, states: queues)
+        guard leases.isDue(workers: workers.count, wanting: wanting) else { return leases.lastRenewalSucceeded }
         let info = FleetReactions.memberInfo(settings: settings, pid: pid, machine: host, startedAt: startedAtMilliseconds, isDraining: isDraining,
                                              workers: Array(workers.values), states: queues)
-        let outcome = FleetReactions.renew(leases, info: info, workers: &workers, logger: logger, events: &events)
+        let outcome = FleetReactions.renew(leases, info: info, wanting: wanting, workers: &workers, logger: logger, events: &events)
         for pid in outcome.kill { killWorker(pid) }
         if outcome.drain && !isDraining { beginDrain(signal: SIGTERM) }  // our host id is another instance's
         return outcome.answered
+    }
+
+    /// This poll's read found jobs waiting at a host whose view of the fleet was read before the
+    /// poll began (an idle host renews its membership only, every idle period): the fleet is read
+    /// in full now, before the plan, so the host's share is planned on the hosts and leases as
+    /// they are (five hosts each planning alone would start 11 workers for a target of 8).
+    func readFleetBeforePlanning(pollStartedAt start: ContinuousClock.Instant) {
+        guard FleetReactions.wanting(settings.queues, states: queues), leases.fleetReadAt.map({ $0 < start }) ?? true else { return }
+        renewFleet()
     }
 
     /// Checked on every loop pass: fences when the watchdog has killed the workers (the lease
