@@ -104,6 +104,7 @@ final class LengthSource {
             publisher.reconnected()
             subscriber?.watch(publisher.keyspaceChannels(db: db))  // resubscribed from scratch
         case .lost(let why): feed.lost(why)
+        case .keyspaceSubscribed: publisher.keyspaceSubscribed()
         }
         return []
     }

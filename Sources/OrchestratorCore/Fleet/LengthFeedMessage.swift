@@ -60,6 +60,10 @@ public enum LengthFeedEvent: Sendable, Equatable {
     case subscribed
     /// The subscriber's connection dropped (the error); it reconnects by itself.
     case lost(String)
+    /// The server confirmed every keyspace channel asked for: notifications flow from now on,
+    /// so a change made before (a push between the leader's last snapshot and the subscription)
+    /// is only seen by a snapshot read after this.
+    case keyspaceSubscribed
 }
 
 /// `notify-keyspace-events` flags the leader needs: K (keyspace channels), l (list commands:

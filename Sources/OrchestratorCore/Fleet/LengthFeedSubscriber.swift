@@ -36,12 +36,14 @@ public final class LengthFeedSubscriber: Sendable {
     private func loop() {
         let connection = RedisConnection(endpoint: endpoint, connectTimeout: .seconds(2), commandTimeout: .seconds(5))
         var subscribed: Set<String> = []
+        var unconfirmed = 0  // keyspace channels asked for whose confirmation has not come yet
         var wasConnected = false
         let keyspace = Self.keyspacePrefix(db: endpoint.db)
         while !stopped.load(ordering: .relaxed) {
             do throws(RedisError) {
                 if !connection.isConnected {
                     subscribed = []
+                    unconfirmed = 0
                     try connection.connect()
                     try connection.sendWithoutReply([["SUBSCRIBE", RedisArg(channel)]])
                     wasConnected = true
@@ -51,12 +53,18 @@ public final class LengthFeedSubscriber: Sendable {
                 let add = want.subtracting(subscribed), drop = subscribed.subtracting(want)
                 var commands: [[RedisArg]] = []
                 if !add.isEmpty { commands.append(["SUBSCRIBE"] + add.sorted().map { RedisArg($0) }) }
+                unconfirmed += add.count
                 if !drop.isEmpty { commands.append(["UNSUBSCRIBE"] + drop.sorted().map { RedisArg($0) }) }
                 if !commands.isEmpty { try connection.sendWithoutReply(commands) }
                 subscribed = want
                 while let reply = try connection.nextPushed(timeout: Self.slice) {
-                    guard case .array(let items) = reply, items.count == 3, items[0].text == "message",
-                          let from = items[1].text, let payload = items[2].text else { continue }
+                    guard case .array(let items) = reply, items.count == 3, let from = items[1].text else { continue }
+                    if items[0].text == "subscribe", from.hasPrefix(keyspace), unconfirmed > 0 {
+                        unconfirmed -= 1
+                        if unconfirmed == 0 { inbox.post(.lengthFeed(.keyspaceSubscribed)) }
+                        continue
+                    }
+                    guard items[0].text == "message", let payload = items[2].text else { continue }
                     if from == channel {
                         if let message = LengthFeedMessage(decoding: payload) { inbox.post(.lengthFeed(.message(message))) }
                     } else if from.hasPrefix(keyspace) {

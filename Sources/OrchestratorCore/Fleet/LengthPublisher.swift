@@ -77,6 +77,13 @@ final class LengthPublisher {
         nextSnapshot = clock.now
     }
 
+    /// The keyspace subscriptions asked for are confirmed: a snapshot at once. The first one was
+    /// published before they were (as soon as this host led), so a push in between would wait
+    /// for the next snapshot (3 s: seen in `scripts/bench`'s scale-up runs right after a start).
+    func keyspaceSubscribed() {
+        if isActive { nextSnapshot = clock.now }
+    }
+
     /// When `tick` has something to do next (nil: nothing while not leading).
     var nextDeadline: ContinuousClock.Instant? {
         guard isActive else { return nil }
