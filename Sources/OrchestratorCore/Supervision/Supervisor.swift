@@ -106,10 +106,7 @@ public final class Supervisor {
                 continue
             }
             tickLengths()
-            if clock.now >= nextPeek && clock.now < nextPoll {
-                peek()
-                nextPeek = clock.now + Self.peekInterval
-            }
+            if clock.now >= nextPeek && clock.now < nextPoll { peek() }
             if clock.now >= nextPoll {
                 let started = clock.now
                 poll()
@@ -141,12 +138,10 @@ public final class Supervisor {
         case .signal(SIGHUP):
             reopenLogs?()
             logger.info("logs.reopened")
+        case .signal(let sig) where isDraining:
+            for pid in drain.killNow(signal: sig, workers: &workers) { killWorker(pid, byDrain: true) }
         case .signal(let sig):
-            if isDraining {
-                for pid in drain.killNow(signal: sig, workers: &workers) { killWorker(pid, byDrain: true) }
-            } else {
-                beginDrain(signal: sig)
-            }
+            beginDrain(signal: sig)
         case .workerExited(let pid, let status):
             workerExited(pid: pid, status: status)
         case .lengthFeed(let event):
@@ -185,10 +180,7 @@ public final class Supervisor {
     /// while the worker is not reaped (`OwnedProcess`): never a process that reused its pid.
     /// `byDrain`: the operator's drain stopped it (its job's attempt is not counted).
     func killWorker(_ pid: Int32, byDrain: Bool = false) {
-        if byDrain, workers[pid] != nil {
-            workers[pid]?.killedByDrain = true
-            drain.killed += 1
-        }
+        if byDrain, workers[pid] != nil { workers[pid]?.killedByDrain = true; drain.killed += 1 }
         launcher.owned(pid)?.killHandlerGroup(workers[pid]?.handlerPID)
         launcher.signal(pid, SIGKILL)
     }
@@ -200,18 +192,13 @@ public final class Supervisor {
         let fenced = leases.exited(pid)
         (launcher as? FoundationProcessLauncher)?.forget(pid)
         guard case .requeue(let kind) = action else { return }
-        var queueState = state(of: worker.queue)
         let now = clock.now
         worker.logExit(kind, status: status, fenced: fenced, total: workers.values.filter { $0.queue == worker.queue }.count, logger: logger)
         requeuer.requeue(queue: worker.queue, id: worker.id, stopped: kind == .killed && worker.killedByDrain)
         killAdoptedOrphans()
-        if let crashes = queueState.workerExited(kind, ranFor: now - worker.startedAt, isDraining: isDraining, now: now) {
-            worker.logCrashLoop(crashes: crashes, delay: queueState.backoff.currentDelay, logDir: settings.logDir, logger: logger)
-        }
-        queues[worker.queue] = queueState
+        worker.exited(kind, queues: &queues, isDraining: isDraining, now: now, logDir: settings.logDir, logger: logger)
         publishing.counters.exited(queue: worker.queue, kind: kind)
-        events.record("worker_exited", [("queue", worker.queue), ("slot", "\(worker.slot)"), ("pid", "\(pid)"), ("kind", kind.metricName),
-                                        ("status", "\(status)"), ("pss_bytes", "\(worker.pssBytes)")])
+        worker.recordExit(kind, status: status, events: &events)
         nextPoll = clock.now  // replace it (or not) right away
     }
 
@@ -274,8 +261,6 @@ public final class Supervisor {
                                  otherHosts: Set(leases.view.hosts.map(\.id)).subtracting([leases.hostID]), reason: reason, now: clock.now, faults: &keyFaults)
     }
 
-    // MARK: - Fleet (FleetLeases, FleetReactions)
-
     /// Renews our member record and leases when due (`FleetReactions.renewIfDue`) and performs what it
     /// decided. False when Redis did not answer (or the last renewal failed and the next is not due).
     @discardableResult
@@ -291,11 +276,10 @@ public final class Supervisor {
     /// deadline passed without a renewal), logged at once.
     func checkLeases() { for pid in FleetReactions.watchdogFence(leases, workers: &workers, logger: logger, events: &events) { killWorker(pid) } }
 
-    // MARK: - Read (PollReader) and absorb
-
     /// Between polls (`PollReader.peekWantsMore`): a burst that wants more workers brings the poll forward.
     func peek() {
         if settings.pollInterval > Self.peekInterval, redisReadable, reader.peekWantsMore(states: queues) { nextPoll = clock.now }
+        nextPeek = clock.now + Self.peekInterval
     }
 
     /// The leader's reading and publishing of lengths, and the feed's liveness (logged on change).
