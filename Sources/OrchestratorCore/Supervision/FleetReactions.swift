@@ -50,6 +50,35 @@ enum FleetReactions {
         var drain = false
     }
 
+    /// Renews our member record and leases when due (`renew`). A host with jobs waiting renews
+    /// every poll too (in full): its share depends on the fleet as it is now. When not due, only
+    /// whether the last renewal succeeded.
+    static func renewIfDue(_ leases: FleetLeases, settings: OrchestratorSettings, pid: Int32, machine: String, startedAt: Int64, isDraining: Bool,
+                           workers: inout [Int32: SupervisedWorker], states: [String: SupervisedQueue], logger: Logger, events: inout EventLog) -> Outcome {
+        let wants = wanting(settings.queues, states: states)
+        guard leases.isDue(workers: workers.count, wanting: wants) else { return Outcome(answered: leases.lastRenewalSucceeded) }
+        let info = memberInfo(settings: settings, pid: pid, machine: machine, startedAt: startedAt, isDraining: isDraining,
+                              workers: Array(workers.values), states: states)
+        return renew(leases, info: info, wanting: wants, workers: &workers, logger: logger, events: &events)
+    }
+
+    /// This poll's read found jobs waiting at a host whose view of the fleet was read before the
+    /// poll began (an idle host renews its membership only, every idle period): the fleet is read
+    /// in full now, before the plan, so the host's share is planned on the hosts and leases as
+    /// they are (five hosts each planning alone would start 11 workers for a target of 8).
+    static func readsBeforePlanning(_ leases: FleetLeases, queues: [String], states: [String: SupervisedQueue],
+                                    pollStartedAt start: ContinuousClock.Instant) -> Bool {
+        wanting(queues, states: states) && (leases.fleetReadAt.map { $0 < start } ?? true)
+    }
+
+    /// When the watchdog has killed the workers (the lease deadline passed without a renewal):
+    /// the fence (`fence`); returns the workers of the table to SIGKILL.
+    static func watchdogFence(_ leases: FleetLeases, workers: inout [Int32: SupervisedWorker], logger: Logger, events: inout EventLog) -> [Int32] {
+        guard let killed = leases.watchdogFired() else { return [] }
+        return fence(leases, reason: "lease deadline passed without a renewal Redis confirmed", killedByWatchdog: killed,
+                     workers: &workers, logger: logger, events: &events)
+    }
+
     /// Renews our member record and leases (`FleetLeases.renew`) and decides on the table passed
     /// in: the workers of lost slots, or, when our host id is taken, the fence. Events for hosts
     /// that joined or left.

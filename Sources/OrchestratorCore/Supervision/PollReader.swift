@@ -44,6 +44,19 @@ final class PollReader {
         let changing: Bool
     }
 
+    /// Reads Redis for one poll (`read`) and absorbs the reading into the table passed in
+    /// (`PollReading.absorb`). Returns the workers whose heartbeat was taken (the fence tracks
+    /// their handlers), or nil when Redis is unreadable. Stats hashes, retry and dead backlogs are
+    /// needed by the leader (alerts, history, retry promotion), `/metrics` (`serving`) and
+    /// `--scaling adaptive`; other hosts read none of them while idle.
+    func readAndAbsorb(queues: inout [String: SupervisedQueue], workers: inout [Int32: SupervisedWorker], isLeader: Bool, serving: Bool,
+                       keyFaults: inout KeyFaults, now: ContinuousClock.Instant) -> [Int32]? {
+        let refs = workers.map { WorkerRef(pid: $0.key, id: $0.value.id, changing: $0.value.lifecycle.state == .launching || $0.value.isBusy) }
+        let readsStats = isLeader || serving || settings.adaptive != nil
+        guard let reading = read(workers: refs, readsStats: readsStats, keyFaults: &keyFaults) else { return nil }
+        return reading.absorb(into: &queues, workers: &workers, settings: settings, logger: logger, now: now)
+    }
+
     /// Reads Redis for one poll; nil when Redis is unreadable.
     /// - Parameter readsStats: whether stats are wanted at all (the leader, /metrics, adaptive scaling).
     func read(workers: [WorkerRef], readsStats: Bool, keyFaults: inout KeyFaults) -> PollReading? {

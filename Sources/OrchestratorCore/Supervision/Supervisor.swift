@@ -6,9 +6,6 @@ import Logging
 /// `ScalingPolicy` for targets, and starts or drains workers to match; between polls it handles
 /// worker exits and signals. One thread owns all of this state (like unicorn's master loop).
 public final class Supervisor {
-    typealias Worker = SupervisedWorker
-    typealias QueueState = SupervisedQueue
-
     let settings: OrchestratorSettings
     let reconcile: Reconcile
     let launcher: ProcessLauncher
@@ -19,8 +16,8 @@ public final class Supervisor {
     let host = WallClock.hostName()
     let pid = getpid()
     /// The worker table and each watched queue's state.
-    var workers: [Int32: Worker] = [:]
-    var queues: [String: QueueState] = [:]
+    var workers: [Int32: SupervisedWorker] = [:]
+    var queues: [String: SupervisedQueue] = [:]
     /// The operator's drain (`DrainController`).
     var drain: DrainController
     var isDraining: Bool { drain.isDraining }
@@ -54,7 +51,7 @@ public final class Supervisor {
     /// The poll's read of Redis (it keeps the last reading: `reader.last`).
     let reader: PollReader
     /// A watched queue's state (every one has a state from `init`; an unknown name reads as new).
-    func state(of queue: String) -> QueueState { queues[queue] ?? QueueState() }
+    func state(of queue: String) -> SupervisedQueue { queues[queue] ?? SupervisedQueue() }
     /// Every queue some live host of the fleet watches, ours included.
     var fleetQueues: [String] { Set(leases.view.watchedQueues).union(settings.queues).sorted() }
 
@@ -81,7 +78,7 @@ public final class Supervisor {
                                    spawner: WorkerSpawner(settings: settings, baseEnvironment: environment, orchestratorPID: getpid(), logger: logger), leases: leases)
         nextPoll = clock.now
         nextPeek = clock.now
-        for q in settings.queues { queues[q] = QueueState() }
+        for q in settings.queues { queues[q] = SupervisedQueue() }
     }
 
     deinit {
@@ -92,7 +89,7 @@ public final class Supervisor {
     /// Runs until drained. Returns the exit code (0).
     public func run() -> Int32 {
         recoverAbandoned(reason: "start-up: owners gone (an earlier orchestrator or worker was killed)")
-        for (q, rates) in reader.storedRates() { queues[q, default: QueueState()].rates = rates }  // a restart is not cold (adaptive)
+        for (q, rates) in reader.storedRates() { queues[q, default: SupervisedQueue()].rates = rates }  // a restart is not cold (adaptive)
         lengthSource.start()
         logger.info("\(LogEvents.orchestratorReady)", metadata: ["pid": "\(pid)", "queues": "\(settings.queues.joined(separator: ","))"])
         while true {
@@ -109,10 +106,7 @@ public final class Supervisor {
                 continue
             }
             tickLengths()
-            if clock.now >= nextPeek && clock.now < nextPoll {
-                peek()
-                nextPeek = clock.now + Self.peekInterval
-            }
+            if clock.now >= nextPeek && clock.now < nextPoll { peek() }
             if clock.now >= nextPoll {
                 let started = clock.now
                 poll()
@@ -144,12 +138,10 @@ public final class Supervisor {
         case .signal(SIGHUP):
             reopenLogs?()
             logger.info("logs.reopened")
+        case .signal(let sig) where isDraining:
+            for pid in drain.killNow(signal: sig, workers: &workers) { killWorker(pid, byDrain: true) }
         case .signal(let sig):
-            if isDraining {
-                for pid in drain.killNow(signal: sig, workers: &workers) { killWorker(pid, byDrain: true) }
-            } else {
-                beginDrain(signal: sig)
-            }
+            beginDrain(signal: sig)
         case .workerExited(let pid, let status):
             workerExited(pid: pid, status: status)
         case .lengthFeed(let event):
@@ -188,10 +180,7 @@ public final class Supervisor {
     /// while the worker is not reaped (`OwnedProcess`): never a process that reused its pid.
     /// `byDrain`: the operator's drain stopped it (its job's attempt is not counted).
     func killWorker(_ pid: Int32, byDrain: Bool = false) {
-        if byDrain, workers[pid] != nil {
-            workers[pid]?.killedByDrain = true
-            drain.killed += 1
-        }
+        if byDrain, workers[pid] != nil { workers[pid]?.killedByDrain = true; drain.killed += 1 }
         launcher.owned(pid)?.killHandlerGroup(workers[pid]?.handlerPID)
         launcher.signal(pid, SIGKILL)
     }
@@ -203,18 +192,13 @@ public final class Supervisor {
         let fenced = leases.exited(pid)
         (launcher as? FoundationProcessLauncher)?.forget(pid)
         guard case .requeue(let kind) = action else { return }
-        var queueState = state(of: worker.queue)
         let now = clock.now
         worker.logExit(kind, status: status, fenced: fenced, total: workers.values.filter { $0.queue == worker.queue }.count, logger: logger)
         requeuer.requeue(queue: worker.queue, id: worker.id, stopped: kind == .killed && worker.killedByDrain)
         killAdoptedOrphans()
-        if let crashes = queueState.workerExited(kind, ranFor: now - worker.startedAt, isDraining: isDraining, now: now) {
-            worker.logCrashLoop(crashes: crashes, delay: queueState.backoff.currentDelay, logDir: settings.logDir, logger: logger)
-        }
-        queues[worker.queue] = queueState
+        worker.exited(kind, queues: &queues, isDraining: isDraining, now: now, logDir: settings.logDir, logger: logger)
         publishing.counters.exited(queue: worker.queue, kind: kind)
-        events.record("worker_exited", [("queue", worker.queue), ("slot", "\(worker.slot)"), ("pid", "\(pid)"), ("kind", kind.metricName),
-                                        ("status", "\(status)"), ("pss_bytes", "\(worker.pssBytes)")])
+        worker.recordExit(kind, status: status, events: &events)
         nextPoll = clock.now  // replace it (or not) right away
     }
 
@@ -229,7 +213,7 @@ public final class Supervisor {
         let started = clock.now
         let renewed = renewFleet()
         redisReadable = renewed && readRedis()
-        if redisReadable { readFleetBeforePlanning(pollStartedAt: started) }
+        if redisReadable, FleetReactions.readsBeforePlanning(leases, queues: settings.queues, states: queues, pollStartedAt: started) { renewFleet() }
         redisStateKnown = true
         if redisReadable != wasReadable, wasReadable != nil || !redisReadable { events.record(redisReadable ? "redis_up" : "redis_down", []) }
         if leases.isLeader { evaluateAlerts() }
@@ -249,21 +233,8 @@ public final class Supervisor {
         }
     }
 
-    /// Performs a plan (`PlanApplier`) and enters the workers that started in the table.
-    func apply(_ plan: ReconcilePlan) {
-        for (worker, lease) in applier.apply(plan, queues: &queues, workers: &workers, events: &events) { started(worker, lease: lease) }
-    }
-
-    /// A worker the spawner started joins the table.
-    private func started(_ worker: Worker, lease: Int) {
-        workers[worker.pid] = worker
-        // A made-up pid (a fake launcher) has no handle: the watchdog can signal only our children.
-        leases.started(worker.pid, slot: lease, queue: worker.queue, process: launcher.owned(worker.pid))
-        publishing.counters.started(queue: worker.queue)
-        events.record("worker_spawned", [("queue", worker.queue), ("slot", "\(worker.slot)"), ("pid", "\(worker.pid)")])
-        logger.info("\(RebalanceLines.started(name: worker.name, pid: worker.pid, queue: worker.queue, total: workers.values.filter { $0.queue == worker.queue }.count))",
-                    metadata: ["event": "\(LogEvents.workerSpawned)"])
-    }
+    /// Performs a plan (`PlanApplier`), which enters the workers that started in the table.
+    func apply(_ plan: ReconcilePlan) { applier.apply(plan, queues: &queues, workers: &workers, events: &events, counters: &publishing.counters) }
 
     /// The Supervisor's state as the publish step sees it (`PollPublisher`).
     var snapshot: PollPublisher.Snapshot {
@@ -290,45 +261,25 @@ public final class Supervisor {
                                  otherHosts: Set(leases.view.hosts.map(\.id)).subtracting([leases.hostID]), reason: reason, now: clock.now, faults: &keyFaults)
     }
 
-    // MARK: - Fleet (FleetLeases, FleetReactions)
-
-    /// Renews our member record and leases when due (`FleetReactions.renew`) and performs what it
+    /// Renews our member record and leases when due (`FleetReactions.renewIfDue`) and performs what it
     /// decided. False when Redis did not answer (or the last renewal failed and the next is not due).
     @discardableResult
     func renewFleet() -> Bool {
-        // A host with jobs waiting renews every poll too (in full): its share depends on the fleet as it is now.
-        let wanting = FleetReactions.wanting(settings.queues, states: queues)
-        guard leases.isDue(workers: workers.count, wanting: wanting) else { return leases.lastRenewalSucceeded }
-        let info = FleetReactions.memberInfo(settings: settings, pid: pid, machine: host, startedAt: startedAtMilliseconds, isDraining: isDraining,
-                                             workers: Array(workers.values), states: queues)
-        let outcome = FleetReactions.renew(leases, info: info, wanting: wanting, workers: &workers, logger: logger, events: &events)
+        let outcome = FleetReactions.renewIfDue(leases, settings: settings, pid: pid, machine: host, startedAt: startedAtMilliseconds,
+                                                isDraining: isDraining, workers: &workers, states: queues, logger: logger, events: &events)
         for pid in outcome.kill { killWorker(pid) }
         if outcome.drain && !isDraining { beginDrain(signal: SIGTERM) }  // our host id is another instance's
         return outcome.answered
     }
 
-    /// This poll's read found jobs waiting at a host whose view of the fleet was read before the
-    /// poll began (an idle host renews its membership only, every idle period): the fleet is read
-    /// in full now, before the plan, so the host's share is planned on the hosts and leases as
-    /// they are (five hosts each planning alone would start 11 workers for a target of 8).
-    func readFleetBeforePlanning(pollStartedAt start: ContinuousClock.Instant) {
-        guard FleetReactions.wanting(settings.queues, states: queues), leases.fleetReadAt.map({ $0 < start }) ?? true else { return }
-        renewFleet()
-    }
-
     /// Checked on every loop pass: fences when the watchdog has killed the workers (the lease
     /// deadline passed without a renewal), logged at once.
-    func checkLeases() {
-        guard let killed = leases.watchdogFired() else { return }
-        for pid in FleetReactions.fence(leases, reason: "lease deadline passed without a renewal Redis confirmed", killedByWatchdog: killed,
-                                        workers: &workers, logger: logger, events: &events) { killWorker(pid) }
-    }
-
-    // MARK: - Read (PollReader) and absorb
+    func checkLeases() { for pid in FleetReactions.watchdogFence(leases, workers: &workers, logger: logger, events: &events) { killWorker(pid) } }
 
     /// Between polls (`PollReader.peekWantsMore`): a burst that wants more workers brings the poll forward.
     func peek() {
         if settings.pollInterval > Self.peekInterval, redisReadable, reader.peekWantsMore(states: queues) { nextPoll = clock.now }
+        nextPeek = clock.now + Self.peekInterval
     }
 
     /// The leader's reading and publishing of lengths, and the feed's liveness (logged on change).
@@ -337,18 +288,12 @@ public final class Supervisor {
         lengthSource.tick(isLeader: redisStateKnown && leases.isLeader, watched: fleetQueues, link: link, now: clock.now)
     }
 
-    /// Stats hashes, retry and dead backlogs are needed by the leader (alerts, history, retry
-    /// promotion), `/metrics` and `--scaling adaptive`; other hosts read none of them while idle.
-    var readsStats: Bool { leases.isLeader || metrics != nil || settings.adaptive != nil }
-
-    /// Reads Redis into the supervisor's state: read (`PollReader`), then absorb it into the table
-    /// (`PollReading.absorb`); the fence tracks each worker's handler. False when Redis is unreadable.
+    /// Reads Redis into the supervisor's state (`PollReader.readAndAbsorb`); the fence tracks the
+    /// handler of each worker whose heartbeat was taken. False when Redis is unreadable.
     func readRedis() -> Bool {
-        let refs = workers.map { PollReader.WorkerRef(pid: $0.key, id: $0.value.id, changing: $0.value.lifecycle.state == .launching || $0.value.isBusy) }
-        guard let reading = reader.read(workers: refs, readsStats: readsStats, keyFaults: &keyFaults) else { return false }
-        for pid in reading.absorb(into: &queues, workers: &workers, settings: settings, logger: logger, now: clock.now) {
-            if let owned = launcher.owned(pid) { leases.track(owned, handler: workers[pid]?.handlerPID) }
-        }
+        guard let taken = reader.readAndAbsorb(queues: &queues, workers: &workers, isLeader: leases.isLeader, serving: metrics != nil,
+                                               keyFaults: &keyFaults, now: clock.now) else { return false }
+        for pid in taken { if let owned = launcher.owned(pid) { leases.track(owned, handler: workers[pid]?.handlerPID) } }
         return true
     }
 }

@@ -72,6 +72,23 @@ extension SupervisedWorker {
                                                              "hint": "see \(shellQuoted("\(logDir)/\(name).log"))"])
     }
 
+    /// Its queue's bookkeeping of the exit (`SupervisedQueue.workerExited`: the restart backoff)
+    /// and, when the queue is in a crash loop, the `worker.crashloop` line.
+    func exited(_ kind: WorkerLifecycle.ExitKind, queues: inout [String: SupervisedQueue], isDraining: Bool, now: ContinuousClock.Instant,
+                logDir: String, logger: Logger) {
+        var state = queues[queue] ?? SupervisedQueue()
+        if let crashes = state.workerExited(kind, ranFor: now - startedAt, isDraining: isDraining, now: now) {
+            logCrashLoop(crashes: crashes, delay: state.backoff.currentDelay, logDir: logDir, logger: logger)
+        }
+        queues[queue] = state
+    }
+
+    /// The `worker_exited` event of its exit.
+    func recordExit(_ kind: WorkerLifecycle.ExitKind, status: TerminationStatus, events: inout EventLog) {
+        events.record("worker_exited", [("queue", queue), ("slot", "\(slot)"), ("pid", "\(pid)"), ("kind", kind.metricName),
+                                        ("status", "\(status)"), ("pss_bytes", "\(pssBytes)")])
+    }
+
     var historySample: HistoryRecorder.WorkerSample { .init(isBusy: isBusy, isDraining: lifecycle.isDraining, pssBytes: pssBytes) }
 }
 
