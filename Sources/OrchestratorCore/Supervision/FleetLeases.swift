@@ -38,10 +38,10 @@ final class FleetLeases {
     private var held: [Int32: (slot: Int, queue: String)] = [:]
     /// Workers killed by the fence or for a lost lease, not yet exited (their exit says `fenced`).
     private var fenced: Set<Int32> = []
+    /// What the renewals' views changed, said once per change (hosts, caps, an earlier instance).
+    private var changes: FleetChanges
     /// Live hosts running other fleet-wide settings, as last logged.
-    private(set) var capsConflict: [String: String] = [:]
-    /// Slots still leased by an earlier instance of our host id, as last logged.
-    private var previousInstanceSlots = 0
+    var capsConflict: [String: String] { changes.capsConflict }
 
     init(membership: FleetMembership, capacity: Int, link: RedisLink, logger: Logger) {
         self.membership = membership
@@ -49,6 +49,7 @@ final class FleetLeases {
         self.link = link
         self.logger = logger
         self.leaseClock = LeaseClock(ttl: membership.settings.leaseTTL)
+        self.changes = FleetChanges(membership: membership, ttl: membership.settings.leaseTTL, logger: logger)
         self.nextRenewal = clock.now
     }
 
@@ -148,22 +149,7 @@ final class FleetLeases {
             view.leasedByInstance = self.view.leasedByInstance
         }
         self.view = view
-        let after = Set(view.hosts.map(\.id))
-        if view.rejoined && !before.isEmpty {
-            let cause = RejoinCause.of(reset: view.reset, sinceLastRenewal: lastRenewal, ttl: leaseClock.ttl)
-            logger.warning("fleet.rejoined", metadata: ["host_id": "\(hostID)", "why": "\(cause.why)"])
-        }
-        checkCaps(view)
-        checkPreviousInstance(view)
-        let joined = before.isEmpty ? [] : after.subtracting(before).sorted()
-        for id in joined {
-            logger.info("fleet.host_joined", metadata: ["host_id": "\(id)", "hosts": "\(after.count)"])
-        }
-        let gone = before.subtracting(after).sorted()
-        for id in gone {
-            logger.warning("fleet.host_gone", metadata: ["host_id": "\(id)", "hosts": "\(after.count)",
-                                                         "note": "its leases expire within --lease-ttl; the other hosts take over its share"])
-        }
+        let (joined, gone) = changes.hosts(before: before, view: view, lastRenewal: lastRenewal, now: clock.now)
         let lostSlots = Set(view.lost)
         var lost: [(pid: Int32, slot: Int)] = []
         for (pid, lease) in held.sorted(by: { $0.key < $1.key }) where lostSlots.contains(lease.slot) {
@@ -172,41 +158,6 @@ final class FleetLeases {
             lost.append((pid, lease.slot))
         }
         return .renewed(joined: joined, gone: gone, lost: lost)
-    }
-
-    /// The caps check of every join, on every renewal: a live host with other fleet-wide
-    /// settings (one that joined while we were away, or we rejoined among) is named once, and
-    /// no worker starts here until the settings agree again.
-    private func checkCaps(_ view: FleetView) {
-        let conflict = view.hostsWithOtherCaps(than: membership.caps)
-        guard conflict != capsConflict else { return }
-        capsConflict = conflict
-        if conflict.isEmpty {
-            logger.info("fleet.caps_agree", metadata: ["note": "every live host runs our fleet-wide settings again; workers may start"])
-            return
-        }
-        for (id, caps) in conflict.sorted(by: { $0.key < $1.key }) {
-            logger.critical("fleet.caps_differ", metadata: [
-                "other_host": "\(id)", "theirs": "\(caps)", "ours": "\(membership.caps)",
-                "action": "starting no new worker here while they differ (the running ones keep running); the fleet may run up to the larger --max-total meanwhile",
-                "hint": "--max-total, --max-per-queue, --min-per-queue and --jobs-per-worker are fleet-wide: restart the hosts with the same values"])
-        }
-    }
-
-    /// Slots leased under our host id by an earlier instance (killed without giving them back)
-    /// block new workers until they expire: said once, with until when at the latest.
-    private func checkPreviousInstance(_ view: FleetView) {
-        let stale = view.leasedByOtherInstances(of: hostID, than: membership.instance)
-        defer { previousInstanceSlots = stale }
-        guard stale != previousInstanceSlots else { return }
-        if stale == 0 {
-            logger.info("fleet.previous_instance_gone", metadata: ["note": "the leases of this --host-id's earlier instance have expired; their slots are free"])
-        } else if previousInstanceSlots == 0 {
-            let until = WallClock.iso8601(milliseconds: WallClock.nowMilliseconds() + Int64(leaseClock.ttl.milliseconds))
-            logger.warning("fleet.waiting_for_previous_instance", metadata: [
-                "slots": "\(stale)", "until": "\(until) at the latest (--lease-ttl \(formatDuration(leaseClock.ttl)))",
-                "why": "an earlier orchestrator with this --host-id stopped without giving its slot leases back (killed?); its workers may still be finishing their jobs, so those slots stay taken until the leases expire"])
-        }
     }
 
     /// Why no worker may start now (nil: they may): only under leases Redis has just confirmed,
