@@ -102,6 +102,24 @@ struct QueueHistoryTests {
         return r
     }
 
+    @Test("the stats counters lost (Redis restarted without persistence): no negative jobs/min, no negative minute; measured again from the next minutes")
+    func countersReset() throws {
+        var h = QueueHistory()
+        let m0: Int64 = 29_000_000 * 60_000
+        var done = 0
+        for minute in 0...3 {
+            done += 300
+            _ = h.observe(reading(done: done), wallMilliseconds: m0 + Int64(minute) * 60_000)
+        }
+        #expect(h.jobsPerMinute(current: done).one == 300)
+        #expect(h.observe(reading(done: 5), wallMilliseconds: m0 + 3 * 60_000 + 20_000) == nil, "the reset is not a sample")
+        #expect(h.jobsPerMinute(current: 5).one == nil, "unknown, not -295: \(h.jobsPerMinute(current: 5))")
+        let observed = h.observe(reading(done: 65), wallMilliseconds: m0 + 4 * 60_000)
+        let next = try #require(observed)
+        #expect(Dictionary(next, uniquingKeysWith: { $1 })["done"] == "60", "the minute after counts from the reset: \(next)")
+        #expect(h.jobsPerMinute(current: 65).one == 60)
+    }
+
     @Test("a sample per finished minute with that minute's counts and duration quantiles; jobs/min over 1, 5 and 15 minutes")
     func minutes() throws {
         var h = QueueHistory()

@@ -29,7 +29,7 @@ public struct QueueHistory: Sendable {
     /// Jobs completed per minute over the last 1, 5 and 15 minutes (nil while not measured yet).
     public func jobsPerMinute(current done: Int) -> (one: Double?, five: Double?, fifteen: Double?) {
         func rate(_ n: Int) -> Double? {
-            guard doneAtMinute.count >= n else { return nil }
+            guard doneAtMinute.count >= n, done >= doneAtMinute[doneAtMinute.count - n] else { return nil }
             return Double(done - doneAtMinute[doneAtMinute.count - n]) / Double(n)
         }
         return (rate(1), rate(5), rate(15))
@@ -40,6 +40,14 @@ public struct QueueHistory: Sendable {
         let minute = now / 60_000
         peakPSS = max(peakPSS, r.maxPSS)
         guard let start = minuteStart else { minuteStart = (minute, r); return nil }
+        // A counter went down: the stats hash was lost (Redis restarted without persistence, or
+        // someone deleted it). Counting starts again from this reading; the rates are unknown until
+        // measured again, never negative.
+        if r.done < start.reading.done || r.failed < start.reading.failed || r.dead < start.reading.dead {
+            doneAtMinute = []
+            minuteStart = (minute, r)
+            return nil
+        }
         guard minute > start.minute else { return nil }
         defer { minuteStart = (minute, r); peakPSS = r.maxPSS }
         doneAtMinute.append(start.reading.done)
