@@ -47,4 +47,10 @@ struct FleetChangesTests {
         r = c.hosts(before: ["h1", "h3"], view: view(["h1", "h2", "h3"]), lastRenewal: .seconds(1), now: t0 + .seconds(1))
         #expect(r.joined == ["h2"] && count("fleet.host_joined") == 1)
     }
+
+    @Test("a fenced worker's exit says how it ended: SIGKILLed by the fence, or stopped by itself first with exit 77")
+    func fencedKind() {
+        #expect(SupervisedWorker.fencedKind(.signaled(SIGKILL)) == "fenced (SIGKILLed by the lease fence)")
+        #expect(SupervisedWorker.fencedKind(.exited(77)).contains("stopped by itself first: exit 77"))
+    }
 }

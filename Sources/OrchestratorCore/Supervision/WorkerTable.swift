@@ -51,13 +51,19 @@ struct SupervisedQueue {
 }
 
 extension SupervisedWorker {
+    /// How a fenced worker ended: SIGKILLed by the fence, or stopped by itself first (exit 77:
+    /// its own take found its slot lease gone before the SIGKILL arrived).
+    static func fencedKind(_ status: TerminationStatus) -> String {
+        status == .exited(ExitCodes.leaseLost) ? "fenced (it had stopped by itself first: exit 77, its slot lease lost)" : "fenced (SIGKILLed by the lease fence)"
+    }
+
     /// The seed's `Worker '…' encerrado` line of its exit, at the level its kind deserves.
     func logExit(_ kind: WorkerLifecycle.ExitKind, status: TerminationStatus, fenced: Bool, total: Int, logger: Logger) {
         let line = RebalanceLines.stopped(name: name, pid: pid, status: "\(status)", queue: queue, total: total)
         switch kind {
         case .crashed, .killed:
             // Its handler, if any, was re-parented to us: the Supervisor's orphan sweep ends it.
-            logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(fenced ? "fenced (SIGKILLed by the lease fence)" : "\(kind)")"])
+            logger.error("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "\(fenced ? Self.fencedKind(status) : "\(kind)")"])
         case .leaseLost:
             logger.warning("\(line)", metadata: ["event": "\(LogEvents.workerExited)", "kind": "lease lost (exit 77: it took no job without its slot lease)"])
         default:
