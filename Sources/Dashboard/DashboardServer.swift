@@ -5,6 +5,8 @@ import NIOCore
 import NIOHTTPTypes
 import NIOPosix
 import OrchestratorCore
+import ServiceLifecycle
+import Synchronization
 
 /// The request context: bodies are tiny (actions carry none), so anything above 1 KB is refused.
 struct DashboardContext: RequestContext {
@@ -51,6 +53,8 @@ public final class DashboardServer: Sendable {
     let data: DashboardData
     let logger: Logger
     let refusals = RefusalLog()
+    /// The running server (its service group and the task running it), for `stop`.
+    private let running = Mutex<(group: ServiceGroup, task: Task<Void, Never>, loop: MultiThreadedEventLoopGroup)?>(nil)
 
     public init(_ configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -64,6 +68,7 @@ public final class DashboardServer: Sendable {
     public func start() throws(ConfigError) -> Int {
         let bound = BindResult()
         let http = configuration.http
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let timeout = TimeAmount.milliseconds(configuration.requestTimeout.milliseconds)
         let app = Application(
             responder: makeResponder(),
@@ -72,16 +77,39 @@ public final class DashboardServer: Sendable {
                 httpDecoderConfiguration: .init(maxHeaderFieldSize: 8192, maxHeaderListSize: 16_384, maxHeaderFieldCount: 64))),
             configuration: .init(address: .hostname(http.host, port: http.port), serverName: "rpa-orchestrator"),
             onServerRunning: { channel in bound.set(.success(channel.localAddress?.port ?? 0)) },
-            eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup(numberOfThreads: 1)),
+            eventLoopGroupProvider: .shared(loop),
             logger: logger)
-        Task.detached {
-            do { try await app.run() } catch { bound.set(.failure(error)) }
+        // In a service group of its own (no signal of its own: the orchestrator's drain decides),
+        // so `stop` can shut it down gracefully: requests in flight get their answers.
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        let task = Task.detached {
+            do { try await group.run() } catch { bound.set(.failure(error)) }
         }
+        running.withLock { $0 = (group, task, loop) }
         switch bound.wait(timeout: 10) {
         case .success(let port): return port
         case .failure(let error): throw ConfigError(flag: http.source, message: "cannot listen on \(http.host):\(http.port): \(error)")
         case nil: throw ConfigError(flag: http.source, message: "cannot listen on \(http.host):\(http.port): no answer within 10 s")
         }
+    }
+
+    /// Stops serving: no new connection is accepted, requests in flight get their answers, then
+    /// the server's thread ends. Waits at most `timeout` (a client that never finishes cannot hold
+    /// the orchestrator's exit). Returns whether it stopped in time; logs `http.stopped`.
+    @discardableResult
+    public func stop(timeout: Duration = .seconds(5), logger: Logger) -> Bool {
+        guard let (group, task, loop) = running.withLock({ r in defer { r = nil }; return r }) else { return true }
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            await group.triggerGracefulShutdown()
+            await task.value
+            try? await loop.shutdownGracefully()
+            done.signal()
+        }
+        let stopped = done.wait(timeout: .now() + .milliseconds(Int(timeout.milliseconds))) == .success
+        if stopped { logger.info("http.stopped", metadata: ["note": "the HTTP server closed its port after the answers in flight"]) }
+        else { logger.warning("http.stopped", metadata: ["note": "requests still open after \(formatDuration(timeout)); exiting without them"]) }
+        return stopped
     }
 
     /// Every endpoint (`makeRouter`), behind the path canonicalisation.

@@ -97,14 +97,15 @@ struct Run: ParsableCommand {
                                     link: RedisLink(connection: connection, logger: logger), logger: logger, environment: environment,
                                     fleet: fleet)
         supervisor.reopenLogs = { sink.reopen() }
-        if let http { try serve(http, settings, supervisor: supervisor, logger: logger) }
+        let server = try http.map { try serve($0, settings, supervisor: supervisor, logger: logger) }
         let code = supervisor.run()
+        server?.stop(logger: logger)  // after the drain: /metrics and the page answer until it is done
         SignalEvents.stop(signals)
         if code != 0 { throw ExitCode(code) }
     }
 
     /// Starts the HTTP server (dashboard, API, `/metrics`) on the snapshot the supervisor publishes.
-    private func serve(_ http: HTTPSettings, _ settings: OrchestratorSettings, supervisor: Supervisor, logger: Logger) throws {
+    private func serve(_ http: HTTPSettings, _ settings: OrchestratorSettings, supervisor: Supervisor, logger: Logger) throws -> DashboardServer {
         let metricsBox = MetricsBox()
         let server = DashboardServer(.init(http: http, redis: settings.job.redis, prefix: settings.job.prefix, queues: settings.queues,
                                            metrics: metricsBox, liveWindow: max(.seconds(30), settings.pollInterval * 10),
@@ -113,6 +114,7 @@ struct Run: ParsableCommand {
         let port: Int
         do { port = try server.start() } catch { throw badConfig(error.description) }
         server.announce(port: port, to: logger)
+        return server
     }
 
     private func defaultWorkerPath() -> String {

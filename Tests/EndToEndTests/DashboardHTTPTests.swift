@@ -61,6 +61,25 @@ struct DashboardHTTPTests {
         #expect(h.log.contains("dashboard.action action=pause client=127.0.0.1 queue=conferencia"), "actions are logged, with the client: \(h.log)")
     }
 
+    @Test("SIGTERM: the page answers through the drain, then the HTTP server stops (http.stopped after drain.done), exit 0, no trap")
+    func stopsAfterTheDrain() throws {
+        let h = try OrchestratorHarness("dstop")
+        try h.push("conferencia", count: 1)
+        let (o, port) = try serve(h, job: "sleep 2; cat")
+        #expect(port > 0, "log: \(h.log)")
+        #expect(waitUntil { (httpRequest(port: port, method: "GET", path: "/api/status")?.body ?? "").contains(#""busy":1"#) }, "log: \(h.log)")
+        o.signal(SIGTERM)
+        #expect(waitUntil { h.log.contains("drain.begin") })
+        let during = httpRequest(port: port, method: "GET", path: "/api/status")
+        #expect(during?.status == "HTTP/1.1 200 OK", "the page answers while the busy worker finishes: \(String(describing: during))")
+        #expect(o.wait() == .exited(0), "output: \(o.output)")
+        let log = h.log
+        let done = log.range(of: "drain.done")?.lowerBound, stopped = log.range(of: "http.stopped")?.lowerBound
+        #expect(done.flatMap { d in stopped.map { d < $0 } } == true, "http.stopped after drain.done; log: \(log)")
+        #expect(!o.output.contains("Fatal error") && !o.output.contains("deinited"), "output: \(o.output)")
+        #expect(httpRequest(port: port, method: "GET", path: "/livez") == nil, "the port is closed")
+    }
+
     @Test("bad requests: 404, 405, 413 for a body over 1 KB, 400 for oversized headers, 400 for bad parameters; a client that trickles is cut off")
     func badRequests() throws {
         let h = try OrchestratorHarness("dbad")

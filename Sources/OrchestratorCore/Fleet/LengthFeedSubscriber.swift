@@ -58,18 +58,7 @@ public final class LengthFeedSubscriber: Sendable {
                 if !commands.isEmpty { try connection.sendWithoutReply(commands) }
                 subscribed = want
                 while let reply = try connection.nextPushed(timeout: Self.slice) {
-                    guard case .array(let items) = reply, items.count == 3, let from = items[1].text else { continue }
-                    if items[0].text == "subscribe", from.hasPrefix(keyspace), unconfirmed > 0 {
-                        unconfirmed -= 1
-                        if unconfirmed == 0 { inbox.post(.lengthFeed(.keyspaceSubscribed)) }
-                        continue
-                    }
-                    guard items[0].text == "message", let payload = items[2].text else { continue }
-                    if from == channel {
-                        if let message = LengthFeedMessage(decoding: payload) { inbox.post(.lengthFeed(.message(message))) }
-                    } else if from.hasPrefix(keyspace) {
-                        inbox.post(.lengthFeed(.touched(String(from.dropFirst(keyspace.count)))))
-                    }
+                    forward(reply, keyspace: keyspace, unconfirmed: &unconfirmed)
                     if stopped.load(ordering: .relaxed) { break }
                 }
             } catch {
@@ -80,5 +69,22 @@ public final class LengthFeedSubscriber: Sendable {
             }
         }
         connection.close()
+    }
+
+    /// Posts what one pushed reply says: a feed message, a keyspace notification, or (once the
+    /// server has confirmed every keyspace channel asked for) `keyspaceSubscribed`.
+    private func forward(_ reply: RedisReply, keyspace: String, unconfirmed: inout Int) {
+        guard case .array(let items) = reply, items.count == 3, let from = items[1].text else { return }
+        if items[0].text == "subscribe", from.hasPrefix(keyspace), unconfirmed > 0 {
+            unconfirmed -= 1
+            if unconfirmed == 0 { inbox.post(.lengthFeed(.keyspaceSubscribed)) }
+            return
+        }
+        guard items[0].text == "message", let payload = items[2].text else { return }
+        if from == channel {
+            if let message = LengthFeedMessage(decoding: payload) { inbox.post(.lengthFeed(.message(message))) }
+        } else if from.hasPrefix(keyspace) {
+            inbox.post(.lengthFeed(.touched(String(from.dropFirst(keyspace.count)))))
+        }
     }
 }
