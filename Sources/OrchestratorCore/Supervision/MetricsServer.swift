@@ -17,27 +17,6 @@ public final class MetricsBox: Sendable {
     public var snapshot: Snapshot { latest.withLock { $0 } }
 }
 
-/// The answers of `/metrics`, `/livez` and `/readyz` (served by the dashboard's HTTP server).
-public enum MetricsServer {
-    /// The response to one request, as a pure function of the published snapshot.
-    /// `target` is the request target; its query string is ignored.
-    public static func answer(method: String, target: String, snapshot: (text: String, healthy: Bool, updatedAt: ContinuousClock.Instant?),
-                              now: ContinuousClock.Instant, liveWindow: Duration) -> (status: String, body: String) {
-        guard method == "GET" || method == "HEAD" else { return ("405 Method Not Allowed", "GET or HEAD only\n") }
-        switch target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "" {
-        case "/metrics":
-            return ("200 OK", snapshot.text)
-        case "/livez":
-            if let at = snapshot.updatedAt, now - at <= liveWindow { return ("200 OK", "ok\n") }
-            return ("503 Service Unavailable", "the control loop has not run for \(formatDuration(liveWindow))\n")
-        case "/readyz", "/healthz":
-            return snapshot.healthy ? ("200 OK", "ok\n") : ("503 Service Unavailable", "redis unreadable or draining\n")
-        default:
-            return ("404 Not Found", "try /metrics, /livez or /readyz\n")
-        }
-    }
-}
-
 /// Prometheus text exposition, built from the supervisor's state after each poll.
 public struct MetricsText {
     private var families: [(name: String, help: String, type: String, samples: [String])] = []
