@@ -24,6 +24,15 @@ struct FleetRenewalTests {
         return calls
     }
 
+    /// The commands Redis ran while `body` did (calls per command; INFO left out).
+    func commandsRun(_ c: RedisConnection, _ body: () throws -> Void) throws -> [String: Int] {
+        let before = try commandCalls(c)
+        try body()
+        var delta: [String: Int] = [:]
+        for (name, n) in try commandCalls(c) where n != before[name] { delta[name] = n - (before[name] ?? 0) }
+        return delta
+    }
+
     /// The commands one renewal of h1 (2 leases of its own) runs, in a fleet of `hosts` members
     /// whose other hosts hold `othersLeased` of `maxTotal` slots.
     func renewalCommands(_ c: RedisConnection, prefix: String, hosts: Int, maxTotal: Int, othersLeased: Int) throws -> [String: Int] {
@@ -36,13 +45,10 @@ struct FleetRenewalTests {
             _ = try other.acquire(c, queue: "q\(i % 5)", count: othersLeased / max(1, hosts - 1))
         }
         _ = try me.tick(c, leases: mine, info: MemberInfo())  // the script is loaded, the view settled
-        let before = try commandCalls(c)
-        let reply = try me.tick(c, leases: mine, info: MemberInfo())
-        let after = try commandCalls(c)
+        var reply = RedisReply.null
+        let delta = try commandsRun(c) { reply = try me.tick(c, leases: mine, info: MemberInfo()) }
         guard case .view(let view) = FleetMembership.parseTick(reply) else { Issue.record("no view: \(reply)"); return [:] }
         #expect(view.hosts.count == hosts && view.lost.isEmpty && view.leased == 2 + othersLeased / max(1, hosts - 1) * (hosts - 1), "\(view)")
-        var delta: [String: Int] = [:]
-        for (name, n) in after where n != before[name] { delta[name] = n - (before[name] ?? 0) }
         return delta
     }
 
@@ -138,11 +144,9 @@ struct FleetRenewalTests {
         #expect(leases.context.leasedPerQueue == ["b": 2], "the first renewal reads the counts")
         let cost = { (wanting: Bool) throws -> [String: Int] in
             leases.nextRenewal = .now
-            let before = try commandCalls(c)
-            guard case .renewed = leases.renew(workers: 0, wanting: wanting) else { Issue.record("no renewal"); return [:] }
-            var delta: [String: Int] = [:]
-            for (name, n) in try commandCalls(c) where n != before[name] { delta[name] = n - (before[name] ?? 0) }
-            return delta
+            return try commandsRun(c) {
+                guard case .renewed = leases.renew(workers: 0, wanting: wanting) else { Issue.record("no renewal"); return }
+            }
         }
         let idle = try cost(false)
         #expect(idle == ["evalsha": 1, "time": 1, "hgetall": 1, "hset": 1], "\(idle)")
