@@ -26,7 +26,7 @@ enum FleetReactions {
     /// Jobs waiting in a queue of ours that is not paused (as last read): such a host renews every
     /// poll too, in full: its share depends on the fleet as it is now.
     static func wanting(_ queues: [String], states: [String: SupervisedQueue]) -> Bool {
-        queues.contains { (states[$0] ?? SupervisedQueue()).pending > 0 && !(states[$0] ?? SupervisedQueue()).isPaused }
+        queues.contains { states[$0].map { $0.pending > 0 && !$0.isPaused } ?? false }  // a queue not read yet waits for nothing
     }
 
     /// The workers of lost slots still in the table: each logged (`fleet.lease_lost`) and its
